@@ -1,0 +1,3 @@
+//! placeholder, rewritten below
+pub mod service;
+pub mod stats;

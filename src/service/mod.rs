@@ -1,0 +1,385 @@
+//! The service interface: protocol state machines that never touch a socket.
+//!
+//! A service is *sans-I/O*: the reactor reads bytes from a socket and hands them to
+//! [`Service::input`]; the service parses what it can, writes its replies into the context
+//! ([`Cx::write`]), and says how many input bytes it used. The reactor keeps the unused tail
+//! (an incomplete request) and offers it again, with more bytes, after the next read. The
+//! service never blocks, never sleeps and never reads a clock: the reactor passes `now` in.
+//!
+//! ```text
+//!   reactor (owns sockets)                     service (owns protocol state)
+//!   ──────────────────────                     ─────────────────────────────
+//!   accept ─────────────────────────────────▶  open(cx)            -> Session
+//!   read   ── bytes ────────────────────────▶  input(session, bytes, cx) -> consumed
+//!          ◀── cx.write(..) / cx.send_to(..) / cx.close() / cx.set_timer(..)
+//!   timer  ─────────────────────────────────▶  timer(session, cx)
+//!   close  ─────────────────────────────────▶  close(session, reason, cx)
+//!   every `tick` deadline ──────────────────▶  tick(now)           -> next deadline
+//! ```
+//!
+//! Each listener is bound to one service value, shared by all its connections, so a service
+//! can keep state across connections (the chat room, the key-value store). Per-connection
+//! state lives in `Self::Session`, which the reactor stores beside the socket and hands back on
+//! every call. Connections are named by [`ConnId`]; a service can address another connection of
+//! the same listener with [`Cx::send_to`], and the reactor delivers those bytes with the same
+//! buffering and backpressure rules as the connection's own replies.
+//!
+//! Datagram (UDP) services have their own, smaller interface: [`DatagramService`].
+//!
+//! [`testing::Harness`] drives a service without any socket, which is how every service is
+//! unit-tested.
+
+pub mod echo;
+
+pub mod testing;
+
+use std::any::Any;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use crate::stats::Stats;
+
+/// Names one connection for as long as it lives.
+///
+/// `index` is the connection's slot in the reactor's slab (and so its `mio::Token`); `serial`
+/// is unique for the reactor's lifetime, so an id kept after its connection closed can never
+/// reach the connection that later reuses the slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    index: usize,
+    serial: u64,
+}
+
+impl ConnId {
+    /// Builds an id. The reactor and the test harness are the only callers.
+    pub fn new(index: usize, serial: u64) -> Self {
+        ConnId { index, serial }
+    }
+
+    /// The slab slot (and `mio::Token`) of the connection.
+    pub fn index(self) -> usize {
+        self.index
+    }
+
+    /// The connection's serial number, unique for the reactor's lifetime.
+    pub fn serial(self) -> u64 {
+        self.serial
+    }
+}
+
+impl fmt::Debug for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.serial)
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.serial)
+    }
+}
+
+/// Why a connection is closing; passed to [`Service::close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed its side (read returned 0) and everything owed was sent.
+    PeerClosed,
+    /// The service asked for it with [`Cx::close`].
+    Service,
+    /// A socket error (reset, broken pipe, …).
+    Error,
+    /// No traffic for the idle timeout.
+    Idle,
+    /// Output for this peer passed the hard limit: it does not read fast enough. Anything the
+    /// service writes in `close` for this reason is tried once, without blocking (a final
+    /// notice such as "too slow, disconnected").
+    TooSlow,
+    /// The peer sent more than the input limit without the service consuming it.
+    InputTooLarge,
+    /// The server is shutting down and the grace period ended.
+    Shutdown,
+}
+
+/// Bytes addressed to other connections, collected during one service call and delivered by
+/// the reactor right after it.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub(crate) messages: Vec<(ConnId, Vec<u8>)>,
+}
+
+impl Outbox {
+    /// Takes every queued message, leaving the outbox empty (and its allocation in place).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, (ConnId, Vec<u8>)> {
+        self.messages.drain(..)
+    }
+
+    /// True when no message is queued.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// What a service can see and do during one call: the context.
+///
+/// `out` is where replies for *this* connection go. The reactor lends a reused scratch buffer
+/// here, so a reply that the kernel takes at once is never copied into a per-connection
+/// buffer: idle connections own no buffers at all.
+pub struct Cx<'a> {
+    now: Instant,
+    wall: SystemTime,
+    id: ConnId,
+    peer: SocketAddr,
+    out: &'a mut Vec<u8>,
+    outbox: &'a mut Outbox,
+    stats: &'a Stats,
+    pending_output: usize,
+    close: bool,
+    timer: Option<Instant>,
+}
+
+impl<'a> Cx<'a> {
+    /// Builds a context. Called by the reactor and by [`testing::Harness`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        now: Instant,
+        wall: SystemTime,
+        id: ConnId,
+        peer: SocketAddr,
+        out: &'a mut Vec<u8>,
+        outbox: &'a mut Outbox,
+        stats: &'a Stats,
+        pending_output: usize,
+    ) -> Self {
+        Cx {
+            now,
+            wall,
+            id,
+            peer,
+            out,
+            outbox,
+            stats,
+            pending_output,
+            close: false,
+            timer: None,
+        }
+    }
+
+    /// The time of this reactor turn (read once per turn, never from inside a service).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Wall-clock time of this reactor turn, for protocol fields that need a date (HTTP's
+    /// `Date` header). Read once per turn by the reactor, like `now`.
+    pub fn wall(&self) -> SystemTime {
+        self.wall
+    }
+
+    /// This connection.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The reactor's live counters.
+    pub fn stats(&self) -> &Stats {
+        self.stats
+    }
+
+    /// Bytes already waiting in this connection's output buffer because the peer reads slower
+    /// than we write. A service that can produce output without input (none yet) would use it
+    /// to hold back.
+    pub fn pending_output(&self) -> usize {
+        self.pending_output
+    }
+
+    /// Appends `bytes` to this connection's reply.
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// The reply buffer itself, for services that format in place (`write!`, `itoa`, …).
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+
+    /// Queues `bytes` for another connection of the same service. Bytes for a connection that
+    /// has closed meanwhile are dropped.
+    pub fn send_to(&mut self, to: ConnId, bytes: &[u8]) {
+        if to == self.id {
+            self.out.extend_from_slice(bytes);
+        } else {
+            self.outbox.messages.push((to, bytes.to_vec()));
+        }
+    }
+
+    /// Asks the reactor to close this connection once everything written so far is sent.
+    /// No more input is delivered after this call.
+    pub fn close(&mut self) {
+        self.close = true;
+    }
+
+    /// True once [`Cx::close`] was called during this call.
+    pub fn close_requested(&self) -> bool {
+        self.close
+    }
+
+    /// Asks for a [`Service::timer`] call for this connection at `at` (or soon after).
+    /// The latest request in a call wins; earlier timers still fire, so a service compares
+    /// `cx.now()` with its own deadline when the call comes.
+    pub fn set_timer(&mut self, at: Instant) {
+        self.timer = Some(at);
+    }
+
+    /// The timer requested during this call, if any.
+    pub fn timer_requested(&self) -> Option<Instant> {
+        self.timer
+    }
+}
+
+/// A stream protocol: one value per listener, one `Session` per connection.
+///
+/// Call order for a connection: `open`, then any number of `input` and `timer`, then exactly
+/// one `close`. `tick` is independent of connections.
+pub trait Service: Send + 'static {
+    /// Per-connection protocol state.
+    type Session: Send + 'static;
+
+    /// A short name for logs ("echo", "http", …).
+    fn name(&self) -> &'static str;
+
+    /// The most unconsumed input a connection may hold. When a service leaves more than this
+    /// unconsumed, the reactor closes the connection ([`CloseReason::InputTooLarge`]). Services
+    /// should enforce their own, tighter protocol limits and answer them with a protocol error;
+    /// this is the reactor's backstop.
+    fn max_input(&self) -> usize {
+        64 * 1024
+    }
+
+    /// A new connection was accepted. Greetings written to `cx` are sent at once.
+    fn open(&mut self, cx: &mut Cx<'_>) -> Self::Session;
+
+    /// Bytes arrived. `input` starts with whatever the previous call left unconsumed. Returns
+    /// how many bytes from the front of `input` were used; the rest is offered again later.
+    fn input(&mut self, session: &mut Self::Session, input: &[u8], cx: &mut Cx<'_>) -> usize;
+
+    /// A timer set with [`Cx::set_timer`] is due.
+    fn timer(&mut self, _session: &mut Self::Session, _cx: &mut Cx<'_>) {}
+
+    /// The connection is closing. Output written here is sent only for
+    /// [`CloseReason::TooSlow`], [`CloseReason::Idle`], [`CloseReason::InputTooLarge`] and
+    /// [`CloseReason::Shutdown`], best effort; [`Cx::send_to`] reaches other connections as usual.
+    fn close(&mut self, _session: Self::Session, _reason: CloseReason, _cx: &mut Cx<'_>) {}
+
+    /// Service-wide periodic work (for example expiring keys). Called once when the reactor
+    /// starts and then at each deadline it returns; `None` means "no periodic work".
+    fn tick(&mut self, _now: Instant) -> Option<Instant> {
+        None
+    }
+
+    /// Bytes sent to a connection refused because the server is at `--max-conns`, just before
+    /// it is closed (for example `-ERR max number of clients reached\r\n`).
+    fn refusal(&self) -> &[u8] {
+        b"server busy: too many connections\n"
+    }
+}
+
+/// A datagram protocol: one datagram in, at most one datagram out.
+pub trait DatagramService: Send + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+
+    /// A datagram arrived from `from`. Write the reply into `reply` (empty on entry) and return
+    /// true to send it, false to send nothing.
+    fn datagram(
+        &mut self,
+        from: SocketAddr,
+        data: &[u8],
+        now: Instant,
+        reply: &mut Vec<u8>,
+    ) -> bool;
+}
+
+/// A [`Service`] with its session type erased, so one reactor can hold many kinds of service.
+///
+/// The reactor stores each session as `Box<dyn Any + Send>` (a zero-sized session, like
+/// echo's, costs no allocation) and this blanket implementation casts it back. The cast fails
+/// only if the reactor mixed up sessions of different services, which is a bug in the reactor;
+/// it is logged and the connection is closed rather than the process brought down.
+pub trait AnyService: Send {
+    /// See [`Service::name`].
+    fn name(&self) -> &'static str;
+    /// See [`Service::max_input`].
+    fn max_input(&self) -> usize;
+    /// See [`Service::open`].
+    fn open(&mut self, cx: &mut Cx<'_>) -> Box<dyn Any + Send>;
+    /// See [`Service::input`].
+    fn input(&mut self, session: &mut (dyn Any + Send), input: &[u8], cx: &mut Cx<'_>) -> usize;
+    /// See [`Service::timer`].
+    fn timer(&mut self, session: &mut (dyn Any + Send), cx: &mut Cx<'_>);
+    /// See [`Service::close`].
+    fn close(&mut self, session: Box<dyn Any + Send>, reason: CloseReason, cx: &mut Cx<'_>);
+    /// See [`Service::tick`].
+    fn tick(&mut self, now: Instant) -> Option<Instant>;
+    /// See [`Service::refusal`].
+    fn refusal(&self) -> &[u8];
+}
+
+impl<S: Service> AnyService for S {
+    fn name(&self) -> &'static str {
+        Service::name(self)
+    }
+
+    fn max_input(&self) -> usize {
+        Service::max_input(self)
+    }
+
+    fn open(&mut self, cx: &mut Cx<'_>) -> Box<dyn Any + Send> {
+        Box::new(Service::open(self, cx))
+    }
+
+    fn input(&mut self, session: &mut (dyn Any + Send), input: &[u8], cx: &mut Cx<'_>) -> usize {
+        match session.downcast_mut::<S::Session>() {
+            Some(session) => Service::input(self, session, input, cx),
+            None => session_mixup(self.name(), cx, input.len()),
+        }
+    }
+
+    fn timer(&mut self, session: &mut (dyn Any + Send), cx: &mut Cx<'_>) {
+        match session.downcast_mut::<S::Session>() {
+            Some(session) => Service::timer(self, session, cx),
+            None => {
+                session_mixup(self.name(), cx, 0);
+            }
+        }
+    }
+
+    fn close(&mut self, session: Box<dyn Any + Send>, reason: CloseReason, cx: &mut Cx<'_>) {
+        match session.downcast::<S::Session>() {
+            Ok(session) => Service::close(self, *session, reason, cx),
+            Err(_) => log::error!("{}: session of another service on close", self.name()),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) -> Option<Instant> {
+        Service::tick(self, now)
+    }
+
+    fn refusal(&self) -> &[u8] {
+        Service::refusal(self)
+    }
+}
+
+fn session_mixup(name: &str, cx: &mut Cx<'_>, consumed: usize) -> usize {
+    log::error!(
+        "{name}: {} carries a session of another service; closing it",
+        cx.id()
+    );
+    cx.close();
+    consumed
+}
