@@ -1,3 +1,60 @@
-//! placeholder, rewritten below
+//! # reactor
+//!
+//! A single-threaded, non-blocking event-loop server built on `mio`, written to be read.
+//! One thread, one `epoll` instance, any number of listeners: TCP and UDP echo, and the
+//! services that plug into the same loop.
+//!
+//! ## The data path
+//!
+//! ```text
+//!   peer ──bytes──▶ socket ──readable──▶ epoll ──event(Token)──▶ Reactor::run
+//!                                                                    │
+//!          ┌─────────────── token::target(token) ────────────────────┘
+//!          ▼
+//!   Conn (State: Open → HalfClosed/Closing → Lingering → Closed)
+//!          │ read into the shared 64 KiB buffer (drain; budget per event)
+//!          ▼
+//!   Service::input(session, bytes, cx) ── sans-I/O: parses, decides, never blocks
+//!          │ cx.write(reply) · cx.send_to(other, bytes) · cx.close() · cx.set_timer(t)
+//!          ▼
+//!   write at once (write-before-sleep) ──▶ socket ──bytes──▶ peer
+//!          │ the kernel took only part of it?
+//!          ▼
+//!   Conn output buffer + WRITABLE interest ── owes > max_output? stop reading (backpressure)
+//! ```
+//!
+//! ## A map of the modules
+//!
+//! * [`reactor`] — the loop and everything that touches a socket: [`reactor::token`],
+//!   [`reactor::conn`], [`reactor::listener`], [`reactor::datagram`], [`reactor::timer`],
+//!   [`reactor::shutdown`].
+//! * [`service`] — the sans-I/O interface ([`service::Service`]) and the protocols:
+//!   [`service::echo`]; [`service::testing`] drives any service without a socket.
+//! * [`stats`] — the counters behind `--stats`.
+//! * [`client`] — the blocking client behind `reactor send`.
+//! * [`error`] — server-wide errors.
+//!
+//! ## Embedding
+//!
+//! ```no_run
+//! use reactor::reactor::{Config, Reactor};
+//! use reactor::service::echo::{Echo, UdpEcho};
+//!
+//! let mut reactor = Reactor::new(Config::default())?;
+//! let tcp = reactor.serve("127.0.0.1:0".parse().unwrap(), Echo)?;
+//! let udp = reactor.serve_datagrams("127.0.0.1:0".parse().unwrap(), UdpEcho)?;
+//! println!("echo on tcp://{tcp} and udp://{udp}");
+//! let handle = reactor.handle(); // handle.shutdown() from another thread stops it
+//! reactor.run()?;
+//! # Ok::<(), reactor::error::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod reactor;
 pub mod service;
 pub mod stats;

@@ -1,1 +1,25 @@
-fn main() {}
+//! The `reactor` binary: parse the command line, run the subcommand, and turn any error into
+//! one line on stderr and a non-zero exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use reactor::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    // `info` by default, so the server says "Connection from ..." like the article's;
+    // RUST_LOG=debug shows every state transition of every connection.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cli::serve(args),
+        Command::Send(args) => cli::send(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reactor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -44,13 +44,7 @@ impl DatagramService for UdpEcho {
         "udp-echo"
     }
 
-    fn datagram(
-        &mut self,
-        _from: SocketAddr,
-        data: &[u8],
-        _now: Instant,
-        reply: &mut Vec<u8>,
-    ) -> bool {
+    fn datagram(&mut self, _from: SocketAddr, data: &[u8], _now: Instant, reply: &mut Vec<u8>) -> bool {
         reply.extend_from_slice(data);
         true
     }

@@ -151,18 +151,7 @@ impl<'a> Cx<'a> {
         stats: &'a Stats,
         pending_output: usize,
     ) -> Self {
-        Cx {
-            now,
-            wall,
-            id,
-            peer,
-            out,
-            outbox,
-            stats,
-            pending_output,
-            close: false,
-            timer: None,
-        }
+        Cx { now, wall, id, peer, out, outbox, stats, pending_output, close: false, timer: None }
     }
 
     /// The time of this reactor turn (read once per turn, never from inside a service).
@@ -296,13 +285,7 @@ pub trait DatagramService: Send + 'static {
 
     /// A datagram arrived from `from`. Write the reply into `reply` (empty on entry) and return
     /// true to send it, false to send nothing.
-    fn datagram(
-        &mut self,
-        from: SocketAddr,
-        data: &[u8],
-        now: Instant,
-        reply: &mut Vec<u8>,
-    ) -> bool;
+    fn datagram(&mut self, from: SocketAddr, data: &[u8], now: Instant, reply: &mut Vec<u8>) -> bool;
 }
 
 /// A [`Service`] with its session type erased, so one reactor can hold many kinds of service.
@@ -376,10 +359,7 @@ impl<S: Service> AnyService for S {
 }
 
 fn session_mixup(name: &str, cx: &mut Cx<'_>, consumed: usize) -> usize {
-    log::error!(
-        "{name}: {} carries a session of another service; closing it",
-        cx.id()
-    );
+    log::error!("{name}: {} carries a session of another service; closing it", cx.id());
     cx.close();
     consumed
 }

@@ -100,16 +100,8 @@ impl<S: Service> Harness<S> {
         self.stats.conns_open += 1;
         self.stats.conns_total += 1;
         self.scratch.clear();
-        let mut cx = Cx::new(
-            self.now,
-            self.wall,
-            id,
-            peer,
-            &mut self.scratch,
-            &mut self.outbox,
-            &self.stats,
-            0,
-        );
+        let mut cx =
+            Cx::new(self.now, self.wall, id, peer, &mut self.scratch, &mut self.outbox, &self.stats, 0);
         let session = self.service.open(&mut cx);
         let closing = cx.close_requested();
         let timer = cx.timer_requested();
@@ -138,9 +130,7 @@ impl<S: Service> Harness<S> {
             return 0;
         }
         c.input.extend_from_slice(bytes);
-        self.call(id, |service, session, input, cx| {
-            service.input(session, input, cx)
-        })
+        self.call(id, |service, session, input, cx| service.input(session, input, cx))
     }
 
     /// Feeds `bytes` one byte per read: the harshest split a peer can produce.
@@ -162,16 +152,8 @@ impl<S: Service> Harness<S> {
         let peer = c.peer;
         self.stats.conns_open -= 1;
         self.scratch.clear();
-        let mut cx = Cx::new(
-            self.now,
-            self.wall,
-            id,
-            peer,
-            &mut self.scratch,
-            &mut self.outbox,
-            &self.stats,
-            0,
-        );
+        let mut cx =
+            Cx::new(self.now, self.wall, id, peer, &mut self.scratch, &mut self.outbox, &self.stats, 0);
         self.service.close(session, reason, &mut cx);
         let farewell = std::mem::take(&mut self.scratch);
         if let Some(c) = self.conns.get_mut(&id) {
@@ -182,10 +164,7 @@ impl<S: Service> Harness<S> {
 
     /// Takes (and clears) everything written to `id` so far.
     pub fn take_output(&mut self, id: ConnId) -> Vec<u8> {
-        self.conns
-            .get_mut(&id)
-            .map(|c| std::mem::take(&mut c.output))
-            .unwrap_or_default()
+        self.conns.get_mut(&id).map(|c| std::mem::take(&mut c.output)).unwrap_or_default()
     }
 
     /// Everything written to `id` and not yet taken, as lossy UTF-8 (handy for text protocols).
@@ -200,9 +179,7 @@ impl<S: Service> Harness<S> {
 
     /// True once the service asked to close `id` (or it was closed).
     pub fn is_closing(&self, id: ConnId) -> bool {
-        self.conns
-            .get(&id)
-            .is_some_and(|c| c.closing || c.closed.is_some())
+        self.conns.get(&id).is_some_and(|c| c.closing || c.closed.is_some())
     }
 
     /// The reason `id` was closed, if [`Harness::close`] was called for it.
@@ -227,21 +204,10 @@ impl<S: Service> Harness<S> {
             return 0;
         };
         self.scratch.clear();
-        let mut cx = Cx::new(
-            self.now,
-            self.wall,
-            id,
-            c.peer,
-            &mut self.scratch,
-            &mut self.outbox,
-            &self.stats,
-            0,
-        );
+        let mut cx =
+            Cx::new(self.now, self.wall, id, c.peer, &mut self.scratch, &mut self.outbox, &self.stats, 0);
         let consumed = f(&mut self.service, session, &c.input, &mut cx);
-        assert!(
-            consumed <= c.input.len(),
-            "service consumed more than it was given"
-        );
+        assert!(consumed <= c.input.len(), "service consumed more than it was given");
         if cx.close_requested() {
             c.closing = true;
         }

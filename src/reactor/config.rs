@@ -1,0 +1,55 @@
+//! Tunables of one reactor, with the defaults `reactor serve` uses.
+//!
+//! Every limit a peer can run into lives here, in one place, so `docs/architecture.md` and
+//! `--help` can name them and tests can shrink them.
+
+use std::time::Duration;
+
+/// Limits and budgets of one reactor.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Most connections open at once; one more gets the service's refusal and is closed.
+    pub max_conns: usize,
+    /// Close a connection after this long without traffic; `None` disables.
+    pub idle_timeout: Option<Duration>,
+    /// Output owed to one peer beyond which the reactor stops reading from it (backpressure),
+    /// and beyond which bytes sent to it by *other* connections close it as too slow.
+    pub max_output: usize,
+    /// Bytes read from one connection per readiness event before others get a turn.
+    pub read_budget: usize,
+    /// Connections accepted from one listener per turn before others get a turn.
+    pub accept_budget: usize,
+    /// Datagrams received from one UDP socket per turn.
+    pub datagram_budget: usize,
+    /// Replies queued per UDP socket while its send buffer is full; beyond, they are dropped.
+    pub datagram_queue: usize,
+    /// How long accepting pauses after running out of file descriptors.
+    pub accept_pause: Duration,
+    /// How long a closing connection may linger, discarding input, before it is cut.
+    pub linger: Duration,
+    /// How long accepted connections may keep going after a shutdown request.
+    pub shutdown_grace: Duration,
+    /// Log a summary line this often; `None` disables.
+    pub stats_interval: Option<Duration>,
+    /// Turn SIGINT and SIGTERM into a graceful shutdown (the CLI does; tests use a `Handle`).
+    pub handle_signals: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_conns: 10_000,
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_output: 1024 * 1024,
+            read_budget: 256 * 1024,
+            accept_budget: 64,
+            datagram_budget: 256,
+            datagram_queue: 1024,
+            accept_pause: Duration::from_millis(100),
+            linger: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(5),
+            stats_interval: None,
+            handle_signals: false,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! One TCP connection: its socket, its lifecycle state, and its two byte buffers.
+//!
+//! ```text
+//!            read → 0 (peer sent FIN)
+//!   Open ───────────────────────────────▶ HalfClosed ──(output flushed)──▶ Closed
+//!    │                                                                      ▲
+//!    │ service asked to close,                                              │
+//!    │ input over its limit                                                 │
+//!    ▼                                                                      │
+//!   Closing ──(output flushed; shutdown(Write))──▶ Lingering ──(EOF/timer)──┘
+//! ```
+//!
+//! * **Open**: reading and writing.
+//! * **HalfClosed**: the peer will send nothing more; we still owe it our replies.
+//! * **Closing**: *we* decided to close; no more input is processed, the output is flushed.
+//! * **Lingering**: we sent FIN and now read and discard whatever the peer still sends until it
+//!   closes too (or a short timer ends). Closing a socket whose receive queue holds unread
+//!   bytes makes Linux send RST instead of FIN, and an RST can destroy the very reply (say, an
+//!   HTTP 400) that the peer has not read yet. nginx calls this "lingering close".
+//! * **Closed**: the socket is gone; the slab slot is freed at the end of the reactor turn, so
+//!   a later event in the same batch that still names this token finds a tombstone, not a
+//!   stranger that reused the slot.
+//!
+//! Buffers are lazy. Replies are written straight from the reactor's shared scratch buffer
+//! (write-before-sleep); only a reply the kernel would not take in full is copied into
+//! `output`. Likewise `input` holds only an incomplete request. Both are released (not just
+//! cleared) when they empty, so an idle connection owns no heap memory beyond its session.
+
+use std::any::Any;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::service::ConnId;
+
+/// The lifecycle of a connection (see the module docs for the diagram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Reading and writing.
+    Open,
+    /// Peer finished sending; flushing our replies, then closing.
+    HalfClosed,
+    /// We are closing: flushing our replies, reading no more requests.
+    Closing,
+    /// FIN sent; draining and discarding the peer's bytes until it closes.
+    Lingering,
+    /// Socket closed; the slot is freed at the end of the turn.
+    Closed,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            State::Open => "open",
+            State::HalfClosed => "half-closed",
+            State::Closing => "closing",
+            State::Lingering => "lingering",
+            State::Closed => "closed",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What a read produced.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// `n` bytes were read into the buffer.
+    Data(usize),
+    /// The peer closed its sending side.
+    Eof,
+    /// Nothing to read right now.
+    WouldBlock,
+    /// The socket failed.
+    Error(io::Error),
+}
+
+/// A connection and everything the reactor keeps for it.
+pub struct Conn {
+    pub(crate) socket: TcpStream,
+    pub(crate) id: ConnId,
+    pub(crate) peer: SocketAddr,
+    /// Index of the service (and listener) this connection belongs to.
+    pub(crate) service: usize,
+    /// The service's per-connection state; `None` once the service has been told of the close.
+    pub(crate) session: Option<Box<dyn Any + Send>>,
+    pub(crate) state: State,
+    /// Unconsumed input: an incomplete request waiting for more bytes.
+    pub(crate) input: Vec<u8>,
+    /// Output the kernel has not taken yet; `output[sent..]` is still owed.
+    output: Vec<u8>,
+    sent: usize,
+    /// Whether WRITABLE is part of the registered interest right now.
+    writable_interest: bool,
+    /// Reading stopped because the output buffer is over its limit (backpressure).
+    pub(crate) read_paused: bool,
+    /// The connection is in the reactor's ready queue (more input may be waiting).
+    pub(crate) queued: bool,
+    pub(crate) last_active: Instant,
+    /// The deadline the service asked for, and the earliest one already in the timer heap.
+    pub(crate) service_timer: Option<Instant>,
+    pub(crate) service_timer_armed: Option<Instant>,
+}
+
+impl Conn {
+    /// Wraps an accepted (and already registered) socket.
+    pub fn new(socket: TcpStream, id: ConnId, peer: SocketAddr, service: usize, now: Instant) -> Self {
+        Conn {
+            socket,
+            id,
+            peer,
+            service,
+            session: None,
+            state: State::Open,
+            input: Vec::new(),
+            output: Vec::new(),
+            sent: 0,
+            writable_interest: false,
+            read_paused: false,
+            queued: false,
+            last_active: now,
+            service_timer: None,
+            service_timer_armed: None,
+        }
+    }
+
+    /// The mio token of this connection.
+    pub fn token(&self) -> Token {
+        Token(self.id.index())
+    }
+
+    /// Moves to `next`, logging the transition (the `RUST_LOG=debug` tour of a connection).
+    pub fn set_state(&mut self, next: State) {
+        if self.state != next {
+            log::debug!("{} {}: {} -> {}", self.id, self.peer, self.state, next);
+            self.state = next;
+        }
+    }
+
+    /// Whether incoming bytes are still read (and, except when lingering, handed to the
+    /// service).
+    pub fn reads(&self) -> bool {
+        matches!(self.state, State::Open | State::Lingering)
+    }
+
+    /// Bytes still owed to the peer.
+    pub fn pending_output(&self) -> usize {
+        self.output.len() - self.sent
+    }
+
+    /// One `read` into `buf`, retrying `Interrupted`.
+    pub fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        loop {
+            match self.socket.read(buf) {
+                Ok(0) => return ReadOutcome::Eof,
+                Ok(n) => return ReadOutcome::Data(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return ReadOutcome::Error(e),
+            }
+        }
+    }
+
+    /// Sends `bytes` after whatever is already owed: written at once if nothing is waiting
+    /// (write-before-sleep), otherwise, or for the part the kernel would not take, kept in the
+    /// output buffer with WRITABLE interest registered. Returns how many bytes went to the
+    /// kernel now.
+    pub fn send(&mut self, bytes: &[u8], registry: &Registry) -> io::Result<usize> {
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        let written = if self.pending_output() == 0 { write_some(&mut self.socket, bytes)? } else { 0 };
+        if written < bytes.len() {
+            self.output.extend_from_slice(&bytes[written..]);
+            self.want_writable(true, registry)?;
+        }
+        Ok(written)
+    }
+
+    /// Writes as much of the owed output as the kernel takes. Returns the number of bytes
+    /// written; when everything is out, the buffer is released and WRITABLE interest dropped.
+    pub fn flush(&mut self, registry: &Registry) -> io::Result<usize> {
+        let mut total = 0;
+        while self.sent < self.output.len() {
+            let n = write_some(&mut self.socket, &self.output[self.sent..])?;
+            if n == 0 {
+                break;
+            }
+            self.sent += n;
+            total += n;
+        }
+        if self.sent == self.output.len() {
+            // Release, not clear: an idle connection keeps no buffer.
+            self.output = Vec::new();
+            self.sent = 0;
+            self.want_writable(false, registry)?;
+        }
+        Ok(total)
+    }
+
+    /// Forgets the owed output (the connection is being closed anyway).
+    pub fn discard_output(&mut self) -> usize {
+        let dropped = self.pending_output();
+        self.output = Vec::new();
+        self.sent = 0;
+        dropped
+    }
+
+    /// Registers or drops WRITABLE interest. Only touches the kernel (`epoll_ctl`) when the
+    /// interest actually changes: in ping-pong traffic every reply fits in the socket buffer,
+    /// so this never runs.
+    fn want_writable(&mut self, on: bool, registry: &Registry) -> io::Result<()> {
+        if self.writable_interest == on || self.state == State::Closed {
+            return Ok(());
+        }
+        let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let token = self.token();
+        registry.reregister(&mut self.socket, token, interest)?;
+        self.writable_interest = on;
+        Ok(())
+    }
+
+    /// Sends FIN: we will write no more. Errors (the peer is already gone) are irrelevant here.
+    pub fn shutdown_write(&mut self) {
+        if let Err(e) = self.socket.shutdown(Shutdown::Write) {
+            log::debug!("{} {}: shutdown(write): {e}", self.id, self.peer);
+        }
+    }
+}
+
+/// One `write`, retrying `Interrupted`; `WouldBlock` is reported as 0 bytes written.
+fn write_some(socket: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    loop {
+        match socket.write(bytes) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! UDP sockets: one datagram in, at most one datagram out, and a small queue for the rare
+//! moment the socket's send buffer is full.
+//!
+//! UDP has no connections, so there is no per-peer state in the reactor at all: a datagram
+//! service answers each datagram on its own. What UDP does have is loss: when the kernel will
+//! not take a reply (`WouldBlock`), we keep it in a bounded queue and ask for WRITABLE; past the
+//! bound we drop the reply and count it, as a router would. Reading through a 64 KiB buffer
+//! means no datagram is ever truncated (the largest UDP payload over IPv4 is 65,507 bytes).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+
+use crate::service::DatagramService;
+
+/// A bound UDP socket with its service and its send queue.
+pub struct Datagram {
+    pub(crate) socket: UdpSocket,
+    pub(crate) token: Token,
+    pub(crate) service: Box<dyn DatagramService>,
+    queue: VecDeque<(SocketAddr, Vec<u8>)>,
+    queue_limit: usize,
+    writable_interest: bool,
+}
+
+/// What happened to one reply.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// The kernel took it.
+    Now,
+    /// It waits in the queue.
+    Queued,
+    /// The queue was full (or the send failed): it is gone.
+    Dropped,
+}
+
+impl Datagram {
+    /// Wraps a bound socket (already registered for READABLE under `token`).
+    pub fn new(
+        socket: UdpSocket,
+        token: Token,
+        service: Box<dyn DatagramService>,
+        queue_limit: usize,
+    ) -> Self {
+        Datagram { socket, token, service, queue: VecDeque::new(), queue_limit, writable_interest: false }
+    }
+
+    /// One `recv_from`, retrying `Interrupted`. `Ok(None)` means nothing is waiting.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        loop {
+            match self.socket.recv_from(buf) {
+                Ok(got) => return Ok(Some(got)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends `reply` to `to`, or queues it behind earlier replies, or drops it.
+    pub fn send(&mut self, to: SocketAddr, reply: &[u8], registry: &Registry) -> Sent {
+        if self.queue.is_empty() {
+            match send_to(&self.socket, reply, to) {
+                Ok(true) => return Sent::Now,
+                Ok(false) => {}
+                Err(e) => {
+                    // A failed send to one peer (say, an ICMP error reported late) must not
+                    // affect the others.
+                    log::debug!("udp send to {to}: {e}");
+                    return Sent::Dropped;
+                }
+            }
+        }
+        if self.queue.len() >= self.queue_limit {
+            return Sent::Dropped;
+        }
+        self.queue.push_back((to, reply.to_vec()));
+        self.set_writable(true, registry);
+        Sent::Queued
+    }
+
+    /// Sends queued replies until the kernel pushes back. Returns (sent, dropped).
+    pub fn flush(&mut self, registry: &Registry) -> (u64, u64) {
+        let (mut sent, mut dropped) = (0, 0);
+        while let Some((to, reply)) = self.queue.front() {
+            match send_to(&self.socket, reply, *to) {
+                Ok(true) => sent += 1,
+                Ok(false) => return (sent, dropped),
+                Err(e) => {
+                    log::debug!("udp send to {to}: {e}");
+                    dropped += 1;
+                }
+            }
+            self.queue.pop_front();
+        }
+        self.set_writable(false, registry);
+        (sent, dropped)
+    }
+
+    fn set_writable(&mut self, on: bool, registry: &Registry) {
+        if self.writable_interest == on {
+            return;
+        }
+        let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        match registry.reregister(&mut self.socket, self.token, interest) {
+            Ok(()) => self.writable_interest = on,
+            Err(e) => log::warn!("udp socket: reregister: {e}"),
+        }
+    }
+}
+
+/// One `send_to`: `Ok(true)` sent, `Ok(false)` the socket buffer is full.
+fn send_to(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<bool> {
+    loop {
+        match socket.send_to(bytes, to) {
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Listening sockets: binding them, and taking new connections off them.
+//!
+//! Binding goes through `socket2` because std and mio give no say over the two options that
+//! matter for a server: `SO_REUSEADDR` (restart at once even while old connections sit in
+//! TIME_WAIT) and the `listen` backlog (std uses 128; a burst of connects overflows that and
+//! clients see retransmitted SYNs and second-long stalls).
+//!
+//! Accepting is where a server meets the limits of the machine. [`accept_one`] sorts the
+//! errors `accept(2)` can give into what the reactor does next: try again, skip this
+//! connection, or stop accepting for a moment because the process is out of file
+//! descriptors (spinning on `EMFILE` would burn a core and change nothing).
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Backlog for `listen(2)`. Linux caps it at `net.core.somaxconn` (4096 on current kernels).
+pub const BACKLOG: i32 = 1024;
+
+/// Binds a non-blocking TCP listener with `SO_REUSEADDR` and a deep backlog.
+pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// What one `accept` call produced.
+#[derive(Debug)]
+pub enum Accepted {
+    /// A new connection.
+    Conn(TcpStream, SocketAddr),
+    /// The backlog is empty.
+    Drained,
+    /// This one connection failed before we got it (for example it was reset while queued);
+    /// keep accepting.
+    Skip(io::Error),
+    /// Out of file descriptors or kernel memory: pause accepting for a moment.
+    Exhausted(io::Error),
+    /// Anything else: log and pause too, rather than spin on an error we do not understand.
+    Failed(io::Error),
+}
+
+// Linux errno values (asm-generic/errno-base.h, errno.h). std has no ErrorKind for them.
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+const ENOBUFS: i32 = 105;
+const ENOMEM: i32 = 12;
+const ECONNABORTED: i32 = 103;
+const EPROTO: i32 = 71;
+const EPERM: i32 = 1;
+
+/// Accepts one connection, retrying `Interrupted`, and classifies the result.
+pub fn accept_one(listener: &TcpListener) -> Accepted {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => return Accepted::Conn(stream, peer),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Drained,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return match e.raw_os_error() {
+                    Some(EMFILE | ENFILE | ENOBUFS | ENOMEM) => Accepted::Exhausted(e),
+                    // The peer gave up before we accepted it, or a firewall said no: that
+                    // connection is lost, the listener is fine.
+                    Some(ECONNABORTED | EPROTO | EPERM) => Accepted::Skip(e),
+                    _ if e.kind() == io::ErrorKind::ConnectionAborted => Accepted::Skip(e),
+                    _ => Accepted::Failed(e),
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Stopping a reactor: from a signal, or from another thread through a [`Handle`].
+//!
+//! A reactor thread sleeps in `epoll_wait`; another thread cannot just set a flag, because the
+//! reactor would not look at it until some socket woke it up. mio's `Waker` is the doorbell:
+//! an eventfd registered in the same `Poll`, so ringing it makes `poll` return with the
+//! `WAKER` token, and the reactor then reads what was asked in an atomic.
+//!
+//! Signals take the same road: `signal-hook-mio` turns SIGINT/SIGTERM into readiness on the
+//! `SIGNALS` token (a self-pipe written from the signal handler), so the signal is handled in
+//! the loop, between events, where any state may be touched safely.
+//!
+//! Both ask for one of two things. The first request is a graceful stop (close the listeners,
+//! keep serving accepted connections until they finish or the grace period ends); a second
+//! request, or [`Handle::stop`], stops at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use mio::Waker;
+
+/// Nothing asked.
+pub(crate) const NONE: u8 = 0;
+/// Graceful shutdown asked.
+pub(crate) const GRACEFUL: u8 = 1;
+/// Immediate stop asked.
+pub(crate) const IMMEDIATE: u8 = 2;
+
+/// Lets another thread stop a running reactor. Cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) waker: Arc<Waker>,
+    pub(crate) request: Arc<AtomicU8>,
+}
+
+impl Handle {
+    /// Graceful shutdown: stop accepting, let accepted connections finish (up to the grace
+    /// period), then return from `Reactor::run`.
+    pub fn shutdown(&self) {
+        self.ask(GRACEFUL);
+    }
+
+    /// Stop at once: close every connection and return from `Reactor::run`.
+    pub fn stop(&self) {
+        self.ask(IMMEDIATE);
+    }
+
+    fn ask(&self, what: u8) {
+        self.request.fetch_max(what, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            log::error!("could not wake the reactor: {e}");
+        }
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("request", &self.request.load(Ordering::Relaxed)).finish()
+    }
+}
