@@ -1,0 +1,156 @@
+//! Shared helpers for the integration tests: start a reactor in-process on port 0, or the
+//! real `reactor` binary, and small blocking-socket utilities.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use reactor::reactor::{Config, Handle, Reactor};
+use reactor::service::echo::{Echo, UdpEcho};
+
+/// An in-process reactor serving TCP and UDP echo, stopped when dropped.
+pub struct Server {
+    pub tcp: SocketAddr,
+    pub udp: SocketAddr,
+    pub handle: Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Waits for the reactor thread to return (after `handle.shutdown()`), with a deadline.
+    pub fn join(mut self, within: Duration) {
+        let thread = self.thread.take().expect("joined once");
+        let deadline = Instant::now() + within;
+        while !thread.is_finished() {
+            assert!(Instant::now() < deadline, "reactor did not stop within {within:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().expect("reactor thread panicked");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.handle.stop();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts TCP and UDP echo on 127.0.0.1:0 with `config`.
+pub fn echo_server(config: Config) -> Server {
+    let mut reactor = Reactor::new(config).expect("reactor");
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let tcp = reactor.serve(any, Echo).expect("bind tcp");
+    let udp = reactor.serve_datagrams(any, UdpEcho).expect("bind udp");
+    let handle = reactor.handle();
+    let thread = std::thread::spawn(move || reactor.run().expect("reactor run"));
+    Server { tcp, udp, handle, thread: Some(thread) }
+}
+
+/// A client socket with timeouts, so a broken server fails a test instead of hanging it.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// Reads exactly `n` bytes.
+pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf).expect("read_exact");
+    buf
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The `reactor` binary started with `args`, its bound addresses read from its stdout.
+pub struct Binary {
+    pub child: Child,
+    pub addrs: Vec<(String, SocketAddr)>,
+}
+
+impl Binary {
+    pub fn start(args: &[&str]) -> Binary {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reactor"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn reactor");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut addrs = Vec::new();
+        // One line per bound socket: "NAME listening on SCHEME://ADDR". Read until we have as
+        // many as the args asked for (or at least one when none were named).
+        let expected = args.iter().filter(|a| a.starts_with("--") && is_listener_flag(a)).count().max(1);
+        while addrs.len() < expected {
+            let line = lines.next().expect("reactor exited before binding").expect("read stdout");
+            let (name, rest) = line.split_once(' ').expect("name");
+            let url = rest.rsplit(' ').next().expect("url");
+            let addr = url.split("://").nth(1).expect("scheme").parse().expect("addr");
+            addrs.push((format!("{}:{}", name, url.split("://").next().unwrap()), addr));
+        }
+        Binary { child, addrs }
+    }
+
+    /// The address printed for `name:scheme` (e.g. "echo:tcp").
+    pub fn addr(&self, key: &str) -> SocketAddr {
+        self.addrs.iter().find(|(k, _)| k == key).map(|(_, a)| *a).expect("no such socket")
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for exit with a deadline; returns the status code.
+    pub fn wait(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "reactor did not exit within {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident set size of the server process in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+fn is_listener_flag(arg: &str) -> bool {
+    matches!(arg, "--echo" | "--udp-echo" | "--chat" | "--http" | "--kv")
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
