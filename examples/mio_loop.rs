@@ -93,13 +93,23 @@ fn run() -> io::Result<()> {
             match event.token() {
                 LISTENER => accept_all(&poll, &listener, &mut conns),
                 token => {
+                    // The slot may be empty (the connection closed earlier in this batch of
+                    // events) or even reused by a newer connection. Driving a connection that
+                    // has nothing to do is harmless: its loops stop at the first WouldBlock.
+                    // (The reactor's ConnId carries a serial number to tell them apart.)
                     let Some(conn) = conns.get_mut(token.0) else {
-                        continue; // closed earlier in this batch of events
+                        continue;
                     };
                     // Whatever the event says, drive the connection as far as it goes: the
                     // read and write loops find out for themselves what is possible.
-                    let keep = match drive(conn) {
-                        Ok(keep) => keep && update_interest(&poll, conn, token).is_ok(),
+                    let result = drive(conn).and_then(|keep| {
+                        if keep {
+                            update_interest(&poll, conn, token)?;
+                        }
+                        Ok(keep)
+                    });
+                    let keep = match result {
+                        Ok(keep) => keep,
                         Err(e) => {
                             println!("{}: {e}", conn.peer);
                             false
