@@ -42,7 +42,7 @@
 //!
 //! - **Long lines.** A line longer than [`ChatConfig::max_line`] bytes is answered with an
 //!   error line and thrown away. Its bytes are *consumed* as they arrive (the reader switches
-//!   to [`Reading::Discarding`] until the next newline), so the reactor's input buffer for a
+//!   to `Reading::Discarding` until the next newline), so the reactor's input buffer for a
 //!   chat connection never holds more than one line, and the sender stays connected.
 //! - **Invalid UTF-8** is replaced with U+FFFD (`�`), one per invalid sequence, like
 //!   [`String::from_utf8_lossy`]. Passing raw bytes through would be simpler, but a chat line
