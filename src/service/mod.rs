@@ -29,6 +29,7 @@
 //! [`testing::Harness`] drives a service without any socket, which is how every service is
 //! unit-tested.
 
+pub mod chat;
 pub mod echo;
 
 pub mod testing;
