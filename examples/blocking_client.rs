@@ -34,9 +34,7 @@ fn main() -> ExitCode {
 fn run() -> io::Result<()> {
     // The server's address; `localhost` may resolve to both ::1 and 127.0.0.1, and `connect`
     // tries each in turn until one answers.
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "localhost:12345".to_owned());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "localhost:12345".to_owned());
 
     // Create the socket and connect it: `socket()` and `connect()` in one call.
     let mut stream = TcpStream::connect(&addr).map_err(|e| {

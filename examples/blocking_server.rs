@@ -35,32 +35,28 @@ fn run() -> io::Result<()> {
     // Define the host and port (the port may be given as the first argument).
     let host = "localhost";
     let port: u16 = match std::env::args().nth(1) {
-        Some(arg) => arg.parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("bad port {arg:?}"))
-        })?,
+        Some(arg) => arg
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad port {arg:?}")))?,
         None => 12345,
     };
 
     // Create the socket, bind it and listen: `socket()`, `bind()` and `listen()` in one call.
     // std chooses the backlog (128 on Linux) where the article asks for 5; the backlog is only
     // how many finished handshakes the kernel queues until we call `accept`.
-    let listener = TcpListener::bind((host, port))
-        .map_err(|e| context(e, format!("cannot bind {host}:{port}")))?;
+    let listener =
+        TcpListener::bind((host, port)).map_err(|e| context(e, format!("cannot bind {host}:{port}")))?;
     println!("Server listening on {host}:{port}");
 
     // Accept a connection from a client. This blocks until one arrives.
-    let (mut client, address) = listener
-        .accept()
-        .map_err(|e| context(e, "accept failed".to_owned()))?;
+    let (mut client, address) = listener.accept().map_err(|e| context(e, "accept failed".to_owned()))?;
     println!("Connection from {address} has been established.");
 
     // Receive the message: one `read` of at most 1024 bytes, like `recv(1024)`. TCP is a byte
     // stream, not a message stream, so one read may return only part of what the client sent;
     // the article's code has the same limit, and the later examples read in a loop.
     let mut buf = [0u8; 1024];
-    let n = client
-        .read(&mut buf)
-        .map_err(|e| context(e, format!("reading from {address} failed")))?;
+    let n = client.read(&mut buf).map_err(|e| context(e, format!("reading from {address} failed")))?;
     // Python's `.decode()` would raise on invalid UTF-8; showing it as U+FFFD is friendlier.
     println!("Received message: {}", String::from_utf8_lossy(&buf[..n]));
 

@@ -66,18 +66,17 @@ fn main() -> ExitCode {
 
 fn run() -> io::Result<()> {
     let addr: SocketAddr = match std::env::args().nth(1) {
-        Some(arg) => arg.parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {arg:?}"))
-        })?,
+        Some(arg) => arg
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {arg:?}")))?,
         None => SocketAddr::from(([127, 0, 0, 1], 12345)),
     };
 
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(256);
-    let mut listener = TcpListener::bind(addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut listener =
+        TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut conns: Slab<Conn> = Slab::new();
     println!("Echo server on {addr} (mio readiness loop)");
 
@@ -144,21 +143,12 @@ fn accept_all(poll: &Poll, listener: &TcpListener, conns: &mut Slab<Conn>) {
         };
         let entry = conns.vacant_entry();
         let token = Token(entry.key());
-        if let Err(e) = poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-        {
+        if let Err(e) = poll.registry().register(&mut stream, token, Interest::READABLE) {
             println!("{peer}: cannot register: {e}");
             continue; // the stream is dropped, and closed, here
         }
         println!("Connection from {peer} has been established.");
-        entry.insert(Conn {
-            stream,
-            peer,
-            out: Vec::new(),
-            wants_write: false,
-            read_closed: false,
-        });
+        entry.insert(Conn { stream, peer, out: Vec::new(), wants_write: false, read_closed: false });
     }
 }
 
@@ -219,13 +209,8 @@ fn write_pending(conn: &mut Conn) -> io::Result<()> {
 fn update_interest(poll: &Poll, conn: &mut Conn, token: Token) -> io::Result<()> {
     let wants_write = !conn.out.is_empty();
     if wants_write != conn.wants_write {
-        let interest = if wants_write {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        poll.registry()
-            .reregister(&mut conn.stream, token, interest)?;
+        let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        poll.registry().reregister(&mut conn.stream, token, interest)?;
         conn.wants_write = wants_write;
     }
     Ok(())

@@ -113,11 +113,7 @@ fn accept_all(listener: &TcpListener, clients: &mut Vec<Client>) -> bool {
                     continue;
                 }
                 println!("Connection from {peer} has been established.");
-                clients.push(Client {
-                    stream,
-                    peer,
-                    pending: Vec::new(),
-                });
+                clients.push(Client { stream, peer, pending: Vec::new() });
                 accepted = true;
             }
             // The backlog is empty: the non-blocking "not now".
@@ -169,18 +165,14 @@ fn serve(client: &mut Client) -> io::Result<Option<bool>> {
         }
     }
     // A peer that closed its side may still be reading: finish echoing before we let go.
-    Ok(if eof && client.pending.is_empty() {
-        None
-    } else {
-        Some(moved)
-    })
+    Ok(if eof && client.pending.is_empty() { None } else { Some(moved) })
 }
 
 fn parse_arg<T: std::str::FromStr>(arg: Option<String>, default: T, what: &str) -> io::Result<T> {
     match arg {
         None => Ok(default),
-        Some(s) => s
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad {what} {s:?}"))),
+        Some(s) => {
+            s.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad {what} {s:?}")))
+        }
     }
 }

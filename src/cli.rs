@@ -11,10 +11,13 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::client;
 use crate::reactor::{Config, Reactor};
+use crate::service::chat::{Chat, ChatConfig};
 use crate::service::echo::{Echo, UdpEcho};
 
 /// Default address of the echo service (TCP and UDP): the article's port.
 pub const DEFAULT_ECHO: &str = "127.0.0.1:12345";
+/// Default address of the chat room.
+pub const DEFAULT_CHAT: &str = "127.0.0.1:12346";
 
 /// A single-threaded mio event-loop server and its client.
 #[derive(Debug, Parser)]
@@ -43,6 +46,12 @@ pub struct ServeArgs {
     /// UDP echo socket (repeatable). Default 127.0.0.1:12345.
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub udp_echo: Vec<SocketAddr>,
+    /// Line-based chat room listener (repeatable; all share one room). Default 127.0.0.1:12346.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub chat: Vec<SocketAddr>,
+    /// Longest chat line in bytes; longer lines are rejected with an error line.
+    #[arg(long, value_name = "BYTES", default_value_t = ChatConfig::default().max_line)]
+    pub chat_max_line: usize,
     /// Most connections open at once; further ones get a refusal line and are closed.
     #[arg(long, value_name = "N", default_value_t = Config::default().max_conns)]
     pub max_conns: usize,
@@ -104,18 +113,26 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let mut reactor = Reactor::new(config)?;
-    let (mut echo, mut udp_echo) = (args.echo, args.udp_echo);
-    if echo.is_empty() && udp_echo.is_empty() {
+    let (mut echo, mut udp_echo, mut chat) = (args.echo, args.udp_echo, args.chat);
+    if echo.is_empty() && udp_echo.is_empty() && chat.is_empty() {
         // No service named: run them all on their defaults.
         let default = parse_addr(DEFAULT_ECHO)?;
         echo.push(default);
         udp_echo.push(default);
+        chat.push(parse_addr(DEFAULT_CHAT)?);
     }
     let mut bound = Vec::new();
     if !echo.is_empty() {
         let service = reactor.add_service(Echo);
         for addr in echo {
             bound.push(("echo", "tcp", reactor.listen(addr, service)?));
+        }
+    }
+    if !chat.is_empty() {
+        let service = reactor
+            .add_service(Chat::new(ChatConfig { max_line: args.chat_max_line, ..ChatConfig::default() }));
+        for addr in chat {
+            bound.push(("chat", "tcp", reactor.listen(addr, service)?));
         }
     }
     for addr in udp_echo {

@@ -71,10 +71,7 @@ pub struct ChatConfig {
 
 impl Default for ChatConfig {
     fn default() -> Self {
-        ChatConfig {
-            max_line: 4096,
-            max_members: None,
-        }
+        ChatConfig { max_line: 4096, max_members: None }
     }
 }
 
@@ -129,13 +126,7 @@ const HELP: &[u8] = b"\
 impl Chat {
     /// An empty room.
     pub fn new(config: ChatConfig) -> Self {
-        Chat {
-            config,
-            members: BTreeMap::new(),
-            names: BTreeMap::new(),
-            next_guest: 1,
-            outgoing: Vec::new(),
-        }
+        Chat { config, members: BTreeMap::new(), names: BTreeMap::new(), next_guest: 1, outgoing: Vec::new() }
     }
 
     /// How many members are in the room.
@@ -291,17 +282,11 @@ impl Service for Chat {
     }
 
     fn open(&mut self, cx: &mut Cx<'_>) -> ChatSession {
-        if self
-            .config
-            .max_members
-            .is_some_and(|max| self.members.len() >= max)
-        {
+        if self.config.max_members.is_some_and(|max| self.members.len() >= max) {
             log::debug!("chat: {} ({}) refused: room full", cx.id(), cx.peer());
             cx.write(b"*** the room is full, try again later\n");
             cx.close();
-            return ChatSession {
-                reading: Reading::Done,
-            };
+            return ChatSession { reading: Reading::Done };
         }
         let id = cx.id();
         let name = self.fresh_guest_name();
@@ -318,9 +303,7 @@ impl Service for Chat {
             .as_bytes(),
         );
         self.broadcast(id, format!("*** {name} joined\n").as_bytes(), cx);
-        ChatSession {
-            reading: Reading::Line,
-        }
+        ChatSession { reading: Reading::Line }
     }
 
     fn input(&mut self, session: &mut ChatSession, input: &[u8], cx: &mut Cx<'_>) -> usize {
@@ -343,9 +326,7 @@ impl Service for Chat {
                 break;
             };
             consumed += newline + 1;
-            let line = rest[..newline]
-                .strip_suffix(b"\r")
-                .unwrap_or(&rest[..newline]);
+            let line = rest[..newline].strip_suffix(b"\r").unwrap_or(&rest[..newline]);
             match session.reading {
                 // The end of a line that was already rejected.
                 Reading::Discarding => session.reading = Reading::Line,
@@ -371,18 +352,13 @@ impl Service for Chat {
         // Written here, this reaches the leaving member only for the reasons where the reactor
         // still tries a last send (see `Service::close`); otherwise it is dropped, harmlessly.
         let (to_member, to_others): (&[u8], _) = match reason {
-            CloseReason::TooSlow => (
-                b"*** too slow, disconnected\n",
-                format!("*** {name} was disconnected (too slow)\n"),
-            ),
-            CloseReason::Idle => (
-                b"*** idle too long, disconnected\n",
-                format!("*** {name} left (idle)\n"),
-            ),
-            CloseReason::Shutdown => (
-                b"*** the server is shutting down\n",
-                format!("*** {name} left (server shutting down)\n"),
-            ),
+            CloseReason::TooSlow => {
+                (b"*** too slow, disconnected\n", format!("*** {name} was disconnected (too slow)\n"))
+            }
+            CloseReason::Idle => (b"*** idle too long, disconnected\n", format!("*** {name} left (idle)\n")),
+            CloseReason::Shutdown => {
+                (b"*** the server is shutting down\n", format!("*** {name} left (server shutting down)\n"))
+            }
             CloseReason::InputTooLarge => (
                 b"*** input too large, disconnected\n",
                 format!("*** {name} was disconnected (input too large)\n"),
@@ -402,11 +378,7 @@ impl Service for Chat {
 impl Chat {
     fn reject_long_line(&self, cx: &mut Cx<'_>) {
         cx.write(
-            format!(
-                "*** error: line too long (max {} bytes), not sent\n",
-                self.config.max_line
-            )
-            .as_bytes(),
+            format!("*** error: line too long (max {} bytes), not sent\n", self.config.max_line).as_bytes(),
         );
     }
 }
@@ -414,9 +386,7 @@ impl Chat {
 /// `Some(name)` if `name` is 1 to 32 characters from `[A-Za-z0-9_-]`.
 fn valid_name(name: &[u8]) -> Option<&str> {
     let ok = (1..=32).contains(&name.len())
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     // All ASCII, so this conversion cannot fail; `.ok()` keeps it panic-free anyway.
     ok.then(|| std::str::from_utf8(name).ok()).flatten()
 }
@@ -430,11 +400,7 @@ fn push_text(out: &mut Vec<u8>, bytes: &[u8]) {
             out.extend_from_slice(valid.as_bytes()); // the common case: copy as is
         } else {
             for c in valid.chars() {
-                let c = if c.is_control() && c != '\t' {
-                    char::REPLACEMENT_CHARACTER
-                } else {
-                    c
-                };
+                let c = if c.is_control() && c != '\t' { char::REPLACEMENT_CHARACTER } else { c };
                 let mut utf8 = [0; 4];
                 out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
             }
@@ -448,14 +414,8 @@ fn push_text(out: &mut Vec<u8>, bytes: &[u8]) {
 /// `bytes` without leading and trailing spaces and tabs.
 fn trim(bytes: &[u8]) -> &[u8] {
     let is_blank = |b: &u8| matches!(b, b' ' | b'\t');
-    let start = bytes
-        .iter()
-        .position(|b| !is_blank(b))
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !is_blank(b))
-        .map_or(start, |i| i + 1);
+    let start = bytes.iter().position(|b| !is_blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_blank(b)).map_or(start, |i| i + 1);
     &bytes[start..end]
 }
 

@@ -65,11 +65,7 @@ fn three_members_join_talk_rename_and_leave() {
     h.input(a, b"/quit\n");
     assert_eq!(h.take_text(a), "*** bye, guest-1\n");
     assert!(h.is_closing(a));
-    assert_eq!(
-        h.take_text(b),
-        "",
-        "still a member until the reactor closes it"
-    );
+    assert_eq!(h.take_text(b), "", "still a member until the reactor closes it");
     h.close(a, CloseReason::Service);
     assert_eq!(h.take_text(b), "*** guest-1 left\n");
     assert_eq!(h.service.member_count(), 1);
@@ -99,10 +95,7 @@ fn who_lists_members_sorted_by_name() {
     h.take_output(ids[1]);
     h.take_output(ids[2]);
     h.input(ids[0], b"/who\n");
-    assert_eq!(
-        h.take_text(ids[0]),
-        "*** 3 members: Alice guest-1 guest-2 (you are guest-1)\n"
-    );
+    assert_eq!(h.take_text(ids[0]), "*** 3 members: Alice guest-1 guest-2 (you are guest-1)\n");
     assert_eq!(h.take_text(ids[1]), "", "/who answers only the asker");
     h.input(ids[0], b"/who everyone\n");
     assert_eq!(h.take_text(ids[0]), "*** usage: /who\n");
@@ -150,13 +143,7 @@ fn nick_rejects_invalid_names() {
     let (mut h, ids) = quiet_room(2);
     let error = "*** error: a name is 1-32 characters from A-Z a-z 0-9 _ -\n";
     let too_long = format!("/nick {}\n", "x".repeat(33));
-    for bad in [
-        "/nick two words\n",
-        "/nick bad*name\n",
-        "/nick héllo\n",
-        "/nick a:b\n",
-        too_long.as_str(),
-    ] {
+    for bad in ["/nick two words\n", "/nick bad*name\n", "/nick héllo\n", "/nick a:b\n", too_long.as_str()] {
         h.input(ids[0], bad.as_bytes());
         assert_eq!(h.take_text(ids[0]), error, "for {bad:?}");
     }
@@ -181,10 +168,7 @@ fn guest_names_skip_names_already_taken() {
 fn unknown_commands_help_and_escaped_slash() {
     let (mut h, ids) = quiet_room(2);
     h.input(ids[0], b"/dance now\n");
-    assert_eq!(
-        h.take_text(ids[0]),
-        "*** error: unknown command /dance (try /help)\n"
-    );
+    assert_eq!(h.take_text(ids[0]), "*** error: unknown command /dance (try /help)\n");
     h.input(ids[0], b"/help\n");
     assert!(h.take_text(ids[0]).starts_with("*** commands:\n"));
     assert_eq!(h.take_text(ids[1]), "");
@@ -194,10 +178,7 @@ fn unknown_commands_help_and_escaped_slash() {
 
 #[test]
 fn long_line_is_rejected_and_the_connection_stays_usable() {
-    let mut h = Harness::new(Chat::new(ChatConfig {
-        max_line: 8,
-        ..ChatConfig::default()
-    }));
+    let mut h = Harness::new(Chat::new(ChatConfig { max_line: 8, ..ChatConfig::default() }));
     let a = h.open();
     let b = h.open();
     h.take_output(a);
@@ -235,19 +216,10 @@ fn long_line_is_rejected_and_the_connection_stays_usable() {
 
 #[test]
 fn unconsumed_input_never_passes_max_input() {
-    let mut h = Harness::new(Chat::new(ChatConfig {
-        max_line: 16,
-        ..ChatConfig::default()
-    }));
+    let mut h = Harness::new(Chat::new(ChatConfig { max_line: 16, ..ChatConfig::default() }));
     let a = h.open();
     let max_input = h.service.max_input();
-    for chunk in [
-        &b"aaaaaaaaaaaaaaa"[..],
-        b"\r",
-        b"bbbbbbbbbbbbbbbbbbbb",
-        b"\n",
-        b"cc",
-    ] {
+    for chunk in [&b"aaaaaaaaaaaaaaa"[..], b"\r", b"bbbbbbbbbbbbbbbbbbbb", b"\n", b"cc"] {
         h.input(a, chunk);
         assert!(h.unconsumed(a) <= max_input);
     }
@@ -255,13 +227,9 @@ fn unconsumed_input_never_passes_max_input() {
 
 #[test]
 fn bytewise_input_gives_the_same_output_as_whole_lines() {
-    let script: &[u8] =
-        b"hi\r\n/nick zed\n\n/me naps\r\n/who\nthis line is far too long\n/bogus\nbye\n";
+    let script: &[u8] = b"hi\r\n/nick zed\n\n/me naps\r\n/who\nthis line is far too long\n/bogus\nbye\n";
     let run = |bytewise: bool| {
-        let mut h = Harness::new(Chat::new(ChatConfig {
-            max_line: 12,
-            ..ChatConfig::default()
-        }));
+        let mut h = Harness::new(Chat::new(ChatConfig { max_line: 12, ..ChatConfig::default() }));
         let (a, b) = (h.open(), h.open());
         h.take_output(a);
         h.take_output(b);
@@ -281,10 +249,7 @@ fn bytewise_input_gives_the_same_output_as_whole_lines() {
          *** error: line too long (max 12 bytes), not sent\n\
          *** error: unknown command /bogus (try /help)\n"
     );
-    assert_eq!(
-        whole.1,
-        "guest-1: hi\n*** guest-1 is now zed\n* zed naps\nzed: bye\n"
-    );
+    assert_eq!(whole.1, "guest-1: hi\n*** guest-1 is now zed\n* zed naps\nzed: bye\n");
 }
 
 #[test]
@@ -303,10 +268,7 @@ fn invalid_utf8_and_control_characters_are_replaced() {
     h.input(ids[0], b"caf\xc3\xa9 \xff\xfe ok\n");
     assert_eq!(h.take_text(ids[1]), "guest-1: café \u{FFFD}\u{FFFD} ok\n");
     h.input(ids[0], b"\x1b[2Jgotcha\n");
-    assert_eq!(
-        h.take_output(ids[1]),
-        "guest-1: \u{FFFD}[2Jgotcha\n".as_bytes()
-    );
+    assert_eq!(h.take_output(ids[1]), "guest-1: \u{FFFD}[2Jgotcha\n".as_bytes());
 }
 
 #[test]
@@ -314,14 +276,8 @@ fn too_slow_member_gets_a_last_notice_and_the_others_a_leave_notice() {
     let (mut h, ids) = quiet_room(3);
     h.close(ids[1], CloseReason::TooSlow);
     assert_eq!(h.take_text(ids[1]), "*** too slow, disconnected\n");
-    assert_eq!(
-        h.take_text(ids[0]),
-        "*** guest-2 was disconnected (too slow)\n"
-    );
-    assert_eq!(
-        h.take_text(ids[2]),
-        "*** guest-2 was disconnected (too slow)\n"
-    );
+    assert_eq!(h.take_text(ids[0]), "*** guest-2 was disconnected (too slow)\n");
+    assert_eq!(h.take_text(ids[2]), "*** guest-2 was disconnected (too slow)\n");
     // The others carry on, and the slow one no longer receives anything.
     h.input(ids[0], b"phew\n");
     assert_eq!(h.take_text(ids[2]), "guest-1: phew\n");
@@ -331,10 +287,7 @@ fn too_slow_member_gets_a_last_notice_and_the_others_a_leave_notice() {
 
 #[test]
 fn a_full_room_turns_newcomers_away_without_announcing_them() {
-    let mut h = Harness::new(Chat::new(ChatConfig {
-        max_members: Some(1),
-        ..ChatConfig::default()
-    }));
+    let mut h = Harness::new(Chat::new(ChatConfig { max_members: Some(1), ..ChatConfig::default() }));
     let a = h.open();
     h.take_output(a);
     let b = h.open();

@@ -1,0 +1,146 @@
+//! The `reactor` binary as a user runs it: `serve` printing its sockets, `send` printing the
+//! reply, clear one-line errors, SIGTERM draining, and bounded memory under a hostile client.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Binary, connect, pattern, read_n};
+
+fn reactor() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reactor"));
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn send_prints_exactly_what_the_server_echoed() {
+    let server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--udp-echo", "127.0.0.1:0"]);
+    let tcp = server.addr("echo:tcp").to_string();
+    let out = reactor().args(["send", "--addr", &tcp, "Hello,", "Server!"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"Hello, Server!");
+
+    let udp = server.addr("udp-echo:udp").to_string();
+    let out = reactor().args(["send", "--udp", "--addr", &udp, "over udp"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"over udp");
+}
+
+#[test]
+fn send_fails_with_one_clear_line_when_nothing_listens() {
+    // Bind then drop a listener to get a port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = reactor().args(["send", "--addr", &format!("127.0.0.1:{port}"), "hi"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+}
+
+#[test]
+fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = reactor().args(["serve", "--echo", &addr]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim(), format!("reactor: cannot listen on {addr}: address already in use"));
+
+    let out = reactor().args(["serve", "--max-conns", "many"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("error: invalid value 'many'"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn serve_prints_the_port_the_os_picked() {
+    let server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--chat", "127.0.0.1:0"]);
+    for key in ["echo:tcp", "chat:tcp"] {
+        assert_ne!(server.addr(key).port(), 0, "{key}");
+    }
+    let mut chat = connect(server.addr("chat:tcp"));
+    let mut greeting = [0; 64];
+    let n = chat.read(&mut greeting).unwrap();
+    assert!(String::from_utf8_lossy(&greeting[..n]).contains("guest-"));
+}
+
+#[test]
+fn sigterm_delivers_pending_output_then_exits_zero() {
+    let mut server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--max-output", "65536"]);
+    let addr = server.addr("echo:tcp");
+    let data = pattern(4 << 20, 13);
+    let mut client = connect(addr);
+    let mut writer = client.try_clone().unwrap();
+    writer.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    // Push as much as the server will take without us reading: it now owes us a lot.
+    let mut written = 0;
+    while written < data.len() {
+        match writer.write(&data[written..]) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
+    server.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(std::net::TcpStream::connect(addr).is_err(), "no new connections while draining");
+    // Everything we sent still comes back, and the rest of our data is still read and echoed.
+    writer.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let rest = data[written..].to_vec();
+    let t = std::thread::spawn(move || {
+        writer.write_all(&rest).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    client.read_to_end(&mut back).unwrap();
+    t.join().unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "echoed bytes differ");
+    assert_eq!(server.wait(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn second_signal_or_grace_end_stops_a_stuck_drain() {
+    let mut server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--shutdown-grace", "30"]);
+    let _idle_client = connect(server.addr("echo:tcp")); // never finishes on its own
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.child.try_wait().unwrap().is_none(), "still draining the idle client");
+    let started = Instant::now();
+    server.signal("-INT");
+    assert_eq!(server.wait(Duration::from_secs(5)), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn fifty_mebibytes_from_a_client_that_never_reads_keep_rss_bounded() {
+    let server = Binary::start(&["serve", "--echo", "127.0.0.1:0"]);
+    let addr = server.addr("echo:tcp");
+    let baseline = server.rss_kib();
+    let hog = connect(addr);
+    let mut writer = hog.try_clone().unwrap();
+    writer.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let chunk = vec![b'z'; 1 << 20];
+    let mut written = 0usize;
+    let started = Instant::now();
+    while written < 50 << 20 && started.elapsed() < Duration::from_secs(30) {
+        match writer.write(&chunk) {
+            Ok(n) => written += n,
+            Err(_) => break, // the server stopped reading: backpressure
+        }
+    }
+    let grown = server.rss_kib().saturating_sub(baseline);
+    // The default output limit is 1 MiB; reads stop there. Allow for the read buffer, allocator
+    // slack and page rounding, but nothing like the tens of MiB the client tried to push.
+    assert!(grown < 8 * 1024, "server RSS grew by {grown} KiB while a client pushed {written} bytes unread");
+    assert!(written < 50 << 20, "server accepted all 50 MiB from a client that never read");
+    // Another client is served normally meanwhile.
+    let mut other = connect(addr);
+    other.write_all(b"ping").unwrap();
+    assert_eq!(read_n(&mut other, 4), b"ping");
+}

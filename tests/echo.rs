@@ -1,0 +1,209 @@
+//! TCP and UDP echo over real sockets on 127.0.0.1: the article's exchange, then everything
+//! that makes a server more than a demo (partial writes, backpressure, half-close, resets,
+//! many clients, idle timeout, connection limit).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::{connect, echo_server, pattern, read_n};
+use reactor::reactor::Config;
+use sha2::{Digest, Sha256};
+
+#[test]
+fn hello_server_round_trip() {
+    let server = echo_server(Config::default());
+    let mut client = connect(server.tcp);
+    client.write_all(b"Hello, Server!").unwrap();
+    assert_eq!(read_n(&mut client, 14), b"Hello, Server!");
+}
+
+#[test]
+fn one_mebibyte_round_trip_matches_sha256() {
+    // Far more than a socket buffer: the server's writes come up short, it must keep the
+    // remainder, ask for WRITABLE, and stop reading while it owes too much.
+    let server = echo_server(Config { max_output: 64 * 1024, ..Config::default() });
+    let data = pattern(1 << 20, 7);
+    let mut client = connect(server.tcp);
+    let mut writer = client.try_clone().unwrap();
+    let sent = data.clone();
+    let t = std::thread::spawn(move || writer.write_all(&sent).unwrap());
+    let back = read_n(&mut client, data.len());
+    t.join().unwrap();
+    assert_eq!(Sha256::digest(&back), Sha256::digest(&data));
+}
+
+#[test]
+fn five_hundred_concurrent_connections_twenty_messages_each() {
+    let server = echo_server(Config::default());
+    let threads: Vec<_> = (0..10)
+        .map(|t| {
+            let addr = server.tcp;
+            std::thread::spawn(move || {
+                let mut conns: Vec<TcpStream> = (0..50).map(|_| connect(addr)).collect();
+                for round in 0..20 {
+                    for (i, c) in conns.iter_mut().enumerate() {
+                        c.write_all(format!("t{t} c{i} r{round}\n").as_bytes()).unwrap();
+                    }
+                    for (i, c) in conns.iter_mut().enumerate() {
+                        let want = format!("t{t} c{i} r{round}\n");
+                        assert_eq!(read_n(c, want.len()), want.as_bytes());
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn udp_echo_returns_each_datagram_including_empty_and_large() {
+    let server = echo_server(Config::default());
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    socket.connect(server.udp).unwrap();
+    let mut buf = vec![0; 70_000];
+    for payload in [b"Hello, Server!".to_vec(), Vec::new(), pattern(65_507, 3)] {
+        socket.send(&payload).unwrap();
+        let n = socket.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &payload[..], "datagram of {} bytes", payload.len());
+    }
+}
+
+#[test]
+fn half_close_still_delivers_everything_owed() {
+    let server = echo_server(Config::default());
+    let data = pattern(300_000, 11);
+    let mut client = connect(server.tcp);
+    let mut writer = client.try_clone().unwrap();
+    let sent = data.clone();
+    let t = std::thread::spawn(move || {
+        writer.write_all(&sent).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    client.read_to_end(&mut back).unwrap(); // EOF only after the server flushed and closed
+    t.join().unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data);
+}
+
+#[test]
+fn client_that_never_reads_is_held_back_while_others_are_served() {
+    let server = echo_server(Config { max_output: 256 * 1024, ..Config::default() });
+    let hog = connect(server.tcp);
+    hog.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut writer = hog.try_clone().unwrap();
+    let chunk = pattern(64 * 1024, 5);
+    let started = Instant::now();
+    let mut written = 0usize;
+    // Try to push 50 MiB without reading a byte back. Backpressure must stop us long before.
+    while written < 50 << 20 && started.elapsed() < Duration::from_secs(20) {
+        match writer.write(&chunk) {
+            Ok(n) => written += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                break;
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(written < 50 << 20, "the server kept reading from a peer that does not read");
+    // Meanwhile everyone else is served normally.
+    let mut other = connect(server.tcp);
+    other.write_all(b"still there?").unwrap();
+    assert_eq!(read_n(&mut other, 12), b"still there?");
+    // And nothing the hog sent was lost: it all comes back, in order.
+    let mut reader = hog;
+    reader.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let back = read_n(&mut reader, written);
+    for (i, got) in back.chunks(chunk.len()).enumerate() {
+        assert_eq!(got, &chunk[..got.len()], "chunk {i}");
+    }
+}
+
+#[test]
+fn reset_mid_transfer_does_not_disturb_others() {
+    let server = echo_server(Config::default());
+    let mut bystander = connect(server.tcp);
+    bystander.write_all(b"before").unwrap();
+    assert_eq!(read_n(&mut bystander, 6), b"before");
+    for _ in 0..5 {
+        let mut victim = connect(server.tcp);
+        victim.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+        let _ = victim.write_all(&pattern(2 << 20, 9)); // server is mid-echo when we vanish
+        socket2::SockRef::from(&victim).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(victim); // close with SO_LINGER 0: RST
+    }
+    bystander.write_all(b"after").unwrap();
+    assert_eq!(read_n(&mut bystander, 5), b"after");
+    let mut newcomer = connect(server.tcp);
+    newcomer.write_all(b"new").unwrap();
+    assert_eq!(read_n(&mut newcomer, 3), b"new");
+}
+
+#[test]
+fn idle_connection_is_closed_after_the_timeout() {
+    let server = echo_server(Config { idle_timeout: Some(Duration::from_millis(300)), ..Config::default() });
+    let mut busy = connect(server.tcp);
+    let mut idle = connect(server.tcp);
+    let started = Instant::now();
+    // Traffic keeps `busy` alive past the timeout.
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(100));
+        busy.write_all(b"x").unwrap();
+        assert_eq!(read_n(&mut busy, 1), b"x");
+    }
+    let mut buf = [0; 16];
+    let n = idle.read(&mut buf).expect("idle connection closed cleanly");
+    assert_eq!(n, 0, "EOF expected");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    busy.write_all(b"y").unwrap();
+    assert_eq!(read_n(&mut busy, 1), b"y");
+}
+
+#[test]
+fn connections_over_the_limit_are_refused_with_a_line() {
+    let server = echo_server(Config { max_conns: 2, ..Config::default() });
+    let mut a = connect(server.tcp);
+    let mut b = connect(server.tcp);
+    a.write_all(b"a").unwrap();
+    assert_eq!(read_n(&mut a, 1), b"a");
+    b.write_all(b"b").unwrap();
+    assert_eq!(read_n(&mut b, 1), b"b");
+    let mut c = connect(server.tcp);
+    let mut refusal = String::new();
+    c.read_to_string(&mut refusal).unwrap();
+    assert!(refusal.starts_with("server busy"), "got {refusal:?}");
+    // Existing clients are unaffected, and a slot frees up when one leaves.
+    a.write_all(b"a2").unwrap();
+    assert_eq!(read_n(&mut a, 2), b"a2");
+    drop(b);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut d = connect(server.tcp);
+    d.write_all(b"d").unwrap();
+    assert_eq!(read_n(&mut d, 1), b"d");
+}
+
+#[test]
+fn graceful_shutdown_lets_accepted_connections_finish() {
+    let server = echo_server(Config::default());
+    let mut client = connect(server.tcp);
+    client.write_all(b"one").unwrap();
+    assert_eq!(read_n(&mut client, 3), b"one");
+    server.handle.shutdown();
+    std::thread::sleep(Duration::from_millis(100));
+    // No new connections...
+    assert!(TcpStream::connect(server.tcp).is_err(), "listener should be closed");
+    // ...but the accepted one is still served, reads included.
+    client.write_all(b"two").unwrap();
+    assert_eq!(read_n(&mut client, 3), b"two");
+    client.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    server.join(Duration::from_secs(5));
+}
