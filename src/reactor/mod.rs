@@ -65,7 +65,7 @@ use crate::stats::Stats;
 use conn::{Conn, ReadOutcome};
 use datagram::{Datagram, Sent};
 use listener::Accepted;
-use timer::{TimerKind, Timers};
+use timer::{IdleCheck, TimerKind, Timers};
 use token::Target;
 
 /// Size of the shared read buffer: one `read` takes at most this much. 64 KiB also holds the
@@ -837,8 +837,7 @@ impl Reactor {
         };
         let now = self.now;
         let Some(conn) = self.live(id) else { return };
-        let due = conn.last_active + idle;
-        if due > now {
+        if let IdleCheck::Rearm(due) = timer::idle_check(conn.last_active, idle, now) {
             self.timers.add(due, TimerKind::Idle(id));
             return;
         }

@@ -84,9 +84,42 @@ impl Timers {
     }
 }
 
+/// What an idle check finds at `now` for a connection last active at `last_active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleCheck {
+    /// There was traffic since the timer was set: check again at this instant.
+    Rearm(Instant),
+    /// No traffic for the whole timeout: close it.
+    Expired,
+}
+
+/// The idle rule, apart from any clock: a connection expires once `idle` has passed since it
+/// was last active. A timer that fires early (the connection was busy meanwhile) moves to
+/// the real deadline instead of being replaced on every byte.
+pub fn idle_check(last_active: Instant, idle: Duration, now: Instant) -> IdleCheck {
+    let due = last_active + idle;
+    if due > now { IdleCheck::Rearm(due) } else { IdleCheck::Expired }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_check_rearms_while_busy_and_expires_when_quiet() {
+        let t0 = Instant::now();
+        let idle = Duration::from_secs(300);
+        // Opened at t0, timer due at t0+300s; traffic at t0+200s moves the deadline.
+        let busy_at = t0 + Duration::from_secs(200);
+        assert_eq!(idle_check(busy_at, idle, t0 + idle), IdleCheck::Rearm(busy_at + idle));
+        // Nothing since: at the new deadline it expires, and not a moment before.
+        assert_eq!(
+            idle_check(busy_at, idle, busy_at + idle - Duration::from_millis(1)),
+            IdleCheck::Rearm(busy_at + idle)
+        );
+        assert_eq!(idle_check(busy_at, idle, busy_at + idle), IdleCheck::Expired);
+        assert_eq!(idle_check(t0, idle, t0 + Duration::from_secs(3600)), IdleCheck::Expired);
+    }
 
     #[test]
     fn fires_in_deadline_order_and_only_when_due() {

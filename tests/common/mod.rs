@@ -20,6 +20,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// Wraps a reactor thread started by a test itself (for services other than echo).
+    pub fn from_parts(tcp: SocketAddr, handle: Handle, thread: JoinHandle<()>) -> Server {
+        Server { tcp, udp: tcp, handle, thread: Some(thread) }
+    }
+
     /// Waits for the reactor thread to return (after `handle.shutdown()`), with a deadline.
     pub fn join(mut self, within: Duration) {
         let thread = self.thread.take().expect("joined once");
