@@ -1,0 +1,71 @@
+//! Clients nobody here wrote, against the real binary. Each test needs a program from the
+//! system; `.ci/run` installs them, and on a machine without one the test says so and passes
+//! without checking (it cannot check what is not there).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::Binary;
+
+fn have(program: &str) -> bool {
+    let found = Command::new("sh").args(["-c", &format!("command -v {program}")]).output();
+    let ok = found.is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("note: {program} is not installed; skipping (CI installs it)");
+    }
+    ok
+}
+
+#[test]
+fn netcat_talks_to_tcp_and_udp_echo() {
+    if !have("nc") {
+        return;
+    }
+    let server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--udp-echo", "127.0.0.1:0"]);
+    let tcp = server.addr("echo:tcp");
+    // -N: shut down the sending side at end of input, then print until the server closes.
+    let mut nc = Command::new("nc")
+        .args(["-N", "127.0.0.1", &tcp.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    nc.stdin.take().unwrap().write_all(b"Hello, Server!\nsecond line\n").unwrap();
+    let out = nc.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, Server!\nsecond line\n");
+
+    let udp = server.addr("udp-echo:udp");
+    let mut nc = Command::new("nc")
+        .args(["-u", "-w", "1", "127.0.0.1", &udp.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    nc.stdin.take().unwrap().write_all(b"datagram\n").unwrap();
+    let out = nc.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "datagram\n");
+}
+
+#[test]
+fn netcat_joins_the_chat_room() {
+    if !have("nc") {
+        return;
+    }
+    let server = Binary::start(&["serve", "--chat", "127.0.0.1:0"]);
+    let chat = server.addr("chat:tcp");
+    let mut nc = Command::new("nc")
+        .args(["-N", "127.0.0.1", &chat.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    nc.stdin.take().unwrap().write_all(b"/nick netcat\n/who\n/quit\n").unwrap();
+    let out = String::from_utf8(nc.wait_with_output().unwrap().stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("*** welcome, you are guest-1"), "{out}");
+    assert_eq!(lines[1], "*** you are now netcat");
+    assert!(lines[2].starts_with("*** 1 member: netcat"), "{out}");
+    assert_eq!(lines[3], "*** bye, netcat");
+}
