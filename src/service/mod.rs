@@ -30,6 +30,7 @@
 //! unit-tested.
 
 pub mod echo;
+pub mod http;
 
 pub mod testing;
 
