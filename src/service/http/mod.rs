@@ -288,12 +288,8 @@ impl Http {
         }
         let (deadline, scanned) = match session.state {
             State::Head { deadline, scanned } => (deadline, scanned),
-            _ => {
-                // The first byte of a request: the head's clock starts now.
-                let deadline = cx.now() + self.config.head_timeout;
-                cx.set_timer(deadline);
-                (deadline, 0)
-            }
+            // The first byte of a request: the head's clock starts now.
+            _ => (cx.now() + self.config.head_timeout, 0),
         };
         // Run the parser on the first bytes of a head (so garbage is answered at once), and
         // after that only when new bytes might have ended it.
@@ -314,6 +310,11 @@ impl Http {
                 Some(rest.len())
             }
             Ok(None) => {
+                // Arm the timer only now that a head really waits: a request that arrives
+                // whole (the common case) costs the reactor no timer at all.
+                if scanned == 0 {
+                    cx.set_timer(deadline);
+                }
                 let scanned = rest.len();
                 enter(session, State::Head { deadline, scanned }, cx.id());
                 None

@@ -113,6 +113,7 @@ fn get_root_is_exact_bytes_with_a_wellformed_date() {
     assert_eq!(h.take_text(c), expected);
     assert_eq!(h.unconsumed(c), 0);
     assert!(!h.is_closing(c));
+    assert_eq!(h.timer(c), None, "a whole request arms no timer");
 }
 
 #[test]
