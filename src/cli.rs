@@ -13,11 +13,14 @@ use crate::client;
 use crate::reactor::{Config, Reactor};
 use crate::service::chat::{Chat, ChatConfig};
 use crate::service::echo::{Echo, UdpEcho};
+use crate::service::http::{Http, HttpConfig};
 
 /// Default address of the echo service (TCP and UDP): the article's port.
 pub const DEFAULT_ECHO: &str = "127.0.0.1:12345";
 /// Default address of the chat room.
 pub const DEFAULT_CHAT: &str = "127.0.0.1:12346";
+/// Default address of the HTTP/1.1 server.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// A single-threaded mio event-loop server and its client.
 #[derive(Debug, Parser)]
@@ -49,6 +52,15 @@ pub struct ServeArgs {
     /// Line-based chat room listener (repeatable; all share one room). Default 127.0.0.1:12346.
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub chat: Vec<SocketAddr>,
+    /// HTTP/1.1 listener (repeatable). Default 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub http: Vec<SocketAddr>,
+    /// HTTP: a request head must arrive within this many seconds of its first byte.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub http_head_timeout: f64,
+    /// HTTP: largest request body in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = HttpConfig::default().max_body)]
+    pub http_max_body: usize,
     /// Longest chat line in bytes; longer lines are rejected with an error line.
     #[arg(long, value_name = "BYTES", default_value_t = ChatConfig::default().max_line)]
     pub chat_max_line: usize,
@@ -113,13 +125,14 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let mut reactor = Reactor::new(config)?;
-    let (mut echo, mut udp_echo, mut chat) = (args.echo, args.udp_echo, args.chat);
-    if echo.is_empty() && udp_echo.is_empty() && chat.is_empty() {
+    let (mut echo, mut udp_echo, mut chat, mut http) = (args.echo, args.udp_echo, args.chat, args.http);
+    if echo.is_empty() && udp_echo.is_empty() && chat.is_empty() && http.is_empty() {
         // No service named: run them all on their defaults.
         let default = parse_addr(DEFAULT_ECHO)?;
         echo.push(default);
         udp_echo.push(default);
         chat.push(parse_addr(DEFAULT_CHAT)?);
+        http.push(parse_addr(DEFAULT_HTTP)?);
     }
     let mut bound = Vec::new();
     if !echo.is_empty() {
@@ -133,6 +146,17 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             .add_service(Chat::new(ChatConfig { max_line: args.chat_max_line, ..ChatConfig::default() }));
         for addr in chat {
             bound.push(("chat", "tcp", reactor.listen(addr, service)?));
+        }
+    }
+    if !http.is_empty() {
+        let config = HttpConfig {
+            head_timeout: secs(args.http_head_timeout, "--http-head-timeout")?,
+            max_body: args.http_max_body,
+            ..HttpConfig::default()
+        };
+        let service = reactor.add_service(Http::new(config));
+        for addr in http {
+            bound.push(("http", "tcp", reactor.listen(addr, service)?));
         }
     }
     for addr in udp_echo {

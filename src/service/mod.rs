@@ -31,6 +31,7 @@
 
 pub mod chat;
 pub mod echo;
+pub mod http;
 
 pub mod testing;
 

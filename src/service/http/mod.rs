@@ -1,0 +1,485 @@
+//! HTTP/1.1: an origin server for a handful of routes, as a sans-I/O state machine.
+//!
+//! The reactor delivers bytes; this module finds requests in them and writes responses. It
+//! follows the message syntax of RFC 9112 (HTTP/1.1) and the semantics of RFC 9110 that an
+//! origin server needs: persistent connections, pipelining, `Content-Length` and chunked
+//! request bodies, `Expect: 100-continue`, `HEAD`, and a clear error for every malformed input.
+//!
+//! ```text
+//!  bytes from the reactor
+//!    │
+//!    ▼
+//!  request.rs   is there a whole head? (cheap scan) ─ no ─▶ wait (deadline: head_timeout)
+//!    │          parse it (httparse), decide framing and persistence, or reject
+//!    ▼
+//!  routes.rs    method + path ─▶ Route
+//!    │
+//!    ▼
+//!  chunked.rs   read the body, if any (Content-Length: wait for it whole; chunked: decode)
+//!    │
+//!    ▼
+//!  response.rs  serialise the reply into cx.out() (GET / is one memcpy of a canned reply)
+//!    │
+//!    ▼
+//!  keep-alive? ─ yes ─▶ next request in the same input, if any ─ no ─▶ cx.close()
+//! ```
+//!
+//! Each connection's [`Session`] is one explicit state (see [`State`] and the diagram in
+//! `docs/http.md`); with `RUST_LOG=debug` every transition is logged.
+//!
+//! What it leaves out, on purpose: HTTP/2 and upgrades, response compression, range requests,
+//! conditional requests, and streaming bodies (a body is read whole, up to
+//! [`HttpConfig::max_body`], before it is answered).
+
+mod chunked;
+mod request;
+mod response;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use self::chunked::{ChunkedDecoder, Progress};
+use self::request::{Framing, Limits, Method, Version};
+use self::response::{Canned, ConnectionField, DateCache, Reply, Status};
+use self::routes::{Counters, Route};
+use super::{CloseReason, ConnId, Cx, Service};
+
+/// Limits and timeouts of the HTTP service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Largest request head (request line and header fields) in bytes; larger gets 431.
+    pub max_head: usize,
+    /// Largest request body in bytes; larger gets 413.
+    pub max_body: usize,
+    /// How long a request head may take to arrive, counted from its first byte; a head that
+    /// is still incomplete then gets 408. This is the defence against slowloris, which keeps
+    /// many connections open by sending a header line every few seconds.
+    pub head_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { max_head: 8 * 1024, max_body: 1024 * 1024, head_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// The body of `GET /`.
+const HELLO: &[u8] = b"Hello, World!\n";
+
+/// A session keeps its chunked-body buffer between requests only up to this capacity, so a
+/// connection that once posted a large body does not hold its memory while idle.
+const KEEP_BODY_CAPACITY: usize = 64 * 1024;
+
+/// The HTTP service: one per listener, shared by all its connections.
+#[derive(Debug)]
+pub struct Http {
+    config: HttpConfig,
+    /// The `Date` value, reformatted once per second.
+    date: DateCache,
+    /// The whole `GET /` reply for each value of the `Connection` field, with the date patched
+    /// in when it changes: indexed by [`hello_index`].
+    hello: [Canned; 3],
+    counters: Counters,
+    /// Reused buffer for documents built per request (`/stats`, `/metrics`).
+    scratch: Vec<u8>,
+}
+
+impl Http {
+    /// A service with the given limits.
+    pub fn new(config: HttpConfig) -> Self {
+        let hello =
+            [ConnectionField::None, ConnectionField::KeepAlive, ConnectionField::Close].map(|connection| {
+                Canned::new(&Reply {
+                    status: Status::Ok,
+                    connection,
+                    content_type: b"text/plain",
+                    allow: None,
+                    body: HELLO,
+                    head_only: false,
+                })
+            });
+        Http { config, date: DateCache::new(), hello, counters: Counters::default(), scratch: Vec::new() }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits { max_head: self.config.max_head, max_body: self.config.max_body }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http::new(HttpConfig::default())
+    }
+}
+
+fn hello_index(connection: ConnectionField) -> usize {
+    match connection {
+        ConnectionField::None => 0,
+        ConnectionField::KeepAlive => 1,
+        ConnectionField::Close => 2,
+    }
+}
+
+/// Per-connection state: where the connection is in its request/response cycle.
+#[derive(Debug)]
+pub struct Session {
+    state: State,
+    /// The `Content-Type` of the request being read, for `/echo` (copied, because the head's
+    /// bytes are consumed before the body arrives). Reused across requests.
+    content_type: Vec<u8>,
+    /// A chunked body being decoded. Reused across requests, up to [`KEEP_BODY_CAPACITY`].
+    body: Vec<u8>,
+}
+
+/// A connection's lifecycle. Writing needs no state of its own: a reply is written whole into
+/// the output buffer the moment its request is complete, and the reactor sends it.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Between requests (keep-alive), nothing buffered. The reactor's idle timer applies.
+    Idle,
+    /// Some bytes of a head have arrived. `scanned` bytes of it were already searched for the
+    /// end of the head; `deadline` is when its first byte came plus `head_timeout`.
+    Head { deadline: Instant, scanned: usize },
+    /// The head was answered by a route; its body is being read.
+    Body { request: Pending, framing: BodyFraming },
+    /// A final reply was written with `Connection: close`; no more input is read.
+    Closed,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Head { .. } => "reading head",
+            State::Body { .. } => "reading body",
+            State::Closed => "closed",
+        }
+    }
+}
+
+/// What is known about a request once its head is parsed: enough to answer it after the body.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    route: Route,
+    head_only: bool,
+    connection: ConnectionField,
+}
+
+/// How the body being read ends.
+#[derive(Debug, Clone, Copy)]
+enum BodyFraming {
+    /// After exactly this many bytes, which are left in the reactor's input buffer until all
+    /// have arrived and are then echoed straight from it.
+    Length(usize),
+    /// At the last chunk; see `chunked.rs`.
+    Chunked(ChunkedDecoder),
+}
+
+/// Moves a session to `to`, logging the transition when the kind of state changes.
+fn enter(session: &mut Session, to: State, id: ConnId) {
+    if session.state.name() != to.name() {
+        log::debug!("{id}: {} -> {}", session.state.name(), to.name());
+    }
+    session.state = to;
+}
+
+impl Service for Http {
+    type Session = Session;
+
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    /// A whole head plus a whole `Content-Length` body may wait in the input buffer; chunked
+    /// bodies are consumed as they are decoded and never need more than a head's room.
+    fn max_input(&self) -> usize {
+        self.config.max_head.saturating_add(self.config.max_body)
+    }
+
+    fn open(&mut self, cx: &mut Cx<'_>) -> Session {
+        log::debug!("{}: open, idle", cx.id());
+        Session { state: State::Idle, content_type: Vec::new(), body: Vec::new() }
+    }
+
+    /// Answers every complete request in `input`, in order, and returns the bytes they used.
+    /// Pipelined requests are all answered in this one call, so their replies leave in one
+    /// write. Every step either consumes bytes, waits for more, or closes: nothing can loop.
+    fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
+        let mut used = 0;
+        loop {
+            let rest = &input[used..];
+            let step = match session.state {
+                State::Closed => break,
+                State::Idle | State::Head { .. } => self.read_head(session, rest, cx),
+                State::Body { request, framing } => self.read_body(session, request, framing, rest, cx),
+            };
+            match step {
+                Some(n) if n > 0 => used += n,
+                _ => break,
+            }
+        }
+        if let State::Closed = session.state {
+            // Nothing after a closing reply will be read; say all of it was used, so the
+            // reactor's input limit cannot trip on bytes we are ignoring anyway.
+            input.len()
+        } else {
+            used
+        }
+    }
+
+    fn timer(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
+        // Timers from earlier heads may still fire; only this head's deadline counts.
+        if let State::Head { deadline, .. } = session.state {
+            if cx.now() >= deadline {
+                log::debug!("{}: request head timed out", cx.id());
+                self.reject(session, Status::RequestTimeout, cx);
+            } else {
+                cx.set_timer(deadline);
+            }
+        }
+    }
+
+    fn close(&mut self, session: Session, reason: CloseReason, cx: &mut Cx<'_>) {
+        log::debug!("{}: {} -> gone ({reason:?})", cx.id(), session.state.name());
+    }
+
+    /// Over the connection limit the peer still gets an HTTP answer it can understand. A 5xx
+    /// reply may omit `Date` (RFC 9110 §6.6.1), which lets it be a constant.
+    fn refusal(&self) -> &[u8] {
+        b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n\
+          Content-Length: 20\r\n\r\nServer busy, sorry.\n"
+    }
+}
+
+impl Http {
+    /// In `Idle` or `Head`: looks for a complete head at the front of `rest`. Returns the bytes
+    /// used, or `None` to wait for more.
+    fn read_head(&mut self, session: &mut Session, rest: &[u8], cx: &mut Cx<'_>) -> Option<usize> {
+        if rest.is_empty() {
+            return None;
+        }
+        let (deadline, scanned) = match session.state {
+            State::Head { deadline, scanned } => (deadline, scanned),
+            // The first byte of a request: the head's clock starts now.
+            _ => (cx.now() + self.config.head_timeout, 0),
+        };
+        // Run the parser on the first bytes of a head (so garbage is answered at once), and
+        // after that only when new bytes might have ended it.
+        let parsed = if scanned == 0 || request::head_may_be_complete(rest, scanned.saturating_sub(2)) {
+            request::parse_head(rest, self.limits())
+        } else {
+            Ok(None)
+        };
+        match parsed {
+            Err(status) => {
+                self.reject(session, status, cx);
+                Some(rest.len())
+            }
+            Ok(None) if rest.len() >= self.config.max_head => {
+                // RFC 9112 §2.3 / RFC 6585 §5: a head we will not buffer any further.
+                self.reject(session, Status::FieldsTooLarge, cx);
+                Some(rest.len())
+            }
+            Ok(None) => {
+                // Arm the timer only now that a head really waits: a request that arrives
+                // whole (the common case) costs the reactor no timer at all.
+                if scanned == 0 {
+                    cx.set_timer(deadline);
+                }
+                let scanned = rest.len();
+                enter(session, State::Head { deadline, scanned }, cx.id());
+                None
+            }
+            Ok(Some(head)) => Some(self.start_request(session, head, rest, cx)),
+        }
+    }
+
+    /// A head is complete: route it, then answer at once (no body) or go on to read the body.
+    /// Returns the head's length.
+    fn start_request(
+        &mut self,
+        session: &mut Session,
+        head: request::Head<'_>,
+        rest: &[u8],
+        cx: &mut Cx<'_>,
+    ) -> usize {
+        self.counters.requests += 1;
+        let request = Pending {
+            route: routes::route(head.method, head.path),
+            head_only: head.method == Method::Head,
+            connection: match (head.keep_alive, head.version) {
+                (false, _) => ConnectionField::Close,
+                (true, Version::Http10) => ConnectionField::KeepAlive,
+                (true, Version::Http11) => ConnectionField::None,
+            },
+        };
+        log::debug!(
+            "{}: {:?} {} {:?} -> {:?}",
+            cx.id(),
+            head.method,
+            String::from_utf8_lossy(head.path),
+            head.version,
+            request.route
+        );
+        let framing = match head.framing {
+            Framing::None => {
+                self.respond(request, b"", b"", cx);
+                self.finish(session, request, cx);
+                return head.len;
+            }
+            Framing::Length(n) => BodyFraming::Length(n),
+            Framing::Chunked => BodyFraming::Chunked(ChunkedDecoder::new()),
+        };
+        if request.route == Route::Echo {
+            session.content_type.clear();
+            session.content_type.extend_from_slice(head.content_type.unwrap_or(b"application/octet-stream"));
+        }
+        // RFC 9110 §10.1.1: the client waits for 100 (Continue) before sending the body. We
+        // may skip it if body bytes already came; a body that is too large was refused with
+        // 413 by the head parser, so the client never sends what we would not read.
+        if head.expect_continue && rest.len() == head.len {
+            self.counters.count(Status::Continue);
+            cx.write(response::CONTINUE);
+        }
+        enter(session, State::Body { request, framing }, cx.id());
+        head.len
+    }
+
+    /// In `Body`: reads the body from the front of `rest`; answers the request once it is whole.
+    fn read_body(
+        &mut self,
+        session: &mut Session,
+        request: Pending,
+        framing: BodyFraming,
+        rest: &[u8],
+        cx: &mut Cx<'_>,
+    ) -> Option<usize> {
+        match framing {
+            BodyFraming::Length(n) => {
+                // Until all of it is here, leave it in the reactor's buffer (consume nothing).
+                let body = rest.get(..n)?;
+                self.respond(request, &session.content_type, body, cx);
+                self.finish(session, request, cx);
+                Some(n)
+            }
+            BodyFraming::Chunked(mut decoder) => {
+                let mut body = std::mem::take(&mut session.body);
+                let limits = self.limits();
+                let step = match decoder.decode(rest, &mut body, limits.max_body, limits.max_head) {
+                    Ok(Progress::More(n)) => {
+                        session.state = State::Body { request, framing: BodyFraming::Chunked(decoder) };
+                        session.body = body;
+                        return Some(n);
+                    }
+                    Ok(Progress::Done(n)) => {
+                        self.respond(request, &session.content_type, &body, cx);
+                        self.finish(session, request, cx);
+                        Some(n)
+                    }
+                    Err(status) => {
+                        self.reject(session, status, cx);
+                        Some(rest.len())
+                    }
+                };
+                body.clear();
+                if body.capacity() > KEEP_BODY_CAPACITY {
+                    body = Vec::new();
+                }
+                session.body = body;
+                step
+            }
+        }
+    }
+
+    /// Writes the reply to a complete request.
+    fn respond(&mut self, request: Pending, content_type: &[u8], body: &[u8], cx: &mut Cx<'_>) {
+        self.refresh_date(cx.wall());
+        let head_only = request.head_only;
+        let reply = |status, content_type, body| Reply {
+            status,
+            connection: request.connection,
+            content_type,
+            allow: None,
+            body,
+            head_only,
+        };
+        match request.route {
+            Route::Hello => {
+                // The benchmark path: one copy of a precomputed reply, no formatting at all.
+                self.counters.count(Status::Ok);
+                let canned = &self.hello[hello_index(request.connection)];
+                cx.write(canned.bytes(head_only));
+            }
+            Route::Echo => self.send(reply(Status::Ok, content_type, body), cx),
+            Route::Stats | Route::Metrics => {
+                let mut doc = std::mem::take(&mut self.scratch);
+                doc.clear();
+                let content_type: &[u8] = if request.route == Route::Stats {
+                    routes::stats_json(&mut doc, cx.stats(), cx.now(), &self.counters);
+                    b"application/json"
+                } else {
+                    routes::metrics_text(&mut doc, cx.stats(), cx.now(), &self.counters);
+                    b"text/plain; version=0.0.4; charset=utf-8"
+                };
+                self.send(reply(Status::Ok, content_type, &doc), cx);
+                self.scratch = doc;
+            }
+            Route::NotFound => {
+                let status = Status::NotFound;
+                self.send(reply(status, b"text/plain", status.text()), cx);
+            }
+            Route::MethodNotAllowed { allow } => {
+                let status = Status::MethodNotAllowed;
+                let reply = Reply { allow: Some(allow), ..reply(status, b"text/plain", status.text()) };
+                self.send(reply, cx);
+            }
+        }
+    }
+
+    /// After a reply: wait for the next request, or close if this was the last one.
+    fn finish(&mut self, session: &mut Session, request: Pending, cx: &mut Cx<'_>) {
+        if request.connection == ConnectionField::Close {
+            cx.close();
+            enter(session, State::Closed, cx.id());
+        } else {
+            enter(session, State::Idle, cx.id());
+        }
+    }
+
+    /// Answers bad input with `status` and closes the connection once the reply is sent: after
+    /// a framing error we cannot know where the next request would start (RFC 9112 §6.3,
+    /// §9.6), and for every other refusal closing is the only safe way to skip what follows.
+    fn reject(&mut self, session: &mut Session, status: Status, cx: &mut Cx<'_>) {
+        log::debug!("{}: rejecting with {}", cx.id(), status.code());
+        self.refresh_date(cx.wall());
+        self.send(
+            Reply {
+                status,
+                connection: ConnectionField::Close,
+                content_type: b"text/plain",
+                allow: None,
+                body: status.text(),
+                head_only: false,
+            },
+            cx,
+        );
+        cx.close();
+        enter(session, State::Closed, cx.id());
+    }
+
+    fn send(&mut self, reply: Reply<'_>, cx: &mut Cx<'_>) {
+        self.counters.count(reply.status);
+        reply.write_to(cx.out(), self.date.text());
+    }
+
+    /// Reformats the date if the second changed, and restamps the canned replies with it.
+    fn refresh_date(&mut self, wall: SystemTime) {
+        if self.date.refresh(wall) {
+            for canned in &mut self.hello {
+                canned.stamp(self.date.text());
+            }
+        }
+    }
+}
