@@ -30,6 +30,7 @@
 //! unit-tested.
 
 pub mod echo;
+pub mod kv;
 
 pub mod testing;
 
