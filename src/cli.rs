@@ -14,6 +14,7 @@ use crate::reactor::{Config, Reactor};
 use crate::service::chat::{Chat, ChatConfig};
 use crate::service::echo::{Echo, UdpEcho};
 use crate::service::http::{Http, HttpConfig};
+use crate::service::kv::{Kv, KvConfig};
 
 /// Default address of the echo service (TCP and UDP): the article's port.
 pub const DEFAULT_ECHO: &str = "127.0.0.1:12345";
@@ -21,6 +22,8 @@ pub const DEFAULT_ECHO: &str = "127.0.0.1:12345";
 pub const DEFAULT_CHAT: &str = "127.0.0.1:12346";
 /// Default address of the HTTP/1.1 server.
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+/// Default address of the Redis-protocol key-value store (Redis itself uses 6379).
+pub const DEFAULT_KV: &str = "127.0.0.1:6380";
 
 /// A single-threaded mio event-loop server and its client.
 #[derive(Debug, Parser)]
@@ -61,6 +64,13 @@ pub struct ServeArgs {
     /// HTTP: largest request body in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = HttpConfig::default().max_body)]
     pub http_max_body: usize,
+    /// Redis-protocol (RESP2) key-value listener (repeatable; all share one store).
+    /// Default 127.0.0.1:6380.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub kv: Vec<SocketAddr>,
+    /// kv: largest bulk string (a key or value) in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = KvConfig::default().max_bulk)]
+    pub kv_max_bulk: usize,
     /// Longest chat line in bytes; longer lines are rejected with an error line.
     #[arg(long, value_name = "BYTES", default_value_t = ChatConfig::default().max_line)]
     pub chat_max_line: usize,
@@ -125,14 +135,16 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let mut reactor = Reactor::new(config)?;
-    let (mut echo, mut udp_echo, mut chat, mut http) = (args.echo, args.udp_echo, args.chat, args.http);
-    if echo.is_empty() && udp_echo.is_empty() && chat.is_empty() && http.is_empty() {
+    let (mut echo, mut udp_echo, mut chat, mut http, mut kv) =
+        (args.echo, args.udp_echo, args.chat, args.http, args.kv);
+    if echo.is_empty() && udp_echo.is_empty() && chat.is_empty() && http.is_empty() && kv.is_empty() {
         // No service named: run them all on their defaults.
         let default = parse_addr(DEFAULT_ECHO)?;
         echo.push(default);
         udp_echo.push(default);
         chat.push(parse_addr(DEFAULT_CHAT)?);
         http.push(parse_addr(DEFAULT_HTTP)?);
+        kv.push(parse_addr(DEFAULT_KV)?);
     }
     let mut bound = Vec::new();
     if !echo.is_empty() {
@@ -157,6 +169,14 @@ pub fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let service = reactor.add_service(Http::new(config));
         for addr in http {
             bound.push(("http", "tcp", reactor.listen(addr, service)?));
+        }
+    }
+    if !kv.is_empty() {
+        let max_bulk = args.kv_max_bulk.max(1);
+        let config = KvConfig { max_bulk, max_query: max_bulk.saturating_mul(2), ..KvConfig::default() };
+        let service = reactor.add_service(Kv::new(config));
+        for addr in kv {
+            bound.push(("kv", "tcp", reactor.listen(addr, service)?));
         }
     }
     for addr in udp_echo {

@@ -783,6 +783,12 @@ impl Reactor {
                 Ready::Conn(id) => {
                     let Some(conn) = self.live(id) else { continue };
                     conn.queued = false;
+                    // A service may have left complete requests unconsumed while this peer
+                    // owed a lot (holding back on `cx.pending_output()`); now that the output
+                    // drained, offer them again even if no new byte arrives.
+                    if !conn.input.is_empty() && conn.state == State::Open && !conn.read_paused {
+                        self.call_service(id.index(), Call::Input(0));
+                    }
                     self.read(id.index(), false);
                     self.settle(id.index());
                 }

@@ -32,6 +32,7 @@
 pub mod chat;
 pub mod echo;
 pub mod http;
+pub mod kv;
 
 pub mod testing;
 
@@ -183,8 +184,9 @@ impl<'a> Cx<'a> {
     }
 
     /// Bytes already waiting in this connection's output buffer because the peer reads slower
-    /// than we write. A service that can produce output without input (none yet) would use it
-    /// to hold back.
+    /// than we write. A service whose replies can be much larger than its requests may hold
+    /// back while this is high: leave the remaining requests unconsumed, and the reactor offers
+    /// them again once the output has drained, even if no new byte arrives.
     pub fn pending_output(&self) -> usize {
         self.pending_output
     }

@@ -1,0 +1,175 @@
+//! Connection commands: PING, ECHO, SELECT, QUIT, HELLO and CLIENT. They concern the client
+//! talking, not the keyspace.
+
+use std::fmt::Write as _;
+
+use crate::service::Cx;
+
+use super::{Kv, Sub, dispatch_sub, not_an_integer, reply, syntax_error};
+use crate::service::kv::resp::{Args, parse_int};
+
+/// The Redis version we answer to, in HELLO and INFO: the protocol level this service
+/// follows. Clients use it to decide which commands to try.
+pub(crate) const REDIS_VERSION: &str = "7.0.0";
+
+/// `PING [message]`: `+PONG`, or the message as a bulk string.
+pub(super) fn ping(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    match args.len() {
+        1 => reply::simple(cx.out(), "PONG"),
+        2 => reply::bulk(cx.out(), args.arg(1)),
+        _ => super::wrong_arity("ping", cx.out()),
+    }
+}
+
+/// `ECHO message`.
+pub(super) fn echo(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    reply::bulk(cx.out(), args.arg(1));
+}
+
+/// `SELECT index`: there is one database, 0.
+pub(super) fn select(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    match parse_int(args.arg(1)).filter(|n| i32::try_from(*n).is_ok()) {
+        None => not_an_integer(cx.out()),
+        Some(0) => cx.write(reply::OK),
+        Some(_) => reply::err(cx.out(), "DB index is out of range"),
+    }
+}
+
+/// `QUIT`: `+OK`, then the connection closes once the reply is sent.
+pub(super) fn quit(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    cx.write(reply::OK);
+    cx.close();
+}
+
+/// `HELLO [protover [SETNAME name]]`: the handshake of RESP3-aware clients. Only RESP2 is
+/// spoken, so `HELLO 3` gets `-NOPROTO` and the client stays on RESP2; the server information
+/// is a RESP2 array of alternating names and values.
+pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let mut next = 1;
+    if let Some(version) = args.get(1) {
+        match parse_int(version) {
+            None => {
+                return reply::err(cx.out(), "Protocol version is not an integer or out of range");
+            }
+            Some(2) => {}
+            Some(_) => {
+                return reply::error_bytes(cx.out(), b"NOPROTO unsupported protocol version");
+            }
+        }
+        next = 2;
+    }
+    let mut name = None;
+    while let Some(option) = args.get(next) {
+        if option.eq_ignore_ascii_case(b"setname") && args.get(next + 1).is_some() {
+            name = args.get(next + 1);
+            next += 2;
+        } else {
+            // AUTH included: there is no authentication here.
+            let mut text = b"ERR Syntax error in HELLO option '".to_vec();
+            text.extend_from_slice(option);
+            text.push(b'\'');
+            return reply::error_bytes(cx.out(), &text);
+        }
+    }
+    if let Some(name) = name
+        && !set_name(kv, cx, name)
+    {
+        return;
+    }
+    let id = cx.id().serial() as i64;
+    let out = cx.out();
+    reply::array(out, 14);
+    for (field, value) in [("server", "redis"), ("version", REDIS_VERSION)] {
+        reply::bulk(out, field.as_bytes());
+        reply::bulk(out, value.as_bytes());
+    }
+    reply::bulk(out, b"proto");
+    reply::int(out, 2);
+    reply::bulk(out, b"id");
+    reply::int(out, id);
+    for (field, value) in [("mode", "standalone"), ("role", "master")] {
+        reply::bulk(out, field.as_bytes());
+        reply::bulk(out, value.as_bytes());
+    }
+    reply::bulk(out, b"modules");
+    reply::array(out, 0);
+}
+
+/// `CLIENT <subcommand>`.
+pub(super) fn client(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    const SUBS: &[Sub] = &[
+        Sub { name: "client|id", arity: 2, run: client_id },
+        Sub { name: "client|setname", arity: 3, run: client_setname },
+        Sub { name: "client|getname", arity: 2, run: client_getname },
+        Sub { name: "client|info", arity: 2, run: client_info },
+        Sub { name: "client|list", arity: -2, run: client_list },
+    ];
+    dispatch_sub(kv, args, cx, "CLIENT", SUBS);
+}
+
+fn client_id(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    let id = cx.id().serial() as i64;
+    reply::int(cx.out(), id);
+}
+
+fn client_setname(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if set_name(kv, cx, args.arg(2)) {
+        cx.write(reply::OK);
+    }
+}
+
+/// Sets this client's name (empty clears it); replies with the error and returns false for a
+/// name `CLIENT LIST` could not show: Redis allows only printable ASCII without spaces.
+fn set_name(kv: &mut Kv, cx: &mut Cx<'_>, name: &[u8]) -> bool {
+    if name.iter().any(|b| !(b'!'..=b'~').contains(b)) {
+        reply::err(cx.out(), "Client names cannot contain spaces, newlines or special characters.");
+        return false;
+    }
+    if let Some(client) = kv.clients.get_mut(&cx.id().serial()) {
+        client.name = (!name.is_empty()).then(|| name.into());
+    }
+    true
+}
+
+fn client_getname(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    let name = kv.clients.get(&cx.id().serial()).and_then(|c| c.name.as_deref());
+    reply::bulk_or_null(cx.out(), name);
+}
+
+fn client_info(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    let mut line = String::new();
+    describe_client(kv, cx.id().serial(), cx, &mut line);
+    reply::bulk(cx.out(), line.as_bytes());
+}
+
+/// `CLIENT LIST`: one line per connected client. (Redis's TYPE and ID filters are not
+/// supported: syntax error.)
+fn client_list(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if args.len() > 2 {
+        return syntax_error(cx.out());
+    }
+    let mut text = String::new();
+    for &id in kv.clients.keys() {
+        describe_client(kv, id, cx, &mut text);
+    }
+    reply::bulk(cx.out(), text.as_bytes());
+}
+
+/// One `CLIENT LIST` line, in Redis's `name=value` format, with the fields this service knows.
+fn describe_client(kv: &Kv, id: u64, cx: &Cx<'_>, text: &mut String) {
+    let Some(client) = kv.clients.get(&id) else {
+        return;
+    };
+    let now = cx.now();
+    let name = client.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        text,
+        "id={id} addr={} name={name} age={} idle={} flags=N db=0 sub=0 psub=0 multi=-1 \
+         cmd={} user=default resp=2",
+        client.addr,
+        now.saturating_duration_since(client.opened).as_secs(),
+        now.saturating_duration_since(client.last_command_at).as_secs(),
+        client.last_command,
+    );
+}

@@ -1,0 +1,168 @@
+//! Keyspace commands: DEL, EXISTS, the expiry family (EXPIRE, PEXPIRE, TTL, PTTL, PERSIST),
+//! KEYS, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
+
+use std::time::Duration;
+
+use crate::service::Cx;
+
+use super::{Kv, not_an_integer, reply, syntax_error, unix_ms};
+use crate::service::kv::glob;
+use crate::service::kv::resp::{Args, parse_int};
+
+/// `DEL key [key ...]`: how many of the keys existed.
+pub(super) fn del(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let removed = args.iter_from(1).filter(|key| kv.store.remove(key, now)).count();
+    reply::int(cx.out(), removed as i64);
+}
+
+/// `EXISTS key [key ...]`: how many of the keys exist (a key named twice counts twice).
+pub(super) fn exists(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let found = args.iter_from(1).filter(|key| kv.store.exists(key, now)).count();
+    reply::int(cx.out(), found as i64);
+}
+
+/// `EXPIRE key seconds [NX|XX|GT|LT]`.
+pub(super) fn expire(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    expire_generic(kv, args, cx, 1000, "expire");
+}
+
+/// `PEXPIRE key milliseconds [NX|XX|GT|LT]`.
+pub(super) fn pexpire(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    expire_generic(kv, args, cx, 1, "pexpire");
+}
+
+/// Redis's `expireGenericCommand`. A time in the past (zero or negative) deletes the key at
+/// once and still replies 1; the conditions compare with the current TTL, a key without one
+/// counting as an infinite TTL.
+fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, name: &str) {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for option in args.iter_from(3) {
+        let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
+        if is("nx") {
+            nx = true;
+        } else if is("xx") {
+            xx = true;
+        } else if is("gt") {
+            gt = true;
+        } else if is("lt") {
+            lt = true;
+        } else {
+            let mut text = b"ERR Unsupported option ".to_vec();
+            text.extend_from_slice(option);
+            return reply::error_bytes(cx.out(), &text);
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return reply::err(cx.out(), "NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return reply::err(cx.out(), "GT and LT options at the same time are not compatible");
+    }
+    let Some(amount) = parse_int(args.arg(2)) else {
+        return not_an_integer(cx.out());
+    };
+    // Milliseconds from now; must survive the unit conversion and, as an absolute Unix time,
+    // the addition of the current time.
+    let Some(millis) = amount.checked_mul(unit_ms).filter(|ms| ms.checked_add(unix_ms(cx)).is_some()) else {
+        return reply::err(cx.out(), &format!("invalid expire time in '{name}' command"));
+    };
+
+    let now = cx.now();
+    let key = args.arg(1);
+    let Some(current) = kv.store.deadline(key, now) else {
+        return reply::int(cx.out(), 0);
+    };
+    // The current TTL in milliseconds from now; `None` is "no TTL", i.e. infinite.
+    let current_ms = current.map(|at| at.saturating_duration_since(now).as_millis() as i64);
+    let refused = (nx && current_ms.is_some())
+        || (xx && current_ms.is_none())
+        || (gt && current_ms.is_none_or(|cur| millis <= cur))
+        || (lt && current_ms.is_some_and(|cur| millis >= cur));
+    if refused {
+        return reply::int(cx.out(), 0);
+    }
+    if millis <= 0 {
+        kv.store.remove(key, now);
+        return reply::int(cx.out(), 1);
+    }
+    match now.checked_add(Duration::from_millis(millis.unsigned_abs())) {
+        Some(at) => {
+            kv.store.expire_at(key, at, now);
+            reply::int(cx.out(), 1);
+        }
+        None => reply::err(cx.out(), &format!("invalid expire time in '{name}' command")),
+    }
+}
+
+/// `TTL key`: seconds left (rounded to nearest), -1 without a TTL, -2 without the key.
+pub(super) fn ttl(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    ttl_generic(kv, args, cx, false);
+}
+
+/// `PTTL key`: milliseconds left, -1 without a TTL, -2 without the key.
+pub(super) fn pttl(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    ttl_generic(kv, args, cx, true);
+}
+
+fn ttl_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool) {
+    let now = cx.now();
+    let answer = match kv.store.ttl(args.arg(1), now) {
+        None => -2,
+        Some(None) => -1,
+        Some(Some(left)) => {
+            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
+            // Redis rounds seconds to the nearest: `(ttl + 500) / 1000`.
+            if millis { ms } else { ms.saturating_add(500) / 1000 }
+        }
+    };
+    reply::int(cx.out(), answer);
+}
+
+/// `PERSIST key`: 1 if a TTL was removed, 0 if the key has none or does not exist.
+pub(super) fn persist(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let removed = kv.store.persist(args.arg(1), now);
+    reply::int(cx.out(), i64::from(removed));
+}
+
+/// `KEYS pattern`: every live key matching the glob pattern. O(number of keys), as in Redis:
+/// meant for debugging, not for production traffic.
+pub(super) fn keys(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let pattern = args.arg(1);
+    let all = pattern == b"*";
+    let mut count = 0;
+    let mut body = Vec::new();
+    kv.store.for_each_key(cx.now(), |key| {
+        if all || glob::matches(pattern, key) {
+            count += 1;
+            reply::bulk(&mut body, key);
+        }
+    });
+    reply::array(cx.out(), count);
+    cx.write(&body);
+}
+
+/// `DBSIZE`: number of keys.
+pub(super) fn dbsize(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    reply::int(cx.out(), kv.store.len() as i64);
+}
+
+/// `FLUSHALL [ASYNC|SYNC]` and `FLUSHDB [ASYNC|SYNC]`: delete every key. With one database
+/// they are the same; both modes free at once.
+pub(super) fn flush(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let mode_ok = match args.len() {
+        1 => true,
+        2 => {
+            let mode = args.arg(1);
+            mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync")
+        }
+        _ => false,
+    };
+    if !mode_ok {
+        return syntax_error(cx.out());
+    }
+    kv.store.clear();
+    cx.write(reply::OK);
+}

@@ -1,0 +1,207 @@
+//! Commands: the table of every command the service knows, and the one function that looks a
+//! request's command up, checks its arity and runs it.
+//!
+//! Sits between the parser and the keyspace: `Kv::input` hands each parsed request to
+//! [`execute`]; the command functions (grouped by family, one file each) read their arguments
+//! in place, touch the [`super::store::Store`], and encode their reply with
+//! [`super::reply`].
+//!
+//! | file            | commands                                                        |
+//! |-----------------|-----------------------------------------------------------------|
+//! | `strings.rs`    | GET SET MGET MSET INCR DECR INCRBY DECRBY                       |
+//! | `keyspace.rs`   | DEL EXISTS EXPIRE PEXPIRE TTL PTTL PERSIST KEYS DBSIZE FLUSHALL FLUSHDB |
+//! | `connection.rs` | PING ECHO SELECT QUIT HELLO CLIENT                              |
+//! | `server.rs`     | INFO CONFIG COMMAND                                             |
+//!
+//! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
+//! arguments counting the command name, `n < 0` means at least `-n`.
+
+mod connection;
+mod keyspace;
+mod server;
+mod strings;
+
+use crate::service::Cx;
+
+use super::Kv;
+use super::reply;
+use super::resp::Args;
+
+/// A command implementation. The arity has been checked before it runs.
+type Run = fn(&mut Kv, Args<'_>, &mut Cx<'_>);
+
+/// One row of the command table; also what `COMMAND` reports.
+pub struct Command {
+    /// Lowercase name, as Redis prints it in errors.
+    pub name: &'static str,
+    /// See the module docs.
+    pub arity: i32,
+    /// Redis's command flags, for `COMMAND`.
+    pub flags: &'static [&'static str],
+    /// Position of the first key argument (0: none).
+    pub first_key: i32,
+    /// Position of the last key argument (-1: the last argument).
+    pub last_key: i32,
+    /// Step between key arguments.
+    pub step: i32,
+    run: Run,
+}
+
+const fn command(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    keys: (i32, i32, i32),
+    run: Run,
+) -> Command {
+    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, run }
+}
+
+const R: &[&str] = &["readonly", "fast"];
+const W: &[&str] = &["write", "denyoom"];
+const WF: &[&str] = &["write", "denyoom", "fast"];
+const WD: &[&str] = &["write", "fast"];
+const F: &[&str] = &["fast"];
+const S: &[&str] = &["loading", "stale"];
+const NONE: (i32, i32, i32) = (0, 0, 0);
+const KEY: (i32, i32, i32) = (1, 1, 1);
+const KEYS: (i32, i32, i32) = (1, -1, 1);
+
+/// Every command, the hottest first (lookup is a linear scan of short names).
+pub static COMMANDS: &[Command] = &[
+    command("get", 2, R, KEY, strings::get),
+    command("set", -3, W, KEY, strings::set),
+    command("ping", -1, F, NONE, connection::ping),
+    command("incr", 2, WF, KEY, strings::incr),
+    command("mget", -2, R, KEYS, strings::mget),
+    command("mset", -3, W, (1, -1, 2), strings::mset),
+    command("del", -2, &["write"], KEYS, keyspace::del),
+    command("exists", -2, R, KEYS, keyspace::exists),
+    command("decr", 2, WF, KEY, strings::decr),
+    command("incrby", 3, WF, KEY, strings::incrby),
+    command("decrby", 3, WF, KEY, strings::decrby),
+    command("expire", -3, WD, KEY, keyspace::expire),
+    command("pexpire", -3, WD, KEY, keyspace::pexpire),
+    command("ttl", 2, R, KEY, keyspace::ttl),
+    command("pttl", 2, R, KEY, keyspace::pttl),
+    command("persist", 2, WD, KEY, keyspace::persist),
+    command("echo", 2, F, NONE, connection::echo),
+    command("dbsize", 1, R, NONE, keyspace::dbsize),
+    command("keys", 2, &["readonly"], NONE, keyspace::keys),
+    command("flushall", -1, &["write"], NONE, keyspace::flush),
+    command("flushdb", -1, &["write"], NONE, keyspace::flush),
+    command("select", 2, &["loading", "stale", "fast"], NONE, connection::select),
+    command("quit", -1, &["loading", "stale", "fast"], NONE, connection::quit),
+    command("hello", -1, &["noscript", "loading", "stale", "fast"], NONE, connection::hello),
+    command("client", -2, S, NONE, connection::client),
+    command("info", -1, S, NONE, server::info),
+    command("config", -2, S, NONE, server::config),
+    command("command", -1, S, NONE, server::command),
+];
+
+/// Finds a command by name, ignoring ASCII case as Redis does.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    let argc = i64::try_from(argc).unwrap_or(i64::MAX);
+    let arity = i64::from(arity);
+    if arity >= 0 { argc == arity } else { argc >= -arity }
+}
+
+/// Runs one request (`args` is not empty).
+pub(super) fn execute(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let Some(command) = lookup(args.arg(0)) else {
+        return unknown_command(args, cx.out());
+    };
+    if !arity_ok(command.arity, args.len()) {
+        return wrong_arity(command.name, cx.out());
+    }
+    kv.counters.commands_processed += 1;
+    note_command(kv, cx, command.name);
+    (command.run)(kv, args, cx);
+}
+
+/// Records the command a client ran last, for `CLIENT LIST`'s `cmd=` and `idle=`.
+fn note_command(kv: &mut Kv, cx: &Cx<'_>, name: &'static str) {
+    if let Some(client) = kv.clients.get_mut(&cx.id().serial()) {
+        client.last_command = name;
+        client.last_command_at = cx.now();
+    }
+}
+
+/// `-ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis 7 words it: the
+/// name cut at 128 bytes, then quoted arguments (each followed by a space) until 128 bytes of
+/// them have been written.
+fn unknown_command(args: Args<'_>, out: &mut Vec<u8>) {
+    let mut text = Vec::with_capacity(200);
+    text.extend_from_slice(b"ERR unknown command '");
+    let name = args.arg(0);
+    text.extend_from_slice(name.get(..128).unwrap_or(name));
+    text.extend_from_slice(b"', with args beginning with: ");
+    let mut written = 0;
+    for arg in args.iter_from(1) {
+        if written >= 128 {
+            break;
+        }
+        let shown = arg.get(..128 - written).unwrap_or(arg);
+        text.push(b'\'');
+        text.extend_from_slice(shown);
+        text.extend_from_slice(b"' ");
+        written += shown.len() + 3;
+    }
+    reply::error_bytes(out, &text);
+}
+
+/// `-ERR wrong number of arguments for 'get' command`.
+fn wrong_arity(name: &str, out: &mut Vec<u8>) {
+    reply::err(out, &format!("wrong number of arguments for '{name}' command"));
+}
+
+/// A subcommand of a container command (`CLIENT ID`, `CONFIG GET`).
+struct Sub {
+    /// Redis's full name, `container|sub`.
+    name: &'static str,
+    /// Arity counted from the container's name, as for commands.
+    arity: i32,
+    run: Run,
+}
+
+/// Runs the subcommand named by `args[1]`, or answers Redis's
+/// `-ERR unknown subcommand 'x'. Try CLIENT HELP.`.
+fn dispatch_sub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, container: &str, subs: &[Sub]) {
+    let wanted = args.arg(1);
+    let found = subs.iter().find(|sub| {
+        sub.name.split_once('|').is_some_and(|(_, name)| name.as_bytes().eq_ignore_ascii_case(wanted))
+    });
+    let Some(sub) = found else {
+        let mut text = b"ERR unknown subcommand '".to_vec();
+        text.extend_from_slice(wanted.get(..128).unwrap_or(wanted));
+        text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
+        return reply::error_bytes(cx.out(), &text);
+    };
+    if !arity_ok(sub.arity, args.len()) {
+        return wrong_arity(sub.name, cx.out());
+    }
+    note_command(kv, cx, sub.name);
+    (sub.run)(kv, args, cx);
+}
+
+/// Redis's reply to an argument that should be an integer and is not.
+fn not_an_integer(out: &mut Vec<u8>) {
+    reply::err(out, "value is not an integer or out of range");
+}
+
+/// Redis's reply to options it cannot make sense of.
+fn syntax_error(out: &mut Vec<u8>) {
+    reply::err(out, "syntax error");
+}
+
+/// The wall clock as Unix milliseconds, which Redis adds to relative expire times before
+/// checking them for overflow.
+fn unix_ms(cx: &Cx<'_>) -> i64 {
+    cx.wall()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

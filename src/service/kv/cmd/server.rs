@@ -1,0 +1,221 @@
+//! Server commands: INFO, CONFIG and COMMAND, the introspection that tools such as
+//! `redis-cli` and `redis-benchmark` send before (or instead of) real work.
+
+use std::fmt::Write as _;
+
+use crate::service::Cx;
+
+use super::connection::REDIS_VERSION;
+use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, reply};
+use crate::service::kv::glob;
+use crate::service::kv::resp::Args;
+
+/// The INFO sections, in Redis's order. All are in `INFO`'s default output.
+const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+
+/// `INFO [section ...]`: server facts as `name:value` lines under `# Section` headers, in one
+/// bulk string. `all`, `everything` and `default` ask for every section; an unknown name
+/// contributes nothing.
+pub(super) fn info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let everything = args.len() == 1
+        || args
+            .iter_from(1)
+            .any(|a| ["all", "everything", "default"].iter().any(|w| a.eq_ignore_ascii_case(w.as_bytes())));
+    let mut text = String::new();
+    for section in SECTIONS {
+        let wanted = everything || args.iter_from(1).any(|a| a.eq_ignore_ascii_case(section.as_bytes()));
+        if wanted {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            write_section(kv, cx, section, &mut text);
+        }
+    }
+    reply::bulk(cx.out(), text.as_bytes());
+}
+
+fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
+    let stats = cx.stats();
+    let uptime = stats.uptime(cx.now()).as_secs();
+    let used = kv.store.used_memory();
+    // Writing to a String cannot fail, so the results below are ignored.
+    let _ = match section {
+        "server" => write!(
+            text,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\n\
+             server_name:reactor\r\nreactor_version:{}\r\narch_bits:{}\r\n\
+             multiplexing_api:mio\r\nprocess_id:{}\r\nuptime_in_seconds:{uptime}\r\n\
+             uptime_in_days:{}\r\nhz:10\r\n",
+            env!("CARGO_PKG_VERSION"),
+            usize::BITS,
+            std::process::id(),
+            uptime / 86_400,
+        ),
+        "clients" => {
+            write!(text, "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n", stats.conns_open,)
+        }
+        "memory" => write!(
+            text,
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nmaxmemory:0\r\n\
+             maxmemory_policy:noeviction\r\n",
+            human_bytes(used),
+        ),
+        "persistence" => write!(
+            text,
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\n\
+             aof_enabled:0\r\n",
+        ),
+        "stats" => write!(
+            text,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+             total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
+             rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n\
+             keyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+            stats.conns_total,
+            kv.counters.commands_processed,
+            stats.bytes_in,
+            stats.bytes_out,
+            stats.conns_refused,
+            kv.store.expired,
+            kv.store.hits,
+            kv.store.misses,
+        ),
+        "replication" => write!(text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+        "keyspace" => {
+            let _ = write!(text, "# Keyspace\r\n");
+            // Redis lists only databases that hold keys.
+            if kv.store.is_empty() {
+                Ok(())
+            } else {
+                write!(text, "db0:keys={},expires={},avg_ttl=0\r\n", kv.store.len(), kv.store.expires_len(),)
+            }
+        }
+        _ => Ok(()),
+    };
+}
+
+/// `1.50M`-style sizes, as Redis's `bytesToHuman`.
+fn human_bytes(n: usize) -> String {
+    let n = n as f64;
+    const K: f64 = 1024.0;
+    if n < K {
+        format!("{n}B")
+    } else if n < K * K {
+        format!("{:.2}K", n / K)
+    } else if n < K * K * K {
+        format!("{:.2}M", n / (K * K))
+    } else {
+        format!("{:.2}G", n / (K * K * K))
+    }
+}
+
+/// `CONFIG GET|SET|RESETSTAT`.
+pub(super) fn config(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    const SUBS: &[Sub] = &[
+        Sub { name: "config|get", arity: -3, run: config_get },
+        Sub { name: "config|set", arity: -4, run: config_set },
+        Sub { name: "config|resetstat", arity: 2, run: config_resetstat },
+    ];
+    dispatch_sub(kv, args, cx, "CONFIG", SUBS);
+}
+
+/// `CONFIG GET pattern [pattern ...]`: a flat array of name/value pairs for every known
+/// parameter matching any pattern (case-insensitively), each once. `redis-benchmark` asks for
+/// `save` and `appendonly`; there is no persistence, so they are empty and `no`.
+fn config_get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let max_bulk = kv.config.max_bulk.to_string();
+    let max_query = kv.config.max_query.to_string();
+    let params: [(&str, &str); 9] = [
+        ("save", ""),
+        ("appendonly", "no"),
+        ("databases", "1"),
+        ("maxmemory", "0"),
+        ("maxmemory-policy", "noeviction"),
+        ("timeout", "0"),
+        ("hz", "10"),
+        ("proto-max-bulk-len", &max_bulk),
+        ("client-query-buffer-limit", &max_query),
+    ];
+    let patterns: Vec<Vec<u8>> = args.iter_from(2).map(<[u8]>::to_ascii_lowercase).collect();
+    let matching: Vec<_> = params
+        .iter()
+        .filter(|(name, _)| patterns.iter().any(|p| glob::matches(p, name.as_bytes())))
+        .collect();
+    let out = cx.out();
+    reply::array(out, matching.len() * 2);
+    for (name, value) in matching {
+        reply::bulk(out, name.as_bytes());
+        reply::bulk(out, value.as_bytes());
+    }
+}
+
+/// `CONFIG SET`: every parameter here is fixed at startup.
+fn config_set(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let mut text = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
+    text.extend_from_slice(args.arg(2));
+    text.push(b'\'');
+    reply::error_bytes(cx.out(), &text);
+}
+
+/// `CONFIG RESETSTAT`: zeroes the counters INFO reports (those the service owns).
+fn config_resetstat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    kv.counters.commands_processed = 0;
+    kv.store.hits = 0;
+    kv.store.misses = 0;
+    kv.store.expired = 0;
+    cx.write(reply::OK);
+}
+
+/// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name...`, `COMMAND DOCS [name...]`.
+///
+/// Entries use the six-field format of Redis 2.8–6 (name, arity, flags, first key, last key,
+/// step), which `redis-cli` reads to complete its help; `COMMAND DOCS` answers an empty
+/// array, so `redis-cli` 7 falls back to its built-in help.
+pub(super) fn command(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    const SUBS: &[Sub] = &[
+        Sub { name: "command|count", arity: 2, run: command_count },
+        Sub { name: "command|info", arity: -2, run: command_info },
+        Sub { name: "command|docs", arity: -2, run: command_docs },
+    ];
+    if args.len() == 1 {
+        let out = cx.out();
+        reply::array(out, COMMANDS.len());
+        for c in COMMANDS {
+            describe_command(out, c);
+        }
+        return;
+    }
+    dispatch_sub(kv, args, cx, "COMMAND", SUBS);
+}
+
+fn command_count(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    reply::int(cx.out(), COMMANDS.len() as i64);
+}
+
+fn command_info(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let out = cx.out();
+    reply::array(out, args.len() - 2);
+    for name in args.iter_from(2) {
+        match lookup(name) {
+            Some(c) => describe_command(out, c),
+            None => out.extend_from_slice(reply::NULL),
+        }
+    }
+}
+
+fn command_docs(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    reply::array(cx.out(), 0);
+}
+
+fn describe_command(out: &mut Vec<u8>, c: &super::Command) {
+    reply::array(out, 6);
+    reply::bulk(out, c.name.as_bytes());
+    reply::int(out, i64::from(c.arity));
+    reply::array(out, c.flags.len());
+    for flag in c.flags {
+        reply::simple(out, flag);
+    }
+    reply::int(out, i64::from(c.first_key));
+    reply::int(out, i64::from(c.last_key));
+    reply::int(out, i64::from(c.step));
+}

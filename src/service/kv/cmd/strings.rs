@@ -1,0 +1,155 @@
+//! String commands: GET, SET, MGET, MSET and the INCR family. The GET/SET path reads its
+//! arguments in place from the input and writes its reply straight into `cx.out()`.
+
+use std::time::Duration;
+
+use crate::service::Cx;
+
+use super::{Kv, not_an_integer, reply, syntax_error, unix_ms};
+use crate::service::kv::resp::{Args, parse_int};
+use crate::service::kv::store::{IncrError, Ttl};
+
+/// `GET key`: the value, or null.
+pub(super) fn get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    reply::bulk_or_null(cx.out(), kv.store.get(args.arg(1), now));
+}
+
+/// `SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]`.
+///
+/// Options are read as Redis's `parseExtendedStringArgumentsOrReply` reads them: any order,
+/// NX with XX or two kinds of expiry is a syntax error, a repeated EX takes the last value.
+/// Only then is the expire time checked. (EXAT/PXAT are not supported: syntax error.)
+pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    #[derive(PartialEq)]
+    enum Unit {
+        Seconds,
+        Millis,
+    }
+    let (mut nx, mut xx, mut get, mut keep_ttl) = (false, false, false, false);
+    let mut expire: Option<(&[u8], Unit)> = None;
+    let mut i = 3;
+    while let Some(option) = args.get(i) {
+        let next = args.get(i + 1);
+        let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
+        let unit = expire.as_ref().map(|(_, unit)| unit);
+        if is("nx") && !xx {
+            nx = true;
+        } else if is("xx") && !nx {
+            xx = true;
+        } else if is("get") {
+            get = true;
+        } else if is("keepttl") && expire.is_none() {
+            keep_ttl = true;
+        } else if let (true, Some(value)) = (is("ex") && !keep_ttl && unit != Some(&Unit::Millis), next) {
+            expire = Some((value, Unit::Seconds));
+            i += 1;
+        } else if let (true, Some(value)) = (is("px") && !keep_ttl && unit != Some(&Unit::Seconds), next) {
+            expire = Some((value, Unit::Millis));
+            i += 1;
+        } else {
+            return syntax_error(cx.out());
+        }
+        i += 1;
+    }
+
+    let now = cx.now();
+    let mut ttl = if keep_ttl { Ttl::Keep } else { Ttl::Clear };
+    if let Some((value, unit)) = expire {
+        let Some(amount) = parse_int(value) else {
+            return not_an_integer(cx.out());
+        };
+        // Redis's `getExpireMillisecondsOrReply`: positive, and no overflow when converted to
+        // milliseconds or added to the current time.
+        let millis = match unit {
+            Unit::Seconds => amount.checked_mul(1000),
+            Unit::Millis => Some(amount),
+        };
+        let deadline = millis
+            .filter(|&ms| ms > 0)
+            .filter(|&ms| ms.checked_add(unix_ms(cx)).is_some())
+            .and_then(|ms| now.checked_add(Duration::from_millis(ms.unsigned_abs())));
+        let Some(deadline) = deadline else {
+            return reply::err(cx.out(), "invalid expire time in 'set' command");
+        };
+        ttl = Ttl::At(deadline);
+    }
+
+    let key = args.arg(1);
+    if get {
+        // The reply is the old value, whether or not the write happens.
+        reply::bulk_or_null(cx.out(), kv.store.get(key, now));
+    }
+    if nx || xx {
+        let found = kv.store.contains(key, now);
+        if (nx && found) || (xx && !found) {
+            if !get {
+                cx.write(reply::NULL);
+            }
+            return;
+        }
+    }
+    kv.store.set(key, args.arg(2), ttl, now);
+    if !get {
+        cx.write(reply::OK);
+    }
+}
+
+/// `MGET key [key ...]`: an array of values and nulls.
+pub(super) fn mget(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    reply::array(cx.out(), args.len() - 1);
+    for key in args.iter_from(1) {
+        reply::bulk_or_null(cx.out(), kv.store.get(key, now));
+    }
+}
+
+/// `MSET key value [key value ...]`: sets them all (clearing their TTLs).
+pub(super) fn mset(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if args.len() % 2 == 0 {
+        return super::wrong_arity("mset", cx.out());
+    }
+    let now = cx.now();
+    let mut pairs = args.iter_from(1);
+    while let (Some(key), Some(value)) = (pairs.next(), pairs.next()) {
+        kv.store.set(key, value, Ttl::Clear, now);
+    }
+    cx.write(reply::OK);
+}
+
+/// `INCR key`.
+pub(super) fn incr(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    incr_by(kv, args.arg(1), 1, cx);
+}
+
+/// `DECR key`.
+pub(super) fn decr(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    incr_by(kv, args.arg(1), -1, cx);
+}
+
+/// `INCRBY key increment`.
+pub(super) fn incrby(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    match parse_int(args.arg(2)) {
+        Some(delta) => incr_by(kv, args.arg(1), delta, cx),
+        None => not_an_integer(cx.out()),
+    }
+}
+
+/// `DECRBY key decrement`. Negating `i64::MIN` would overflow before the addition is even
+/// tried, so Redis rejects it up front with its own message.
+pub(super) fn decrby(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    match parse_int(args.arg(2)) {
+        Some(i64::MIN) => reply::err(cx.out(), "decrement would overflow"),
+        Some(delta) => incr_by(kv, args.arg(1), -delta, cx),
+        None => not_an_integer(cx.out()),
+    }
+}
+
+fn incr_by(kv: &mut Kv, key: &[u8], delta: i64, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    match kv.store.incr_by(key, delta, now) {
+        Ok(value) => reply::int(cx.out(), value),
+        Err(IncrError::NotAnInteger) => not_an_integer(cx.out()),
+        Err(IncrError::Overflow) => reply::err(cx.out(), "increment or decrement would overflow"),
+    }
+}

@@ -1,0 +1,190 @@
+//! A Redis-protocol (RESP2) key-value store that `redis-cli` and `redis-benchmark` talk to
+//! unmodified.
+//!
+//! The data path, one file per concept:
+//!
+//! ```text
+//!   reactor ── bytes ──▶ Kv::input (this file: the loop over pipelined requests)
+//!                          │
+//!                          ├─▶ resp.rs    parse one request into borrowed argument slices
+//!                          ├─▶ cmd/       look the command up, check arity, run it
+//!                          │     └─▶ store.rs   the keyspace, with lazy + active expiry
+//!                          │     └─▶ glob.rs    KEYS / CONFIG GET patterns
+//!                          └─▶ reply.rs   encode the reply into cx.out()
+//!   reactor ◀── replies ── cx.out()
+//!   reactor ── tick ────▶ Kv::tick ─▶ Store::active_expire
+//! ```
+//!
+//! One [`Kv`] serves every connection of its listener, so all clients share one keyspace. A
+//! connection's own state ([`Session`]) is only its parser; what other clients may ask about it
+//! (`CLIENT LIST`) lives in the service's client registry.
+//!
+//! Everything a read delivered is handled in that one call: a client that pipelines 100
+//! commands gets 100 replies in the same output buffer, and the reactor writes them with one
+//! syscall. Malformed input gets Redis's protocol error and the connection is closed after the
+//! reply is sent. See `docs/kv.md` for the command table, the limits and a transcript.
+
+mod cmd;
+pub mod glob;
+pub mod reply;
+pub mod resp;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::{CloseReason, Cx, Service};
+use resp::{Limits, Parsed, Parser};
+use store::Store;
+
+/// How often `tick` runs active expiry (Redis's default `hz 10`).
+pub const EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Limits of the key-value service.
+#[derive(Debug, Clone)]
+pub struct KvConfig {
+    /// Largest bulk string a request may carry, in bytes (Redis's `proto-max-bulk-len`,
+    /// 512 MiB there). Longer ones get `-ERR Protocol error: invalid bulk length`.
+    pub max_bulk: usize,
+    /// Largest single request, in bytes (Redis's `client-query-buffer-limit`, 1 GiB there).
+    /// Only the request being received counts: complete ones are executed and dropped at once.
+    pub max_query: usize,
+    /// Most arguments in one request. More get `-ERR Protocol error: invalid multibulk length`.
+    pub max_args: usize,
+}
+
+impl Default for KvConfig {
+    fn default() -> Self {
+        KvConfig {
+            max_bulk: 8 * 1024 * 1024,
+            // One maximal value plus as much again for its key and other arguments.
+            max_query: 16 * 1024 * 1024,
+            max_args: 1024 * 1024,
+        }
+    }
+}
+
+/// What the service knows about one connected client, for `CLIENT LIST` / `CLIENT INFO`.
+#[derive(Debug)]
+struct Client {
+    addr: SocketAddr,
+    name: Option<Box<[u8]>>,
+    opened: Instant,
+    last_command_at: Instant,
+    /// The last command run, as Redis names it (`get`, `client|list`).
+    last_command: &'static str,
+}
+
+/// Service-wide counters reported by `INFO stats`.
+#[derive(Debug, Default)]
+struct Counters {
+    commands_processed: u64,
+}
+
+/// The key-value service. Build one with [`Kv::new`] and bind it to a listener.
+#[derive(Debug)]
+pub struct Kv {
+    config: KvConfig,
+    store: Store,
+    /// Connected clients by connection serial (which is also their `CLIENT ID`).
+    clients: BTreeMap<u64, Client>,
+    counters: Counters,
+}
+
+/// Per-connection state: where the parser is in the client's current request.
+#[derive(Debug)]
+pub struct Session {
+    parser: Parser,
+}
+
+impl Kv {
+    /// A service with an empty keyspace.
+    pub fn new(config: KvConfig) -> Self {
+        Kv { config, store: Store::new(), clients: BTreeMap::new(), counters: Counters::default() }
+    }
+
+    /// The keyspace, for tests and diagnostics.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_bulk: self.config.max_bulk,
+            max_args: self.config.max_args,
+            max_query: self.config.max_query,
+        }
+    }
+}
+
+impl Service for Kv {
+    type Session = Session;
+
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    /// The reactor's backstop sits just above our own limit: an incomplete request is at most
+    /// `max_query` bytes plus one header line still being received.
+    fn max_input(&self) -> usize {
+        self.config.max_query + resp::INLINE_MAX + 64
+    }
+
+    fn open(&mut self, cx: &mut Cx<'_>) -> Session {
+        let now = cx.now();
+        self.clients.insert(
+            cx.id().serial(),
+            Client { addr: cx.peer(), name: None, opened: now, last_command_at: now, last_command: "NULL" },
+        );
+        Session { parser: Parser::new(self.limits()) }
+    }
+
+    fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
+        let mut consumed = 0;
+        loop {
+            let rest = input.get(consumed..).unwrap_or_default();
+            match session.parser.parse(rest) {
+                Ok(Parsed::Incomplete) => return consumed,
+                Ok(Parsed::Request(len)) => {
+                    let args = session.parser.args(rest);
+                    consumed += len;
+                    if !args.is_empty() {
+                        cmd::execute(self, args, cx);
+                    }
+                    if cx.close_requested() {
+                        // QUIT: nothing after it is read.
+                        return input.len();
+                    }
+                }
+                Err(error) => {
+                    log::debug!("kv: {} from {}: protocol error: {error:?}", cx.id(), cx.peer());
+                    error.write_reply(cx.out());
+                    cx.close();
+                    return input.len();
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, _session: Session, _reason: CloseReason, cx: &mut Cx<'_>) {
+        self.clients.remove(&cx.id().serial());
+    }
+
+    /// Active expiry, every [`EXPIRE_INTERVAL`]. It keeps asking even with no TTL keys, since
+    /// the reactor stops calling `tick` after a `None` and a later `SET … EX` needs it again.
+    fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let removed = self.store.active_expire(now);
+        if removed > 0 {
+            log::trace!("kv: active expiry removed {removed} keys");
+        }
+        Some(now + EXPIRE_INTERVAL)
+    }
+
+    fn refusal(&self) -> &[u8] {
+        b"-ERR max number of clients reached\r\n"
+    }
+}

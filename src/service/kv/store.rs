@@ -1,0 +1,397 @@
+//! The keyspace: every key and value of the key-value service, with optional expiry.
+//!
+//! Commands (`cmd/`) read and write it; nothing else does. Values are byte strings only (the
+//! service implements no lists, hashes or sets), so Redis's `WRONGTYPE` error cannot arise.
+//!
+//! # Memory
+//!
+//! A key costs one `HashMap` slot: the key and value as `Box<[u8]>` (pointer + length, no spare
+//! capacity) and an optional expiry. Overwriting a value with one of the same length reuses its
+//! allocation, so a benchmark's repeated `SET` of fixed-size values allocates nothing.
+//! [`Store::used_memory`] is our own running total of key and value bytes plus an estimate of
+//! the per-entry overhead; allocator rounding and the table's spare capacity are not counted.
+//!
+//! # Expiry
+//!
+//! A key with a TTL expires in two ways, as in Redis:
+//!
+//! * **lazily**: every lookup checks the deadline and deletes an expired key before answering,
+//!   so no command ever sees one;
+//! * **actively**: [`Store::active_expire`], run from the service's `tick`, examines keys with
+//!   a TTL in samples of 20, and repeats while more than a quarter of a sample had expired
+//!   (Redis's `activeExpireCycle`). Keys nobody reads still go away, and the work per tick is
+//!   bounded.
+//!
+//! To sample without scanning the whole keyspace, keys with a TTL are also listed in
+//! `ttl_keys`, a vector walked by a cursor (Redis 6+ also walks its `expires` table with a
+//! cursor rather than picking at random). Each entry remembers its slot in that vector, so
+//! removing a key from it is a `swap_remove`: O(1). The price is a second copy of the key
+//! bytes for keys that have a TTL, which [`Store::used_memory`] counts.
+//!
+//! A key is expired when `now` is *past* its deadline (at the deadline itself it is still
+//! alive, with a PTTL of 0), matching Redis's `keyIsExpired`.
+
+use std::collections::HashMap;
+use std::mem::size_of;
+use std::time::{Duration, Instant};
+
+use super::resp::parse_int;
+
+/// Keys with a TTL examined per active-expiry round (Redis's
+/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
+pub const EXPIRE_SAMPLE: usize = 20;
+/// Rounds per active-expiry pass at most: Redis bounds a pass by time (25 ms); a sans-I/O
+/// store cannot read a clock, so it bounds by work instead: at most 16 × 20 keys per tick.
+pub const EXPIRE_MAX_ROUNDS: usize = 16;
+
+/// What a write does to the key's TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// Remove any TTL (plain `SET`, `MSET`).
+    Clear,
+    /// Leave the TTL as it was (`SET … KEEPTTL`, `INCR`).
+    Keep,
+    /// Expire at this instant.
+    At(Instant),
+}
+
+/// Why an `INCRBY`-style update failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncrError {
+    /// The stored value is not a decimal integer in `i64` range.
+    NotAnInteger,
+    /// The result would not fit in an `i64`.
+    Overflow,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Box<[u8]>,
+    expiry: Option<Expiry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Expiry {
+    at: Instant,
+    /// Index of this key in `Store::ttl_keys`.
+    slot: usize,
+}
+
+impl Entry {
+    fn expired(&self, now: Instant) -> bool {
+        self.expiry.is_some_and(|e| now > e.at)
+    }
+}
+
+/// Estimated bookkeeping bytes of one entry beyond its key and value bytes: the table slot
+/// (key box + entry) and hashbrown's one control byte.
+const ENTRY_OVERHEAD: usize = size_of::<Box<[u8]>>() + size_of::<Entry>() + 1;
+/// Extra bytes of a key with a TTL, besides its second copy of the key bytes.
+const TTL_OVERHEAD: usize = size_of::<Box<[u8]>>();
+
+/// The keyspace (Redis's db 0; there is only one).
+#[derive(Debug, Default)]
+pub struct Store {
+    map: HashMap<Box<[u8]>, Entry>,
+    /// Every key that has an expiry, for active sampling.
+    ttl_keys: Vec<Box<[u8]>>,
+    /// Where the next active-expiry sample starts in `ttl_keys`.
+    cursor: usize,
+    used: usize,
+    /// Reads that found their key (`keyspace_hits`).
+    pub hits: u64,
+    /// Reads that did not (`keyspace_misses`).
+    pub misses: u64,
+    /// Keys removed because their TTL passed, lazily or actively (`expired_keys`).
+    pub expired: u64,
+}
+
+impl Store {
+    /// An empty keyspace.
+    pub fn new() -> Self {
+        Store::default()
+    }
+
+    /// Number of keys, counting expired ones not yet removed (as Redis's `DBSIZE` does).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when there are no keys at all.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.ttl_keys.len()
+    }
+
+    /// Our estimate of the bytes the keyspace holds (see the module docs).
+    pub fn used_memory(&self) -> usize {
+        self.used
+    }
+
+    /// Reads a value, counting a hit or a miss.
+    pub fn get(&mut self, key: &[u8], now: Instant) -> Option<&[u8]> {
+        self.expire_if_due(key, now);
+        match self.map.get(key) {
+            Some(entry) => {
+                self.hits += 1;
+                Some(&entry.value)
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// True when `key` exists, counting a hit or a miss.
+    pub fn exists(&mut self, key: &[u8], now: Instant) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// True when `key` exists, without counting a hit or miss (a lookup made in order to
+    /// write, like Redis's `lookupKeyWrite`).
+    pub fn contains(&mut self, key: &[u8], now: Instant) -> bool {
+        self.expire_if_due(key, now);
+        self.map.contains_key(key)
+    }
+
+    /// The key's deadline, without counting a hit or miss: `None` if there is no such key,
+    /// `Some(None)` if it has no TTL.
+    pub fn deadline(&mut self, key: &[u8], now: Instant) -> Option<Option<Instant>> {
+        self.expire_if_due(key, now);
+        self.map.get(key).map(|e| e.expiry.map(|x| x.at))
+    }
+
+    /// Writes `value` under `key`, with `ttl` deciding the expiry.
+    pub fn set(&mut self, key: &[u8], value: &[u8], ttl: Ttl, now: Instant) {
+        self.expire_if_due(key, now);
+        match self.map.get_mut(key) {
+            Some(entry) => {
+                if entry.value.len() == value.len() {
+                    entry.value.copy_from_slice(value);
+                } else {
+                    self.used = self.used - entry.value.len() + value.len();
+                    entry.value = value.into();
+                }
+            }
+            None => {
+                self.used += key.len() + value.len() + ENTRY_OVERHEAD;
+                let entry = Entry { value: value.into(), expiry: None };
+                self.map.insert(key.into(), entry);
+            }
+        }
+        match ttl {
+            Ttl::Keep => {}
+            Ttl::Clear => {
+                self.persist(key, now);
+            }
+            Ttl::At(at) => self.set_expiry(key, at),
+        }
+    }
+
+    /// Deletes `key`; true if it existed (an expired key did not).
+    pub fn remove(&mut self, key: &[u8], now: Instant) -> bool {
+        self.expire_if_due(key, now);
+        self.delete(key)
+    }
+
+    /// The key's remaining time to live: `None` if there is no such key, `Some(None)` if it
+    /// has no TTL.
+    pub fn ttl(&mut self, key: &[u8], now: Instant) -> Option<Option<Duration>> {
+        self.expire_if_due(key, now);
+        let entry = self.map.get(key);
+        match entry {
+            Some(_) => self.hits += 1,
+            None => self.misses += 1,
+        }
+        entry.map(|e| e.expiry.map(|x| x.at.saturating_duration_since(now)))
+    }
+
+    /// Sets an existing key's deadline; false if there is no such key.
+    pub fn expire_at(&mut self, key: &[u8], at: Instant, now: Instant) -> bool {
+        self.expire_if_due(key, now);
+        if !self.map.contains_key(key) {
+            return false;
+        }
+        self.set_expiry(key, at);
+        true
+    }
+
+    /// Removes the key's TTL; true if it had one.
+    pub fn persist(&mut self, key: &[u8], now: Instant) -> bool {
+        self.expire_if_due(key, now);
+        let Some(expiry) = self.map.get_mut(key).and_then(|e| e.expiry.take()) else {
+            return false;
+        };
+        self.unlist(expiry.slot);
+        true
+    }
+
+    /// Adds `delta` to the integer stored at `key` (0 if absent), keeping its TTL. Returns the
+    /// new value.
+    pub fn incr_by(&mut self, key: &[u8], delta: i64, now: Instant) -> Result<i64, IncrError> {
+        self.expire_if_due(key, now);
+        let current = match self.map.get(key) {
+            Some(entry) => parse_int(&entry.value).ok_or(IncrError::NotAnInteger)?,
+            None => 0,
+        };
+        let new = current.checked_add(delta).ok_or(IncrError::Overflow)?;
+        let mut text = Vec::with_capacity(20);
+        super::reply::decimal(&mut text, new);
+        self.set(key, &text, Ttl::Keep, now);
+        Ok(new)
+    }
+
+    /// Calls `f` with every live key (expired ones not yet removed are skipped).
+    pub fn for_each_key(&self, now: Instant, mut f: impl FnMut(&[u8])) {
+        for (key, entry) in &self.map {
+            if !entry.expired(now) {
+                f(key);
+            }
+        }
+    }
+
+    /// Deletes every key (`FLUSHALL`). Counters are kept.
+    pub fn clear(&mut self) {
+        self.map = HashMap::new();
+        self.ttl_keys = Vec::new();
+        self.cursor = 0;
+        self.used = 0;
+    }
+
+    /// One pass of active expiry (see the module docs). Returns how many keys it removed.
+    pub fn active_expire(&mut self, now: Instant) -> usize {
+        let mut removed = 0;
+        for _ in 0..EXPIRE_MAX_ROUNDS {
+            let sample = EXPIRE_SAMPLE.min(self.ttl_keys.len());
+            if sample == 0 {
+                break;
+            }
+            let mut expired_in_sample = 0;
+            for _ in 0..sample {
+                if self.cursor >= self.ttl_keys.len() {
+                    self.cursor = 0;
+                }
+                let Some(key) = self.ttl_keys.get(self.cursor) else {
+                    break;
+                };
+                let due = self.map.get(key).is_some_and(|e| e.expired(now));
+                if due {
+                    // `delete` swap-removes this slot, moving an unexamined key into it, so
+                    // the cursor stays where it is.
+                    let key = key.clone();
+                    self.delete(&key);
+                    self.expired += 1;
+                    expired_in_sample += 1;
+                } else {
+                    self.cursor += 1;
+                }
+            }
+            removed += expired_in_sample;
+            // Stop once at most a quarter of a sample was expired: the rest is probably live.
+            if expired_in_sample * 4 <= sample {
+                break;
+            }
+        }
+        removed
+    }
+
+    /// Lazy expiry: deletes `key` if its deadline has passed.
+    fn expire_if_due(&mut self, key: &[u8], now: Instant) {
+        if self.map.get(key).is_some_and(|e| e.expired(now)) {
+            self.delete(key);
+            self.expired += 1;
+        }
+    }
+
+    fn delete(&mut self, key: &[u8]) -> bool {
+        let Some((key, entry)) = self.map.remove_entry(key) else {
+            return false;
+        };
+        self.used -= key.len() + entry.value.len() + ENTRY_OVERHEAD;
+        if let Some(expiry) = entry.expiry {
+            self.unlist(expiry.slot);
+        }
+        true
+    }
+
+    fn set_expiry(&mut self, key: &[u8], at: Instant) {
+        let Some(entry) = self.map.get_mut(key) else {
+            return;
+        };
+        match &mut entry.expiry {
+            Some(expiry) => expiry.at = at,
+            None => {
+                entry.expiry = Some(Expiry { at, slot: self.ttl_keys.len() });
+                self.ttl_keys.push(key.into());
+                self.used += key.len() + TTL_OVERHEAD;
+            }
+        }
+    }
+
+    /// Removes `ttl_keys[slot]`, moving the last key into its place and telling that key's
+    /// entry where it went.
+    fn unlist(&mut self, slot: usize) {
+        if slot >= self.ttl_keys.len() {
+            return;
+        }
+        let gone = self.ttl_keys.swap_remove(slot);
+        self.used -= gone.len() + TTL_OVERHEAD;
+        if let Some(moved) = self.ttl_keys.get(slot)
+            && let Some(expiry) = self.map.get_mut(moved).and_then(|e| e.expiry.as_mut())
+        {
+            expiry.slot = slot;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_list_stays_consistent_and_memory_returns_to_zero() {
+        let now = Instant::now();
+        let mut s = Store::new();
+        for i in 0..100u32 {
+            let key = i.to_string();
+            let ttl = if i % 2 == 0 { Ttl::At(now + Duration::from_secs(u64::from(i))) } else { Ttl::Clear };
+            s.set(key.as_bytes(), b"value", ttl, now);
+        }
+        assert_eq!(s.expires_len(), 50);
+        for i in (0..100u32).step_by(3) {
+            s.remove(i.to_string().as_bytes(), now);
+        }
+        for i in (0..100u32).step_by(5) {
+            s.persist(i.to_string().as_bytes(), now);
+        }
+        // Every listed key has an entry that points back at its slot.
+        for (slot, key) in s.ttl_keys.iter().enumerate() {
+            assert_eq!(s.map[key].expiry.map(|e| e.slot), Some(slot));
+        }
+        let keys: Vec<Vec<u8>> = s.map.keys().map(|k| k.to_vec()).collect();
+        for key in keys {
+            s.remove(&key, now);
+        }
+        assert_eq!(s.used_memory(), 0);
+        assert_eq!(s.expires_len(), 0);
+    }
+
+    #[test]
+    fn active_expiry_is_bounded_per_pass() {
+        let now = Instant::now();
+        let mut s = Store::new();
+        for i in 0..1000u32 {
+            s.set(i.to_string().as_bytes(), b"v", Ttl::At(now), now);
+        }
+        let later = now + Duration::from_millis(1);
+        assert_eq!(s.active_expire(later), EXPIRE_SAMPLE * EXPIRE_MAX_ROUNDS);
+        while s.active_expire(later) > 0 {}
+        assert!(s.is_empty());
+        assert_eq!(s.expired, 1000);
+    }
+}

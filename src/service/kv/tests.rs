@@ -1,0 +1,642 @@
+//! Raw-byte tests of the whole service through the in-memory [`Harness`]: protocol bytes in,
+//! exact reply bytes out, no sockets. Unit tests of the parser, store and glob sit in their
+//! own files.
+
+use std::time::Duration;
+
+use super::{Kv, KvConfig};
+use crate::service::testing::Harness;
+use crate::service::{ConnId, Service};
+
+fn kv_with(config: KvConfig) -> (Harness<Kv>, ConnId) {
+    let mut h = Harness::new(Kv::new(config));
+    let c = h.open();
+    (h, c)
+}
+
+fn kv() -> (Harness<Kv>, ConnId) {
+    kv_with(KvConfig::default())
+}
+
+/// Encodes a command as a RESP2 multibulk request, as clients send it.
+fn req(parts: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
+    for part in parts {
+        out.extend_from_slice(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
+    }
+    out
+}
+
+/// Sends one command and returns the reply as text.
+fn ask(h: &mut Harness<Kv>, c: ConnId, parts: &[&str]) -> String {
+    h.input(c, &req(parts));
+    h.take_text(c)
+}
+
+/// Asserts each `(command, exact reply)` in order.
+fn script(h: &mut Harness<Kv>, c: ConnId, steps: &[(&[&str], &str)]) {
+    for (parts, expected) in steps {
+        assert_eq!(ask(h, c, parts), *expected, "{parts:?}");
+    }
+    assert!(!h.is_closing(c));
+}
+
+#[test]
+fn ping_echo_get_set() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["PING"], "+PONG\r\n"),
+            (&["ping", "hi"], "$2\r\nhi\r\n"),
+            (&["PING", "a", "b"], "-ERR wrong number of arguments for 'ping' command\r\n"),
+            (&["ECHO", "hello"], "$5\r\nhello\r\n"),
+            (&["GET", "k"], "$-1\r\n"),
+            (&["SET", "k", "v"], "+OK\r\n"),
+            (&["get", "k"], "$1\r\nv\r\n"),
+            (&["SET", "k", ""], "+OK\r\n"),
+            (&["GET", "k"], "$0\r\n\r\n"),
+        ],
+    );
+    // Binary-safe: CR, LF and NUL in keys and values.
+    h.input(c, b"*3\r\n$3\r\nSET\r\n$3\r\na\r\n\r\n$4\r\n\0\r\n\0\r\n");
+    assert_eq!(h.take_output(c), b"+OK\r\n");
+    h.input(c, b"*2\r\n$3\r\nGET\r\n$3\r\na\r\n\r\n");
+    assert_eq!(h.take_output(c), b"$4\r\n\0\r\n\0\r\n");
+}
+
+#[test]
+fn set_options() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "k", "1", "NX"], "+OK\r\n"),
+            (&["SET", "k", "2", "NX"], "$-1\r\n"),
+            (&["SET", "k", "3", "XX"], "+OK\r\n"),
+            (&["SET", "nokey", "3", "XX"], "$-1\r\n"),
+            (&["SET", "k", "4", "GET"], "$1\r\n3\r\n"),
+            (&["SET", "new", "4", "GET"], "$-1\r\n"),
+            (&["SET", "k", "5", "NX", "GET"], "$1\r\n4\r\n"),
+            (&["GET", "k"], "$1\r\n4\r\n"),
+            (&["SET", "k", "v", "EX", "10"], "+OK\r\n"),
+            (&["PTTL", "k"], ":10000\r\n"),
+            (&["SET", "k", "v", "px", "1500"], "+OK\r\n"),
+            (&["PTTL", "k"], ":1500\r\n"),
+            (&["SET", "k", "w", "KEEPTTL"], "+OK\r\n"),
+            (&["PTTL", "k"], ":1500\r\n"),
+            (&["SET", "k", "w"], "+OK\r\n"),
+            (&["TTL", "k"], ":-1\r\n"),
+            (&["SET", "k", "v", "NX", "XX"], "-ERR syntax error\r\n"),
+            (&["SET", "k", "v", "EX", "1", "PX", "1"], "-ERR syntax error\r\n"),
+            (&["SET", "k", "v", "EX", "1", "KEEPTTL"], "-ERR syntax error\r\n"),
+            (&["SET", "k", "v", "EX"], "-ERR syntax error\r\n"),
+            (&["SET", "k", "v", "BOGUS"], "-ERR syntax error\r\n"),
+            (&["SET", "k", "v", "EX", "ten"], "-ERR value is not an integer or out of range\r\n"),
+            (&["SET", "k", "v", "EX", "0"], "-ERR invalid expire time in 'set' command\r\n"),
+            (&["SET", "k", "v", "PX", "-5"], "-ERR invalid expire time in 'set' command\r\n"),
+            (
+                &["SET", "k", "v", "EX", "9223372036854775807"],
+                "-ERR invalid expire time in 'set' command\r\n",
+            ),
+            (
+                &["SET", "k", "v", "PX", "9223372036854775807"],
+                "-ERR invalid expire time in 'set' command\r\n",
+            ),
+            (&["SET", "k"], "-ERR wrong number of arguments for 'set' command\r\n"),
+            (&["GET", "k"], "$1\r\nw\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn multi_key_commands() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["MSET", "a", "1", "b", "2"], "+OK\r\n"),
+            (&["MSET", "a", "1", "b"], "-ERR wrong number of arguments for 'mset' command\r\n"),
+            (&["MGET", "a", "x", "b"], "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n"),
+            (&["EXISTS", "a", "a", "x"], ":2\r\n"),
+            (&["DBSIZE"], ":2\r\n"),
+            (&["DEL", "a", "x", "a"], ":1\r\n"),
+            (&["DBSIZE"], ":1\r\n"),
+            (&["FLUSHALL"], "+OK\r\n"),
+            (&["DBSIZE"], ":0\r\n"),
+            (&["MSET", "k", "v"], "+OK\r\n"),
+            (&["FLUSHDB", "ASYNC"], "+OK\r\n"),
+            (&["FLUSHALL", "later"], "-ERR syntax error\r\n"),
+            (&["FLUSHALL", "SYNC", "x"], "-ERR syntax error\r\n"),
+            (&["DBSIZE"], ":0\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn keys_matches_globs() {
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["MSET", "user:1", "a", "user:2", "b", "user:10", "c", "x*y", "d"]);
+    let keys = |h: &mut Harness<Kv>, pattern: &str| {
+        let reply = ask(h, c, &["KEYS", pattern]);
+        let mut found: Vec<String> = reply
+            .split("\r\n")
+            .skip(1)
+            .filter(|l| !l.starts_with('$') && !l.is_empty())
+            .map(String::from)
+            .collect();
+        found.sort();
+        (reply.lines().next().unwrap_or_default().to_string(), found)
+    };
+    assert_eq!(keys(&mut h, "*").0, "*4");
+    assert_eq!(keys(&mut h, "user:?").1, ["user:1", "user:2"]);
+    assert_eq!(keys(&mut h, "user:1*").1, ["user:1", "user:10"]);
+    assert_eq!(keys(&mut h, "user:[^1]").1, ["user:2"]);
+    assert_eq!(keys(&mut h, "x\\*y").1, ["x*y"]);
+    assert_eq!(ask(&mut h, c, &["KEYS", "nothing*"]), "*0\r\n");
+}
+
+#[test]
+fn counters() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["INCR", "n"], ":1\r\n"),
+            (&["INCRBY", "n", "41"], ":42\r\n"),
+            (&["DECR", "n"], ":41\r\n"),
+            (&["DECRBY", "n", "-9"], ":50\r\n"),
+            (&["GET", "n"], "$2\r\n50\r\n"),
+            (&["SET", "n", "9223372036854775807"], "+OK\r\n"),
+            (&["INCR", "n"], "-ERR increment or decrement would overflow\r\n"),
+            (&["SET", "n", "-9223372036854775808"], "+OK\r\n"),
+            (&["DECR", "n"], "-ERR increment or decrement would overflow\r\n"),
+            (&["DECRBY", "n", "-9223372036854775808"], "-ERR decrement would overflow\r\n"),
+            (&["SET", "s", "abc"], "+OK\r\n"),
+            (&["INCR", "s"], "-ERR value is not an integer or out of range\r\n"),
+            (&["SET", "s", " 1"], "+OK\r\n"),
+            (&["INCR", "s"], "-ERR value is not an integer or out of range\r\n"),
+            (&["INCRBY", "n", "1.5"], "-ERR value is not an integer or out of range\r\n"),
+            (&["INCR"], "-ERR wrong number of arguments for 'incr' command\r\n"),
+        ],
+    );
+    // INCR keeps the TTL.
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "t", "1", "PX", "5000"], "+OK\r\n"),
+            (&["INCR", "t"], ":2\r\n"),
+            (&["PTTL", "t"], ":5000\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn expire_ttl_persist() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["EXPIRE", "k", "10"], ":0\r\n"),
+            (&["TTL", "k"], ":-2\r\n"),
+            (&["PTTL", "k"], ":-2\r\n"),
+            (&["SET", "k", "v"], "+OK\r\n"),
+            (&["TTL", "k"], ":-1\r\n"),
+            (&["EXPIRE", "k", "10"], ":1\r\n"),
+            (&["TTL", "k"], ":10\r\n"),
+            (&["PEXPIRE", "k", "2500"], ":1\r\n"),
+            (&["TTL", "k"], ":3\r\n"),
+            (&["PTTL", "k"], ":2500\r\n"),
+            (&["EXPIRE", "k", "100", "NX"], ":0\r\n"),
+            (&["EXPIRE", "k", "100", "GT"], ":1\r\n"),
+            (&["EXPIRE", "k", "50", "GT"], ":0\r\n"),
+            (&["EXPIRE", "k", "50", "LT"], ":1\r\n"),
+            (&["EXPIRE", "k", "60", "XX"], ":1\r\n"),
+            (&["PERSIST", "k"], ":1\r\n"),
+            (&["PERSIST", "k"], ":0\r\n"),
+            (&["EXPIRE", "k", "10", "XX"], ":0\r\n"),
+            (&["EXPIRE", "k", "10", "GT"], ":0\r\n"),
+            (&["EXPIRE", "k", "10", "LT"], ":1\r\n"),
+            (
+                &["EXPIRE", "k", "10", "NX", "XX"],
+                "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n",
+            ),
+            (
+                &["EXPIRE", "k", "10", "GT", "LT"],
+                "-ERR GT and LT options at the same time are not compatible\r\n",
+            ),
+            (&["EXPIRE", "k", "10", "SOON"], "-ERR Unsupported option SOON\r\n"),
+            (&["EXPIRE", "k", "x"], "-ERR value is not an integer or out of range\r\n"),
+            (&["EXPIRE", "k", "9223372036854775807"], "-ERR invalid expire time in 'expire' command\r\n"),
+            (&["PEXPIRE", "k", "9223372036854775807"], "-ERR invalid expire time in 'pexpire' command\r\n"),
+            // A time in the past deletes at once.
+            (&["EXPIRE", "k", "-1"], ":1\r\n"),
+            (&["EXISTS", "k"], ":0\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn lazy_expiry_on_read() {
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["SET", "k", "v", "PX", "100"]);
+    h.advance(Duration::from_millis(60));
+    assert_eq!(ask(&mut h, c, &["PTTL", "k"]), ":40\r\n");
+    // At the deadline itself the key is still alive, as in Redis.
+    h.advance(Duration::from_millis(40));
+    assert_eq!(ask(&mut h, c, &["PTTL", "k"]), ":0\r\n");
+    assert_eq!(ask(&mut h, c, &["GET", "k"]), "$1\r\nv\r\n");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(ask(&mut h, c, &["GET", "k"]), "$-1\r\n");
+    assert_eq!(h.service.store().expired, 1);
+}
+
+#[test]
+fn active_expiry_removes_untouched_keys() {
+    let (mut h, c) = kv();
+    for i in 0..500 {
+        let key = format!("tmp:{i}");
+        ask(&mut h, c, &["SET", &key, "v", "EX", "1"]);
+    }
+    ask(&mut h, c, &["SET", "keep", "v"]);
+    assert_eq!(ask(&mut h, c, &["DBSIZE"]), ":501\r\n");
+    assert!(h.service.tick(h.now()).is_some(), "tick always re-arms");
+    h.advance(Duration::from_millis(1001));
+    // One pass removes a bounded number; later ticks finish the job without any access.
+    let after_one = h.service.store().len();
+    assert!(after_one < 501 && after_one > 1, "{after_one}");
+    for _ in 0..10 {
+        h.advance(Duration::from_millis(100));
+    }
+    assert_eq!(ask(&mut h, c, &["DBSIZE"]), ":1\r\n");
+    assert_eq!(h.service.store().expired, 500);
+    let info = ask(&mut h, c, &["INFO", "keyspace"]);
+    assert!(info.contains("db0:keys=1,expires=0,avg_ttl=0\r\n"), "{info}");
+}
+
+#[test]
+fn select_quit_and_pipelined_rest_is_dropped() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SELECT", "0"], "+OK\r\n"),
+            (&["SELECT", "1"], "-ERR DB index is out of range\r\n"),
+            (&["SELECT", "x"], "-ERR value is not an integer or out of range\r\n"),
+        ],
+    );
+    let mut two = req(&["QUIT"]);
+    two.extend_from_slice(&req(&["PING"]));
+    h.input(c, &two);
+    assert_eq!(h.take_output(c), b"+OK\r\n");
+    assert!(h.is_closing(c));
+}
+
+#[test]
+fn hello_handshake() {
+    let (mut h, c) = kv();
+    let id = c.serial();
+    let info = format!(
+        "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n\
+         $5\r\nproto\r\n:2\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
+         $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+    );
+    assert_eq!(ask(&mut h, c, &["HELLO"]), info);
+    assert_eq!(ask(&mut h, c, &["HELLO", "2"]), info);
+    assert_eq!(ask(&mut h, c, &["HELLO", "3"]), "-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(ask(&mut h, c, &["HELLO", "1"]), "-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(
+        ask(&mut h, c, &["HELLO", "two"]),
+        "-ERR Protocol version is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        ask(&mut h, c, &["HELLO", "2", "AUTH", "u", "p"]),
+        "-ERR Syntax error in HELLO option 'AUTH'\r\n"
+    );
+    assert_eq!(ask(&mut h, c, &["HELLO", "2", "SETNAME", "me"]), info);
+    assert_eq!(ask(&mut h, c, &["CLIENT", "GETNAME"]), "$2\r\nme\r\n");
+}
+
+#[test]
+fn client_commands() {
+    let mut h = Harness::new(Kv::new(KvConfig::default()));
+    let a = h.open_from("10.0.0.1:5000".parse().unwrap());
+    let b = h.open_from("10.0.0.2:6000".parse().unwrap());
+    assert_eq!(ask(&mut h, a, &["CLIENT", "ID"]), format!(":{}\r\n", a.serial()));
+    assert_eq!(ask(&mut h, a, &["CLIENT", "GETNAME"]), "$-1\r\n");
+    assert_eq!(ask(&mut h, a, &["client", "setname", "alice"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["CLIENT", "GETNAME"]), "$5\r\nalice\r\n");
+    assert_eq!(
+        ask(&mut h, a, &["CLIENT", "SETNAME", "a b"]),
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(
+        ask(&mut h, a, &["CLIENT", "SETNAME"]),
+        "-ERR wrong number of arguments for 'client|setname' command\r\n"
+    );
+    assert_eq!(
+        ask(&mut h, a, &["CLIENT", "KILL", "x"]),
+        "-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n"
+    );
+    let info = ask(&mut h, a, &["CLIENT", "INFO"]);
+    assert!(info.contains(&format!("id={} addr=10.0.0.1:5000 name=alice ", a.serial())), "{info}");
+    assert!(info.contains("cmd=client|info"), "{info}");
+    ask(&mut h, b, &["PING"]);
+    let list = ask(&mut h, b, &["CLIENT", "LIST"]);
+    let lines: Vec<&str> = list.split('\n').filter(|l| l.starts_with("id=")).collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(lines[0].contains("addr=10.0.0.1:5000 name=alice"));
+    assert!(lines[1].contains("addr=10.0.0.2:6000 name= "));
+    h.close(a, crate::service::CloseReason::PeerClosed);
+    let list = ask(&mut h, b, &["CLIENT", "LIST"]);
+    assert_eq!(list.matches("id=").count(), 1);
+}
+
+#[test]
+fn info_reports_real_counters() {
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["SET", "key", "value"]);
+    ask(&mut h, c, &["GET", "key"]);
+    ask(&mut h, c, &["GET", "missing"]);
+    ask(&mut h, c, &["SET", "t", "v", "EX", "100"]);
+    let info = ask(&mut h, c, &["INFO"]);
+    for field in [
+        "# Server\r\nredis_version:7.0.0\r\n",
+        "\r\n\r\n# Clients\r\nconnected_clients:1\r\n",
+        "total_commands_processed:5\r\n",
+        "keyspace_hits:1\r\n",
+        "keyspace_misses:1\r\n",
+        "expired_keys:0\r\n",
+        "role:master\r\n",
+        "db0:keys=2,expires=1,avg_ttl=0\r\n",
+    ] {
+        assert!(info.contains(field), "{field:?} not in {info}");
+    }
+    let used = h.service.store().used_memory();
+    assert!(used > 3 + 5 + 1 + 1, "{used}");
+    assert!(info.contains(&format!("used_memory:{used}\r\n")));
+    let only = ask(&mut h, c, &["INFO", "memory"]);
+    assert!(only.contains("# Memory") && !only.contains("# Server"), "{only}");
+    assert_eq!(ask(&mut h, c, &["INFO", "nosuchsection"]), "$0\r\n\r\n");
+    assert_eq!(ask(&mut h, c, &["CONFIG", "RESETSTAT"]), "+OK\r\n");
+    assert!(ask(&mut h, c, &["INFO", "stats"]).contains("keyspace_hits:0\r\n"));
+}
+
+#[test]
+fn config_and_command() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["CONFIG", "GET", "save"], "*2\r\n$4\r\nsave\r\n$0\r\n\r\n"),
+            (&["CONFIG", "GET", "appendonly"], "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"),
+            (
+                &["CONFIG", "GET", "SAVE", "append*", "save"],
+                "*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
+            ),
+            (&["CONFIG", "GET", "nosuch"], "*0\r\n"),
+            (
+                &["CONFIG", "SET", "maxmemory", "1"],
+                "-ERR Unknown option or number of arguments for CONFIG SET - 'maxmemory'\r\n",
+            ),
+            (&["CONFIG", "GET"], "-ERR wrong number of arguments for 'config|get' command\r\n"),
+            (&["COMMAND", "DOCS"], "*0\r\n"),
+            (
+                &["COMMAND", "INFO", "get", "nosuch"],
+                "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n$-1\r\n",
+            ),
+        ],
+    );
+    let count = super::cmd::COMMANDS.len();
+    assert_eq!(ask(&mut h, c, &["COMMAND", "COUNT"]), format!(":{count}\r\n"));
+    assert!(ask(&mut h, c, &["COMMAND"]).starts_with(&format!("*{count}\r\n*6\r\n$3\r\nget\r\n")));
+}
+
+#[test]
+fn unknown_command_and_arity_errors_as_redis_7() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["FOO"], "-ERR unknown command 'FOO', with args beginning with: \r\n"),
+            (&["foo", "a", "b"], "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n"),
+            (&["GET"], "-ERR wrong number of arguments for 'get' command\r\n"),
+            (&["gEt", "a", "b"], "-ERR wrong number of arguments for 'get' command\r\n"),
+            (&["DEL"], "-ERR wrong number of arguments for 'del' command\r\n"),
+        ],
+    );
+    // Long arguments are cut after 128 bytes in total; CR/LF cannot break the reply line.
+    let long = "x".repeat(200);
+    let reply = ask(&mut h, c, &["NOPE\r\n", &long, "more"]);
+    assert_eq!(
+        reply,
+        format!("-ERR unknown command 'NOPE  ', with args beginning with: '{}' \r\n", "x".repeat(128))
+    );
+    // Inline, as typed into telnet.
+    h.input(c, b"nope 1\r\n");
+    assert_eq!(h.take_text(c), "-ERR unknown command 'nope', with args beginning with: '1' \r\n");
+}
+
+#[test]
+fn inline_commands() {
+    let (mut h, c) = kv();
+    h.input(c, b"PING\r\nSET k \"hello world\"\nGET k\r\n\r\n   \r\nECHO 'it''s'\r\n");
+    assert_eq!(
+        h.take_text(c),
+        "+PONG\r\n+OK\r\n$11\r\nhello world\r\n-ERR Protocol error: unbalanced quotes in request\r\n"
+    );
+    assert!(h.is_closing(c));
+    let c = h.open();
+    h.input(c, b"SET k \"a\\x00b\\n\"\r\nSTRLEN\r\n");
+    h.input(c, b"GET k\r\n");
+    assert_eq!(
+        h.take_text(c),
+        "+OK\r\n-ERR unknown command 'STRLEN', with args beginning with: \r\n$4\r\na\0b\n\r\n"
+    );
+}
+
+#[test]
+fn a_hundred_pipelined_commands_get_a_hundred_replies_in_one_call() {
+    let (mut h, c) = kv();
+    let mut pipeline = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..50 {
+        pipeline.extend_from_slice(&req(&["SET", &format!("k{i}"), &format!("v{i}")]));
+        expected.extend_from_slice(b"+OK\r\n");
+        pipeline.extend_from_slice(&req(&["GET", &format!("k{i}")]));
+        let v = format!("v{i}");
+        expected.extend_from_slice(format!("${}\r\n{v}\r\n", v.len()).as_bytes());
+    }
+    assert_eq!(h.input(c, &pipeline), pipeline.len());
+    assert_eq!(h.take_output(c), expected);
+    assert_eq!(h.unconsumed(c), 0);
+}
+
+#[test]
+fn every_split_of_a_pipeline_gives_the_same_replies() {
+    let mut pipeline = Vec::new();
+    for parts in [&["SET", "k", "v\r\n"][..], &["GET", "k"], &["INCR", "n"], &["MGET", "k", "n", "x"]] {
+        pipeline.extend_from_slice(&req(parts));
+    }
+    pipeline.extend_from_slice(b"PING\r\nECHO \"a b\"\n");
+    let (mut h, c) = kv();
+    h.input(c, &pipeline);
+    let whole = h.take_output(c);
+    assert_eq!(
+        whole,
+        b"+OK\r\n$3\r\nv\r\n\r\n:1\r\n*3\r\n$3\r\nv\r\n\r\n$1\r\n1\r\n$-1\r\n+PONG\r\n$3\r\na b\r\n"
+    );
+    for split in 1..pipeline.len() {
+        let (mut h, c) = kv();
+        h.input(c, &pipeline[..split]);
+        h.input(c, &pipeline[split..]);
+        assert_eq!(h.take_output(c), whole, "split at {split}");
+        assert_eq!(h.unconsumed(c), 0);
+    }
+    let (mut h, c) = kv();
+    h.input_bytewise(c, &pipeline);
+    assert_eq!(h.take_output(c), whole, "byte by byte");
+}
+
+#[test]
+fn empty_and_negative_multibulk_counts_are_ignored_like_redis() {
+    let (mut h, c) = kv();
+    h.input(c, b"*0\r\n*-1\r\n*-5\r\n\r\n*1\r\n$4\r\nPING\r\n");
+    assert_eq!(h.take_output(c), b"+PONG\r\n");
+    assert!(!h.is_closing(c));
+}
+
+/// Malformed input: each case gets exactly Redis's error reply, then the connection closes,
+/// and the service still serves a fresh connection.
+#[test]
+fn malformed_input_corpus() {
+    let config = KvConfig { max_bulk: 1024, max_query: 4096, max_args: 64 };
+    let mbulk = "-ERR Protocol error: invalid multibulk length\r\n";
+    let bulk = "-ERR Protocol error: invalid bulk length\r\n";
+    let dollar = |c: char| format!("-ERR Protocol error: expected '$', got '{c}'\r\n");
+    let quotes = "-ERR Protocol error: unbalanced quotes in request\r\n";
+    let crlf = "-ERR Protocol error: bulk string not terminated by CRLF\r\n";
+    let big_inline = vec![b'a'; 64 * 1024 + 1];
+    let mut big_count = b"*".to_vec();
+    big_count.extend(std::iter::repeat_n(b'1', 64 * 1024 + 1));
+    let mut big_len = b"*1\r\n$".to_vec();
+    big_len.extend(std::iter::repeat_n(b'1', 64 * 1024 + 1));
+    let mut big_query = Vec::new();
+    for _ in 0..4 {
+        big_query.extend_from_slice(b"$1000\r\n");
+        big_query.extend(std::iter::repeat_n(b'x', 1000));
+        big_query.extend_from_slice(b"\r\n");
+    }
+    big_query.splice(0..0, b"*5\r\n".iter().copied());
+    big_query.extend_from_slice(b"$1000\r\n");
+
+    let cases: Vec<(&[u8], String)> = vec![
+        // Multibulk count.
+        (b"*x\r\n", mbulk.into()),
+        (b"*\r\n", mbulk.into()),
+        (b"* 1\r\n", mbulk.into()),
+        (b"*1 \r\n", mbulk.into()),
+        (b"*+1\r\n", mbulk.into()),
+        (b"*01\r\n", mbulk.into()),
+        (b"*1.5\r\n", mbulk.into()),
+        (b"*0x10\r\n", mbulk.into()),
+        (b"*--1\r\n", mbulk.into()),
+        (b"*65\r\n", mbulk.into()),
+        (b"*1073741825\r\n", mbulk.into()),
+        (b"*99999999999999999999\r\n", mbulk.into()),
+        (b"*-9999999999999999999999\r\n", mbulk.into()),
+        (b"*1\rX", mbulk.into()),
+        (&big_count, "-ERR Protocol error: too big mbulk count string\r\n".into()),
+        // Element type.
+        (b"*1\r\n*1\r\n$4\r\nPING\r\n", dollar('*')),
+        (b"*1\r\n*1\r\n*1\r\n*1\r\n", dollar('*')),
+        (b"*2\r\n$3\r\nGET\r\n:1\r\n", dollar(':')),
+        (b"*1\r\n+PING\r\n", dollar('+')),
+        (b"*1\r\n-ERR\r\n", dollar('-')),
+        (b"*1\r\nPING\r\n", dollar('P')),
+        (b"*1\r\n\r\n", dollar(' ')),
+        (b"*1\r\n\n", dollar(' ')),
+        (b"*1\r\n \r\n", dollar(' ')),
+        (b"*1\r\n%1\r\n", dollar('%')),
+        // Bulk length.
+        (b"*1\r\n$\r\n", bulk.into()),
+        (b"*1\r\n$x\r\n", bulk.into()),
+        (b"*1\r\n$-1\r\n", bulk.into()),
+        (b"*1\r\n$-2\r\n", bulk.into()),
+        (b"*1\r\n$ 4\r\nPING\r\n", bulk.into()),
+        (b"*1\r\n$4 \r\nPING\r\n", bulk.into()),
+        (b"*1\r\n$+4\r\nPING\r\n", bulk.into()),
+        (b"*1\r\n$04\r\nPING\r\n", bulk.into()),
+        (b"*1\r\n$1025\r\n", bulk.into()),
+        (b"*1\r\n$9223372036854775807\r\n", bulk.into()),
+        (b"*1\r\n$99999999999999999999\r\n", bulk.into()),
+        (b"*1\r\n$4\rPING\r\n", bulk.into()),
+        (b"*1\r\n$4.0\r\nPING\r\n", bulk.into()),
+        (&big_len, "-ERR Protocol error: too big bulk count string\r\n".into()),
+        // Bulk body.
+        (b"*1\r\n$4\r\nPINGxx", crlf.into()),
+        (b"*1\r\n$4\r\nPING\n\r", crlf.into()),
+        (b"*1\r\n$3\r\nPING\r\n", crlf.into()),
+        (b"*2\r\n$3\r\nGET\r\n$1\r\nkey\r\n", crlf.into()),
+        (b"*1\r\n$0\r\nX\r\n", crlf.into()),
+        // Whole request size.
+        (&big_query, "-ERR Protocol error: request exceeds the query buffer limit\r\n".into()),
+        // Inline.
+        (b"GET \"k\r\n", quotes.into()),
+        (b"GET 'k\r\n", quotes.into()),
+        (b"SET k \"v\"x\r\n", quotes.into()),
+        (b"SET k 'v'x\r\n", quotes.into()),
+        (b"ECHO \"\\\r\n", quotes.into()),
+        (b"\"\n", quotes.into()),
+        (&big_inline, "-ERR Protocol error: too big inline request\r\n".into()),
+    ];
+    assert!(cases.len() >= 50, "{} cases", cases.len());
+
+    let mut h = Harness::new(Kv::new(config));
+    for (input, expected) in &cases {
+        let c = h.open();
+        h.input(c, input);
+        assert_eq!(h.take_text(c), *expected, "input {:?}", String::from_utf8_lossy(input));
+        assert!(h.is_closing(c), "not closing after {:?}", String::from_utf8_lossy(input));
+        // Input after the error is not read.
+        h.input(c, &req(&["PING"]));
+        assert!(h.take_output(c).is_empty());
+        h.close(c, crate::service::CloseReason::Service);
+        // The same error whatever the split.
+        let c = h.open();
+        h.input_bytewise(c, input);
+        assert_eq!(h.take_text(c), *expected, "bytewise {:?}", String::from_utf8_lossy(input));
+        h.close(c, crate::service::CloseReason::Service);
+    }
+    let fresh = h.open();
+    assert_eq!(ask(&mut h, fresh, &["SET", "k", "v"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, fresh, &["GET", "k"]), "$1\r\nv\r\n");
+}
+
+#[test]
+fn limits_and_refusal() {
+    let config = KvConfig { max_bulk: 16, max_query: 1000, max_args: 3 };
+    let (mut h, c) = kv_with(config.clone());
+    assert_eq!(ask(&mut h, c, &["SET", "k", &"v".repeat(16)]), "+OK\r\n");
+    let c2 = h.open();
+    assert_eq!(
+        ask(&mut h, c2, &["SET", "k", &"v".repeat(17)]),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    let c3 = h.open();
+    assert_eq!(
+        ask(&mut h, c3, &["MSET", "a", "1", "b", "2"]),
+        "-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    assert_eq!(h.service.refusal(), b"-ERR max number of clients reached\r\n");
+    assert!(h.service.max_input() > config.max_query);
+}
