@@ -32,12 +32,10 @@ pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
                 continue;
             }
             Some(_) => {
-                if let Some((matched, next)) = one(pattern, p, c) {
-                    if matched {
-                        p = next;
-                        t += 1;
-                        continue;
-                    }
+                if let Some((true, next)) = one(pattern, p, c) {
+                    p = next;
+                    t += 1;
+                    continue;
                 }
             }
             None => {}

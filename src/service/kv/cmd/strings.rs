@@ -106,7 +106,7 @@ pub(super) fn mget(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// `MSET key value [key value ...]`: sets them all (clearing their TTLs).
 pub(super) fn mset(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return super::wrong_arity("mset", cx.out());
     }
     let now = cx.now();
