@@ -1,0 +1,164 @@
+//! The key-value service through a real third-party client, the `redis` crate (redis-rs), and
+//! through raw bytes where exact replies matter. Expiry with a controlled clock is tested in
+//! memory (`src/service/kv/tests.rs`); here one short real expiry shows the reactor's ticks
+//! drive it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reactor::reactor::{Config, Reactor};
+use reactor::service::kv::{Kv, KvConfig};
+use redis::{Commands, RedisResult};
+
+fn server(config: Config) -> (SocketAddr, common::Server) {
+    let mut reactor = Reactor::new(config).unwrap();
+    let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Kv::new(KvConfig::default())).unwrap();
+    let handle = reactor.handle();
+    let thread = std::thread::spawn(move || reactor.run().unwrap());
+    (addr, common::Server::from_parts(addr, handle, thread))
+}
+
+fn client(addr: SocketAddr) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+    client.get_connection_with_timeout(Duration::from_secs(5)).unwrap()
+}
+
+#[test]
+fn redis_rs_runs_every_string_and_keyspace_command() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let pong: String = redis::cmd("PING").query(&mut con)?;
+    assert_eq!(pong, "PONG");
+    let echoed: String = redis::cmd("PING").arg("hi").query(&mut con)?;
+    assert_eq!(echoed, "hi");
+    let echoed: Vec<u8> = redis::cmd("ECHO").arg(b"bin\0ary\r\n").query(&mut con)?;
+    assert_eq!(echoed, b"bin\0ary\r\n");
+
+    let () = con.set("k", "v")?;
+    assert_eq!(con.get::<_, String>("k")?, "v");
+    assert_eq!(con.get::<_, Option<String>>("missing")?, None);
+    let nx: Option<String> = redis::cmd("SET").arg("k").arg("other").arg("NX").query(&mut con)?;
+    assert_eq!(nx, None, "NX on an existing key does nothing");
+    let xx: Option<String> = redis::cmd("SET").arg("new").arg("x").arg("XX").query(&mut con)?;
+    assert_eq!(xx, None, "XX on a missing key does nothing");
+    assert_eq!(con.exists::<_, i64>(&["k", "new", "k"])?, 2);
+
+    assert_eq!(con.incr::<_, _, i64>("n", 1)?, 1);
+    assert_eq!(redis::cmd("INCRBY").arg("n").arg(41).query::<i64>(&mut con)?, 42);
+    assert_eq!(redis::cmd("DECR").arg("n").query::<i64>(&mut con)?, 41);
+    let err = con.incr::<_, _, i64>("k", 1).unwrap_err();
+    assert!(err.to_string().contains("value is not an integer or out of range"), "{err}");
+
+    let () = con.mset(&[("a", "1"), ("b", "2")])?;
+    let got: Vec<Option<String>> = con.mget(&["a", "b", "nope"])?;
+    assert_eq!(got, vec![Some("1".into()), Some("2".into()), None]);
+    let mut keys: Vec<String> = con.keys("*")?;
+    keys.sort();
+    assert_eq!(keys, ["a", "b", "k", "n"]);
+    let keys: Vec<String> = con.keys("[ab]")?;
+    assert_eq!(keys.len(), 2);
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con)?, 4);
+    assert_eq!(con.del::<_, i64>(&["a", "b", "zzz"])?, 2);
+
+    assert_eq!(con.ttl::<_, i64>("k")?, -1);
+    assert_eq!(con.ttl::<_, i64>("missing")?, -2);
+    assert!(con.expire::<_, bool>("k", 100)?);
+    let ttl: i64 = con.ttl("k")?;
+    assert!((99..=100).contains(&ttl), "{ttl}");
+    assert!(con.pexpire::<_, bool>("k", 50_000)?);
+    let pttl: i64 = con.pttl("k")?;
+    assert!((49_000..=50_000).contains(&pttl), "{pttl}");
+
+    let () = redis::cmd("SELECT").arg(0).query(&mut con)?;
+    assert!(redis::cmd("SELECT").arg(1).query::<()>(&mut con).is_err());
+    let () = redis::cmd("CLIENT").arg("SETNAME").arg("tester").query(&mut con)?;
+    assert_eq!(redis::cmd("CLIENT").arg("GETNAME").query::<String>(&mut con)?, "tester");
+    let info: String = redis::cmd("INFO").query(&mut con)?;
+    for field in ["redis_version:", "connected_clients:1", "total_commands_processed:", "used_memory:", "db0:keys=2"] {
+        assert!(info.contains(field), "INFO lacks {field}:\n{info}");
+    }
+    let config: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("save").query(&mut con)?;
+    assert_eq!(config.first().map(String::as_str), Some("save"));
+    let () = redis::cmd("FLUSHALL").query(&mut con)?;
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con)?, 0);
+
+    let err = redis::cmd("NOSUCH").arg("x").query::<()>(&mut con).unwrap_err();
+    assert!(err.to_string().contains("unknown command 'NOSUCH'"), "{err}");
+    let err = redis::cmd("GET").query::<()>(&mut con).unwrap_err();
+    assert!(err.to_string().contains("wrong number of arguments for 'get' command"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_pipeline_of_1000_commands_gets_1000_replies() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let mut pipe = redis::pipe();
+    for i in 0..500 {
+        pipe.set(format!("key:{i}"), format!("value:{i}")).ignore();
+        pipe.get(format!("key:{i}"));
+    }
+    let values: Vec<String> = pipe.query(&mut con)?;
+    assert_eq!(values.len(), 500);
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(v, &format!("value:{i}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn keys_expire_without_being_touched() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    for i in 0..50 {
+        let () = redis::cmd("SET").arg(format!("short:{i}")).arg("x").arg("PX").arg(100).query(&mut con)?;
+    }
+    let () = con.set("long", "stays")?;
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con)?, 51);
+    std::thread::sleep(Duration::from_millis(600));
+    // DBSIZE does not look at keys one by one: only active expiry (the reactor's ticks) can
+    // have removed them.
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con)?, 1);
+    assert_eq!(con.get::<_, String>("long")?, "stays");
+    Ok(())
+}
+
+#[test]
+fn raw_bytes_inline_and_split_requests_get_exact_replies() {
+    let (addr, _s) = server(Config::default());
+    let mut stream = common::connect(addr);
+    let request = b"PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    for chunk in request.chunks(3) {
+        stream.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let want = b"+PONG\r\n+OK\r\n$5\r\nhello\r\n";
+    assert_eq!(common::read_n(&mut stream, want.len()), want);
+}
+
+#[test]
+fn protocol_error_is_answered_then_closed_and_others_are_unaffected() {
+    let (addr, _s) = server(Config::default());
+    let mut bystander = client(addr);
+    let () = bystander.set("x", "1").unwrap();
+    let mut bad = common::connect(addr);
+    bad.write_all(b"*1\r\n$-5\r\n").unwrap();
+    let mut reply = String::new();
+    bad.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "-ERR Protocol error: invalid bulk length\r\n");
+    assert_eq!(bystander.get::<_, String>("x").unwrap(), "1");
+}
+
+#[test]
+fn over_max_conns_a_client_reads_the_redis_refusal() {
+    let (addr, _s) = server(Config { max_conns: 1, ..Config::default() });
+    let mut first = client(addr);
+    let () = first.set("a", "b").unwrap();
+    let mut second = common::connect(addr);
+    let mut reply = String::new();
+    second.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "-ERR max number of clients reached\r\n");
+}
