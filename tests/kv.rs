@@ -77,7 +77,9 @@ fn redis_rs_runs_every_string_and_keyspace_command() -> RedisResult<()> {
     let () = redis::cmd("CLIENT").arg("SETNAME").arg("tester").query(&mut con)?;
     assert_eq!(redis::cmd("CLIENT").arg("GETNAME").query::<String>(&mut con)?, "tester");
     let info: String = redis::cmd("INFO").query(&mut con)?;
-    for field in ["redis_version:", "connected_clients:1", "total_commands_processed:", "used_memory:", "db0:keys=2"] {
+    for field in
+        ["redis_version:", "connected_clients:1", "total_commands_processed:", "used_memory:", "db0:keys=2"]
+    {
         assert!(info.contains(field), "INFO lacks {field}:\n{info}");
     }
     let config: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("save").query(&mut con)?;

@@ -69,3 +69,71 @@ fn netcat_joins_the_chat_room() {
     assert!(lines[2].starts_with("*** 1 member: netcat"), "{out}");
     assert_eq!(lines[3], "*** bye, netcat");
 }
+
+#[test]
+fn curl_gets_hello_and_echoes_a_body() {
+    if !have("curl") {
+        return;
+    }
+    let server = Binary::start(&["serve", "--http", "127.0.0.1:0"]);
+    let base = format!("http://{}", server.addr("http:tcp"));
+    let out = Command::new("curl").args(["-sS", "-i", &format!("{base}/")]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nHello, World!\n"), "{text}");
+    let out = Command::new("curl")
+        .args(["-sS", "--data-binary", "@-", &format!("{base}/echo")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(&[b'q'; 100_000])?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.stdout.len(), 100_000);
+    // curl sends `Expect: 100-continue` for large bodies and chunked encoding from stdin when
+    // asked: both must work.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "chunked body",
+            &format!("{base}/echo"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"chunked body");
+}
+
+#[test]
+fn redis_cli_and_redis_benchmark_work_unmodified() {
+    if !have("redis-cli") || !have("redis-benchmark") {
+        return;
+    }
+    let server = Binary::start(&["serve", "--kv", "127.0.0.1:0"]);
+    let port = server.addr("kv:tcp").port().to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli").args(["-p", &port]).args(args).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cli(&["PING"]), "PONG\n");
+    assert_eq!(cli(&["SET", "greeting", "Hello, Server!"]), "OK\n");
+    assert_eq!(cli(&["GET", "greeting"]), "Hello, Server!\n");
+    assert_eq!(cli(&["DBSIZE"]), "1\n");
+    assert!(cli(&["INFO", "keyspace"]).contains("db0:keys=1"));
+    let out = Command::new("redis-benchmark")
+        .args(["-p", &port, "-q", "-n", "2000", "-c", "10", "-t", "ping_inline,ping_mbulk,set,get,incr,mset"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for test in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET"] {
+        assert!(text.contains(test) && text.contains("requests per second"), "{text}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("ERR"), "redis-benchmark complained: {stderr}");
+}
