@@ -41,6 +41,8 @@ pub struct Stats {
     pub datagrams_dropped: u64,
     /// Times accepting was paused because the process ran out of file descriptors.
     pub accept_pauses: u64,
+    /// Service calls that panicked (each closed its connection; see `reactor::guarded`).
+    pub service_panics: u64,
 }
 
 impl Stats {
@@ -62,6 +64,7 @@ impl Stats {
             datagrams_out: 0,
             datagrams_dropped: 0,
             accept_pauses: 0,
+            service_panics: 0,
         }
     }
 

@@ -45,6 +45,7 @@ pub mod token;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -282,9 +283,7 @@ impl Reactor {
     fn start(&mut self) {
         self.now = Instant::now();
         for i in 0..self.services.len() {
-            if let Some(at) = self.services[i].tick(self.now) {
-                self.timers.add(at, TimerKind::Tick(i));
-            }
+            self.tick(i);
         }
         if let Some(every) = self.config.stats_interval {
             self.timers.add(self.now + every, TimerKind::Stats);
@@ -403,24 +402,31 @@ impl Reactor {
         let mut cx =
             Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed);
         let buffered_before = conn.input.len();
-        match call {
+        let (rbuf, input) = (&self.rbuf, &mut conn.input);
+        let outcome = guarded(service.name(), id, || match call {
             Call::Timer => service.timer(session, &mut cx),
-            Call::Input(n) if conn.input.is_empty() => {
+            Call::Input(n) if input.is_empty() => {
                 // The common case: nothing left over, so parse straight from the read buffer.
-                let consumed = service.input(session, &self.rbuf[..n], &mut cx).min(n);
+                let consumed = service.input(session, &rbuf[..n], &mut cx).min(n);
                 if consumed < n {
-                    conn.input.extend_from_slice(&self.rbuf[consumed..n]);
+                    input.extend_from_slice(&rbuf[consumed..n]);
                 }
             }
             Call::Input(n) => {
                 // An incomplete request is waiting: append and offer the whole of it.
-                conn.input.extend_from_slice(&self.rbuf[..n]);
-                let consumed = service.input(session, &conn.input, &mut cx).min(conn.input.len());
-                conn.input.drain(..consumed);
-                if conn.input.is_empty() {
-                    conn.input = Vec::new(); // release
+                input.extend_from_slice(&rbuf[..n]);
+                let consumed = service.input(session, input, &mut cx).min(input.len());
+                input.drain(..consumed);
+                if input.is_empty() {
+                    *input = Vec::new(); // release
                 }
             }
+        });
+        if outcome.is_none() {
+            drop(cx);
+            self.stats.input_buffered =
+                self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
+            return self.after_panic(key);
         }
         let close = cx.close_requested();
         let timer = cx.timer_requested();
@@ -441,6 +447,15 @@ impl Reactor {
         }
     }
 
+    /// A service call panicked: whatever it wrote is suspect and dropped, and the connection
+    /// is closed (the service is still told, in a guarded call of its own).
+    fn after_panic(&mut self, key: usize) {
+        self.stats.service_panics += 1;
+        self.out.clear();
+        self.outbox.drain();
+        self.close(key, CloseReason::Error);
+    }
+
     /// Opens the service session of a new connection (its greeting is written at once).
     fn open_session(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
@@ -450,7 +465,15 @@ impl Reactor {
         self.out.clear();
         let mut cx =
             Cx::new(self.now, self.wall, conn.id, conn.peer, &mut self.out, &mut self.outbox, &self.stats, 0);
-        conn.session = Some(service.open(&mut cx));
+        let Some(session) = guarded(service.name(), conn.id, || service.open(&mut cx)) else {
+            drop(cx);
+            // No session: the service never saw this connection, so it is not told of the close.
+            self.out.clear();
+            self.outbox.drain();
+            self.stats.service_panics += 1;
+            return self.close(key, CloseReason::Error);
+        };
+        conn.session = Some(session);
         let close = cx.close_requested();
         let timer = cx.timer_requested();
         self.after_call(key, close, timer);
@@ -618,7 +641,13 @@ impl Reactor {
             &self.stats,
             conn.pending_output(),
         );
-        service.close(session, reason, &mut cx);
+        if guarded(service.name(), conn.id, || service.close(session, reason, &mut cx)).is_none() {
+            drop(cx);
+            self.stats.service_panics += 1;
+            self.out.clear();
+            self.outbox.drain();
+            return;
+        }
         if reason != CloseReason::Error {
             self.send_out(key);
         }
@@ -744,7 +773,13 @@ impl Reactor {
                 Ok(Some((n, from))) => {
                     self.stats.datagrams_in += 1;
                     self.out.clear();
-                    if dgram.service.datagram(from, &self.rbuf[..n], self.now, &mut self.out) {
+                    let (service, rbuf, out, now) = (&mut dgram.service, &self.rbuf, &mut self.out, self.now);
+                    let name = service.name();
+                    let reply = guarded_datagram(name, from, || service.datagram(from, &rbuf[..n], now, out));
+                    if reply.is_none() {
+                        self.stats.service_panics += 1;
+                    }
+                    if reply == Some(true) {
                         match dgram.send(from, &self.out, registry) {
                             Sent::Now => self.stats.datagrams_out += 1,
                             Sent::Queued => {}
@@ -808,11 +843,7 @@ impl Reactor {
                         self.close(id.index(), CloseReason::Service);
                     }
                 }
-                TimerKind::Tick(i) => {
-                    if let Some(next) = self.services[i].tick(self.now) {
-                        self.timers.add(next, TimerKind::Tick(i));
-                    }
-                }
+                TimerKind::Tick(i) => self.tick(i),
                 TimerKind::AcceptResume(i) => {
                     if let Some(Some(listener)) = self.listeners.get_mut(i) {
                         listener.paused = false;
@@ -831,6 +862,20 @@ impl Reactor {
                         self.phase = Phase::Stopped;
                     }
                 }
+            }
+        }
+    }
+
+    /// Service-wide periodic work. A panicking tick is logged and retried a second later.
+    fn tick(&mut self, i: usize) {
+        let (service, now) = (&mut self.services[i], self.now);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| service.tick(now))) {
+            Ok(Some(next)) => self.timers.add(next, TimerKind::Tick(i)),
+            Ok(None) => {}
+            Err(payload) => {
+                log::error!("{} service panicked in tick: {}", service.name(), panic_message(&*payload));
+                self.stats.service_panics += 1;
+                self.timers.add(now + Duration::from_secs(1), TimerKind::Tick(i));
             }
         }
     }
@@ -959,4 +1004,37 @@ impl Reactor {
         }
         self.conns.clear();
     }
+}
+
+/// Runs one service call, catching a panic.
+///
+/// The policy: a panic in a service is a bug in that service, and it must be loud but local.
+/// The panic message goes to stderr (Rust's panic hook) and to the log with the connection it
+/// happened on; the call's output is dropped and that one connection is closed; every other
+/// connection, and the process, go on. Memory safety is untouched (the crate has no `unsafe`),
+/// but the service's shared state may be half-updated, which is why the counter
+/// `service_panics` is exported: a non-zero value is worth an alert.
+fn guarded<R>(service: &str, id: ConnId, call: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(AssertUnwindSafe(call))
+        .map_err(|payload| {
+            log::error!("{service} service panicked on {id}: {}; closing it", panic_message(&*payload));
+        })
+        .ok()
+}
+
+/// [`guarded`] for a datagram service call, which has a peer address instead of a connection.
+fn guarded_datagram<R>(service: &str, from: SocketAddr, call: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(AssertUnwindSafe(call))
+        .map_err(|payload| {
+            log::error!("{service} service panicked on a datagram from {from}: {}", panic_message(&*payload));
+        })
+        .ok()
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-text panic payload)")
 }
