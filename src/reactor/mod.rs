@@ -423,7 +423,6 @@ impl Reactor {
             }
         });
         if outcome.is_none() {
-            drop(cx);
             self.stats.input_buffered =
                 self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
             return self.after_panic(key);
@@ -466,7 +465,6 @@ impl Reactor {
         let mut cx =
             Cx::new(self.now, self.wall, conn.id, conn.peer, &mut self.out, &mut self.outbox, &self.stats, 0);
         let Some(session) = guarded(service.name(), conn.id, || service.open(&mut cx)) else {
-            drop(cx);
             // No session: the service never saw this connection, so it is not told of the close.
             self.out.clear();
             self.outbox.drain();
@@ -642,7 +640,6 @@ impl Reactor {
             conn.pending_output(),
         );
         if guarded(service.name(), conn.id, || service.close(session, reason, &mut cx)).is_none() {
-            drop(cx);
             self.stats.service_panics += 1;
             self.out.clear();
             self.outbox.drain();
