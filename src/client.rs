@@ -13,6 +13,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a `send` failed.
@@ -26,6 +27,8 @@ pub enum ClientError {
     Io(SocketAddr, io::Error),
     /// No reply within the timeout.
     Timeout(SocketAddr, Duration),
+    /// The TLS handshake or session failed (for example an untrusted certificate).
+    Tls(String),
 }
 
 impl fmt::Display for ClientError {
@@ -38,6 +41,7 @@ impl fmt::Display for ClientError {
             ClientError::Connect(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
             ClientError::Io(addr, e) => write!(f, "talking to {addr}: {e}"),
             ClientError::Timeout(addr, t) => write!(f, "no reply from {addr} within {t:?}"),
+            ClientError::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -89,6 +93,46 @@ fn exchange_tcp(
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).map_err(io_err)?;
     Ok(reply)
+}
+
+/// Sends `message` over TLS to `addr` and returns everything the server sent before it
+/// closed the session. The end of our message is signalled with `close_notify` (TLS's FIN),
+/// and the server's `close_notify` tells us its reply is whole.
+pub fn send_tls(
+    addr: &str,
+    message: &[u8],
+    timeout: Duration,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<Vec<u8>, ClientError> {
+    let name = crate::tls::server_name(addr).map_err(|e| ClientError::Tls(e.to_string()))?;
+    let mut last = None;
+    for candidate in resolve(addr)? {
+        let stream = match TcpStream::connect_timeout(&candidate, timeout) {
+            Ok(stream) => stream,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        let io_err = |e: io::Error| match e.kind() {
+            _ if is_timeout(&e) => ClientError::Timeout(candidate, timeout),
+            io::ErrorKind::InvalidData => ClientError::Tls(e.to_string()),
+            _ => ClientError::Io(candidate, e),
+        };
+        stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+        stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
+        let session =
+            rustls::ClientConnection::new(config, name).map_err(|e| ClientError::Tls(e.to_string()))?;
+        let mut tls = rustls::StreamOwned::new(session, stream);
+        tls.write_all(message).map_err(io_err)?;
+        tls.conn.send_close_notify();
+        tls.flush().map_err(io_err)?;
+        let mut reply = Vec::new();
+        tls.read_to_end(&mut reply).map_err(io_err)?;
+        return Ok(reply);
+    }
+    let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no addresses"));
+    Err(ClientError::Connect(addr.to_string(), e))
 }
 
 /// Sends `message` as one UDP datagram to `addr` and returns the first datagram that comes

@@ -58,3 +58,4 @@ pub mod error;
 pub mod reactor;
 pub mod service;
 pub mod stats;
+pub mod tls;

@@ -27,6 +27,8 @@ pub struct Config {
     pub accept_pause: Duration,
     /// How long a closing connection may linger, discarding input, before it is cut.
     pub linger: Duration,
+    /// A TLS handshake must complete within this long after accept.
+    pub handshake_timeout: Duration,
     /// How long accepted connections may keep going after a shutdown request.
     pub shutdown_grace: Duration,
     /// Log a summary line this often; `None` disables.
@@ -47,6 +49,7 @@ impl Default for Config {
             datagram_queue: 1024,
             accept_pause: Duration::from_millis(100),
             linger: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
             stats_interval: None,
             handle_signals: false,

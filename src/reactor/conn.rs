@@ -103,6 +103,9 @@ pub struct Conn {
     /// The deadline the service asked for, and the earliest one already in the timer heap.
     pub(crate) service_timer: Option<Instant>,
     pub(crate) service_timer_armed: Option<Instant>,
+    /// The TLS session, on listeners that speak TLS (boxed: it is large, and plain
+    /// connections should not pay for it).
+    pub(crate) tls: Option<Box<rustls::ServerConnection>>,
 }
 
 impl Conn {
@@ -124,6 +127,7 @@ impl Conn {
             last_active: now,
             service_timer: None,
             service_timer_armed: None,
+            tls: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub mod datagram;
 pub mod listener;
 pub mod shutdown;
 pub mod timer;
+pub mod tls;
 pub mod token;
 
 use std::collections::VecDeque;
@@ -51,7 +52,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream, UdpSocket};
-use mio::{Events, Interest, Poll, Waker};
+use mio::{Events, Interest, Poll, Registry, Waker};
+use rustls::ServerConfig;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -81,6 +83,8 @@ pub struct ServiceId(usize);
 struct Listener {
     socket: TcpListener,
     service: usize,
+    /// Connections on this listener speak TLS with this configuration.
+    tls: Option<Arc<ServerConfig>>,
     /// Accepting is paused after running out of file descriptors.
     paused: bool,
 }
@@ -107,6 +111,8 @@ enum Phase {
 enum Call {
     /// `n` new bytes are at the front of the read buffer.
     Input(usize),
+    /// `n` new bytes are at the front of the plaintext buffer (decrypted TLS records).
+    Plain(usize),
     Timer,
 }
 
@@ -125,6 +131,9 @@ pub struct Reactor {
     rbuf: Vec<u8>,
     out: Vec<u8>,
     outbox: Outbox,
+    /// TLS scratch buffers: decrypted input, and encrypted output on its way to `Conn::send`.
+    plain: Vec<u8>,
+    cipher: Vec<u8>,
     stats: Stats,
     config: Config,
     now: Instant,
@@ -164,6 +173,8 @@ impl Reactor {
             rbuf: vec![0; READ_CHUNK],
             out: Vec::new(),
             outbox: Outbox::default(),
+            plain: vec![0; READ_CHUNK],
+            cipher: Vec::new(),
             stats: Stats::new(now),
             config,
             now,
@@ -186,18 +197,34 @@ impl Reactor {
     /// (with the real port when `addr` asked for port 0).
     pub fn listen(&mut self, addr: SocketAddr, service: ServiceId) -> Result<SocketAddr, Error> {
         let socket = listener::bind_tcp(addr).map_err(|e| Error::Bind(addr, e))?;
-        self.add_listener(socket, service)
+        self.add_listener(socket, service, None)
+    }
+
+    /// Like [`Reactor::listen`], but every connection speaks TLS with `config` first.
+    pub fn listen_tls(
+        &mut self,
+        addr: SocketAddr,
+        service: ServiceId,
+        config: Arc<ServerConfig>,
+    ) -> Result<SocketAddr, Error> {
+        let socket = listener::bind_tcp(addr).map_err(|e| Error::Bind(addr, e))?;
+        self.add_listener(socket, service, Some(config))
     }
 
     /// Adds an already bound, non-blocking listener (for sockets made with other options).
-    pub fn add_listener(&mut self, mut socket: TcpListener, service: ServiceId) -> Result<SocketAddr, Error> {
+    pub fn add_listener(
+        &mut self,
+        mut socket: TcpListener,
+        service: ServiceId,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> Result<SocketAddr, Error> {
         let local = socket.local_addr().map_err(Error::Register)?;
         let i = self.listeners.len();
         self.poll
             .registry()
             .register(&mut socket, token::listener(i), Interest::READABLE)
             .map_err(Error::Register)?;
-        self.listeners.push(Some(Listener { socket, service: service.0, paused: false }));
+        self.listeners.push(Some(Listener { socket, service: service.0, tls, paused: false }));
         Ok(local)
     }
 
@@ -351,7 +378,11 @@ impl Reactor {
                     conn.last_active = self.now;
                     budget = budget.saturating_sub(n);
                     if conn.state == State::Open {
-                        self.call_service(key, Call::Input(n));
+                        if conn.tls.is_some() {
+                            self.tls_input(key, n);
+                        } else {
+                            self.call_service(key, Call::Input(n));
+                        }
                     }
                     // A lingering connection's bytes are read only to be thrown away.
                     if n < READ_CHUNK && !fin {
@@ -366,6 +397,52 @@ impl Reactor {
                 }
             }
         }
+    }
+
+    /// `n` bytes of ciphertext are in the read buffer: feed them to the TLS session, send
+    /// what the handshake wants sent, and hand the plaintext to the service.
+    fn tls_input(&mut self, key: usize, n: usize) {
+        let mut offset = 0;
+        while offset < n {
+            let Some(tls) = self.conns.get_mut(key).and_then(|c| c.tls.as_deref_mut()) else {
+                return;
+            };
+            let mut input = &self.rbuf[offset..n];
+            let result = tls::absorb(tls, &mut input);
+            offset = n - input.len();
+            if let Err(e) = result {
+                if let Some(conn) = self.conns.get(key) {
+                    log::debug!("{} {}: TLS: {e}", conn.id, conn.peer);
+                }
+                self.send_out_empty(key); // the alert rustls queued, best effort
+                return self.close(key, CloseReason::Error);
+            }
+            // Handshake messages (and, once the handshake is done, any greeting the service
+            // wrote at open, which rustls held until then).
+            self.send_out_empty(key);
+            loop {
+                let Some(conn) = self.conns.get_mut(key) else { return };
+                if conn.state != State::Open {
+                    return;
+                }
+                let Some(tls) = conn.tls.as_deref_mut() else { return };
+                match tls::plaintext(tls, &mut self.plain) {
+                    Ok(tls::Plain::Data(k)) => self.call_service(key, Call::Plain(k)),
+                    Ok(tls::Plain::Closed) => return self.on_eof(key),
+                    Ok(tls::Plain::Empty) => break,
+                    Err(e) => {
+                        log::debug!("{} {}: TLS: {e}", conn.id, conn.peer);
+                        return self.close(key, CloseReason::Error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends whatever the TLS session has queued, with no new plaintext.
+    fn send_out_empty(&mut self, key: usize) {
+        self.out.clear();
+        self.send_out(key);
     }
 
     /// The peer sent FIN.
@@ -402,17 +479,20 @@ impl Reactor {
         let mut cx =
             Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed);
         let buffered_before = conn.input.len();
-        let (rbuf, input) = (&self.rbuf, &mut conn.input);
+        let (rbuf, input) = match call {
+            Call::Plain(_) => (&self.plain, &mut conn.input),
+            _ => (&self.rbuf, &mut conn.input),
+        };
         let outcome = guarded(service.name(), id, || match call {
             Call::Timer => service.timer(session, &mut cx),
-            Call::Input(n) if input.is_empty() => {
+            Call::Input(n) | Call::Plain(n) if input.is_empty() => {
                 // The common case: nothing left over, so parse straight from the read buffer.
                 let consumed = service.input(session, &rbuf[..n], &mut cx).min(n);
                 if consumed < n {
                     input.extend_from_slice(&rbuf[consumed..n]);
                 }
             }
-            Call::Input(n) => {
+            Call::Input(n) | Call::Plain(n) => {
                 // An incomplete request is waiting: append and offer the whole of it.
                 input.extend_from_slice(&rbuf[..n]);
                 let consumed = service.input(session, input, &mut cx).min(input.len());
@@ -493,24 +573,16 @@ impl Reactor {
 
     /// Writes `self.out` to connection `key` (write-before-sleep).
     fn send_out(&mut self, key: usize) {
-        if self.out.is_empty() {
-            return;
-        }
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        match conn.send(&self.out, self.poll.registry()) {
-            Ok(written) => {
-                self.stats.bytes_out += written as u64;
-                self.stats.output_buffered += (self.out.len() - written) as u64;
-                if written > 0 {
-                    conn.last_active = self.now;
-                }
-            }
-            Err(e) => {
-                log::debug!("{} {}: write: {e}", conn.id, conn.peer);
-                self.close(key, CloseReason::Error);
-            }
+        if self.out.is_empty() && conn.tls.is_none() {
+            return;
+        }
+        let registry = self.poll.registry();
+        if let Err(e) = transmit(conn, &self.out, &mut self.cipher, registry, &mut self.stats, self.now) {
+            log::debug!("{} {}: write: {e}", conn.id, conn.peer);
+            self.close(key, CloseReason::Error);
         }
     }
 
@@ -529,10 +601,9 @@ impl Reactor {
                 if conn.id != to || !matches!(conn.state, State::Open | State::HalfClosed | State::Closing) {
                     continue; // that connection is gone or going: the bytes are dropped
                 }
-                match conn.send(&bytes, self.poll.registry()) {
-                    Ok(written) => {
-                        self.stats.bytes_out += written as u64;
-                        self.stats.output_buffered += (bytes.len() - written) as u64;
+                let registry = self.poll.registry();
+                match transmit(conn, &bytes, &mut self.cipher, registry, &mut self.stats, self.now) {
+                    Ok(()) => {
                         if conn.pending_output() > self.config.max_output {
                             log::debug!(
                                 "{} {}: owes {} bytes: too slow",
@@ -646,6 +717,10 @@ impl Reactor {
             return;
         }
         if reason != CloseReason::Error {
+            if let Some(tls) = self.conns.get_mut(key).and_then(|c| c.tls.as_deref_mut()) {
+                // Queued behind the service's last words; `send_out` encrypts both.
+                tls.send_close_notify();
+            }
             self.send_out(key);
         }
         if !self.outbox.is_empty() {
@@ -709,8 +784,8 @@ impl Reactor {
             }
             match listener::accept_one(&listener.socket) {
                 Accepted::Conn(stream, peer) => {
-                    let service = listener.service;
-                    self.open_conn(service, stream, peer);
+                    let (service, tls) = (listener.service, listener.tls.clone());
+                    self.open_conn(service, tls, stream, peer);
                 }
                 Accepted::Drained => return,
                 Accepted::Skip(e) => log::debug!("accept: {e}"),
@@ -727,15 +802,31 @@ impl Reactor {
         self.ready.push_back(Ready::Listener(i));
     }
 
-    fn open_conn(&mut self, service: usize, mut stream: TcpStream, peer: SocketAddr) {
+    fn open_conn(
+        &mut self,
+        service: usize,
+        tls: Option<Arc<ServerConfig>>,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+    ) {
         self.stats.conns_total += 1;
         if self.stats.conns_open >= self.config.max_conns as u64 {
             self.stats.conns_refused += 1;
             log::debug!("refusing {peer}: {} connections open", self.stats.conns_open);
             // Best effort: a fresh socket's send buffer is empty, so this short write lands.
-            let _ = std::io::Write::write(&mut stream, self.services[service].refusal());
+            // (A TLS peer could not read a plaintext refusal: it just sees the close.)
+            if tls.is_none() {
+                let _ = std::io::Write::write(&mut stream, self.services[service].refusal());
+            }
             return;
         }
+        let session = match tls.as_ref().map(tls::session).transpose() {
+            Ok(session) => session,
+            Err(e) => {
+                log::warn!("{peer}: TLS session: {e}");
+                return;
+            }
+        };
         // Replies are complete messages: send them now, do not wait to coalesce (Nagle).
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!("{peer}: TCP_NODELAY: {e}");
@@ -750,7 +841,12 @@ impl Reactor {
         }
         log::info!("Connection from {peer}");
         log::debug!("{id} {peer}: accepted ({} service)", self.services[service].name());
-        entry.insert(Conn::new(stream, id, peer, service, self.now));
+        let mut conn = Conn::new(stream, id, peer, service, self.now);
+        if session.is_some() {
+            self.timers.add(self.now + self.config.handshake_timeout, TimerKind::Handshake(id));
+        }
+        conn.tls = session;
+        entry.insert(conn);
         self.stats.conns_open += 1;
         if let Some(idle) = self.config.idle_timeout {
             self.timers.add(self.now + idle, TimerKind::Idle(id));
@@ -835,6 +931,14 @@ impl Reactor {
             match kind {
                 TimerKind::Idle(id) => self.on_idle_timer(id),
                 TimerKind::Service(id) => self.on_service_timer(id, at),
+                TimerKind::Handshake(id) => {
+                    if let Some(conn) = self.live(id)
+                        && conn.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
+                    {
+                        log::debug!("{} {}: TLS handshake not done in time", conn.id, conn.peer);
+                        self.close(id.index(), CloseReason::Error);
+                    }
+                }
                 TimerKind::Linger(id) => {
                     if self.live(id).is_some_and(|c| c.state == State::Lingering) {
                         self.close(id.index(), CloseReason::Service);
@@ -1034,4 +1138,31 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(non-text panic payload)")
+}
+
+/// Sends plaintext `bytes` to `conn`, through its TLS session if it has one, and keeps the
+/// counters. Plain connections write `bytes` as they are; TLS connections encrypt into
+/// `cipher` and write that, so both take the same path into the socket and the same output
+/// buffer (see `reactor/tls.rs`).
+fn transmit(
+    conn: &mut Conn,
+    bytes: &[u8],
+    cipher: &mut Vec<u8>,
+    registry: &Registry,
+    stats: &mut Stats,
+    now: Instant,
+) -> std::io::Result<()> {
+    let before = conn.pending_output();
+    let written = if let Some(tls) = conn.tls.as_deref_mut() {
+        tls::encrypt(tls, bytes, cipher)?;
+        conn.send(cipher, registry)?
+    } else {
+        conn.send(bytes, registry)?
+    };
+    stats.bytes_out += written as u64;
+    stats.output_buffered = stats.output_buffered + conn.pending_output() as u64 - before as u64;
+    if written > 0 {
+        conn.last_active = now;
+    }
+    Ok(())
 }

@@ -22,6 +22,8 @@ pub enum TimerKind {
     Idle(ConnId),
     /// A timer the connection's service asked for (`Cx::set_timer`).
     Service(ConnId),
+    /// The TLS handshake of a connection must be done by now.
+    Handshake(ConnId),
     /// End of the lingering close of a connection.
     Linger(ConnId),
     /// Service-wide periodic work (`Service::tick`) of service number `i`.

@@ -1,0 +1,248 @@
+//! TLS configuration: identities (certificate chain + key), server and client configs.
+//!
+//! This file only *prepares* TLS. The session itself, the layer that sits inside a connection
+//! between the socket and the service, lives in `src/reactor/tls.rs`, because it is driven by
+//! the loop. Everything here uses rustls with one crypto provider, `ring` (also for the
+//! self-signed certificate and its fingerprint), and PEM parsing from `rustls-pki-types`.
+//!
+//! Three ways to get an identity:
+//! * `--tls-cert FILE --tls-key FILE`: a PEM chain (leaf first) and a PEM key (PKCS#8, PKCS#1
+//!   RSA or SEC1 EC), as issued by any CA: [`Identity::from_pem_files`].
+//! * `--tls-self-signed`: a fresh certificate for `localhost` and `127.0.0.1`, made in memory at
+//!   start ([`Identity::self_signed`]); its SHA-256 fingerprint is printed so a client can pin
+//!   it, and `--tls-write-cert FILE` writes its PEM so a client can trust it (`--cacert`).
+//! * In tests: [`Identity::self_signed`] too; no private key is ever committed.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+/// Why TLS could not be set up.
+#[derive(Debug)]
+pub enum TlsError {
+    /// A PEM file could not be read or parsed.
+    Pem(PathBuf, String),
+    /// The certificate file held no certificate.
+    NoCertificates(PathBuf),
+    /// rustls refused the configuration (for example a key that does not match the certificate).
+    Config(rustls::Error),
+    /// Generating a self-signed certificate failed.
+    Generate(String),
+    /// Writing a certificate file failed.
+    Write(PathBuf, io::Error),
+    /// A client needs to know whom to trust.
+    NoTrust,
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Pem(path, e) => write!(f, "{}: {e}", path.display()),
+            TlsError::NoCertificates(path) => write!(f, "{}: no PEM certificate in it", path.display()),
+            TlsError::Config(e) => write!(f, "TLS configuration: {e}"),
+            TlsError::Generate(e) => write!(f, "generating a self-signed certificate: {e}"),
+            TlsError::Write(path, e) => write!(f, "writing {}: {e}", path.display()),
+            TlsError::NoTrust => {
+                write!(
+                    f,
+                    "TLS client needs --ca FILE (the server's certificate or its CA) or --insecure-skip-verify"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// The crypto provider used everywhere: ring.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate chain and its private key.
+#[derive(Debug)]
+pub struct Identity {
+    /// Leaf first, then intermediates.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+    /// The leaf certificate as PEM (for `--tls-write-cert` and tests' trust stores).
+    pub cert_pem: String,
+}
+
+impl Identity {
+    /// Loads a PEM certificate chain and a PEM private key.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
+        let pem_err =
+            |path: &Path, e: rustls::pki_types::pem::Error| TlsError::Pem(path.to_path_buf(), e.to_string());
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| pem_err(cert, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_err(cert, e))?;
+        if chain.is_empty() {
+            return Err(TlsError::NoCertificates(cert.to_path_buf()));
+        }
+        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+        let cert_pem =
+            std::fs::read_to_string(cert).map_err(|e| TlsError::Pem(cert.to_path_buf(), e.to_string()))?;
+        Ok(Identity { chain, key: key_der, cert_pem })
+    }
+
+    /// A fresh self-signed certificate for `names` (DNS names or IP addresses), ECDSA P-256.
+    pub fn self_signed(names: &[&str]) -> Result<Identity, TlsError> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let certified =
+            rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+        let cert_pem = certified.cert.pem();
+        let chain = vec![certified.cert.der().clone()];
+        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
+        Ok(Identity { chain, key, cert_pem })
+    }
+
+    /// SHA-256 of the leaf certificate, as colon-separated hex (what browsers and
+    /// `openssl x509 -fingerprint -sha256` show).
+    pub fn fingerprint_sha256(&self) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, self.chain[0].as_ref());
+        digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    }
+
+    /// Writes the leaf certificate as PEM, for clients to trust.
+    pub fn write_cert(&self, path: &Path) -> Result<(), TlsError> {
+        std::fs::write(path, &self.cert_pem).map_err(|e| TlsError::Write(path.to_path_buf(), e))
+    }
+}
+
+/// A server configuration: TLS 1.3 and 1.2, no client certificates, the given ALPN protocols
+/// (the HTTP service offers `http/1.1`).
+pub fn server_config(identity: &Identity, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Config)?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(TlsError::Config)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// A client configuration trusting the certificates in `ca` (PEM), or, with `insecure`,
+/// any certificate at all (for trying things out against a self-signed server; never in
+/// production: it gives up TLS's protection against an active attacker).
+pub fn client_config(ca: Option<&Path>, insecure: bool) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Config)?;
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(
+                provider().signature_verification_algorithms,
+            )))
+            .with_no_client_auth()
+    } else {
+        let path = ca.ok_or(TlsError::NoTrust)?;
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(path)
+            .map_err(|e| TlsError::Pem(path.to_path_buf(), e.to_string()))?
+        {
+            let cert = cert.map_err(|e| TlsError::Pem(path.to_path_buf(), e.to_string()))?;
+            roots.add(cert).map_err(TlsError::Config)?;
+        }
+        if roots.is_empty() {
+            return Err(TlsError::NoCertificates(path.to_path_buf()));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+/// The name a client checks the certificate against: the host part of `host:port`.
+pub fn server_name(addr: &str) -> Result<ServerName<'static>, TlsError> {
+    let host = match addr.rsplit_once(':') {
+        Some((host, _port)) => host.trim_start_matches('[').trim_end_matches(']'),
+        None => addr,
+    };
+    ServerName::try_from(host.to_string())
+        .map_err(|e| TlsError::Generate(format!("server name {host:?}: {e}")))
+}
+
+/// Accepts any server certificate but still checks the handshake signatures (so the session
+/// is encrypted, just not authenticated). Behind `--insecure-skip-verify` only.
+#[derive(Debug)]
+struct AnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_identity_builds_configs_and_has_a_fingerprint() {
+        let id = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+        let fp = id.fingerprint_sha256();
+        assert_eq!(fp.len(), 32 * 3 - 1);
+        assert!(id.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        server_config(&id, &[b"http/1.1"]).unwrap();
+        let dir = std::env::temp_dir().join(format!("reactor-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cert.pem");
+        id.write_cert(&path).unwrap();
+        client_config(Some(&path), false).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn client_without_trust_is_refused_clearly() {
+        let err = client_config(None, false).unwrap_err();
+        assert!(err.to_string().contains("--ca FILE"));
+    }
+
+    #[test]
+    fn server_names_from_addresses() {
+        assert!(matches!(server_name("127.0.0.1:443").unwrap(), ServerName::IpAddress(_)));
+        assert!(matches!(server_name("localhost:8443").unwrap(), ServerName::DnsName(_)));
+        assert!(matches!(server_name("[::1]:8443").unwrap(), ServerName::IpAddress(_)));
+    }
+}

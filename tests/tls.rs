@@ -1,0 +1,258 @@
+//! TLS on every TCP service, driven by the reactor without blocking: a rustls client against
+//! each service, `openssl s_client` (TLS 1.2 and 1.3) and curl for interop, and the failures
+//! that must stay local (plaintext to a TLS port, a stalled handshake, an untrusted CA).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reactor::reactor::{Config, Reactor};
+use reactor::service::chat::{Chat, ChatConfig};
+use reactor::service::echo::Echo;
+use reactor::service::http::{Http, HttpConfig};
+use reactor::service::kv::{Kv, KvConfig};
+use reactor::tls::{self, Identity};
+use rustls::pki_types::ServerName;
+use sha2::{Digest, Sha256};
+
+struct TlsServer {
+    echo: SocketAddr,
+    chat: SocketAddr,
+    http: SocketAddr,
+    kv: SocketAddr,
+    client: Arc<rustls::ClientConfig>,
+    cert_file: std::path::PathBuf,
+    _server: common::Server,
+}
+
+/// Every service behind TLS, on one reactor, with a certificate made for this test.
+fn tls_server(config: Config) -> TlsServer {
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let plain = tls::server_config(&identity, &[]).unwrap();
+    let http_config = tls::server_config(&identity, &[b"http/1.1"]).unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut reactor = Reactor::new(config).unwrap();
+    let svc = reactor.add_service(Echo);
+    let echo = reactor.listen_tls(any, svc, plain.clone()).unwrap();
+    let svc = reactor.add_service(Chat::new(ChatConfig::default()));
+    let chat = reactor.listen_tls(any, svc, plain.clone()).unwrap();
+    let svc = reactor.add_service(Http::new(HttpConfig::default()));
+    let http = reactor.listen_tls(any, svc, http_config).unwrap();
+    let svc = reactor.add_service(Kv::new(KvConfig::default()));
+    let kv = reactor.listen_tls(any, svc, plain).unwrap();
+    let cert_file =
+        std::env::temp_dir().join(format!("reactor-test-{}-{}.pem", std::process::id(), echo.port()));
+    identity.write_cert(&cert_file).unwrap();
+    let client = tls::client_config(Some(&cert_file), false).unwrap();
+    let handle = reactor.handle();
+    let thread = std::thread::spawn(move || reactor.run().unwrap());
+    TlsServer {
+        echo,
+        chat,
+        http,
+        kv,
+        client,
+        cert_file,
+        _server: common::Server::from_parts(echo, handle, thread),
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.cert_file);
+    }
+}
+
+fn tls_connect(
+    addr: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let tcp = common::connect(addr);
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+#[test]
+fn rustls_client_talks_to_every_service() {
+    let s = tls_server(Config::default());
+    // echo
+    let mut echo = tls_connect(s.echo, &s.client);
+    echo.write_all(b"Hello, Server!").unwrap();
+    let mut buf = [0; 14];
+    echo.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"Hello, Server!");
+    // chat: the greeting was written at open, before the handshake finished
+    let mut chat = BufReader::new(tls_connect(s.chat, &s.client));
+    let mut line = String::new();
+    chat.read_line(&mut line).unwrap();
+    assert!(line.starts_with("*** welcome, you are guest-1"), "{line}");
+    // http, with ALPN
+    let mut http = tls_connect(s.http, &s.client);
+    http.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    http.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("Hello, World!\n"), "{reply}");
+    // kv
+    let mut kv = tls_connect(s.kv, &s.client);
+    kv.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n").unwrap();
+    let mut buf = [0; 12];
+    kv.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"+OK\r\n$1\r\nv\r\n");
+}
+
+#[test]
+fn http_offers_alpn_http11() {
+    let s = tls_server(Config::default());
+    let mut config = (*s.client).clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut http = tls_connect(s.http, &Arc::new(config));
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    http.read_to_string(&mut reply).unwrap();
+    assert_eq!(http.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+}
+
+#[test]
+fn one_mebibyte_echo_over_tls_matches_sha256() {
+    let s = tls_server(Config { max_output: 64 * 1024, ..Config::default() });
+    let data = common::pattern(1 << 20, 21);
+    let mut client = tls_connect(s.echo, &s.client);
+    // One thread: write in pieces and read what is ready, so neither side can deadlock on a
+    // full buffer (rustls streams are not split into reader and writer halves).
+    client.get_ref().set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let mut back = Vec::with_capacity(data.len());
+    let mut buf = vec![0; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for piece in data.chunks(16 * 1024) {
+        client.write_all(piece).unwrap();
+        drain(&mut client, &mut buf, &mut back);
+    }
+    while back.len() < data.len() {
+        assert!(Instant::now() < deadline, "only {} bytes came back", back.len());
+        drain(&mut client, &mut buf, &mut back);
+    }
+    assert_eq!(Sha256::digest(&back), Sha256::digest(&data));
+}
+
+fn drain(client: &mut impl Read, buf: &mut [u8], back: &mut Vec<u8>) {
+    loop {
+        match client.read(buf) {
+            Ok(0) => return,
+            Ok(n) => back.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return;
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+#[test]
+fn plaintext_garbage_and_stalled_handshakes_stay_local() {
+    let s = tls_server(Config { handshake_timeout: Duration::from_millis(300), ..Config::default() });
+    let mut good = tls_connect(s.echo, &s.client);
+    good.write_all(b"before").unwrap();
+    let mut buf = [0; 6];
+    good.read_exact(&mut buf).unwrap();
+
+    // Plaintext to the TLS port: an alert, then the close.
+    let mut plain = common::connect(s.echo);
+    plain.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    let _ = plain.read_to_end(&mut reply);
+    assert!(reply.is_empty() || reply[0] == 0x15, "expected a TLS alert record, got {reply:?}");
+
+    // A client that connects and never says hello is cut at the handshake timeout.
+    let mut stalled = common::connect(s.echo);
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    let _ = stalled.read_to_end(&mut sink);
+    assert!(started.elapsed() < Duration::from_secs(5), "stalled handshake was not cut");
+
+    // A client that starts a handshake and vanishes.
+    let half = common::connect(s.echo);
+    (&half).write_all(&[0x16, 0x03, 0x01, 0x00, 0xff, 0x01]).unwrap();
+    drop(half);
+
+    good.write_all(b"after!").unwrap();
+    good.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"after!");
+}
+
+#[test]
+fn a_client_that_does_not_trust_the_certificate_fails_and_the_server_goes_on() {
+    let s = tls_server(Config::default());
+    let stranger = Identity::self_signed(&["localhost"]).unwrap();
+    let path = std::env::temp_dir().join(format!("reactor-stranger-{}.pem", std::process::id()));
+    stranger.write_cert(&path).unwrap();
+    let untrusting = tls::client_config(Some(&path), false).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let mut client = tls_connect(s.echo, &untrusting);
+    let err = client.write_all(b"x").and_then(|_| client.flush()).and_then(|_| client.read(&mut [0; 1]));
+    assert!(err.is_err(), "handshake with an unknown CA must fail");
+    let mut good = tls_connect(s.echo, &s.client);
+    good.write_all(b"ok").unwrap();
+    let mut buf = [0; 2];
+    good.read_exact(&mut buf).unwrap();
+}
+
+fn have(program: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("note: {program} is not installed; skipping (CI installs it)");
+    }
+    ok
+}
+
+#[test]
+fn openssl_s_client_speaks_tls12_and_tls13() {
+    if !have("openssl") {
+        return;
+    }
+    // s_client keeps the session open after its input ends; the server's idle timeout is
+    // what closes it (with close_notify), so keep that short here.
+    let s = tls_server(Config { idle_timeout: Some(Duration::from_millis(700)), ..Config::default() });
+    for version in ["-tls1_2", "-tls1_3"] {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-connect", &s.echo.to_string(), version, "-CAfile"])
+            .arg(&s.cert_file)
+            .args(["-verify_return_error", "-quiet", "-ign_eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"Hello over openssl\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "Hello over openssl\n",
+            "{version}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn curl_trusts_the_written_certificate_for_https() {
+    if !have("curl") {
+        return;
+    }
+    let s = tls_server(Config::default());
+    let out = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&s.cert_file)
+        .arg(format!("https://localhost:{}/", s.http.port()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"Hello, World!\n");
+}
