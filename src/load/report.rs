@@ -47,8 +47,8 @@ pub struct Report {
     pub started: SystemTime,
     /// See `started`.
     pub ended: SystemTime,
-    /// The measured window: from the end of the warm-up to the deadline (`--duration`) or
-    /// to the last measured reply (`--requests`).
+    /// The measured window: from the end of the warm-up to the deadline (`--duration`), or
+    /// from the first measured request to the last measured reply (`--requests`).
     pub window: Duration,
     /// The counts. `tally.latency` is from intended send time (the corrected one with
     /// `--rate`); `tally.uncorrected` from actual send time.

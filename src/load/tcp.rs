@@ -107,6 +107,9 @@ pub struct Client<'a> {
     rbuf: Vec<u8>,
     /// When the first measured reply arrived, and the last one, for the window.
     measured_until: Option<Instant>,
+    /// When the first measured request left (with `--requests`, the window starts there:
+    /// connections still finishing their handshake are not the server's throughput).
+    measured_from: Option<Instant>,
 }
 
 impl<'a> Client<'a> {
@@ -135,6 +138,7 @@ impl<'a> Client<'a> {
             cursor: 0,
             rbuf: vec![0; READ_CHUNK],
             measured_until: None,
+            measured_from: None,
         })
     }
 
@@ -173,10 +177,12 @@ impl<'a> Client<'a> {
             for event in events.iter() {
                 let i = event.token().0;
                 let fin = event.is_read_closed();
-                match self.conns.get(i).map(|c| c.state) {
-                    Some(State::Connecting) => self.connected(i),
-                    Some(State::Open) => {}
-                    _ => continue,
+                if self.conns.get(i).is_some_and(|c| c.state == State::Connecting) {
+                    self.connected(i);
+                }
+                // Still connecting (a spurious wake-up), closed, or a stale token: nothing to do.
+                if self.conns.get(i).is_none_or(|c| c.state != State::Open) {
+                    continue;
                 }
                 if event.is_writable() {
                     self.flush(i);
@@ -193,11 +199,13 @@ impl<'a> Client<'a> {
                 self.tally.connect_errors.keys().next().cloned().unwrap_or_else(|| "no reason given".into());
             return Err(LoadError::NoConnections(format!("{} ({why})", self.config.addr)));
         }
-        let until = match self.plan.requests {
-            Some(_) => self.measured_until.unwrap_or(end),
-            None => self.plan.deadline.unwrap_or(end).min(end),
+        let (from, until) = match self.plan.requests {
+            Some(_) => {
+                (self.measured_from.unwrap_or(self.plan.measure_start), self.measured_until.unwrap_or(end))
+            }
+            None => (self.plan.measure_start, self.plan.deadline.unwrap_or(end).min(end)),
         };
-        Ok(until.saturating_duration_since(self.plan.measure_start))
+        Ok(until.saturating_duration_since(from))
     }
 
     /// Whether the run is over at `now`.
@@ -377,6 +385,7 @@ impl<'a> Client<'a> {
         self.in_flight += 1;
         if measured {
             self.tally.sent += 1;
+            self.measured_from.get_or_insert(now);
         }
         true
     }

@@ -54,6 +54,9 @@ pub struct Client<'a> {
     in_flight: usize,
     buf: Vec<u8>,
     measured_until: Option<Instant>,
+    /// When the first measured request left (with `--requests`, the window starts there:
+    /// connections still finishing their handshake are not the server's throughput).
+    measured_from: Option<Instant>,
 }
 
 impl<'a> Client<'a> {
@@ -82,6 +85,7 @@ impl<'a> Client<'a> {
             // One byte more than the largest datagram, so a too-long reply shows as too long.
             buf: vec![0; MAX_DATAGRAM + 1],
             measured_until: None,
+            measured_from: None,
         })
     }
 
@@ -147,11 +151,13 @@ impl<'a> Client<'a> {
             let why = self.tally.connect_errors.keys().next().cloned().unwrap_or_default();
             return Err(LoadError::NoConnections(format!("{} ({why})", self.config.addr)));
         }
-        let until = match self.plan.requests {
-            Some(_) => self.measured_until.unwrap_or(end),
-            None => self.plan.deadline.unwrap_or(end).min(end),
+        let (from, until) = match self.plan.requests {
+            Some(_) => {
+                (self.measured_from.unwrap_or(self.plan.measure_start), self.measured_until.unwrap_or(end))
+            }
+            None => (self.plan.measure_start, self.plan.deadline.unwrap_or(end).min(end)),
         };
-        Ok(until.saturating_duration_since(self.plan.measure_start))
+        Ok(until.saturating_duration_since(from))
     }
 
     /// Binds socket `i` to a free local port and connects it to the server.
@@ -214,6 +220,7 @@ impl<'a> Client<'a> {
         let measured = intended >= self.plan.measure_start;
         if measured {
             self.tally.sent += 1;
+            self.measured_from.get_or_insert(intended);
         }
         let req = InFlight { k, intended, sent: intended, remaining: 1, refused: None, measured };
         self.socks[i].pending = Some((datagram, req));
