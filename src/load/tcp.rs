@@ -101,6 +101,8 @@ pub struct Client<'a> {
     in_flight: usize,
     /// Chat: every member has joined and sending may begin.
     together: bool,
+    /// The ramp is over and sending has begun.
+    ramped: bool,
     /// Open loop: the number of the next scheduled request, and a round-robin cursor.
     next_due: u64,
     cursor: usize,
@@ -134,6 +136,7 @@ impl<'a> Client<'a> {
             open: 0,
             in_flight: 0,
             together,
+            ramped: false,
             next_due: 0,
             cursor: 0,
             rbuf: vec![0; READ_CHUNK],
@@ -152,6 +155,12 @@ impl<'a> Client<'a> {
             self.start_due(now);
             if !self.together {
                 self.check_together(now);
+            }
+            if !self.ramped && now >= self.plan.ramp_end {
+                // Sending starts now: connections that opened during the ramp were told "not
+                // yet" and wait for nothing else, so wake them all once.
+                self.ramped = true;
+                self.dirty.extend(0..self.conns.len());
             }
             if self.over(now) {
                 break;
@@ -227,6 +236,9 @@ impl<'a> Client<'a> {
         let mut wake = now + MAX_SLEEP;
         if self.next_start < self.conns.len() {
             wake = wake.min(self.plan.conn_start(self.next_start));
+        }
+        if !self.ramped {
+            wake = wake.min(self.plan.ramp_end);
         }
         if let Some(due) = self.plan.due(self.next_due) {
             wake = wake.min(due);
