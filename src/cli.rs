@@ -44,6 +44,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send a message to a server and print exactly what comes back.
     Send(SendArgs),
+    /// Drive a service with many connections, verify every reply, report latency and throughput.
+    Load(crate::load::cli::LoadArgs),
 }
 
 /// Options of `reactor serve`.

@@ -32,6 +32,8 @@
 //!   [`service::echo`]; [`service::testing`] drives any service without a socket.
 //! * [`stats`] — the counters behind `--stats`.
 //! * [`client`] — the blocking client behind `reactor send`.
+//! * [`load`] — `reactor load`: the load generator, its own mio client loop, verifying every
+//!   reply ([`load::run`] from Rust).
 //! * [`error`] — server-wide errors.
 //!
 //! ## Embedding
@@ -55,6 +57,7 @@
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod load;
 pub mod reactor;
 pub mod service;
 pub mod stats;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve(args),
         Command::Send(args) => cli::send(args),
+        Command::Load(args) => reactor::load::cli::load(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,141 @@
+//! End-to-end benches over loopback: a server started in-process on port 0, driven by the
+//! load generator's engine (`reactor::load::run`), next to a peer baseline — a tokio
+//! `current_thread` echo server written here — driven by the very same client, so one
+//! `cargo bench` prints our throughput beside tokio's.
+//!
+//! Each criterion iteration is one request: `iter_custom` runs the engine for exactly
+//! `iters` requests and reports the engine's measured window (connects are outside it), so
+//! criterion's "thrpt" line reads in requests per second.
+//!
+//! Both servers and the client share the machine's cores, so the absolute figures are lower
+//! than with pinned processes (see docs/load.md); the *ratio* between the two servers is the
+//! point. HTTP GET / and kv GET/SET: add a group each when those services land, with
+//! `Service::Http` / the kv workload, and nginx / redis-server belong in scripts, not here.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use reactor::load::{self, LoadConfig, Service, Stop};
+use reactor::reactor::{Config, Handle, Reactor};
+use reactor::service::echo::{Echo, UdpEcho};
+
+/// Our reactor serving TCP and UDP echo on 127.0.0.1:0 in a thread, stopped on drop.
+struct Ours {
+    tcp: SocketAddr,
+    udp: SocketAddr,
+    handle: Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ours {
+    fn start() -> Ours {
+        let mut reactor = Reactor::new(Config::default()).expect("reactor");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let tcp = reactor.serve(any, Echo).expect("tcp");
+        let udp = reactor.serve_datagrams(any, UdpEcho).expect("udp");
+        let handle = reactor.handle();
+        let thread = std::thread::spawn(move || reactor.run().expect("reactor run"));
+        Ours { tcp, udp, handle, thread: Some(thread) }
+    }
+}
+
+impl Drop for Ours {
+    fn drop(&mut self) {
+        self.handle.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The peer baseline: the echo server anyone would write with tokio, on a current_thread
+/// runtime (one thread, like ours): one task per connection, a 64 KiB buffer, `read` then
+/// `write_all`; UDP: `recv_from` then `send_to`. The runtime thread lives as long as the
+/// bench process.
+fn tokio_echo() -> (SocketAddr, SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("tcp");
+            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+            tx.send((listener.local_addr().expect("addr"), udp.local_addr().expect("addr"))).expect("send");
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                while let Ok((n, from)) = udp.recv_from(&mut buf).await {
+                    let _ = udp.send_to(&buf[..n], from).await;
+                }
+            });
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    let mut buf = vec![0u8; 65_536];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    rx.recv().expect("tokio echo started")
+}
+
+/// One group: the same client settings against both servers.
+fn compare(c: &mut Criterion, name: &str, service: Service, conns: usize, depth: usize, size: usize) {
+    let ours = Ours::start();
+    let (tokio_tcp, tokio_udp) = tokio_echo();
+    let (our_addr, their_addr) = match service {
+        Service::Udp => (ours.udp, tokio_udp),
+        _ => (ours.tcp, tokio_tcp),
+    };
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    for (who, addr) in [("reactor", our_addr), ("tokio_current_thread", their_addr)] {
+        group.bench_function(BenchmarkId::from_parameter(who), |b| {
+            b.iter_custom(|iters| {
+                let config = LoadConfig {
+                    conns,
+                    depth,
+                    size,
+                    stop: Stop::Requests(iters.max(1)),
+                    ..LoadConfig::new(service, addr)
+                };
+                let report = load::run(&config).expect("load run");
+                assert!(report.verified(), "{}", report.render_text());
+                report.window
+            });
+        });
+    }
+    group.finish();
+}
+
+fn echo_64_ping_pong(c: &mut Criterion) {
+    compare(c, "loopback/echo_64B_pingpong_16conns", Service::Echo, 16, 1, 64);
+}
+
+fn echo_64_pipelined(c: &mut Criterion) {
+    compare(c, "loopback/echo_64B_depth16_16conns", Service::Echo, 16, 16, 64);
+}
+
+fn echo_16k(c: &mut Criterion) {
+    compare(c, "loopback/echo_16KiB_16conns", Service::Echo, 16, 1, 16 * 1024);
+}
+
+fn udp_64(c: &mut Criterion) {
+    compare(c, "loopback/udp_64B_16socks", Service::Udp, 16, 1, 64);
+}
+
+fn config() -> Criterion {
+    // Modest: the machine has two cores shared with others; ten samples of about a second.
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! { name = benches; config = config(); targets = echo_64_ping_pong, echo_64_pipelined, echo_16k, udp_64 }
+criterion_main!(benches);

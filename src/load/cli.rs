@@ -1,0 +1,125 @@
+//! The `reactor load` command line: the clap definitions and the function `main` calls.
+//!
+//! Kept here rather than in `crate::cli` so that the load generator is one directory; the
+//! top-level CLI only names [`LoadArgs`] in its `Command::Load` variant.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{LoadConfig, Service, Stop};
+
+const AFTER_HELP: &str = "\
+Output (text, like wrk's; docs/load.md explains each field):
+  Latency Avg/Stdev/Max   over every measured request, from its (intended) send time
+                          to its last reply byte
+  Latency Distribution    percentiles: 50% of requests took at most the p50 value, etc.
+                          With --rate, 'corrected' counts from the time a request was
+                          due (no coordinated omission), 'uncorrected' from when it left
+  Requests/sec            completed requests / measured seconds
+  Transfer/sec            megabytes (10^6) received and sent per measured second
+  Errors                  connect / read / write errors (with the OS's reason below),
+                          timeouts (UDP: lost), mismatches (wrong replies), refused
+                          (HTTP non-2xx, RESP errors)
+  Unfinished              requests in flight when the run ended; requests abandoned
+                          when their connection closed after a failure
+Exit status: 0 when every reply was right, 1 on any mismatch or when no connection opened.";
+
+/// Options of `reactor load`.
+#[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP)]
+pub struct LoadArgs {
+    /// What to drive.
+    #[arg(value_enum)]
+    pub service: Service,
+    /// Server address [default: echo/udp 127.0.0.1:12345, chat :12346, http :8080].
+    #[arg(long, value_name = "ADDR")]
+    pub addr: Option<String>,
+    /// Connections to open (UDP: sockets). Starts are staggered 100 µs apart (1 s at most).
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 16)]
+    pub conns: usize,
+    /// Requests in flight per connection: 1 is ping-pong, more is pipelining.
+    #[arg(long, short = 'd', value_name = "D", default_value_t = 1)]
+    pub depth: usize,
+    /// Bytes per request (echo, udp; chat: line length).
+    #[arg(long, short = 's', value_name = "BYTES", default_value_t = 64)]
+    pub size: usize,
+    /// Measure for this many seconds (after the warm-up).
+    #[arg(long, value_name = "SECS", conflicts_with = "requests")]
+    pub duration: Option<f64>,
+    /// Send exactly N measured requests in total, then wait for their replies.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub requests: Option<u64>,
+    /// Run this many seconds before measuring; nothing in them counts but failures.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Open loop: R requests per second in total, at fixed intervals. Default: closed loop.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// A request unanswered this long is a timeout (UDP: lost).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Print one JSON object with the settings and all results instead of text.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print a CSV header line and one row instead of text.
+    #[arg(long)]
+    pub csv: bool,
+    /// Connect with TLS (not supported yet: a later issue).
+    #[arg(long)]
+    pub tls: bool,
+}
+
+fn secs(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{what} must be a non-negative number of seconds"))
+}
+
+impl LoadArgs {
+    /// The engine's settings for these arguments.
+    pub fn config(&self) -> Result<LoadConfig, Box<dyn std::error::Error>> {
+        if self.tls {
+            return Err("--tls is not supported yet (TLS is a later issue)".into());
+        }
+        let addr = crate::cli::parse_addr(self.addr.as_deref().unwrap_or(self.service.default_addr()))?;
+        let stop = match (self.requests, self.duration) {
+            (Some(n), _) => Stop::Requests(n),
+            (None, Some(d)) => Stop::Duration(secs(d, "--duration")?),
+            (None, None) => Stop::Duration(Duration::from_secs(10)),
+        };
+        let config = LoadConfig {
+            conns: self.conns,
+            depth: self.depth,
+            size: self.size,
+            stop,
+            warmup: secs(self.warmup, "--warmup")?,
+            rate: self.rate,
+            timeout: secs(self.timeout, "--timeout")?,
+            // Live lines would corrupt --json/--csv output and clutter a pipe or a log.
+            live: std::io::stdout().is_terminal() && !self.json && !self.csv,
+            ..LoadConfig::new(self.service, addr)
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// `reactor load`: run, print, and fail when a reply was wrong.
+pub fn load(args: LoadArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = args.config()?;
+    let report = super::run(&config)?;
+    let text = if args.json {
+        report.to_json() + "\n"
+    } else if args.csv {
+        report.to_csv()
+    } else {
+        report.render_text()
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    if !report.verified() {
+        return Err(format!("verification failed: {} wrong replies", report.tally.mismatches).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Time: when each connection starts, when measuring starts and ends, and, with `--rate`, when
+//! each request is due.
+//!
+//! ```text
+//!   t0         ramp_end            measure_start                       deadline
+//!   │ connects  │ warm-up (sent,     │ measured: latency, throughput     │ stop; what is
+//!   │ staggered │ verified, not      │                                   │ still in flight
+//!   │           │ counted)           │                                   │ is reported
+//! ```
+//!
+//! Connections start [`STAGGER`] apart (spread over at most [`MAX_RAMP`]), so a thousand
+//! clients do not hit the server's accept queue in the same microsecond: that would measure
+//! the listen backlog, not the service.
+//!
+//! **Open loop** (`--rate R`): request `i` is *due* at `ramp_end + i/R`, whatever happened to
+//! the requests before it. Its latency is measured from that intended time, so a server that
+//! stalls for a second is charged for every request that should have been sent during the
+//! stall — not only for the one that was stuck (the "coordinated omission" that a closed-loop
+//! client, which simply stops sending while it waits, commits).
+
+use std::time::{Duration, Instant};
+
+use super::{LoadConfig, Stop};
+
+/// Delay between two connection starts.
+pub const STAGGER: Duration = Duration::from_micros(100);
+/// The longest the staggered start may take in total.
+pub const MAX_RAMP: Duration = Duration::from_secs(1);
+
+/// The timetable of one run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    t0: Instant,
+    stagger: Duration,
+    /// When the last connection has been started and sending begins.
+    pub ramp_end: Instant,
+    /// When results start to count.
+    pub measure_start: Instant,
+    /// When sending stops (`--duration`); `None` with `--requests`.
+    pub deadline: Option<Instant>,
+    /// With `--requests`: how many measured requests to send.
+    pub requests: Option<u64>,
+    /// With `--rate`: the interval between two due requests.
+    pub interval: Option<Duration>,
+}
+
+impl Plan {
+    /// The timetable for `config`, starting now (`t0`).
+    pub fn new(config: &LoadConfig, t0: Instant) -> Self {
+        let n = config.conns.max(1) as u32;
+        let stagger = STAGGER.min(MAX_RAMP / n);
+        let ramp_end = t0 + stagger * (n - 1);
+        let measure_start = ramp_end + config.warmup;
+        let (deadline, requests) = match config.stop {
+            Stop::Duration(d) => (Some(measure_start + d), None),
+            Stop::Requests(n) => (None, Some(n)),
+        };
+        let interval = config.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+        Plan { t0, stagger, ramp_end, measure_start, deadline, requests, interval }
+    }
+
+    /// When connection `i` opens.
+    pub fn conn_start(&self, i: usize) -> Instant {
+        self.t0 + self.stagger * i as u32
+    }
+
+    /// When open-loop request `i` is due.
+    pub fn due(&self, i: u64) -> Option<Instant> {
+        self.interval.map(|iv| self.ramp_end + iv.mul_f64(i as f64))
+    }
+
+    /// Whether a request intended at `at` may still be sent, given `measured_sent` measured
+    /// requests sent so far.
+    pub fn may_send(&self, at: Instant, measured_sent: u64) -> bool {
+        if at < self.ramp_end {
+            return false; // still connecting: sending starts with everyone
+        }
+        if at < self.measure_start {
+            return true; // warm-up
+        }
+        match (self.deadline, self.requests) {
+            (Some(deadline), _) => at < deadline,
+            (None, Some(n)) => measured_sent < n,
+            (None, None) => false,
+        }
+    }
+
+    /// Moves everything after the ramp later by the time between `ramp_end` and `now`: used when
+    /// sending could not begin on time (chat waits until every member joined), so that the
+    /// wait is not counted as measured time.
+    pub fn start_sending_at(&mut self, now: Instant) {
+        let late = now.saturating_duration_since(self.ramp_end);
+        self.ramp_end += late;
+        self.measure_start += late;
+        if let Some(d) = self.deadline.as_mut() {
+            *d += late;
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! The TCP client loop: many connections, one thread, one `epoll`.
+//!
+//! Each connection is a small state machine:
+//!
+//! ```text
+//!   Waiting ──its start time──▶ Connecting ──writable, no SO_ERROR, has a peer──▶ Open ──▶ Closed
+//!                                   │ connect failed                               │ error, EOF,
+//!                                   └──────────────────────────────────────────────┴ mismatch, timeout
+//! ```
+//!
+//! One turn of [`Client::run`]: start the connections whose time has come; send what is due
+//! (closed loop: top every ready connection up to `--depth`; open loop: the requests whose
+//! scheduled time has passed); check timeouts; sleep in `poll` until a socket is ready or the
+//! next thing is due; then handle every event: finish a connect, flush pending output, drain
+//! input and judge each reply.
+//!
+//! Sockets are registered once for both READABLE and WRITABLE. mio is edge-triggered, so the
+//! WRITABLE interest costs nothing while the socket stays writable: an event comes only when a
+//! full send buffer gets room again, which is exactly when a partial write has more to send.
+//! That saves the `epoll_ctl` calls a level-triggered client would make to switch it on and off.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::plan::Plan;
+use super::tally::{self, InFlight, Tally};
+use super::workload::{Answer, Audience, Verdict, Workload};
+use super::{LoadConfig, LoadError};
+
+/// Bytes asked for by one `read`. A read that returns fewer means the receive queue is empty.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How often in-flight requests are checked against `--timeout`.
+const TIMEOUT_CHECK: Duration = Duration::from_millis(10);
+
+/// Shorter sleeps than this are not slept (see `Client::sleep_time`).
+pub(crate) const SPIN_BELOW: Duration = Duration::from_millis(1);
+
+/// The longest `poll` sleeps, so the live line and timeouts are never late by much.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Connecting,
+    Open,
+    Closed,
+}
+
+/// One client connection.
+struct Conn {
+    state: State,
+    socket: Option<TcpStream>,
+    /// Encoded requests not yet taken by the kernel, from `written` on.
+    out: Vec<u8>,
+    written: usize,
+    /// Received bytes no reply has consumed yet.
+    input: Vec<u8>,
+    /// Requests sent and not yet complete, oldest first.
+    in_flight: VecDeque<InFlight>,
+    next_k: u64,
+}
+
+impl Conn {
+    fn new() -> Self {
+        Conn {
+            state: State::Waiting,
+            socket: None,
+            out: Vec::new(),
+            written: 0,
+            input: Vec::new(),
+            in_flight: VecDeque::new(),
+            next_k: 0,
+        }
+    }
+}
+
+/// What the run measured: the measured window, for throughput.
+pub type Window = Duration;
+
+/// The TCP load client. Built by [`super::run`].
+pub struct Client<'a> {
+    config: &'a LoadConfig,
+    work: &'a mut dyn Workload,
+    plan: Plan,
+    tally: &'a mut Tally,
+    poll: Poll,
+    conns: Vec<Conn>,
+    /// Index of the next connection to start.
+    next_start: usize,
+    /// Connections that may have room for more requests (closed loop) or output to flush.
+    dirty: Vec<usize>,
+    /// Open connections.
+    open: usize,
+    /// Requests in flight on all connections.
+    in_flight: usize,
+    /// Chat: every member has joined and sending may begin.
+    together: bool,
+    /// The ramp is over and sending has begun.
+    ramped: bool,
+    /// Open loop: the number of the next scheduled request, and a round-robin cursor.
+    next_due: u64,
+    cursor: usize,
+    rbuf: Vec<u8>,
+    /// When the first measured reply arrived, and the last one, for the window.
+    measured_until: Option<Instant>,
+    /// When the first measured request left (with `--requests`, the window starts there:
+    /// connections still finishing their handshake are not the server's throughput).
+    measured_from: Option<Instant>,
+}
+
+impl<'a> Client<'a> {
+    /// A client for `config`; nothing is connected until [`Client::run`].
+    pub fn new(
+        config: &'a LoadConfig,
+        work: &'a mut dyn Workload,
+        plan: Plan,
+        tally: &'a mut Tally,
+    ) -> Result<Self, LoadError> {
+        let poll = Poll::new().map_err(|e| LoadError::Setup("the poller (epoll)", e))?;
+        let together = !work.start_together();
+        Ok(Client {
+            config,
+            work,
+            plan,
+            tally,
+            poll,
+            conns: (0..config.conns).map(|_| Conn::new()).collect(),
+            next_start: 0,
+            dirty: Vec::new(),
+            open: 0,
+            in_flight: 0,
+            together,
+            ramped: false,
+            next_due: 0,
+            cursor: 0,
+            rbuf: vec![0; READ_CHUNK],
+            measured_until: None,
+            measured_from: None,
+        })
+    }
+
+    /// Runs until the plan says stop; returns the measured window.
+    pub fn run(mut self) -> Result<Window, LoadError> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_timeout_check = Instant::now();
+        let mut live = super::report::Live::new(self.plan.measure_start);
+        loop {
+            let now = Instant::now();
+            self.start_due(now);
+            if !self.together {
+                self.check_together(now);
+            }
+            if !self.ramped && now >= self.plan.ramp_end {
+                // Sending starts now: connections that opened during the ramp were told "not
+                // yet" and wait for nothing else, so wake them all once.
+                self.ramped = true;
+                self.dirty.extend(0..self.conns.len());
+            }
+            if self.over(now) {
+                break;
+            }
+            if self.plan.interval.is_some() {
+                self.send_scheduled(now);
+            }
+            self.top_up_dirty(now);
+            if now >= next_timeout_check {
+                self.check_timeouts(now);
+                next_timeout_check = now + TIMEOUT_CHECK;
+            }
+            if self.config.live {
+                live.tick(now, self.tally);
+            }
+            let timeout = self.sleep_time(now).min(next_timeout_check.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(LoadError::Setup("polling", e));
+            }
+            for event in events.iter() {
+                let i = event.token().0;
+                let fin = event.is_read_closed();
+                if self.conns.get(i).is_some_and(|c| c.state == State::Connecting) {
+                    self.connected(i);
+                }
+                // Still connecting (a spurious wake-up), closed, or a stale token: nothing to do.
+                if self.conns.get(i).is_none_or(|c| c.state != State::Open) {
+                    continue;
+                }
+                if event.is_writable() {
+                    self.flush(i);
+                }
+                if event.is_readable() || fin || event.is_error() {
+                    self.drain(i, fin);
+                }
+            }
+        }
+        let end = Instant::now();
+        self.finish();
+        if self.tally.conns_opened == 0 {
+            let why =
+                self.tally.connect_errors.keys().next().cloned().unwrap_or_else(|| "no reason given".into());
+            return Err(LoadError::NoConnections(format!("{} ({why})", self.config.addr)));
+        }
+        let (from, until) = match self.plan.requests {
+            Some(_) => {
+                (self.measured_from.unwrap_or(self.plan.measure_start), self.measured_until.unwrap_or(end))
+            }
+            None => (self.plan.measure_start, self.plan.deadline.unwrap_or(end).min(end)),
+        };
+        Ok(until.saturating_duration_since(from))
+    }
+
+    /// Whether the run is over at `now`.
+    fn over(&self, now: Instant) -> bool {
+        let started_all = self.next_start == self.conns.len();
+        if started_all && self.open == 0 && !self.conns.iter().any(|c| c.state == State::Connecting) {
+            return true; // nothing left that could send or receive
+        }
+        match (self.plan.deadline, self.plan.requests) {
+            (Some(deadline), _) => now >= deadline,
+            (None, Some(n)) => self.tally.sent >= n && self.in_flight == 0,
+            (None, None) => true,
+        }
+    }
+
+    /// How long `poll` may sleep: until the next connection start, scheduled request or
+    /// deadline, at most [`MAX_SLEEP`].
+    fn sleep_time(&self, now: Instant) -> Duration {
+        let mut wake = now + MAX_SLEEP;
+        if self.next_start < self.conns.len() {
+            wake = wake.min(self.plan.conn_start(self.next_start));
+        }
+        if !self.ramped {
+            wake = wake.min(self.plan.ramp_end);
+        }
+        if let Some(due) = self.plan.due(self.next_due) {
+            wake = wake.min(due);
+        }
+        if let Some(deadline) = self.plan.deadline {
+            wake = wake.min(deadline);
+        }
+        let sleep = wake.saturating_duration_since(now);
+        // epoll_wait sleeps in whole milliseconds (mio rounds up), so waiting for a request
+        // due in 300 µs would send it 700 µs late and the open loop would charge the server
+        // for the client's oversleeping. Below a millisecond, poll without sleeping instead.
+        if sleep < SPIN_BELOW { Duration::ZERO } else { sleep }
+    }
+
+    // ─── connecting ───────────────────────────────────────────────────────────────────────
+
+    fn start_due(&mut self, now: Instant) {
+        while self.next_start < self.conns.len() && self.plan.conn_start(self.next_start) <= now {
+            let i = self.next_start;
+            self.next_start += 1;
+            self.connect(i, self.config.addr);
+        }
+    }
+
+    /// Starts a non-blocking connect. It returns at once (`EINPROGRESS`); the socket becomes
+    /// writable when the handshake is done or has failed, and [`Client::connected`] tells which.
+    fn connect(&mut self, i: usize, addr: SocketAddr) {
+        let mut socket = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => return self.connect_failed(i, e),
+        };
+        if let Err(e) =
+            self.poll.registry().register(&mut socket, Token(i), Interest::READABLE | Interest::WRITABLE)
+        {
+            return self.connect_failed(i, e);
+        }
+        self.conns[i].socket = Some(socket);
+        self.conns[i].state = State::Connecting;
+    }
+
+    /// An event on a connecting socket. Writable does not mean connected: a refused connect is
+    /// also "writable". `take_error` reads `SO_ERROR` (the connect's verdict); `peer_addr`
+    /// succeeding proves the handshake finished (mio's documented check: a spurious wake-up
+    /// answers `NotConnected`, and we wait for the next event).
+    fn connected(&mut self, i: usize) {
+        let Some(socket) = self.conns[i].socket.as_ref() else {
+            return;
+        };
+        match socket.take_error() {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => return self.connect_failed(i, e),
+        }
+        match socket.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+            Err(e) => return self.connect_failed(i, e),
+        }
+        // Small requests must leave at once: Nagle's algorithm would hold a pipelined request
+        // back until the previous one is acknowledged, and we would measure that instead.
+        if let Err(e) = socket.set_nodelay(true) {
+            log::debug!("connection {i}: TCP_NODELAY: {e}");
+        }
+        self.conns[i].state = State::Open;
+        self.open += 1;
+        self.tally.conns_opened += 1;
+        self.dirty.push(i);
+    }
+
+    fn connect_failed(&mut self, i: usize, e: io::Error) {
+        let mut reason = e.to_string();
+        if e.raw_os_error() == Some(24) {
+            reason.push_str(" — the file-descriptor limit (see the warning above)");
+        }
+        tally::count(&mut self.tally.connect_errors, reason);
+        self.close(i);
+    }
+
+    /// Chat: once every started connection is open and welcomed, sending may begin.
+    fn check_together(&mut self, now: Instant) {
+        if self.next_start < self.conns.len() {
+            return;
+        }
+        let waiting =
+            self.conns.iter().enumerate().any(|(i, c)| {
+                c.state == State::Connecting || (c.state == State::Open && !self.work.ready(i))
+            });
+        if waiting {
+            return;
+        }
+        self.together = true;
+        self.plan.start_sending_at(now);
+        self.dirty.extend(0..self.conns.len());
+    }
+
+    // ─── sending ──────────────────────────────────────────────────────────────────────────
+
+    fn can_send(&self, i: usize) -> bool {
+        let c = &self.conns[i];
+        c.state == State::Open && self.together && self.work.ready(i) && c.in_flight.len() < self.config.depth
+    }
+
+    /// Closed loop: each dirty connection sends until `--depth` requests are in flight, then
+    /// writes at once (write-before-sleep). Open loop: only flushes.
+    fn top_up_dirty(&mut self, now: Instant) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for &i in &dirty {
+            if self.plan.interval.is_none() {
+                while self.can_send(i) && self.plan.may_send(now, self.tally.sent) {
+                    if !self.enqueue(i, now, now) {
+                        break;
+                    }
+                }
+            }
+            self.flush(i);
+        }
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    /// Open loop: hands every request whose time has come to a connection with room, round
+    /// robin. When none has room the request stays due; it goes out as soon as a reply frees
+    /// a slot, and its latency still counts from when it was due.
+    fn send_scheduled(&mut self, now: Instant) {
+        let n = self.conns.len();
+        while let Some(due) = self.plan.due(self.next_due) {
+            if due > now || !self.plan.may_send(due, self.tally.sent) {
+                break;
+            }
+            let Some(i) = (0..n).map(|j| (self.cursor + j) % n).find(|&i| self.can_send(i)) else {
+                break;
+            };
+            self.cursor = (i + 1) % n;
+            if !self.enqueue(i, due, now) {
+                break;
+            }
+            self.next_due += 1;
+            self.dirty.push(i);
+        }
+    }
+
+    /// Encodes the next request of connection `i` into its output buffer. Returns false when
+    /// it cannot be sent (chat with nobody to hear it).
+    fn enqueue(&mut self, i: usize, intended: Instant, now: Instant) -> bool {
+        let remaining = self.work.audience().fanout(self.open);
+        if remaining == 0 {
+            return false;
+        }
+        let measured = intended >= self.plan.measure_start;
+        let conn = &mut self.conns[i];
+        let k = conn.next_k;
+        conn.next_k += 1;
+        self.work.encode(i, k, &mut conn.out);
+        conn.in_flight.push_back(InFlight { k, intended, sent: now, remaining, refused: None, measured });
+        self.in_flight += 1;
+        if measured {
+            self.tally.sent += 1;
+            self.measured_from.get_or_insert(now);
+        }
+        true
+    }
+
+    /// Writes pending output until it is all gone or the kernel's send buffer is full. A
+    /// partial write is normal, not an error: the rest waits for the next WRITABLE edge.
+    fn flush(&mut self, i: usize) {
+        let measuring = Instant::now() >= self.plan.measure_start;
+        let conn = &mut self.conns[i];
+        let Some(socket) = conn.socket.as_mut() else {
+            return;
+        };
+        while conn.written < conn.out.len() {
+            match socket.write(&conn.out[conn.written..]) {
+                Ok(n) => {
+                    conn.written += n;
+                    if measuring {
+                        self.tally.bytes_out += n as u64;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tally::count(&mut self.tally.write_errors, e.to_string());
+                    return self.close(i);
+                }
+            }
+        }
+        conn.out.clear();
+        conn.written = 0;
+    }
+
+    // ─── receiving ────────────────────────────────────────────────────────────────────────
+
+    /// Reads until the socket is drained (edge-triggered: there is no second notice), judging
+    /// replies after each read so the input buffer holds at most one partial reply plus a read.
+    /// `fin`: the peer also closed, so a short read is not yet the end.
+    fn drain(&mut self, i: usize, fin: bool) {
+        loop {
+            let Some(socket) = self.conns[i].socket.as_mut() else {
+                return;
+            };
+            match socket.read(&mut self.rbuf) {
+                Ok(0) => {
+                    tally::count(&mut self.tally.read_errors, "connection closed by the server");
+                    return self.close(i);
+                }
+                Ok(n) => {
+                    if Instant::now() >= self.plan.measure_start {
+                        self.tally.bytes_in += n as u64;
+                    }
+                    self.conns[i].input.extend_from_slice(&self.rbuf[..n]);
+                    self.judge(i);
+                    if self.conns[i].state != State::Open {
+                        return;
+                    }
+                    // Short read: the receive queue is empty; skip the read that would only
+                    // say WouldBlock.
+                    if n < READ_CHUNK && !fin {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tally::count(&mut self.tally.read_errors, e.to_string());
+                    return self.close(i);
+                }
+            }
+        }
+    }
+
+    /// Judges every complete reply at the front of connection `i`'s input.
+    fn judge(&mut self, i: usize) {
+        let input = std::mem::take(&mut self.conns[i].input);
+        let mut pos = 0;
+        let now = Instant::now();
+        while pos < input.len() {
+            let (len, answers, refused) = match self.work.parse(i, &input[pos..]) {
+                Verdict::Incomplete => break,
+                Verdict::Skip(len) => {
+                    pos += len;
+                    continue;
+                }
+                Verdict::Ok { len, answers } => (len, answers, None),
+                Verdict::Refused { len, answers, why } => (len, answers, Some(why)),
+                Verdict::Mismatch(what) => return self.mismatch(i, what),
+            };
+            pos += len;
+            if let Err(what) = self.answer(i, answers, refused, now) {
+                return self.mismatch(i, what);
+            }
+        }
+        let mut input = input;
+        input.drain(..pos);
+        self.conns[i].input = input;
+    }
+
+    /// Connection `i` received a correct reply to `answers`: find that request and, once every
+    /// reply it needs is in, complete it. A reply to a request that is not the one due is a
+    /// mismatch (lost, duplicated or reordered replies).
+    fn answer(
+        &mut self,
+        i: usize,
+        answers: Answer,
+        refused: Option<String>,
+        now: Instant,
+    ) -> Result<(), String> {
+        let to_sender = self.work.audience() == Audience::Sender;
+        let (sender, index) = match answers {
+            Answer::Oldest => match self.conns[i].in_flight.front() {
+                Some(_) => (i, 0),
+                None => return Err("a reply with no request in flight".into()),
+            },
+            Answer::Request { conn, k } => {
+                let Some(front) = self.conns.get(conn).and_then(|c| c.in_flight.front()) else {
+                    return Err(format!(
+                        "a reply to request #{k} of connection {conn}, which has none in flight"
+                    ));
+                };
+                let index = k.checked_sub(front.k).map(|d| d as usize);
+                let valid = match index {
+                    // On a request/reply stream the reply must be to the oldest request.
+                    Some(0) if to_sender => conn == i,
+                    Some(d) if !to_sender => conn != i && d < self.conns[conn].in_flight.len(),
+                    _ => false,
+                };
+                if !valid {
+                    return Err(format!(
+                        "a reply to request #{k} of connection {conn}, but the one due is #{}",
+                        front.k
+                    ));
+                }
+                (conn, index.unwrap_or(0))
+            }
+        };
+        let req = &mut self.conns[sender].in_flight[index];
+        if req.remaining == 0 {
+            return Err(format!("request #{} of connection {sender} answered once too often", req.k));
+        }
+        req.remaining -= 1;
+        if refused.is_some() {
+            req.refused = refused;
+        }
+        // Requests complete in order (each member hears a sender's lines in order), so only
+        // the front can be finished.
+        while let Some(front) = self.conns[sender].in_flight.front() {
+            if front.remaining > 0 {
+                break;
+            }
+            let Some(done) = self.conns[sender].in_flight.pop_front() else { break };
+            self.in_flight -= 1;
+            self.tally.complete(&done, now);
+            if done.measured {
+                self.measured_until = Some(now);
+            }
+        }
+        self.dirty.push(sender);
+        Ok(())
+    }
+
+    fn mismatch(&mut self, i: usize, what: String) {
+        self.tally.mismatch(i, what);
+        self.close(i);
+    }
+
+    // ─── ending ───────────────────────────────────────────────────────────────────────────
+
+    /// Closes connections whose oldest request waited longer than `--timeout`.
+    fn check_timeouts(&mut self, now: Instant) {
+        for i in 0..self.conns.len() {
+            let late = self.conns[i]
+                .in_flight
+                .front()
+                .is_some_and(|r| now.saturating_duration_since(r.sent) > self.config.timeout);
+            if late {
+                self.tally.timeouts += 1;
+                if let Some(r) = self.conns[i].in_flight.pop_front() {
+                    self.in_flight -= 1;
+                    drop(r);
+                }
+                self.close(i);
+            }
+        }
+    }
+
+    /// Closes connection `i`; its requests still in flight are abandoned.
+    fn close(&mut self, i: usize) {
+        let conn = &mut self.conns[i];
+        if conn.state == State::Open {
+            self.open -= 1;
+        }
+        conn.state = State::Closed;
+        if let Some(mut socket) = conn.socket.take() {
+            let _ = self.poll.registry().deregister(&mut socket);
+        }
+        let abandoned = conn.in_flight.len();
+        conn.in_flight.clear();
+        conn.out = Vec::new();
+        conn.input = Vec::new();
+        self.in_flight -= abandoned;
+        self.tally.abandoned += abandoned as u64;
+    }
+
+    /// The run is over: count what is still in flight, then close everything.
+    fn finish(&mut self) {
+        for conn in &mut self.conns {
+            let measured = conn.in_flight.iter().filter(|r| r.measured).count() as u64;
+            self.tally.in_flight_at_end += measured;
+            conn.in_flight.clear();
+            conn.socket = None;
+            conn.state = State::Closed;
+        }
+        self.in_flight = 0;
+    }
+}

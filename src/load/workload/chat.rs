@@ -1,0 +1,142 @@
+//! Chat: fan-out. Each member's line must reach every *other* member, once, in order.
+//!
+//! A request is one line, `L <sender> <k> <padding>\n`, padded to `size` bytes. The server
+//! delivers it to everyone else as `<name>: L <sender> <k> <padding>\n`, where `<name>` is the
+//! sender's guest name (which we do not need: the sender's index travels in the line). The
+//! request is complete when all other members have received it — its [`Audience`] is
+//! [`Audience::Others`] — so its latency is the time until the *last* member heard it.
+//!
+//! Verification, on each receiving member:
+//!
+//! * lines from the server (`*** …`) are skipped, except that the welcome line marks the
+//!   member as joined ([`Workload::ready`]); nobody sends until every member has joined
+//!   ([`Workload::start_together`]), or early lines would miss late members;
+//! * our own lines must never come back (the server does not echo a member's own lines);
+//! * from each sender, numbers must arrive in order without gaps: a lost, duplicated or
+//!   reordered line is a mismatch; so is any change to the padding;
+//! * lines from someone else in the room (a person with `nc`) are skipped.
+
+use std::collections::HashMap;
+
+use super::{Answer, Audience, Verdict, Workload};
+
+/// Longest line accepted from the server before calling it a mismatch. The server's own
+/// limit (`--chat-max-line`, default 4096) plus room for a name.
+const MAX_LINE: usize = 8 * 1024;
+
+/// The chat workload.
+#[derive(Debug)]
+pub struct ChatLoad {
+    size: usize,
+    /// Whether each member got its welcome line.
+    joined: Vec<bool>,
+    /// `(receiver, sender)` → the number of the next line the receiver must get from the sender.
+    next: HashMap<(usize, usize), u64>,
+}
+
+impl ChatLoad {
+    /// Lines of `size` bytes (a lower bound: the header is never cut) for `conns` members.
+    pub fn new(size: usize, conns: usize) -> Self {
+        ChatLoad { size, joined: vec![false; conns], next: HashMap::new() }
+    }
+}
+
+fn pad(k: u64, i: usize) -> u8 {
+    b'a' + ((k as usize + i) % 26) as u8
+}
+
+/// Parses `L <sender> <k> <padding>` (after the `name: ` prefix).
+fn parse_body(body: &[u8]) -> Option<(usize, u64, &[u8])> {
+    let rest = body.strip_prefix(b"L ")?;
+    let mut parts = rest.splitn(3, |&b| b == b' ');
+    let sender = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let k = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    Some((sender, k, parts.next()?))
+}
+
+impl Workload for ChatLoad {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(format!("L {conn} {k} ").as_bytes());
+        let header = out.len() - start;
+        // At least one padding byte, so the padding check always has something to check.
+        let padding = self.size.saturating_sub(header + 1).max(1);
+        out.extend((0..padding).map(|i| pad(k, i)));
+        out.push(b'\n');
+    }
+
+    fn parse(&mut self, conn: usize, input: &[u8]) -> Verdict {
+        let Some(end) = input.iter().position(|&b| b == b'\n') else {
+            if input.len() > MAX_LINE {
+                return Verdict::Mismatch(format!("a line longer than {MAX_LINE} bytes"));
+            }
+            return Verdict::Incomplete;
+        };
+        let line = &input[..end];
+        let len = end + 1;
+        if line.starts_with(b"***") {
+            if line.starts_with(b"*** welcome")
+                && let Some(joined) = self.joined.get_mut(conn)
+            {
+                *joined = true;
+            }
+            return Verdict::Skip(len);
+        }
+        let Some(colon) = line.windows(2).position(|w| w == b": ") else {
+            return Verdict::Skip(len); // not a member's line: an action (`* x waves`), say
+        };
+        let Some((sender, k, padding)) = parse_body(&line[colon + 2..]) else {
+            return Verdict::Skip(len); // somebody else in the room
+        };
+        if sender == conn {
+            return Verdict::Mismatch(format!("member {conn} received its own line #{k}"));
+        }
+        let next = self.next.entry((conn, sender)).or_insert(0);
+        if k != *next {
+            return Verdict::Mismatch(format!(
+                "member {conn} got line #{k} of member {sender}, expected #{next} (lost, duplicated or reordered)"
+            ));
+        }
+        if let Some(i) = padding.iter().enumerate().position(|(i, &b)| b != pad(k, i)) {
+            return Verdict::Mismatch(format!("line #{k} of member {sender}: padding byte {i} changed"));
+        }
+        *next += 1;
+        Verdict::Ok { len, answers: Answer::Request { conn: sender, k } }
+    }
+
+    fn audience(&self) -> Audience {
+        Audience::Others
+    }
+
+    fn ready(&self, conn: usize) -> bool {
+        self.joined.get(conn).copied().unwrap_or(false)
+    }
+
+    fn start_together(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relayed_line_answers_its_sender_in_order() {
+        let mut w = ChatLoad::new(32, 2);
+        assert!(!w.ready(1));
+        assert_eq!(w.parse(1, b"*** welcome, you are guest-2 (2 members here).\n"), Verdict::Skip(47));
+        assert!(w.ready(1));
+        let mut line = b"guest-1: ".to_vec();
+        w.encode(0, 0, &mut line);
+        assert_eq!(line.len(), 9 + 32);
+        let ok = Verdict::Ok { len: line.len(), answers: Answer::Request { conn: 0, k: 0 } };
+        assert_eq!(w.parse(1, &line), ok);
+        // The same line again is a duplicate.
+        assert!(matches!(w.parse(1, &line), Verdict::Mismatch(_)));
+    }
+}

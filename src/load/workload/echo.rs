@@ -1,0 +1,109 @@
+//! Echo: each request is `size` bytes that name themselves, and must come back exactly.
+//!
+//! A message is an 8-byte big-endian *tag* — the sending connection in the high 24 bits, its
+//! sequence number in the low 40 — followed by filler computed from the tag. The same bytes
+//! serve TCP (where messages run together in one stream) and UDP (one message per datagram).
+//!
+//! ```text
+//!   0        8                                               size
+//!   ├────────┼─────────────────────────────────────────────────┤
+//!   │  tag   │ filler: byte i = tag + 31·i (mod 256)           │
+//!   └────────┴─────────────────────────────────────────────────┘
+//! ```
+//!
+//! The filler makes every corruption visible: a flipped byte breaks the pattern at that byte,
+//! a dropped or duplicated byte shifts everything after it (neighbouring bytes differ by 31,
+//! never 0), and a message from another connection or an earlier round carries another tag.
+//! Checking is done byte by byte on whatever has arrived, so a wrong byte is reported as soon
+//! as it is read, not when a whole message is in.
+
+use super::{Answer, Verdict, Workload};
+
+/// Bytes of the tag at the front of every message: the smallest allowed `--size`.
+pub const TAG_LEN: usize = 8;
+
+const SEQ_BITS: u32 = 40;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+
+/// The echo workload, over TCP or UDP.
+#[derive(Debug, Clone)]
+pub struct EchoLoad {
+    size: usize,
+}
+
+impl EchoLoad {
+    /// Messages of `size` bytes (at least [`TAG_LEN`]; smaller sizes are raised to it).
+    pub fn new(size: usize) -> Self {
+        EchoLoad { size: size.max(TAG_LEN) }
+    }
+}
+
+/// The tag of request `k` of connection `conn`.
+pub fn tag(conn: usize, k: u64) -> u64 {
+    ((conn as u64) << SEQ_BITS) | (k & SEQ_MASK)
+}
+
+/// The filler byte at offset `i` of a message tagged `tag`.
+fn filler(tag: u64, i: usize) -> u8 {
+    tag.wrapping_add((i as u64).wrapping_mul(31)) as u8
+}
+
+impl Workload for EchoLoad {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
+        let tag = tag(conn, k);
+        out.extend_from_slice(&tag.to_be_bytes());
+        out.extend((TAG_LEN..self.size).map(|i| filler(tag, i)));
+    }
+
+    fn parse(&mut self, _conn: usize, input: &[u8]) -> Verdict {
+        let Some(head) = input.first_chunk::<TAG_LEN>() else {
+            return Verdict::Incomplete;
+        };
+        let tag = u64::from_be_bytes(*head);
+        let have = input.len().min(self.size);
+        if let Some(i) = (TAG_LEN..have).find(|&i| input[i] != filler(tag, i)) {
+            return Verdict::Mismatch(format!(
+                "echo of message {tag:#x}: byte {i} is {:#04x}, sent {:#04x}",
+                input[i],
+                filler(tag, i)
+            ));
+        }
+        if have < self.size {
+            return Verdict::Incomplete;
+        }
+        let answers = Answer::Request { conn: (tag >> SEQ_BITS) as usize, k: tag & SEQ_MASK };
+        Verdict::Ok { len: self.size, answers }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_parses_as_itself_and_names_its_request() {
+        let mut w = EchoLoad::new(64);
+        let mut buf = Vec::new();
+        w.encode(3, 41, &mut buf);
+        assert_eq!(buf.len(), 64);
+        assert_eq!(w.parse(3, &buf[..63]), Verdict::Incomplete);
+        assert_eq!(w.parse(3, &buf), Verdict::Ok { len: 64, answers: Answer::Request { conn: 3, k: 41 } });
+    }
+
+    #[test]
+    fn a_corrupt_or_missing_byte_is_a_mismatch_as_soon_as_it_arrives() {
+        let mut w = EchoLoad::new(64);
+        let mut buf = Vec::new();
+        w.encode(0, 7, &mut buf);
+        let mut corrupt = buf.clone();
+        corrupt[20] ^= 1;
+        assert!(matches!(w.parse(0, &corrupt[..21]), Verdict::Mismatch(_)));
+        let mut dropped = buf.clone();
+        dropped.remove(30);
+        assert!(matches!(w.parse(0, &dropped), Verdict::Mismatch(_)));
+    }
+}

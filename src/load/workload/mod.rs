@@ -1,0 +1,138 @@
+//! Workloads: what a load-generator connection sends, and how it checks what comes back.
+//!
+//! The client loops ([`super::tcp`], [`super::udp`]) know sockets, time and bookkeeping; they
+//! know nothing of any protocol. A [`Workload`] knows the protocol and nothing of sockets: it
+//! writes request `k` of connection `conn` into a buffer ([`Workload::encode`]) and judges the
+//! bytes a connection has received so far ([`Workload::parse`]). The split is the server's
+//! sans-I/O split (`crate::service`) seen from the other side of the wire.
+//!
+//! Parsing follows the two-step pattern of `mini-redis`: a reply that is not all there yet is
+//! [`Verdict::Incomplete`] (the loop keeps the bytes and asks again after the next read); a
+//! complete one is [`Verdict::Ok`] with its length and the request it answers; anything that
+//! cannot be the right reply is [`Verdict::Mismatch`], as early as the first wrong byte.
+//!
+//! # Adding a workload
+//!
+//! One file here, one arm in [`for_service`], one variant in [`super::Service`]. Two are
+//! planned and fit the trait as it is:
+//!
+//! * **http** — [`http`]: `GET /` with keep-alive; the reply's status line and
+//!   `Content-Length` frame it ([`Verdict::Incomplete`] until the whole body is in); a non-2xx
+//!   status is [`Verdict::Refused`], a wrong body a [`Verdict::Mismatch`].
+//! * **kv** (EXTENSION POINT, not written yet) — RESP2: request `k` alternates
+//!   `SET key:(k/2 % keys) value(k)` and `GET` of the key just set; the reply is `+OK\r\n` or a
+//!   bulk string `$len\r\nvalue\r\n` whose value must be the one this connection set
+//!   ([`Verdict::Mismatch`] if not), and `-ERR …` is [`Verdict::Refused`]. Each connection owns
+//!   its own keys (`conn` goes into the key), so verification never races with other
+//!   connections. Replies come in order, so it answers [`Answer::Oldest`], like http.
+
+pub mod chat;
+pub mod echo;
+pub mod http;
+
+use super::Service;
+
+/// Which request a complete reply answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The oldest request still in flight on the connection that received the reply: the
+    /// rule for in-order protocols whose replies do not name their request (HTTP/1.1, RESP).
+    Oldest,
+    /// Request `k` sent by connection `conn`: the reply names it (echo's sequence header, a
+    /// chat line's sender and number). The loop checks that this request is really in flight
+    /// and, on a stream, that it is the one due next.
+    Request {
+        /// The connection that sent the request.
+        conn: usize,
+        /// Its sequence number on that connection.
+        k: u64,
+    },
+}
+
+/// Who receives the replies to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Request/reply: one reply, on the connection that sent the request, in order.
+    Sender,
+    /// Fan-out (chat): one copy on every *other* open connection; complete when all have it.
+    Others,
+}
+
+impl Audience {
+    /// How many replies complete one request when `members` connections are open.
+    pub fn fanout(self, members: usize) -> usize {
+        match self {
+            Audience::Sender => 1,
+            Audience::Others => members.saturating_sub(1),
+        }
+    }
+}
+
+/// The judgement of [`Workload::parse`] on the front of a connection's received bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a whole reply yet, and nothing wrong so far: read more.
+    Incomplete,
+    /// A correct reply of `len` bytes.
+    Ok {
+        /// Bytes consumed from the front of the input.
+        len: usize,
+        /// The request it answers.
+        answers: Answer,
+    },
+    /// A well-formed reply in which the server declined (HTTP non-2xx, RESP `-ERR`). It
+    /// completes its request but is counted apart from successes.
+    Refused {
+        /// Bytes consumed.
+        len: usize,
+        /// The request it answers.
+        answers: Answer,
+        /// What the server said (status line, error text), for the report.
+        why: String,
+    },
+    /// `len` bytes that answer no request (a chat notice such as `*** guest-3 joined`):
+    /// consumed and not counted.
+    Skip(usize),
+    /// These bytes cannot be the right reply. The connection's stream can no longer be
+    /// trusted, so the loop counts it and closes the connection.
+    Mismatch(String),
+}
+
+/// A protocol as the load generator drives it. See the module documentation.
+pub trait Workload {
+    /// The service's name as given on the command line.
+    fn name(&self) -> &'static str;
+
+    /// Writes request `k` (0, 1, 2, … per connection) of connection `conn` to the end of `out`.
+    fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>);
+
+    /// Judges the front of `input`, the bytes connection `conn` received and nothing has
+    /// consumed yet. Called repeatedly until it answers [`Verdict::Incomplete`].
+    fn parse(&mut self, conn: usize, input: &[u8]) -> Verdict;
+
+    /// Who answers a request: the connection that sent it, or everyone else.
+    fn audience(&self) -> Audience {
+        Audience::Sender
+    }
+
+    /// Whether connection `conn` may send requests yet (chat: once the server welcomed it).
+    fn ready(&self, _conn: usize) -> bool {
+        true
+    }
+
+    /// True when no connection may send before every open connection is [`Workload::ready`]
+    /// (chat: a message sent before everyone joined would not reach everyone).
+    fn start_together(&self) -> bool {
+        false
+    }
+}
+
+/// The workload for `service`, with `size`-byte requests, talking to `host` (for HTTP's
+/// `Host` header).
+pub fn for_service(service: Service, size: usize, conns: usize, host: &str) -> Box<dyn Workload> {
+    match service {
+        Service::Echo | Service::Udp => Box::new(echo::EchoLoad::new(size)),
+        Service::Chat => Box::new(chat::ChatLoad::new(size, conns)),
+        Service::Http => Box::new(http::HttpLoad::new(host)),
+    }
+}
