@@ -208,11 +208,30 @@ start_server() {
 # kernel may since have given to someone else's process.
 stop_server() {
     stop_pid "$1"
+    untrack "$1"
+}
+
+untrack() {
     local servers=() clients=() pid
     for pid in "${SERVER_PIDS[@]}"; do [[ $pid == "$1" ]] || servers+=("$pid"); done
     for pid in "${CLIENT_PIDS[@]}"; do [[ $pid == "$1" ]] || clients+=("$pid"); done
     SERVER_PIDS=("${servers[@]}")
     CLIENT_PIDS=("${clients[@]}")
+}
+
+# client SECS OUT COMMAND...: run a load client pinned to CLIENT_CPU, killed after SECS,
+# output to OUT. It runs in the background and we `wait` for it because bash runs a trap
+# only once the foreground command has finished, whereas a signal interrupts `wait` at once:
+# this way Ctrl-C or SIGTERM stops everything now, not after the current run.
+client() {
+    local secs=$1 out=$2 pid rc=0
+    shift 2
+    taskset -c "$CLIENT_CPU" timeout "$secs" "$@" >"$out" 2>&1 &
+    pid=$!
+    CLIENT_PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    untrack "$pid"
+    return "$rc"
 }
 
 # reactor logs every accepted connection at info level; the peers log nothing per connection
@@ -301,8 +320,7 @@ cpu_us() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", (n >
 wrk_run() {
     local server=$1 pid=$2 port=$3 run=$4 out=$TMP/wrk-$1-$4.txt t0 t1
     t0=$(cpu_ticks "$pid")
-    if ! taskset -c "$CLIENT_CPU" timeout $((DURATION + 30)) \
-        wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/" >"$out" 2>&1; then
+    if ! client $((DURATION + 30)) "$out" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/"; then
         warn "wrk against $server failed (run $run):"
         cat "$out" >&2
         return 0
@@ -351,8 +369,8 @@ bench_http() {
     meta command "taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency http://127.0.0.1:PORT/"
     if ((WARMUP > 0)); then
         # Unrecorded: let both servers fault in their memory and reach a steady state.
-        taskset -c "$CLIENT_CPU" timeout $((WARMUP + 30)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$HTTP_OURS/" >/dev/null
-        taskset -c "$CLIENT_CPU" timeout $((WARMUP + 30)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$HTTP_PEER/" >/dev/null
+        client $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$HTTP_OURS/"
+        client $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$HTTP_PEER/"
     fi
     for run in $(seq "$RUNS"); do
         wrk_run reactor "$ours" "$HTTP_OURS" "$run"
@@ -372,8 +390,8 @@ bench_run() {
     ((pipe > 1)) && row="$row -P $pipe"
     t0=$(cpu_ticks "$pid")
     # Count-bounded, so bound it in time too: 10x the expected duration, then give up.
-    if ! taskset -c "$CLIENT_CPU" timeout $((DURATION * 10 + 30)) \
-        redis-benchmark -h 127.0.0.1 -p "$port" -c "$CONNS" -n "$n" -P "$pipe" -t "$test" --csv >"$out" 2>&1; then
+    if ! client $((DURATION * 10 + 30)) "$out" \
+        redis-benchmark -h 127.0.0.1 -p "$port" -c "$CONNS" -n "$n" -P "$pipe" -t "$test" --csv; then
         warn "redis-benchmark against $server failed or timed out ($row, run $run):"
         tail -5 "$out" >&2
         return 0
