@@ -20,13 +20,14 @@
 #   KV_TESTS=set,get  redis-benchmark tests, one invocation each (set first: get then hits)
 #   KV_PIPELINE=16    the pipelined kv rows use -P KV_PIPELINE (the plain rows use -P 1)
 #   KV_REQUESTS       -n for -P 1 rows        (default DURATION x 100,000: ~ DURATION seconds)
-#   KV_REQUESTS_PIPELINED  -n for -P 16 rows  (default 5 x KV_REQUESTS)
+#   KV_REQUESTS_PIPELINED  -n for -P 16 rows  (default 10 x KV_REQUESTS: -P 16 runs ~10x faster)
 #   MEM_CONNS=10000   idle connections held for the memory rows
 #   SECTIONS="http kv memory echo"   which sections to run
 #   SERVER_CPU=0 CLIENT_CPU=1        the cores for servers and for clients
 #   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+3 are used (all on 127.0.0.1)
 #   NOTE="..."        a line printed above the tables (e.g. "smoke run on a busy machine")
-#   UPDATE_DOCS=1     0: print the tables only, leave docs/ alone
+#   UPDATE_DOCS=1     0: print the tables only, leave docs/ alone (1 also keeps the raw runs
+#                     in docs/data/compare-{results,meta}.tsv, to re-render or re-analyse)
 #   INSTALL=1         0: never apt-get; fail if a tool is missing
 #   REACTOR_LOG=warn  RUST_LOG for reactor (info logs a line per accepted connection)
 #   REACTOR=path      the binary to measure (default: target/release/reactor, built first)
@@ -44,7 +45,7 @@ CONNS=${CONNS:-50}
 KV_TESTS=${KV_TESTS:-set,get}
 KV_PIPELINE=${KV_PIPELINE:-16}
 KV_REQUESTS=${KV_REQUESTS:-$((DURATION * 100000))}
-KV_REQUESTS_PIPELINED=${KV_REQUESTS_PIPELINED:-$((KV_REQUESTS * 5))}
+KV_REQUESTS_PIPELINED=${KV_REQUESTS_PIPELINED:-$((KV_REQUESTS * 10))}
 MEM_CONNS=${MEM_CONNS:-10000}
 SECTIONS=${SECTIONS:-http kv memory echo}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -570,7 +571,9 @@ main() {
 
     local args=(--results "$TMP/results.tsv" --meta "$TMP/meta.tsv")
     if [[ $UPDATE_DOCS == 1 ]]; then
-        mkdir -p "$ROOT/docs/img"
+        mkdir -p "$ROOT/docs/img" "$ROOT/docs/data"
+        cp "$TMP/results.tsv" "$ROOT/docs/data/compare-results.tsv"
+        cp "$TMP/meta.tsv" "$ROOT/docs/data/compare-meta.tsv"
         args+=(--doc "$ROOT/docs/benchmarks.md" --svg "$ROOT/docs/img/compare.svg")
     fi
     python3 "$ROOT/scripts/compare_report.py" "${args[@]}"

@@ -5,8 +5,11 @@
 
 The markdown goes to stdout always. With --doc, it also replaces what lies between the
 `<!-- compare:begin -->` and `<!-- compare:end -->` markers of that file (appending the
-markers if they are missing). With --svg, a bar chart (median throughput and median p99 per
-row and server, min–max as a whisker) is written there. Standard library only.
+markers if they are missing). With --svg, a bar chart is written there: per row and server,
+median req/s, p99 and server CPU per request, with min–max whiskers. Standard library only.
+
+compare.sh keeps the two input files in docs/data/, so the page and the chart can be
+regenerated (or re-analysed) without rerunning anything.
 
 results.tsv, one line per measured run (written by compare.sh's `record`):
     section  row  server  run  rps  p99_ms  cpu_us_per_req  requests  errors
@@ -195,51 +198,62 @@ def update_doc(path, section_md):
 
 # ------------------------------------------------------------------------------ SVG
 def svg_chart(data, meta):
-    """Horizontal bars: one line of panels per section, req/s on the left, p99 on the right."""
+    """Horizontal bars, one block per section, one line per row and server; three panels:
+    median req/s, median p99, median server CPU per request, each with a min–max whisker.
+
+    Bars are scaled per row (the longest bar of a row, whisker included, fills the panel):
+    the chart is for comparing ours with the peer within a row; the printed values carry the
+    absolute numbers. A single scale would make the -P 1 rows invisible next to -P 16."""
     sections = [(s, rows) for s, rows in data.items() if s != "memory"]
-    bar_h, gap, label_w, bar_w, value_w, pad = 16, 4, 150, 230, 150, 14
-    panel_w = label_w + bar_w + value_w
-    width = 2 * panel_w + 3 * pad
-    parts, y = [], 36
-    for section, rows in sections:
-        bars = [(row, server, runs) for row, servers in rows.items() for server, runs in servers.items()]
-        parts.append(f'<text x="{pad}" y="{y}" class="h">{html.escape(TITLES.get(section, section).replace("`", ""))}</text>')
-        y += 10
-        for col, (key, unit, fmt) in enumerate((("rps", "req/s (median, min–max)", kilo), ("p99", "p99 latency, ms", ms))):
-            x0 = pad + col * (panel_w + pad)
-            parts.append(f'<text x="{x0 + label_w}" y="{y + 12}" class="u">{unit}</text>')
-            top = max((max(r[key] for r in runs.values()) for _, _, runs in bars), default=1) or 1
-            yy, last_row = y + 20, None
-            for row, server, runs in bars:
-                if last_row is not None and row != last_row:
-                    yy += gap * 2
-                last_row = row
-                vals = [r[key] for r in runs.values()]
-                m = med(vals)
-                w = bar_w * m / top
-                lo, hi = bar_w * min(vals) / top, bar_w * max(vals) / top
-                color = COLORS.get(server, "#777")
-                parts.append(f'<text x="{x0 + label_w - 6}" y="{yy + 12}" class="l">{html.escape(row)} · {html.escape(server)}</text>')
-                parts.append(f'<rect x="{x0 + label_w}" y="{yy}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>')
-                if len(vals) > 1:
-                    cy = yy + bar_h / 2
-                    parts.append(f'<line x1="{x0 + label_w + lo:.1f}" y1="{cy}" x2="{x0 + label_w + hi:.1f}" y2="{cy}" class="w"/>')
-                parts.append(f'<text x="{x0 + label_w + max(w, hi) + 4:.1f}" y="{yy + 12}" class="v">{fmt(m)}</text>')
-                yy += bar_h + gap
-            panel_bottom = yy
-        y = panel_bottom + 24
+    panels = (
+        ("rps", "req/s (more is better)", kilo),
+        ("p99", "p99 latency, ms (less is better)", ms),
+        ("cpu", "server CPU µs/request (less is better)", us),
+    )
+    bar_h, gap, label_w, bar_w, value_w, pad = 16, 4, 150, 190, 64, 14
+    panel_w = bar_w + value_w
+    width = pad + label_w + len(panels) * panel_w + pad
     note = meta.get("note", [""])[0]
-    subtitle = f"{meta.get('date', ['?'])[0]} · {meta.get('cpu', ['?'])[0]}, {meta.get('cores', ['?'])[0]} cores"
+    subtitle = f"reactor vs peers · {meta.get('date', ['?'])[0]} · {meta.get('cpu', ['?'])[0]}, {meta.get('cores', ['?'])[0]} cores"
+    parts = [f'<text x="{pad}" y="18" class="s">{html.escape(subtitle)}</text>']
+    y = 22
     if note:
-        subtitle += f" · {note}"
-    height = y + 4
+        parts.append(f'<text x="{pad}" y="36" class="n">{html.escape(note)}</text>')
+        y = 40
+    parts.append(f'<text x="{pad}" y="{y + 14}" class="s">bars scaled per row; whiskers: min–max over the runs; values: medians</text>')
+    y += 42
+    for section, rows in sections:
+        parts.append(f'<text x="{pad}" y="{y}" class="h">{html.escape(TITLES.get(section, section).replace("`", ""))}</text>')
+        y += 8
+        for col, (_, unit, _) in enumerate(panels):
+            parts.append(f'<text x="{pad + label_w + col * panel_w}" y="{y + 12}" class="u">{html.escape(unit)}</text>')
+        y += 20
+        for row, servers in rows.items():
+            for server, runs in servers.items():
+                parts.append(f'<text x="{pad + label_w - 6}" y="{y + 12}" class="l">{html.escape(row)} · {html.escape(server)}</text>')
+                for col, (key, _, fmt) in enumerate(panels):
+                    top = max(r[key] for runs_ in servers.values() for r in runs_.values()) or 1
+                    x0 = pad + label_w + col * panel_w
+                    vals = [r[key] for r in runs.values()]
+                    m = med(vals)
+                    w, lo, hi = (bar_w * v / top for v in (m, min(vals), max(vals)))
+                    color = COLORS.get(server, "#777")
+                    parts.append(f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>')
+                    if len(vals) > 1:
+                        cy = y + bar_h / 2
+                        parts.append(f'<line x1="{x0 + lo:.1f}" y1="{cy}" x2="{x0 + hi:.1f}" y2="{cy}" class="w"/>')
+                    parts.append(f'<text x="{x0 + max(w, hi) + 4:.1f}" y="{y + 12}" class="v">{fmt(m)}</text>')
+                y += bar_h + gap
+            y += 2 * gap
+        y += 24
+    height = y
     return "\n".join(
         [
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">',
             "<style>.h{font-size:14px;font-weight:bold}.u{font-size:11px;fill:#555}.l{font-size:11px;text-anchor:end}"
-            ".v{font-size:11px}.w{stroke:#000;stroke-width:1.2}.s{font-size:11px;fill:#555}</style>",
+            ".v{font-size:11px}.w{stroke:#000;stroke-width:1.2}.s{font-size:11px;fill:#555}"
+            ".n{font-size:12px;font-weight:bold;fill:#b00}</style>",
             f'<rect width="{width}" height="{height}" fill="#fff"/>',
-            f'<text x="{pad}" y="18" class="s">reactor vs peers · {html.escape(subtitle)}</text>',
             *parts,
             "</svg>",
             "",
