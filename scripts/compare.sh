@@ -506,9 +506,9 @@ bench_memory() {
 # echo baseline land. The plan, so the rows fit the tables above:
 #   1. start `reactor serve --echo 127.0.0.1:PORT --udp-echo 127.0.0.1:PORT` and the tokio
 #      baseline with start_server (pinned to SERVER_CPU);
-#   2. for each run, alternating: `taskset -c $CLIENT_CPU timeout ... reactor load echo
-#      --addr ... --conns $CONNS --size 64 --duration $DURATION --json` (then --depth 16,
-#      then `reactor load udp ...`), with cpu_ticks around each run;
+#   2. for each run, alternating ours and tokio: `client $((DURATION + 30)) OUT "$REACTOR"
+#      load echo --addr ... --conns $CONNS --size 64 --duration $DURATION --json` (then
+#      --depth 16, then `load udp`), with cpu_ticks around each run, as wrk_run does;
 #   3. `record echo "64 B" reactor RUN RPS P99_MS CPU_US REQUESTS ERRORS` (and the same for
 #      tokio): compare_report.py already turns any section into a table and chart.
 bench_echo() {
