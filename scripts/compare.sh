@@ -1,0 +1,582 @@
+#!/usr/bin/env bash
+# scripts/compare.sh — reactor against the servers it means to beat, on this machine, in one run.
+#
+#   HTTP    reactor serve --http   vs  nginx         (client: wrk)
+#   kv      reactor serve --kv     vs  redis-server  (client: redis-benchmark)
+#   memory  RSS per idle connection, 10,000 connections held by a python3 client
+#   echo    stub: waits for `reactor load` and the tokio baseline (issue 8)
+#
+# What it does, in order: install missing tools (Debian, needs root), `cargo build --release`,
+# start each pair of servers pinned to one core, drive them from the other core, alternating
+# ours / peer / ours / peer ..., then hand the raw numbers to scripts/compare_report.py, which
+# prints markdown tables, rewrites the marked section of docs/benchmarks.md and draws
+# docs/img/compare.svg. docs/benchmarks.md explains how to read the numbers.
+#
+# Knobs (environment variables):
+#   RUNS=5            measured runs per server per row (A/B alternated)
+#   DURATION=10       seconds per wrk run; also sizes the redis-benchmark request counts
+#   WARMUP=2          seconds of unrecorded wrk load per HTTP server before the runs (0: none)
+#   CONNS=50          client connections (wrk -c, redis-benchmark -c)
+#   KV_TESTS=set,get  redis-benchmark tests, one invocation each (set first: get then hits)
+#   KV_PIPELINE=16    the pipelined kv rows use -P KV_PIPELINE (the plain rows use -P 1)
+#   KV_REQUESTS       -n for -P 1 rows        (default DURATION x 100,000: ~ DURATION seconds)
+#   KV_REQUESTS_PIPELINED  -n for -P 16 rows  (default 10 x KV_REQUESTS: -P 16 runs ~10x faster)
+#   MEM_CONNS=10000   idle connections held for the memory rows
+#   SECTIONS="http kv memory echo"   which sections to run
+#   SERVER_CPU=0 CLIENT_CPU=1        the cores for servers and for clients
+#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+3 are used (all on 127.0.0.1)
+#   NOTE="..."        a line printed above the tables (e.g. "smoke run on a busy machine")
+#   UPDATE_DOCS=1     0: print the tables only, leave docs/ alone (1 also keeps the raw runs
+#                     in docs/data/compare-{results,meta}.tsv, to re-render or re-analyse)
+#   INSTALL=1         0: never apt-get; fail if a tool is missing
+#   REACTOR_LOG=warn  RUST_LOG for reactor (info logs a line per accepted connection)
+#   REACTOR=path      the binary to measure (default: target/release/reactor, built first)
+#
+# Every server it starts is killed on exit (also on Ctrl-C or an error), and its temp
+# directory removed. Every client run is bounded by `timeout`.
+
+set -euo pipefail
+
+# ------------------------------------------------------------------------------ settings
+RUNS=${RUNS:-5}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-50}
+KV_TESTS=${KV_TESTS:-set,get}
+KV_PIPELINE=${KV_PIPELINE:-16}
+KV_REQUESTS=${KV_REQUESTS:-$((DURATION * 100000))}
+KV_REQUESTS_PIPELINED=${KV_REQUESTS_PIPELINED:-$((KV_REQUESTS * 10))}
+MEM_CONNS=${MEM_CONNS:-10000}
+SECTIONS=${SECTIONS:-http kv memory echo}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PORT_BASE=${PORT_BASE:-28000}
+NOTE=${NOTE:-}
+UPDATE_DOCS=${UPDATE_DOCS:-1}
+INSTALL=${INSTALL:-1}
+REACTOR_LOG=${REACTOR_LOG:-warn}
+
+# Ours on even ports, the peer on the next one, so nothing collides with the defaults
+# (8080, 6379, 6380) that someone else on the machine may be using.
+HTTP_OURS=$((PORT_BASE + 0))
+HTTP_PEER=$((PORT_BASE + 1))
+KV_OURS=$((PORT_BASE + 2))
+KV_PEER=$((PORT_BASE + 3))
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REACTOR=${REACTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/reactor}
+CLK_TCK=$(getconf CLK_TCK) # /proc/PID/stat counts CPU time in these ticks (100 per second, usually)
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
+die() {
+    printf '\033[1;31merror:\033[0m %s\n' "$*" >&2
+    exit 1
+}
+
+# ------------------------------------------------------------------------------ cleanup
+# Everything we start goes into SERVER_PIDS / CLIENT_PIDS; everything we write goes under TMP.
+# The EXIT trap runs on success, on `set -e` failures and (through the INT/TERM traps, which
+# turn a signal into an exit) on Ctrl-C, so no server outlives the script.
+SERVER_PIDS=()
+CLIENT_PIDS=()
+TMP=""
+
+stop_pid() { # stop_pid PID: TERM, wait up to 3 s, then KILL. Only ever a PID we started.
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 30); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "pid $pid ignored SIGTERM for 3 s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid
+    for pid in "${CLIENT_PIDS[@]}" "${SERVER_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    if [[ -n $TMP && -d $TMP ]]; then
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------------------ tools
+# command -> Debian package that provides it.
+need_tools() {
+    local -A pkg=(
+        [wrk]=wrk [nginx]=nginx-light [redis-server]=redis-server [redis-benchmark]=redis-tools
+        [redis-cli]=redis-tools [taskset]=util-linux [python3]=python3 [curl]=curl [pgrep]=procps
+    )
+    local missing=() cmd
+    for cmd in "${!pkg[@]}"; do
+        command -v "$cmd" >/dev/null || missing+=("${pkg[$cmd]}")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    # Deduplicate (redis-tools provides two of the commands).
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    [[ $INSTALL == 1 ]] || die "missing packages: ${missing[*]} (INSTALL=0)"
+    ((EUID == 0)) || die "missing packages: ${missing[*]}; run as root or install them"
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The Debian packages start system services; we want only our own instances.
+    systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+}
+
+# ------------------------------------------------------------------------------ /proc helpers
+# A server may be several processes (nginx: a master and its worker). The numbers we want
+# are for the whole tree, so each helper walks PID and its descendants.
+tree_pids() {
+    local pid=$1 child
+    echo "$pid"
+    for child in $(pgrep -P "$pid" || true); do
+        tree_pids "$child"
+    done
+}
+
+# CPU time (user + system, in clock ticks) spent so far by the tree. /proc/PID/stat field 2
+# is "(comm)" and may contain spaces, so cut everything up to the last ") " first; the rest
+# starts at field 3, which puts utime (field 14) at index 11 and stime (15) at 12. The
+# process's line already sums all its threads (Redis has background threads).
+cpu_ticks() {
+    local total=0 pid stat rest
+    local -a f
+    for pid in $(tree_pids "$1"); do
+        stat=$(<"/proc/$pid/stat") || continue
+        rest=${stat##*) }
+        read -r -a f <<<"$rest"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+
+rss_kib() { # resident memory of the tree in KiB (VmRSS)
+    local total=0 pid kib
+    for pid in $(tree_pids "$1"); do
+        kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
+
+fd_count() { # open file descriptors of the tree: how we know connections were accepted
+    local total=0 pid
+    for pid in $(tree_pids "$1"); do
+        total=$((total + $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
+    done
+    echo "$total"
+}
+
+# ------------------------------------------------------------------------------ servers
+# start_server NAME PORT COMMAND...: run COMMAND pinned to SERVER_CPU, wait until PORT accepts.
+# The PID lands in the global LAST_PID (a $(...) would run it in a subshell we cannot track).
+# `taskset -c CPU cmd` execs cmd, so $! is the server itself, and children (nginx's worker,
+# Redis's threads) inherit the affinity.
+LAST_PID=""
+start_server() {
+    local name=$1 port=$2
+    shift 2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "port $port is already in use; set PORT_BASE to somewhere free"
+    fi
+    taskset -c "$SERVER_CPU" "$@" >"$TMP/$name.log" 2>&1 &
+    LAST_PID=$!
+    SERVER_PIDS+=("$LAST_PID")
+    for _ in $(seq 100); do
+        kill -0 "$LAST_PID" 2>/dev/null || {
+            cat "$TMP/$name.log" >&2
+            die "$name exited during start-up"
+        }
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name did not listen on 127.0.0.1:$port within 10 s"
+}
+
+# stop_server PID: stop it and forget it, so the EXIT trap never signals a PID that the
+# kernel may since have given to someone else's process.
+stop_server() {
+    stop_pid "$1"
+    untrack "$1"
+}
+
+untrack() {
+    local servers=() clients=() pid
+    for pid in "${SERVER_PIDS[@]}"; do [[ $pid == "$1" ]] || servers+=("$pid"); done
+    for pid in "${CLIENT_PIDS[@]}"; do [[ $pid == "$1" ]] || clients+=("$pid"); done
+    SERVER_PIDS=("${servers[@]}")
+    CLIENT_PIDS=("${clients[@]}")
+}
+
+# client SECS OUT COMMAND...: run a load client pinned to CLIENT_CPU, killed after SECS,
+# output to OUT. It runs in the background and we `wait` for it because bash runs a trap
+# only once the foreground command has finished, whereas a signal interrupts `wait` at once:
+# this way Ctrl-C or SIGTERM stops everything now, not after the current run.
+client() {
+    local secs=$1 out=$2 pid rc=0
+    shift 2
+    taskset -c "$CLIENT_CPU" timeout "$secs" "$@" >"$out" 2>&1 &
+    pid=$!
+    CLIENT_PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    untrack "$pid"
+    return "$rc"
+}
+
+# reactor logs every accepted connection at info level; the peers log nothing per connection
+# (nginx: access_log off, error_log warn; Redis: notice). RUST_LOG=warn keeps that even.
+# `env` execs too, so LAST_PID is still the reactor's PID.
+start_reactor_http() {
+    start_server reactor-http "$HTTP_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve --http "127.0.0.1:$HTTP_OURS" "$@"
+}
+start_reactor_kv() {
+    start_server reactor-kv "$KV_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve --kv "127.0.0.1:$KV_OURS" "$@"
+}
+
+# nginx, configured as close to our HTTP service as nginx gets:
+# * master_process on + worker_processes 1 is how nginx is actually deployed; the master only
+#   waits for signals, and cpu_ticks sums master and worker, so the accounting stays exact.
+#   (master_process off would give one PID, but it is documented as a development mode.)
+# * daemon off: the PID we started stays the master, so the EXIT trap can stop it.
+# * keepalive_requests 1000000: nginx's default (1000) closes every keep-alive connection
+#   after 1,000 requests, making wrk reconnect; reactor never does. A fairness choice.
+# * keepalive_timeout / client_header_timeout 300 s: reactor's idle timeout is 300 s, and the
+#   memory rows hold connections that never send a request.
+# * worker_connections: room for the memory rows' idle connections.
+start_nginx() {
+    local dir=$TMP/nginx
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+worker_rlimit_nofile $(ulimit -n);
+events {
+    worker_connections $((MEM_CONNS + 1024));
+}
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    client_header_timeout 300s;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+        listen 127.0.0.1:$HTTP_PEER;
+        location = / {
+            default_type text/plain;
+            return 200 "Hello, World!\n";
+        }
+    }
+}
+EOF
+    # -e: the error log nginx uses before it has read the config.
+    nginx -t -q -e "$dir/error.log" -c "$dir/nginx.conf" -p "$dir" || die "nginx rejected $dir/nginx.conf"
+    start_server nginx "$HTTP_PEER" nginx -e "$dir/error.log" -c "$dir/nginx.conf" -p "$dir"
+}
+
+# redis-server with persistence off (no RDB snapshots, no AOF) and nothing written outside TMP.
+start_redis() {
+    mkdir -p "$TMP/redis"
+    start_server redis "$KV_PEER" redis-server --bind 127.0.0.1 --port "$KV_PEER" \
+        --save '' --appendonly no --dir "$TMP/redis" --logfile '' \
+        --maxclients $((MEM_CONNS + 100))
+}
+
+# ------------------------------------------------------------------------------ results
+# One line per measured run, tab-separated, read by compare_report.py:
+#   section  row  server  run  rps  p99_ms  cpu_us_per_req  requests  errors
+record() {
+    local IFS=$'\t'
+    echo "$*" >>"$TMP/results.tsv"
+}
+# Facts about the run (machine, versions, commands): key, value.
+meta() {
+    local IFS=$'\t'
+    echo "$*" >>"$TMP/meta.tsv"
+}
+
+# µs of server CPU per request, from a tick delta.
+cpu_us() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
+
+# ------------------------------------------------------------------------------ HTTP
+# wrk_run SERVER PID PORT RUN: one wrk run, the server's CPU sampled around it.
+wrk_run() {
+    local server=$1 pid=$2 port=$3 run=$4 out=$TMP/wrk-$1-$4.txt t0 t1
+    t0=$(cpu_ticks "$pid")
+    if ! client $((DURATION + 30)) "$out" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/"; then
+        warn "wrk against $server failed (run $run):"
+        cat "$out" >&2
+        return 0
+    fi
+    t1=$(cpu_ticks "$pid")
+    # wrk prints e.g. "  1234567 requests in 10.00s, 150.00MB read", "Requests/sec: 123456.78",
+    # under "Latency Distribution" "     99%    1.23ms", and, only when non-zero,
+    # "Socket errors: connect 0, read 0, write 0, timeout 0" / "Non-2xx or 3xx responses: 5".
+    local requests rps p99 errors
+    requests=$(awk '/ requests in / { print $1 }' "$out")
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p99=$(awk '$1 == "99%" {
+            v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+            print (u == "us" ? v / 1000 : u == "ms" ? v : u == "s" ? v * 1000 : v / 60000) }' "$out")
+    errors=$(awk '/^  Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+                  /Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }' "$out")
+    [[ -n $requests && -n $rps && -n $p99 ]] || {
+        warn "could not parse wrk output for $server run $run"
+        return 0
+    }
+    ((errors == 0)) || warn "$server run $run: $errors socket errors / non-2xx replies (see wrk output)"
+    record http "GET /" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$requests" "$errors"
+    printf '    %-8s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req\n' \
+        "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" >&2
+}
+
+# Both servers must give the same answer before their speed means anything.
+check_http() {
+    local server=$1 port=$2 body
+    body=$(curl -sS --max-time 5 "http://127.0.0.1:$port/") || die "$server: GET / failed"
+    [[ $body == "Hello, World!" ]] || die "$server: GET / answered '$body'"
+    meta "reply_bytes_$server" "$(curl -sS --max-time 5 -o /dev/null -w '%{size_header}+%{size_download}' "http://127.0.0.1:$port/")"
+}
+
+bench_http() {
+    say "HTTP: reactor vs nginx, wrk -t1 -c$CONNS -d${DURATION}s, $RUNS runs each, alternating"
+    local ours peer run
+    start_reactor_http
+    ours=$LAST_PID
+    start_nginx
+    peer=$LAST_PID
+    check_http reactor "$HTTP_OURS"
+    check_http nginx "$HTTP_PEER"
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --http 127.0.0.1:$HTTP_OURS"
+    meta command "taskset -c $SERVER_CPU nginx -c nginx.conf   # 1 worker, config written by the script"
+    meta command "taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency http://127.0.0.1:PORT/"
+    if ((WARMUP > 0)); then
+        # Unrecorded: let both servers fault in their memory and reach a steady state.
+        client $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$HTTP_OURS/"
+        client $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$HTTP_PEER/"
+    fi
+    for run in $(seq "$RUNS"); do
+        wrk_run reactor "$ours" "$HTTP_OURS" "$run"
+        wrk_run nginx "$peer" "$HTTP_PEER" "$run"
+    done
+    stop_server "$ours"
+    stop_server "$peer"
+}
+
+# ------------------------------------------------------------------------------ kv
+# bench_run SERVER PID PORT RUN TEST PIPELINE N: one redis-benchmark invocation for one test.
+# --csv instead of -q: the same quiet one-line-per-test output, plus avg/min/p50/p95/p99/max
+# latency (redis-benchmark 7.x; -q alone gives only p50).
+bench_run() {
+    local server=$1 pid=$2 port=$3 run=$4 test=$5 pipe=$6 n=$7 out=$TMP/rb-$1-$5-$6-$4.txt t0 t1
+    local row=${test^^}
+    ((pipe > 1)) && row="$row -P $pipe"
+    t0=$(cpu_ticks "$pid")
+    # Count-bounded, so bound it in time too: 10x the expected duration, then give up.
+    if ! client $((DURATION * 10 + 30)) "$out" \
+        redis-benchmark -h 127.0.0.1 -p "$port" -c "$CONNS" -n "$n" -P "$pipe" -t "$test" --csv; then
+        warn "redis-benchmark against $server failed or timed out ($row, run $run):"
+        tail -5 "$out" >&2
+        return 0
+    fi
+    t1=$(cpu_ticks "$pid")
+    # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    local line rps p99
+    # Take the last data line rather than matching the test's name: `-t ping` reports itself
+    # as PING_INLINE and PING_MBULK.
+    line=$(grep '^"' "$out" | grep -v '^"test"' | tail -1 | tr -d '"') || true
+    rps=$(cut -d, -f2 <<<"$line")
+    p99=$(cut -d, -f7 <<<"$line")
+    [[ -n $line && -n $rps && -n $p99 ]] || {
+        warn "could not parse redis-benchmark output for $server $row run $run:"
+        cat "$out" >&2
+        return 0
+    }
+    record kv "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$n")" "$n" 0
+    printf '    %-8s %-10s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req\n' \
+        "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$n")" >&2
+}
+
+check_kv() {
+    local server=$1 port=$2 got
+    got=$(timeout 5 redis-cli -h 127.0.0.1 -p "$port" PING) || die "$server: PING failed"
+    [[ $got == PONG ]] || die "$server: PING answered '$got'"
+}
+
+bench_kv() {
+    say "kv: reactor vs redis-server, redis-benchmark -c $CONNS -t $KV_TESTS -P 1 and -P $KV_PIPELINE, $RUNS runs each"
+    local ours peer run pipe n test
+    start_reactor_kv
+    ours=$LAST_PID
+    start_redis
+    peer=$LAST_PID
+    check_kv reactor "$KV_OURS"
+    check_kv redis "$KV_PEER"
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --kv 127.0.0.1:$KV_OURS"
+    meta command "taskset -c $SERVER_CPU redis-server --port $KV_PEER --save '' --appendonly no"
+    meta command "taskset -c $CLIENT_CPU redis-benchmark -p PORT -c $CONNS -n $KV_REQUESTS -P 1 -t TEST --csv   # TEST in $KV_TESTS, one at a time"
+    meta command "taskset -c $CLIENT_CPU redis-benchmark -p PORT -c $CONNS -n $KV_REQUESTS_PIPELINED -P $KV_PIPELINE -t TEST --csv"
+    # The run loop is outermost so that slow drift in the machine's load spreads over every
+    # row; within it, each row is ours then peer, back to back.
+    for run in $(seq "$RUNS"); do
+        for pipe in 1 "$KV_PIPELINE"; do
+            n=$KV_REQUESTS
+            ((pipe > 1)) && n=$KV_REQUESTS_PIPELINED
+            for test in ${KV_TESTS//,/ }; do
+                bench_run reactor "$ours" "$KV_OURS" "$run" "$test" "$pipe" "$n"
+                bench_run redis "$peer" "$KV_PEER" "$run" "$test" "$pipe" "$n"
+            done
+        done
+    done
+    stop_server "$ours"
+    stop_server "$peer"
+}
+
+# ------------------------------------------------------------------------------ memory
+# hold_idle SERVER PID PORT ROW: RSS before and while MEM_CONNS idle connections are open.
+# Each server is started fresh for this, so its baseline holds no buffers from earlier load.
+hold_idle() {
+    local server=$1 pid=$2 port=$3 row=$4 base_rss base_fds rss fds ready=$TMP/idle-$1-$4.ready
+    sleep 0.5
+    base_rss=$(rss_kib "$pid")
+    base_fds=$(fd_count "$pid")
+    taskset -c "$CLIENT_CPU" timeout 120 python3 "$ROOT/scripts/idle_conns.py" \
+        "$port" "$MEM_CONNS" 90 "$ready" >"$TMP/idle-$server.log" 2>&1 &
+    local holder=$!
+    CLIENT_PIDS+=("$holder")
+    # Wait until the client has connected everything and the server has accepted it all
+    # (its fd count went up by MEM_CONNS), then give it a moment to settle.
+    for _ in $(seq 600); do
+        [[ -e $ready ]] && (($(fd_count "$pid") - base_fds >= MEM_CONNS)) && break
+        kill -0 "$holder" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 1
+    fds=$(($(fd_count "$pid") - base_fds))
+    rss=$(rss_kib "$pid")
+    stop_server "$holder"
+    if ((fds < MEM_CONNS)); then
+        warn "$server accepted only $fds of $MEM_CONNS connections:"
+        cat "$TMP/idle-$server.log" >&2
+        ((fds > 0)) || return 0
+    fi
+    # Columns reused: rps <- connections held, p99 <- baseline KiB, cpu <- KiB per connection.
+    record memory "$row" "$server" 1 "$fds" "$base_rss" \
+        "$(awk -v a="$base_rss" -v b="$rss" -v n="$fds" 'BEGIN { printf "%.3f", (b - a) / n }')" "$rss" 0
+    printf '    %-8s %d idle connections: RSS %d -> %d KiB\n' "$server" "$fds" "$base_rss" "$rss" >&2
+}
+
+bench_memory() {
+    say "memory: RSS with $MEM_CONNS idle connections"
+    meta command "python3 scripts/idle_conns.py PORT $MEM_CONNS   # opens and holds idle connections; RSS = VmRSS of the server's processes"
+    start_reactor_http --max-conns $((MEM_CONNS + 100))
+    hold_idle reactor "$LAST_PID" "$HTTP_OURS" "HTTP, idle"
+    stop_server "$LAST_PID"
+    start_nginx
+    hold_idle nginx "$LAST_PID" "$HTTP_PEER" "HTTP, idle"
+    stop_server "$LAST_PID"
+    start_reactor_kv --max-conns $((MEM_CONNS + 100))
+    hold_idle reactor "$LAST_PID" "$KV_OURS" "kv, idle"
+    stop_server "$LAST_PID"
+    start_redis
+    hold_idle redis "$LAST_PID" "$KV_PEER" "kv, idle"
+    stop_server "$LAST_PID"
+}
+
+# ------------------------------------------------------------------------------ echo (stub)
+# TODO(issue 8): echo and UDP echo rows, once `reactor load` and the tokio current_thread
+# echo baseline land. The plan, so the rows fit the tables above:
+#   1. start `reactor serve --echo 127.0.0.1:PORT --udp-echo 127.0.0.1:PORT` and the tokio
+#      baseline with start_server (pinned to SERVER_CPU);
+#   2. for each run, alternating ours and tokio: `client $((DURATION + 30)) OUT "$REACTOR"
+#      load echo --addr ... --conns $CONNS --size 64 --duration $DURATION --json` (then
+#      --depth 16, then `load udp`), with cpu_ticks around each run, as wrk_run does;
+#   3. `record echo "64 B" reactor RUN RPS P99_MS CPU_US REQUESTS ERRORS` (and the same for
+#      tokio): compare_report.py already turns any section into a table and chart.
+bench_echo() {
+    if ! "$REACTOR" load --help >/dev/null 2>&1; then
+        say "echo/udp: skipped: this reactor has no 'load' subcommand yet (issue 8)"
+        meta skipped "echo / UDP echo: skipped, \`reactor load\` is not available in this build (issue 8)"
+        return 0
+    fi
+    say "echo/udp: skipped: 'reactor load' exists, but the echo rows are not written yet (TODO in bench_echo)"
+    meta skipped "echo / UDP echo: skipped, the rows are not written yet (TODO in scripts/compare.sh, bench_echo)"
+}
+
+# ------------------------------------------------------------------------------ main
+main() {
+    need_tools
+    (($(nproc) >= 2)) || warn "fewer than 2 CPUs: server and client will share a core"
+    [[ $RUNS -ge 5 ]] || warn "RUNS=$RUNS: fewer than 5 runs per row is a smoke run, not a result"
+
+    say "cargo build --release"
+    (cd "$ROOT" && cargo build --release --quiet)
+    [[ -x $REACTOR ]] || die "no binary at $REACTOR"
+
+    TMP=$(mktemp -d -t reactor-compare.XXXXXX)
+    : >"$TMP/results.tsv"
+    : >"$TMP/meta.tsv"
+
+    # 10,000 idle connections need 10,000 descriptors in the server and in the client. Servers
+    # and clients inherit this limit. Root may raise the hard limit too.
+    local want=$((MEM_CONNS + 1024))
+    if (($(ulimit -Hn) < want)); then ulimit -Hn "$want" 2>/dev/null || true; fi
+    ulimit -n "$(($(ulimit -Hn) < want ? $(ulimit -Hn) : want))"
+    (($(ulimit -n) >= want)) || warn "ulimit -n is $(ulimit -n); $MEM_CONNS idle connections may not fit"
+
+    meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    meta cpu "$(lscpu | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); print $2; exit }')"
+    meta cores "$(nproc)"
+    meta kernel "$(uname -r)"
+    meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+    meta rustc "$(rustc --version)"
+    meta reactor "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet 2>/dev/null || echo ' (dirty)')"
+    meta nginx "$(nginx -v 2>&1 | sed 's/^nginx version: nginx\///')"
+    meta redis "$(redis-server --version | awk '{ print $3 }' | sed 's/^v=//')"
+    meta redis_benchmark "$(redis-benchmark --version | awk '{ print $2 }')"
+    meta wrk "$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
+    meta settings "RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS KV_TESTS=$KV_TESTS KV_PIPELINE=$KV_PIPELINE KV_REQUESTS=$KV_REQUESTS KV_REQUESTS_PIPELINED=$KV_REQUESTS_PIPELINED MEM_CONNS=$MEM_CONNS"
+    meta pinning "servers: taskset -c $SERVER_CPU; clients: taskset -c $CLIENT_CPU"
+    meta note "$NOTE"
+
+    local section
+    for section in $SECTIONS; do
+        case $section in
+            http) bench_http ;;
+            kv) bench_kv ;;
+            memory) bench_memory ;;
+            echo) bench_echo ;;
+            *) die "unknown section '$section' (http, kv, memory, echo)" ;;
+        esac
+    done
+    meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+    local args=(--results "$TMP/results.tsv" --meta "$TMP/meta.tsv")
+    if [[ $UPDATE_DOCS == 1 ]]; then
+        mkdir -p "$ROOT/docs/img" "$ROOT/docs/data"
+        cp "$TMP/results.tsv" "$ROOT/docs/data/compare-results.tsv"
+        cp "$TMP/meta.tsv" "$ROOT/docs/data/compare-meta.tsv"
+        args+=(--doc "$ROOT/docs/benchmarks.md" --svg "$ROOT/docs/img/compare.svg")
+    fi
+    python3 "$ROOT/scripts/compare_report.py" "${args[@]}"
+}
+
+main "$@"

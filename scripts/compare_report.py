@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Turn the raw numbers of scripts/compare.sh into markdown tables and an SVG bar chart.
+
+    compare_report.py --results results.tsv --meta meta.tsv [--doc docs/benchmarks.md] [--svg docs/img/compare.svg]
+
+The markdown goes to stdout always. With --doc, it also replaces what lies between the
+`<!-- compare:begin -->` and `<!-- compare:end -->` markers of that file (appending the
+markers if they are missing). With --svg, a bar chart is written there: per row and server,
+median req/s, p99 and server CPU per request, with min–max whiskers. Standard library only.
+
+compare.sh keeps the two input files in docs/data/, so the page and the chart can be
+regenerated (or re-analysed) without rerunning anything.
+
+results.tsv, one line per measured run (written by compare.sh's `record`):
+    section  row  server  run  rps  p99_ms  cpu_us_per_req  requests  errors
+For section "memory" the numeric columns mean instead:
+    section  row  server  1    connections  base_kib  kib_per_conn  held_kib  0
+meta.tsv: key TAB value; `command` and `skipped` may repeat.
+
+"ours" is the server named `reactor`; every other server in a row is a peer. The ratio
+columns are ours/peer, computed as the median of the per-run ratios (run i of ours against
+run i of the peer, which ran right after it): alternating A/B is what makes those pairs
+comparable on a machine whose load drifts.
+"""
+
+import argparse
+import html
+import statistics
+import sys
+from collections import OrderedDict
+
+OURS = "reactor"
+BEGIN = "<!-- compare:begin -->"
+END = "<!-- compare:end -->"
+COLORS = {"reactor": "#d9730d", "nginx": "#2f8f46", "redis": "#c2362f", "tokio": "#3566b8"}
+TITLES = {
+    "http": "HTTP: `GET /`, reactor vs nginx (wrk)",
+    "kv": "kv: reactor vs redis-server (redis-benchmark)",
+    "memory": "Memory: idle connections",
+    "echo": "Echo: reactor vs tokio (reactor load)",
+}
+
+
+def read_tsv(path):
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def load(results_path):
+    """{section: {row: {server: {run: record}}}}, each level in first-seen order."""
+    data = OrderedDict()
+    for f in read_tsv(results_path):
+        section, row, server, run = f[0], f[1], f[2], int(f[3])
+        rps, p99, cpu, requests, errors = float(f[4]), float(f[5]), float(f[6]), float(f[7]), int(f[8])
+        rec = {"rps": rps, "p99": p99, "cpu": cpu, "requests": requests, "errors": errors}
+        data.setdefault(section, OrderedDict()).setdefault(row, OrderedDict()).setdefault(server, {})[run] = rec
+    return data
+
+
+# ------------------------------------------------------------------------------ numbers
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values, fmt):
+    """'median (min–max)', or just the value for a single run."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(med(values))} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def kilo(x):
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k"
+
+
+def ms(x):
+    return f"{x:.2f}" if x >= 0.1 else f"{x:.3f}"
+
+
+def us(x):
+    return f"{x:.2f}"
+
+
+def paired_ratio(ours, peer, key):
+    """Median over runs present for both of ours[run][key] / peer[run][key]."""
+    runs = sorted(set(ours) & set(peer))
+    ratios = [ours[r][key] / peer[r][key] for r in runs if peer[r][key] > 0]
+    return f"{med(ratios):.2f}×" if ratios else "—"
+
+
+# ------------------------------------------------------------------------------ markdown
+def throughput_table(rows):
+    out = [
+        "| row | server | req/s median (min–max) | p99 ms median (min–max) "
+        "| server CPU µs/req median (min–max) | runs | ours/peer req/s | ours/peer CPU/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for row, servers in rows.items():
+        ours = servers.get(OURS, {})
+        for server, runs in servers.items():
+            recs = [runs[r] for r in sorted(runs)]
+            if server == OURS or not ours:
+                r_rps = r_cpu = "—"
+            else:
+                r_rps, r_cpu = paired_ratio(ours, runs, "rps"), paired_ratio(ours, runs, "cpu")
+            name = f"**{server}**" if server == OURS else server
+            out.append(
+                f"| {row} | {name} | {spread([x['rps'] for x in recs], kilo)} "
+                f"| {spread([x['p99'] for x in recs], ms)} | {spread([x['cpu'] for x in recs], us)} "
+                f"| {len(recs)} | {r_rps} | {r_cpu} |"
+            )
+            errors = sum(x["errors"] for x in recs)
+            if errors:
+                notes.append(f"{server} / {row}: {errors} socket errors or non-2xx replies over its runs.")
+    return out, notes
+
+
+def memory_table(rows):
+    out = [
+        "| row | server | connections | RSS before (MiB) | RSS holding them (MiB) | KiB per connection | ours/peer |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row, servers in rows.items():
+        ours = servers.get(OURS, {}).get(1)
+        for server, runs in servers.items():
+            r = runs[1]
+            ratio = "—"
+            if server != OURS and ours and r["cpu"] > 0:
+                ratio = f"{ours['cpu'] / r['cpu']:.2f}×"
+            name = f"**{server}**" if server == OURS else server
+            out.append(
+                f"| {row} | {name} | {int(r['rps']):,} | {r['p99'] / 1024:.1f} "
+                f"| {r['requests'] / 1024:.1f} | {r['cpu']:.2f} | {ratio} |"
+            )
+    return out
+
+
+def markdown(data, meta, svg_rel):
+    one = {k: v[0] for k, v in meta.items()}
+    out = [f"### Run of {one.get('date', '?')}", ""]
+    if one.get("note"):
+        out += [f"> **{one['note']}**", ""]
+    out += [
+        "| | |",
+        "|---|---|",
+        f"| machine | {one.get('cpu', '?')}, {one.get('cores', '?')} cores, Linux {one.get('kernel', '?')} |",
+        f"| load average (1/5/15 min) | {one.get('loadavg_start', '?')} at start, {one.get('loadavg_end', '?')} at end |",
+        f"| reactor | `{one.get('reactor', '?')}`, {one.get('rustc', '?')}, `cargo build --release` |",
+        f"| peers | nginx {one.get('nginx', '?')}, redis-server {one.get('redis', '?')} |",
+        f"| clients | wrk {one.get('wrk', '?')}, redis-benchmark {one.get('redis_benchmark', '?')} |",
+        f"| settings | `{one.get('settings', '?')}` |",
+        f"| pinning | {one.get('pinning', '?')} |",
+    ]
+    for key in ("reply_bytes_reactor", "reply_bytes_nginx"):
+        if key in one:
+            out.append(f"| `GET /` reply, {key.rsplit('_', 1)[1]} | {one[key]} bytes (head+body) |")
+    out.append("")
+    for section, rows in data.items():
+        out += [f"#### {TITLES.get(section, section)}", ""]
+        if section == "memory":
+            out += memory_table(rows)
+            out += ["", "KiB per connection = (RSS holding them − RSS before) ÷ connections; RSS summed "
+                    "over the server's processes (VmRSS). Kernel socket buffers are not in RSS.", ""]
+        else:
+            table, notes = throughput_table(rows)
+            out += table + [""]
+            out += [f"*{n}*" for n in notes] + ([""] if notes else [])
+    for skipped in meta.get("skipped", []):
+        out += [f"*{skipped}.*", ""]
+    if svg_rel and any(s != "memory" for s in data):
+        out += [f"![median throughput and p99 per row and server]({svg_rel})", ""]
+    out += ["Commands:", "", "```sh"] + meta.get("command", []) + ["```"]
+    return "\n".join(out) + "\n"
+
+
+def update_doc(path, section_md):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# Benchmarks\n"
+    block = (
+        f"{BEGIN}\n<!-- written by scripts/compare.sh; everything between these markers is replaced "
+        f"on each run -->\n\n{section_md}\n{END}"
+    )
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------------------------ SVG
+def svg_chart(data, meta):
+    """Horizontal bars, one block per section, one line per row and server; three panels:
+    median req/s, median p99, median server CPU per request, each with a min–max whisker.
+
+    Bars are scaled per row (the longest bar of a row, whisker included, fills the panel):
+    the chart is for comparing ours with the peer within a row; the printed values carry the
+    absolute numbers. A single scale would make the -P 1 rows invisible next to -P 16."""
+    sections = [(s, rows) for s, rows in data.items() if s != "memory"]
+    panels = (
+        ("rps", "req/s (more is better)", kilo),
+        ("p99", "p99 latency, ms (less is better)", ms),
+        ("cpu", "server CPU µs/request (less is better)", us),
+    )
+    bar_h, gap, label_w, bar_w, value_w, pad = 16, 4, 150, 190, 64, 14
+    panel_w = bar_w + value_w
+    width = pad + label_w + len(panels) * panel_w + pad
+    note = meta.get("note", [""])[0]
+    subtitle = f"reactor vs peers · {meta.get('date', ['?'])[0]} · {meta.get('cpu', ['?'])[0]}, {meta.get('cores', ['?'])[0]} cores"
+    parts = [f'<text x="{pad}" y="18" class="s">{html.escape(subtitle)}</text>']
+    y = 22
+    if note:
+        parts.append(f'<text x="{pad}" y="36" class="n">{html.escape(note)}</text>')
+        y = 40
+    parts.append(f'<text x="{pad}" y="{y + 14}" class="s">bars scaled per row; whiskers: min–max over the runs; values: medians</text>')
+    y += 42
+    for section, rows in sections:
+        parts.append(f'<text x="{pad}" y="{y}" class="h">{html.escape(TITLES.get(section, section).replace("`", ""))}</text>')
+        y += 8
+        for col, (_, unit, _) in enumerate(panels):
+            parts.append(f'<text x="{pad + label_w + col * panel_w}" y="{y + 12}" class="u">{html.escape(unit)}</text>')
+        y += 20
+        for row, servers in rows.items():
+            for server, runs in servers.items():
+                parts.append(f'<text x="{pad + label_w - 6}" y="{y + 12}" class="l">{html.escape(row)} · {html.escape(server)}</text>')
+                for col, (key, _, fmt) in enumerate(panels):
+                    top = max(r[key] for runs_ in servers.values() for r in runs_.values()) or 1
+                    x0 = pad + label_w + col * panel_w
+                    vals = [r[key] for r in runs.values()]
+                    m = med(vals)
+                    w, lo, hi = (bar_w * v / top for v in (m, min(vals), max(vals)))
+                    color = COLORS.get(server, "#777")
+                    parts.append(f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>')
+                    if len(vals) > 1:
+                        cy = y + bar_h / 2
+                        parts.append(f'<line x1="{x0 + lo:.1f}" y1="{cy}" x2="{x0 + hi:.1f}" y2="{cy}" class="w"/>')
+                    parts.append(f'<text x="{x0 + max(w, hi) + 4:.1f}" y="{y + 12}" class="v">{fmt(m)}</text>')
+                y += bar_h + gap
+            y += 2 * gap
+        y += 24
+    height = y
+    return "\n".join(
+        [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">',
+            "<style>.h{font-size:14px;font-weight:bold}.u{font-size:11px;fill:#555}.l{font-size:11px;text-anchor:end}"
+            ".v{font-size:11px}.w{stroke:#000;stroke-width:1.2}.s{font-size:11px;fill:#555}"
+            ".n{font-size:12px;font-weight:bold;fill:#b00}</style>",
+            f'<rect width="{width}" height="{height}" fill="#fff"/>',
+            *parts,
+            "</svg>",
+            "",
+        ]
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--meta", required=True)
+    ap.add_argument("--doc")
+    ap.add_argument("--svg")
+    a = ap.parse_args()
+    data = load(a.results)
+    meta = OrderedDict()
+    for f in read_tsv(a.meta):
+        meta.setdefault(f[0], []).append(f[1] if len(f) > 1 else "")
+    if not data:
+        print("no results recorded", file=sys.stderr)
+    svg_rel = "img/compare.svg" if a.svg else None
+    md = markdown(data, meta, svg_rel)
+    print(md)
+    if a.svg and any(s != "memory" for s in data):
+        with open(a.svg, "w") as f:
+            f.write(svg_chart(data, meta))
+        print(f"wrote {a.svg}", file=sys.stderr)
+    if a.doc:
+        update_doc(a.doc, md)
+        print(f"updated {a.doc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
