@@ -55,6 +55,7 @@
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod proxy;
 pub mod reactor;
 pub mod service;
 pub mod stats;
