@@ -390,3 +390,21 @@ fn mutated_headers_never_panic_and_errors_are_final() {
         }
     }
 }
+
+/// Lower-case hex to bytes, for the captured vectors below.
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+fn headers_captured_from_haproxy() {
+    // What HAProxy 2.6 (`server … send-proxy-v2 check`, `option httpchk`) really sent to a
+    // backend on loopback: a health check, then `curl --interface 127.0.0.2` through it.
+    let check = unhex("0d0a0d0a000d0a515549540a20000000474554202f20485454502f312e310d0a");
+    assert_eq!(parse(&check), Ok(done(16, None, None)), "LOCAL: use the real endpoints");
+    assert_eq!(&check[16..], b"GET / HTTP/1.1\r\n");
+
+    let relayed = unhex("0d0a0d0a000d0a515549540a2111000c7f0000027f000001a414733c474554202f78");
+    assert_eq!(parse(&relayed), Ok(done(28, Some("127.0.0.2:42004"), Some("127.0.0.1:29500"))));
+    assert_eq!(&relayed[28..], b"GET /x");
+}
