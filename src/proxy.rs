@@ -187,15 +187,13 @@ const V1_PROTOCOLS: [&[u8]; 3] = [b"TCP4", b"TCP6", b"UNKNOWN"];
 
 fn parse_v1(input: &[u8]) -> Result<Parsed, ProxyError> {
     // §2.1: "PROXY", then "exactly one space". Lowercase `proxy` is not the protocol.
-    let seen = input.len().min(V1_PREFIX.len());
-    if input[..seen.min(5)] != V1_PREFIX[..seen.min(5)] {
+    if !b"PROXY".starts_with(&input[..input.len().min(5)]) {
         return Err(ProxyError::NotProxy);
     }
-    if seen == V1_PREFIX.len() && input[5] != b' ' {
-        return Err(ProxyError::Malformed("v1: \"PROXY\" must be followed by exactly one space"));
-    }
-    if seen < V1_PREFIX.len() {
-        return Ok(Parsed::Incomplete);
+    match input.get(5) {
+        None => return Ok(Parsed::Incomplete),
+        Some(b' ') => {}
+        Some(_) => return Err(ProxyError::Malformed("v1: \"PROXY\" must be followed by exactly one space")),
     }
 
     // §2.1: "If the CRLF sequence is not found in the first 107 characters, the receiver should
