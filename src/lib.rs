@@ -58,6 +58,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 pub mod load;
+pub mod proxy;
 pub mod reactor;
 pub mod service;
 pub mod stats;
