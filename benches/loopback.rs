@@ -35,7 +35,9 @@ impl Ours {
         let tcp = reactor.serve(any, Echo).expect("tcp");
         let udp = reactor.serve_datagrams(any, UdpEcho).expect("udp");
         let handle = reactor.handle();
-        let thread = std::thread::spawn(move || reactor.run().expect("reactor run"));
+        let thread = std::thread::spawn(move || {
+            reactor.run().expect("reactor run");
+        });
         Ours { tcp, udp, handle, thread: Some(thread) }
     }
 }

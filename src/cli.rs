@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client;
-use crate::reactor::{Config, Reactor};
+use crate::reactor::{Config, ListenOptions, Reactor};
 use crate::service::chat::{Chat, ChatConfig};
 use crate::service::echo::{Echo, UdpEcho};
 use crate::service::http::{Http, HttpConfig};
@@ -80,8 +80,18 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = ChatConfig::default().max_line)]
     pub chat_max_line: usize,
     /// Most connections open at once; further ones get the service's refusal and are closed.
-    #[arg(long, value_name = "N", default_value_t = Config::default().max_conns)]
-    pub max_conns: usize,
+    /// Default: 10,000, or fewer if the file-descriptor limit (raised to its hard limit at
+    /// start) cannot hold that many.
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+    /// Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy sends) on every TCP
+    /// listener. Per listener: proxy://ADDR or proxy+tls://ADDR.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+    /// Independent reactor threads, each with its own listening sockets (SO_REUSEPORT), for
+    /// echo, UDP echo and HTTP; chat and kv keep their state on reactor 0. 0 = one per core.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub reactors: usize,
     /// Close connections idle this many seconds (0 disables).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
@@ -111,13 +121,16 @@ pub struct ServeArgs {
     pub tls_handshake_timeout: f64,
 }
 
-/// A listening address, possibly `tls://HOST:PORT`.
+/// A listening address: `HOST:PORT`, `tls://HOST:PORT`, `proxy://HOST:PORT` or
+/// `proxy+tls://HOST:PORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenAddr {
     /// Where to listen.
     pub addr: SocketAddr,
     /// Speak TLS on it.
     pub tls: bool,
+    /// Expect a PROXY protocol header (v1 or v2) first.
+    pub proxy: bool,
 }
 
 /// Options of `reactor send`.
@@ -157,13 +170,17 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{s}: resolves to no address"))
 }
 
-/// Parses `HOST:PORT` or `tls://HOST:PORT`.
+/// Parses `HOST:PORT`, `tls://HOST:PORT`, `proxy://HOST:PORT` or `proxy+tls://HOST:PORT`.
 pub fn parse_listen(s: &str) -> Result<ListenAddr, String> {
-    match s.strip_prefix("tls://") {
-        Some(rest) => Ok(ListenAddr { addr: parse_addr(rest)?, tls: true }),
-        None if s.contains("://") => Err(format!("{s}: the only scheme is tls://")),
-        None => Ok(ListenAddr { addr: parse_addr(s)?, tls: false }),
-    }
+    let (scheme, rest) = s.split_once("://").unwrap_or(("", s));
+    let (tls, proxy) = match scheme {
+        "" => (false, false),
+        "tls" => (true, false),
+        "proxy" => (false, true),
+        "proxy+tls" => (true, true),
+        _ => return Err(format!("{s}: unknown scheme {scheme}:// (use tls://, proxy:// or proxy+tls://)")),
+    };
+    Ok(ListenAddr { addr: parse_addr(rest)?, tls, proxy })
 }
 
 fn secs(value: f64, what: &str) -> Result<Duration, String> {
@@ -172,17 +189,6 @@ fn secs(value: f64, what: &str) -> Result<Duration, String> {
 
 /// `reactor serve`: bind everything, print one line per socket, run until a signal.
 pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config {
-        max_conns: args.max_conns,
-        idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
-        max_output: args.max_output.max(1),
-        shutdown_grace: secs(args.shutdown_grace, "--shutdown-grace")?,
-        handshake_timeout: secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?,
-        stats_interval: args.stats.filter(|s| *s > 0).map(Duration::from_secs),
-        handle_signals: true,
-        ..Config::default()
-    };
-    let mut reactor = Reactor::new(config)?;
     let (mut echo, mut udp_echo, mut chat, mut http, mut kv) = (
         std::mem::take(&mut args.echo),
         std::mem::take(&mut args.udp_echo),
@@ -192,57 +198,112 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     if echo.is_empty() && udp_echo.is_empty() && chat.is_empty() && http.is_empty() && kv.is_empty() {
         // No service named: run them all on their defaults.
-        let plain = |s: &str| parse_listen(s);
-        echo.push(plain(DEFAULT_ECHO)?);
+        echo.push(parse_listen(DEFAULT_ECHO)?);
         udp_echo.push(parse_addr(DEFAULT_ECHO)?);
-        chat.push(plain(DEFAULT_CHAT)?);
-        http.push(plain(DEFAULT_HTTP)?);
-        kv.push(plain(DEFAULT_KV)?);
+        chat.push(parse_listen(DEFAULT_CHAT)?);
+        http.push(parse_listen(DEFAULT_HTTP)?);
+        kv.push(parse_listen(DEFAULT_KV)?);
+    }
+    if args.proxy_protocol {
+        for l in echo.iter_mut().chain(&mut chat).chain(&mut http).chain(&mut kv) {
+            l.proxy = true;
+        }
     }
     let wants_tls = [&echo, &chat, &http, &kv].iter().any(|list| list.iter().any(|l| l.tls));
     let tls = if wants_tls { Some(TlsConfigs::load(&args)?) } else { None };
-
-    let mut bound = Vec::new();
-    let mut listen = |reactor: &mut Reactor, name: &'static str, service, addrs: Vec<ListenAddr>| {
-        for ListenAddr { addr, tls: use_tls } in addrs {
-            let local = match (&tls, use_tls) {
-                (Some(tls), true) => {
-                    let config = if name == "http" { &tls.http } else { &tls.plain };
-                    reactor.listen_tls(addr, service, config.clone())?
-                }
-                _ => reactor.listen(addr, service)?,
-            };
-            bound.push((name, if use_tls { "tls" } else { "tcp" }, local));
-        }
-        Ok::<(), crate::error::Error>(())
+    let reactors = match args.reactors {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     };
-    if !echo.is_empty() {
-        let service = reactor.add_service(Echo);
-        listen(&mut reactor, "echo", service, echo)?;
+
+    // Each connection is a file descriptor: raise the soft limit to the hard one and keep the
+    // connection limit within it, as Redis does with maxclients.
+    let fd = crate::fdlimit::raise_nofile();
+    let sockets = (echo.len() + chat.len() + http.len() + kv.len() + udp_echo.len()) * reactors;
+    let wanted = args.max_conns.unwrap_or(Config::default().max_conns);
+    let max_conns = crate::fdlimit::max_conns_for(wanted, sockets, &fd);
+    if max_conns < wanted {
+        let how = if args.max_conns.is_some() { "--max-conns lowered" } else { "connection limit" };
+        log::warn!("{how} to {max_conns}: the file-descriptor limit is {} (hard {})", fd.soft, fd.hard);
     }
-    if !chat.is_empty() {
-        let config = ChatConfig { max_line: args.chat_max_line, ..ChatConfig::default() };
-        let service = reactor.add_service(Chat::new(config));
-        listen(&mut reactor, "chat", service, chat)?;
-    }
-    if !http.is_empty() {
-        let config = HttpConfig {
-            head_timeout: secs(args.http_head_timeout, "--http-head-timeout")?,
-            max_body: args.http_max_body,
-            ..HttpConfig::default()
+    let config = Config {
+        max_conns: max_conns.div_ceil(reactors).max(1),
+        idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+        max_output: args.max_output.max(1),
+        shutdown_grace: secs(args.shutdown_grace, "--shutdown-grace")?,
+        handshake_timeout: secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?,
+        stats_interval: args.stats.filter(|s| *s > 0).map(Duration::from_secs),
+        handle_signals: true,
+        ..Config::default()
+    };
+    let http_config = HttpConfig {
+        head_timeout: secs(args.http_head_timeout, "--http-head-timeout")?,
+        max_body: args.http_max_body,
+        ..HttpConfig::default()
+    };
+    let reuse_port = reactors > 1;
+    let options = |l: &ListenAddr, name: &str| ListenOptions {
+        tls: match (&tls, l.tls) {
+            (Some(tls), true) => Some(if name == "http" { tls.http.clone() } else { tls.plain.clone() }),
+            _ => None,
+        },
+        proxy_protocol: l.proxy,
+        reuse_port,
+    };
+
+    // Reactor 0 binds first, so that port 0 becomes a real port the others then share.
+    let mut bound: Vec<(&'static str, String, SocketAddr)> = Vec::new();
+    let mut all = Vec::with_capacity(reactors);
+    for index in 0..reactors {
+        let mut reactor = Reactor::new(config.clone())?;
+        let first = index == 0;
+        let mut listen = |reactor: &mut Reactor, name: &'static str, service, addrs: &mut Vec<ListenAddr>| {
+            for l in addrs.iter_mut() {
+                let local = reactor.listen_with(l.addr, service, options(l, name))?;
+                if first {
+                    l.addr = local; // the others bind the port the OS picked for reactor 0
+                    let scheme = match (l.proxy, l.tls) {
+                        (false, false) => "tcp",
+                        (false, true) => "tls",
+                        (true, false) => "proxy",
+                        (true, true) => "proxy+tls",
+                    };
+                    bound.push((name, scheme.to_string(), local));
+                }
+            }
+            Ok::<(), crate::error::Error>(())
         };
-        let service = reactor.add_service(Http::new(config));
-        listen(&mut reactor, "http", service, http)?;
+        // Stateless services run on every reactor; stateful ones (chat room, key-value store)
+        // on reactor 0 only: one thread owning the state is what makes it correct without locks.
+        if !echo.is_empty() {
+            let service = reactor.add_service(Echo);
+            listen(&mut reactor, "echo", service, &mut echo)?;
+        }
+        if first && !chat.is_empty() {
+            let config = ChatConfig { max_line: args.chat_max_line, ..ChatConfig::default() };
+            let service = reactor.add_service(Chat::new(config));
+            listen(&mut reactor, "chat", service, &mut chat)?;
+        }
+        if !http.is_empty() {
+            let service = reactor.add_service(Http::new(http_config.clone()));
+            listen(&mut reactor, "http", service, &mut http)?;
+        }
+        if first && !kv.is_empty() {
+            let max_bulk = args.kv_max_bulk.max(1);
+            let config = KvConfig { max_bulk, max_query: max_bulk.saturating_mul(2), ..KvConfig::default() };
+            let service = reactor.add_service(Kv::new(config));
+            listen(&mut reactor, "kv", service, &mut kv)?;
+        }
+        for addr in udp_echo.iter_mut() {
+            let local = reactor.serve_datagrams_with(*addr, UdpEcho, reuse_port)?;
+            if first {
+                *addr = local;
+                bound.push(("udp-echo", "udp".to_string(), local));
+            }
+        }
+        all.push(reactor);
     }
-    if !kv.is_empty() {
-        let max_bulk = args.kv_max_bulk.max(1);
-        let config = KvConfig { max_bulk, max_query: max_bulk.saturating_mul(2), ..KvConfig::default() };
-        let service = reactor.add_service(Kv::new(config));
-        listen(&mut reactor, "kv", service, kv)?;
-    }
-    for addr in udp_echo {
-        bound.push(("udp-echo", "udp", reactor.serve_datagrams(addr, UdpEcho)?));
-    }
+
     let mut stdout = std::io::stdout().lock();
     if let Some(tls) = &tls
         && tls.self_signed
@@ -252,11 +313,52 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     for (name, scheme, addr) in &bound {
         writeln!(stdout, "{name:<9} listening on {scheme}://{addr}")?;
     }
+    if reactors > 1 {
+        writeln!(stdout, "reactors  {reactors} threads (SO_REUSEPORT); chat and kv on reactor 0")?;
+    }
     stdout.flush()?;
     drop(stdout);
     log::info!("serving; SIGINT or SIGTERM to stop");
-    reactor.run()?;
-    Ok(())
+    run_all(all)
+}
+
+/// Runs one reactor on this thread, or several on threads of their own. If one fails or
+/// panics, the others are stopped at once and the error is returned: a half-working server
+/// (some ports answering, some not) is worse than a clean exit a supervisor can restart.
+fn run_all(mut reactors: Vec<Reactor>) -> Result<(), Box<dyn std::error::Error>> {
+    if reactors.len() == 1 {
+        let reactor = reactors.pop().ok_or("no reactor")?;
+        reactor.run()?;
+        return Ok(());
+    }
+    let handles: Vec<_> = reactors.iter().map(Reactor::handle).collect();
+    let (done, finished) = std::sync::mpsc::channel();
+    for (index, reactor) in reactors.into_iter().enumerate() {
+        let done = done.clone();
+        std::thread::Builder::new().name(format!("reactor-{index}")).spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.run()));
+            let _ = done.send((index, result));
+        })?;
+    }
+    drop(done);
+    let mut failure: Option<Box<dyn std::error::Error>> = None;
+    for (index, result) in finished.iter() {
+        let error: Option<Box<dyn std::error::Error>> = match result {
+            Ok(Ok(_stats)) => None,
+            Ok(Err(e)) => Some(format!("reactor {index}: {e}").into()),
+            Err(_) => {
+                Some(format!("reactor {index} panicked (see the message above); stopping the others").into())
+            }
+        };
+        if let Some(e) = error {
+            log::error!("{e}");
+            for handle in &handles {
+                handle.stop();
+            }
+            failure.get_or_insert(e);
+        }
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 /// The TLS server configurations `serve` needs: one plain, one offering ALPN `http/1.1`.

@@ -57,6 +57,7 @@
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod fdlimit;
 pub mod load;
 pub mod proxy;
 pub mod reactor;

@@ -40,7 +40,9 @@ fn room(max_output: usize) -> (SocketAddr, common::Server) {
     let addr = reactor.serve(any, Chat::new(ChatConfig::default())).unwrap();
     // Reuse the echo-server wrapper only for its stop-on-drop handle.
     let handle = reactor.handle();
-    let thread = std::thread::spawn(move || reactor.run().unwrap());
+    let thread = std::thread::spawn(move || {
+        reactor.run().unwrap();
+    });
     (addr, common::Server::from_parts(addr, handle, thread))
 }
 

@@ -152,7 +152,9 @@ fn chat_fan_out_reaches_every_other_member() {
     let mut reactor = Reactor::new(Config::default()).unwrap();
     let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Chat::new(ChatConfig::default())).unwrap();
     let handle = reactor.handle();
-    let thread = std::thread::spawn(move || reactor.run().unwrap());
+    let thread = std::thread::spawn(move || {
+        reactor.run().unwrap();
+    });
     let config =
         LoadConfig { conns: 5, depth: 2, stop: Stop::Requests(200), ..LoadConfig::new(Service::Chat, addr) };
     let report = load::run(&config).expect("chat run");

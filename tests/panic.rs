@@ -32,7 +32,9 @@ fn a_panicking_service_call_closes_only_its_connection() {
     let mut reactor = Reactor::new(Config::default()).unwrap();
     let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Fragile).unwrap();
     let handle = reactor.handle();
-    let thread = std::thread::spawn(move || reactor.run().unwrap());
+    let thread = std::thread::spawn(move || {
+        reactor.run().unwrap();
+    });
     let _server = common::Server::from_parts(addr, handle, thread);
 
     let mut bystander = common::connect(addr);

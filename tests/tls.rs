@@ -49,7 +49,9 @@ fn tls_server(config: Config) -> TlsServer {
     identity.write_cert(&cert_file).unwrap();
     let client = tls::client_config(Some(&cert_file), false).unwrap();
     let handle = reactor.handle();
-    let thread = std::thread::spawn(move || reactor.run().unwrap());
+    let thread = std::thread::spawn(move || {
+        reactor.run().unwrap();
+    });
     TlsServer {
         echo,
         chat,

@@ -44,7 +44,7 @@
 //! ```
 
 pub mod cli;
-pub mod limits;
+
 pub mod plan;
 pub mod report;
 pub mod tally;
@@ -206,10 +206,10 @@ impl std::error::Error for LoadError {}
 /// Runs one load test and returns what it measured.
 pub fn run(config: &LoadConfig) -> Result<Report, LoadError> {
     config.validate()?;
-    let fd = limits::raise_nofile();
+    let fd = crate::fdlimit::raise_nofile();
     let mut work = workload::for_service(config.service, config.size, config.conns, &config.addr.to_string());
     let mut tally = tally::Tally::new(config);
-    if let Some(warning) = limits::check_conns(config.conns, &fd) {
+    if let Some(warning) = crate::fdlimit::check_conns(config.conns, &fd) {
         tally.warn(warning);
     }
     let started = std::time::SystemTime::now();

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
-use super::limits::FdLimit;
 use super::tally::{Reasons, Tally};
 use super::{LoadConfig, Stop};
+use crate::fdlimit::FdLimit;
 
 /// The percentiles every report shows.
 pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];

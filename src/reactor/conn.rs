@@ -106,6 +106,9 @@ pub struct Conn {
     /// The TLS session, on listeners that speak TLS (boxed: it is large, and plain
     /// connections should not pay for it).
     pub(crate) tls: Option<Box<rustls::ServerConnection>>,
+    /// The listener expects a PROXY protocol header first; until it is read, input goes to
+    /// `input` and the service has not been opened.
+    pub(crate) awaiting_proxy: bool,
 }
 
 impl Conn {
@@ -128,6 +131,7 @@ impl Conn {
             service_timer: None,
             service_timer_armed: None,
             tls: None,
+            awaiting_proxy: false,
         }
     }
 

@@ -13,20 +13,37 @@
 use std::io;
 use std::net::SocketAddr;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Backlog for `listen(2)`. Linux caps it at `net.core.somaxconn` (4096 on current kernels).
 pub const BACKLOG: i32 = 1024;
 
-/// Binds a non-blocking TCP listener with `SO_REUSEADDR` and a deep backlog.
-pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+/// Binds a non-blocking TCP listener with `SO_REUSEADDR` and a deep backlog. With
+/// `reuse_port`, several sockets (one per reactor thread) may bind the same address, and the
+/// kernel spreads new connections across them (`SO_REUSEPORT`).
+pub fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Binds a non-blocking UDP socket, with `SO_REUSEPORT` if asked (datagrams are then spread
+/// across the sockets bound to the address by a hash of the sender).
+pub fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(socket.into()))
 }
 
 /// What one `accept` call produced.

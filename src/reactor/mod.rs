@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Waker};
 use rustls::ServerConfig;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -79,12 +79,25 @@ const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceId(usize);
 
+/// How a listener is bound and what its connections speak before the service.
+#[derive(Clone, Default)]
+pub struct ListenOptions {
+    /// Connections speak TLS with this configuration.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// Connections start with a PROXY protocol header (v1 or v2) naming the real client.
+    pub proxy_protocol: bool,
+    /// Bind with `SO_REUSEPORT`, so other reactors can bind the same address.
+    pub reuse_port: bool,
+}
+
 /// A TCP listener and the service its connections get.
 struct Listener {
     socket: TcpListener,
     service: usize,
     /// Connections on this listener speak TLS with this configuration.
     tls: Option<Arc<ServerConfig>>,
+    /// Connections on this listener start with a PROXY protocol header.
+    proxy: bool,
     /// Accepting is paused after running out of file descriptors.
     paused: bool,
 }
@@ -196,8 +209,7 @@ impl Reactor {
     /// Binds a TCP listener whose connections `service` serves. Returns the bound address
     /// (with the real port when `addr` asked for port 0).
     pub fn listen(&mut self, addr: SocketAddr, service: ServiceId) -> Result<SocketAddr, Error> {
-        let socket = listener::bind_tcp(addr).map_err(|e| Error::Bind(addr, e))?;
-        self.add_listener(socket, service, None)
+        self.listen_with(addr, service, ListenOptions::default())
     }
 
     /// Like [`Reactor::listen`], but every connection speaks TLS with `config` first.
@@ -207,24 +219,25 @@ impl Reactor {
         service: ServiceId,
         config: Arc<ServerConfig>,
     ) -> Result<SocketAddr, Error> {
-        let socket = listener::bind_tcp(addr).map_err(|e| Error::Bind(addr, e))?;
-        self.add_listener(socket, service, Some(config))
+        self.listen_with(addr, service, ListenOptions { tls: Some(config), ..ListenOptions::default() })
     }
 
-    /// Adds an already bound, non-blocking listener (for sockets made with other options).
-    pub fn add_listener(
+    /// Binds a TCP listener with `options` (TLS, PROXY protocol, `SO_REUSEPORT`).
+    pub fn listen_with(
         &mut self,
-        mut socket: TcpListener,
+        addr: SocketAddr,
         service: ServiceId,
-        tls: Option<Arc<ServerConfig>>,
+        options: ListenOptions,
     ) -> Result<SocketAddr, Error> {
+        let mut socket = listener::bind_tcp(addr, options.reuse_port).map_err(|e| Error::Bind(addr, e))?;
         let local = socket.local_addr().map_err(Error::Register)?;
         let i = self.listeners.len();
         self.poll
             .registry()
             .register(&mut socket, token::listener(i), Interest::READABLE)
             .map_err(Error::Register)?;
-        self.listeners.push(Some(Listener { socket, service: service.0, tls, paused: false }));
+        let ListenOptions { tls, proxy_protocol: proxy, .. } = options;
+        self.listeners.push(Some(Listener { socket, service: service.0, tls, proxy, paused: false }));
         Ok(local)
     }
 
@@ -240,7 +253,17 @@ impl Reactor {
         addr: SocketAddr,
         service: impl DatagramService,
     ) -> Result<SocketAddr, Error> {
-        let mut socket = UdpSocket::bind(addr).map_err(|e| Error::Bind(addr, e))?;
+        self.serve_datagrams_with(addr, service, false)
+    }
+
+    /// Like [`Reactor::serve_datagrams`], optionally with `SO_REUSEPORT`.
+    pub fn serve_datagrams_with(
+        &mut self,
+        addr: SocketAddr,
+        service: impl DatagramService,
+        reuse_port: bool,
+    ) -> Result<SocketAddr, Error> {
+        let mut socket = listener::bind_udp(addr, reuse_port).map_err(|e| Error::Bind(addr, e))?;
         let local = socket.local_addr().map_err(Error::Register)?;
         let token = token::datagram(self.datagrams.len());
         self.poll.registry().register(&mut socket, token, Interest::READABLE).map_err(Error::Register)?;
@@ -260,8 +283,8 @@ impl Reactor {
     }
 
     /// Runs the loop until shut down (signal or [`Handle`]) and every connection has finished
-    /// or the grace period has ended.
-    pub fn run(mut self) -> Result<(), Error> {
+    /// or the grace period has ended. Returns the final counters.
+    pub fn run(mut self) -> Result<Stats, Error> {
         let mut events = Events::with_capacity(1024);
         self.start();
         while !self.finished() {
@@ -304,7 +327,7 @@ impl Reactor {
         }
         self.close_all();
         log::info!("reactor stopped: {}", self.stats.summary(self.now));
-        Ok(())
+        Ok(self.stats)
     }
 
     fn start(&mut self) {
@@ -378,10 +401,10 @@ impl Reactor {
                     conn.last_active = self.now;
                     budget = budget.saturating_sub(n);
                     if conn.state == State::Open {
-                        if conn.tls.is_some() {
-                            self.tls_input(key, n);
+                        if conn.awaiting_proxy {
+                            self.proxy_input(key, n);
                         } else {
-                            self.call_service(key, Call::Input(n));
+                            self.input(key, n);
                         }
                     }
                     // A lingering connection's bytes are read only to be thrown away.
@@ -395,6 +418,61 @@ impl Reactor {
                     log::debug!("{} {}: read: {e}", conn.id, conn.peer);
                     return self.close(key, CloseReason::Error);
                 }
+            }
+        }
+    }
+
+    /// `n` new bytes are in the read buffer: through TLS if the connection has it, then to
+    /// the service.
+    fn input(&mut self, key: usize, n: usize) {
+        if self.conns.get(key).is_some_and(|c| c.tls.is_some()) {
+            self.tls_input(key, n);
+        } else {
+            self.call_service(key, Call::Input(n));
+        }
+    }
+
+    /// `n` bytes arrived before the PROXY protocol header was complete: collect them until it
+    /// is, then take the client's address from it, open the service, and pass on what came
+    /// after the header (a TLS ClientHello, a request) as if it had just been read.
+    fn proxy_input(&mut self, key: usize, n: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.input.extend_from_slice(&self.rbuf[..n]);
+        self.stats.input_buffered += n as u64;
+        match crate::proxy::parse(&conn.input) {
+            Ok(crate::proxy::Parsed::Incomplete) => {}
+            Ok(crate::proxy::Parsed::Done { header_len, source, .. }) => {
+                self.stats.input_buffered -= conn.input.len() as u64;
+                let rest = conn.input.split_off(header_len);
+                conn.input = Vec::new();
+                conn.awaiting_proxy = false;
+                if let Some(client) = source {
+                    log::info!("Connection from {client} (via {})", conn.peer);
+                    log::debug!("{} {}: PROXY header: the client is {client}", conn.id, conn.peer);
+                    conn.peer = client;
+                } else {
+                    log::debug!(
+                        "{} {}: PROXY header without addresses (a health check?)",
+                        conn.id,
+                        conn.peer
+                    );
+                }
+                self.open_session(key);
+                for chunk in rest.chunks(READ_CHUNK) {
+                    if !self.conns.get(key).is_some_and(|c| c.state == State::Open) {
+                        break;
+                    }
+                    self.rbuf[..chunk.len()].copy_from_slice(chunk);
+                    self.input(key, chunk.len());
+                }
+            }
+            Err(e) => {
+                log::info!(
+                    "{} {}: claims PROXY protocol but sent garbage ({e}); closing",
+                    conn.id,
+                    conn.peer
+                );
+                self.close(key, CloseReason::Error);
             }
         }
     }
@@ -784,8 +862,8 @@ impl Reactor {
             }
             match listener::accept_one(&listener.socket) {
                 Accepted::Conn(stream, peer) => {
-                    let (service, tls) = (listener.service, listener.tls.clone());
-                    self.open_conn(service, tls, stream, peer);
+                    let (service, tls, proxy) = (listener.service, listener.tls.clone(), listener.proxy);
+                    self.open_conn(service, tls, proxy, stream, peer);
                 }
                 Accepted::Drained => return,
                 Accepted::Skip(e) => log::debug!("accept: {e}"),
@@ -806,6 +884,7 @@ impl Reactor {
         &mut self,
         service: usize,
         tls: Option<Arc<ServerConfig>>,
+        proxy: bool,
         mut stream: TcpStream,
         peer: SocketAddr,
     ) {
@@ -842,16 +921,21 @@ impl Reactor {
         log::info!("Connection from {peer}");
         log::debug!("{id} {peer}: accepted ({} service)", self.services[service].name());
         let mut conn = Conn::new(stream, id, peer, service, self.now);
-        if session.is_some() {
+        if session.is_some() || proxy {
+            // The PROXY header and the TLS handshake share one deadline.
             self.timers.add(self.now + self.config.handshake_timeout, TimerKind::Handshake(id));
         }
         conn.tls = session;
+        conn.awaiting_proxy = proxy;
         entry.insert(conn);
         self.stats.conns_open += 1;
         if let Some(idle) = self.config.idle_timeout {
             self.timers.add(self.now + idle, TimerKind::Idle(id));
         }
-        self.open_session(key);
+        if !proxy {
+            // Behind a PROXY header the service opens once the header names the client.
+            self.open_session(key);
+        }
     }
 
     // ─── datagrams ────────────────────────────────────────────────────────────────────────
@@ -933,9 +1017,13 @@ impl Reactor {
                 TimerKind::Service(id) => self.on_service_timer(id, at),
                 TimerKind::Handshake(id) => {
                     if let Some(conn) = self.live(id)
-                        && conn.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
+                        && (conn.awaiting_proxy || conn.tls.as_ref().is_some_and(|tls| tls.is_handshaking()))
                     {
-                        log::debug!("{} {}: TLS handshake not done in time", conn.id, conn.peer);
+                        log::debug!(
+                            "{} {}: PROXY header or TLS handshake not done in time",
+                            conn.id,
+                            conn.peer
+                        );
                         self.close(id.index(), CloseReason::Error);
                     }
                 }

@@ -53,7 +53,9 @@ pub fn echo_server(config: Config) -> Server {
     let tcp = reactor.serve(any, Echo).expect("bind tcp");
     let udp = reactor.serve_datagrams(any, UdpEcho).expect("bind udp");
     let handle = reactor.handle();
-    let thread = std::thread::spawn(move || reactor.run().expect("reactor run"));
+    let thread = std::thread::spawn(move || {
+        reactor.run().expect("reactor run");
+    });
     Server { tcp, udp, handle, thread: Some(thread) }
 }
 

@@ -1,8 +1,9 @@
 //! The file-descriptor limit: each connection is one descriptor, and the soft limit
 //! (`ulimit -n`, often 1024) is far below what a load test wants.
 //!
-//! A process may raise its soft limit up to its hard limit without privileges, so the load
-//! generator does that at start, as servers do (Redis sizes `maxclients` the same way). Past
+//! A process may raise its soft limit up to its hard limit without privileges, so both
+//! `reactor serve` and `reactor load` do that at start (Redis sizes `maxclients` the same
+//! way: [`max_conns_for`] is our version). Past
 //! the hard limit only root can go (`ulimit -Hn`, `/etc/security/limits.conf`, systemd's
 //! `LimitNOFILE=`), and past `fs.nr_open` not even root: when `--conns` does not fit, the
 //! message names the limit in the way.
@@ -45,4 +46,38 @@ pub fn check_conns(conns: usize, limit: &FdLimit) -> Option<String> {
             limit.soft.saturating_sub(RESERVED_FDS)
         )
     })
+}
+
+/// The connection limit a server can keep under `limit`: `wanted`, or less when the
+/// descriptors are not there (keeping [`RESERVED_FDS`] plus one per listening socket spare,
+/// so the server can still accept and refuse politely instead of failing with `EMFILE`).
+pub fn max_conns_for(wanted: usize, listeners: usize, limit: &FdLimit) -> usize {
+    if limit.soft == 0 {
+        return wanted; // unknown: trust the caller
+    }
+    let spare = RESERVED_FDS + listeners as u64;
+    let fits = usize::try_from(limit.soft.saturating_sub(spare)).unwrap_or(usize::MAX);
+    wanted.min(fits.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_limit_shrinks_to_fit_the_descriptors() {
+        let limit = FdLimit { soft: 1024, hard: 4096 };
+        assert_eq!(max_conns_for(10_000, 4, &limit), 1024 - 16 - 4);
+        assert_eq!(max_conns_for(100, 4, &limit), 100);
+        assert_eq!(max_conns_for(10_000, 4, &FdLimit { soft: 0, hard: 0 }), 10_000);
+        assert_eq!(max_conns_for(10_000, 4, &FdLimit { soft: 8, hard: 8 }), 1);
+    }
+
+    #[test]
+    fn warns_when_conns_do_not_fit() {
+        let limit = FdLimit { soft: 1024, hard: 1024 };
+        assert!(check_conns(100, &limit).is_none());
+        let warning = check_conns(5000, &limit).unwrap();
+        assert!(warning.contains("LimitNOFILE"), "{warning}");
+    }
 }
