@@ -285,7 +285,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             listen(&mut reactor, "chat", service, &mut chat)?;
         }
         if !http.is_empty() {
-            let service = reactor.add_service(Http::new(http_config.clone()));
+            let service = reactor.add_service(Http::new(http_config));
             listen(&mut reactor, "http", service, &mut http)?;
         }
         if first && !kv.is_empty() {
