@@ -55,6 +55,10 @@
 pub mod cli;
 pub mod client;
 pub mod error;
+/// Properties every service must keep for any input; shared by `fuzz/`, `tests/fuzz_corpus.rs`
+/// and `tests/properties.rs`. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod reactor;
 pub mod service;
 pub mod stats;
