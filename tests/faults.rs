@@ -572,6 +572,7 @@ fn kv_corpus() -> Vec<(Vec<u8>, String)> {
     let dollar = |c: char| format!("-ERR Protocol error: expected '$', got '{c}'\r\n");
     let quotes = "-ERR Protocol error: unbalanced quotes in request\r\n";
     let crlf = "-ERR Protocol error: bulk string not terminated by CRLF\r\n";
+    let big_inline = vec![b'a'; 64 * 1024 + 1];
     let mut big_count = b"*".to_vec();
     big_count.extend(std::iter::repeat_n(b'1', 64 * 1024 + 1));
     let mut big_len = b"*1\r\n$".to_vec();
@@ -635,6 +636,7 @@ fn kv_corpus() -> Vec<(Vec<u8>, String)> {
         (b"SET k 'v'x\r\n", quotes.into()),
         (b"ECHO \"\\\r\n", quotes.into()),
         (b"\"\n", quotes.into()),
+        (&big_inline, "-ERR Protocol error: too big inline request\r\n".into()),
     ];
     cases.into_iter().map(|(input, reply)| (input.to_vec(), reply)).collect()
 }
@@ -650,8 +652,10 @@ fn malformed_input_of_every_service_while_others_are_served() {
     let served = well_behaved_clients(&s, &stop);
 
     // kv: the exact Redis error, then EOF; whole and in 3-byte pieces.
+    let corpus = kv_corpus();
+    assert_eq!(corpus.len(), 52);
     let mut failures = Vec::new();
-    for (input, want) in kv_corpus() {
+    for (input, want) in corpus {
         for pieces in [input.len(), 3] {
             let mut c = connect(s.kv);
             for piece in input.chunks(pieces) {
