@@ -24,7 +24,7 @@
 //!  keep-alive? ─ yes ─▶ next request in the same input, if any ─ no ─▶ cx.close()
 //! ```
 //!
-//! Each connection's [`Session`] is one explicit state (see [`State`] and the diagram in
+//! Each connection's [`Session`] is one explicit state (see `State` and the diagram in
 //! `docs/http.md`); with `RUST_LOG=debug` every transition is logged.
 //!
 //! What it leaves out, on purpose: HTTP/2 and upgrades, response compression, range requests,

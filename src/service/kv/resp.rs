@@ -19,7 +19,7 @@
 //!
 //! A request may arrive split at any byte. The reactor keeps the bytes this parser has not
 //! consumed and offers them again, followed by new ones, so the parser only has to remember
-//! *how far it got* into the current request (the [`State`] plus two offsets). It never
+//! *how far it got* into the current request (the `State` plus two offsets). It never
 //! re-reads an argument it has already parsed and never rescans a line it has already searched
 //! for its end, so a request trickled in one byte at a time costs the same as one arriving
 //! whole.
