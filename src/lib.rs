@@ -55,8 +55,8 @@
 pub mod cli;
 pub mod client;
 pub mod error;
-/// Properties every service must keep for any input; shared by `fuzz/`, `tests/fuzz_corpus.rs`
-/// and `tests/properties.rs`. Not part of the API.
+// What every service must keep for any input, shared by `fuzz/`, `tests/fuzz_corpus.rs` and
+// `tests/properties.rs`. Not part of the API, so hidden from the docs.
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod reactor;
