@@ -1,6 +1,6 @@
 //! The fuzz corpus, replayed on stable: every file in `fuzz/corpus/<target>/` goes through
 //! `reactor::fuzzing::run`, the function the `cargo fuzz` target of the same name calls. So
-//! the checked-in seeds (and anything a fuzzing run added to the corpus) keep passing on every
+//! the checked-in seeds (and any input copied there from a fuzzing run) keep passing on every
 //! `cargo test`, with no nightly toolchain. `scripts/fuzz.sh` fuzzes for real when it can.
 
 use std::path::Path;
