@@ -60,6 +60,10 @@ pub mod error;
 pub mod fdlimit;
 pub mod load;
 pub mod proxy;
+// What every service must keep for any input, shared by `fuzz/`, `tests/fuzz_corpus.rs` and
+// `tests/properties.rs`. Not part of the API, so hidden from the docs.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod reactor;
 pub mod service;
 pub mod stats;
