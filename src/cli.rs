@@ -81,7 +81,7 @@ pub struct ServeArgs {
     pub chat_max_line: usize,
     /// Most connections open at once; further ones get the service's refusal and are closed.
     /// Default: 10,000, or fewer if the file-descriptor limit (raised to its hard limit at
-    /// start) cannot hold that many.
+    /// start) cannot hold that many; a value given here is obeyed even beyond it.
     #[arg(long, value_name = "N")]
     pub max_conns: Option<usize>,
     /// Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy sends) on every TCP
@@ -220,12 +220,35 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // connection limit within it, as Redis does with maxclients.
     let fd = crate::fdlimit::raise_nofile();
     let sockets = (echo.len() + chat.len() + http.len() + kv.len() + udp_echo.len()) * reactors;
-    let wanted = args.max_conns.unwrap_or(Config::default().max_conns);
-    let max_conns = crate::fdlimit::max_conns_for(wanted, sockets, &fd);
-    if max_conns < wanted {
-        let how = if args.max_conns.is_some() { "--max-conns lowered" } else { "connection limit" };
-        log::warn!("{how} to {max_conns}: the file-descriptor limit is {} (hard {})", fd.soft, fd.hard);
-    }
+    let fits = crate::fdlimit::max_conns_for(usize::MAX, sockets, &fd);
+    let max_conns = match args.max_conns {
+        // Asked for explicitly: obeyed, with a warning if the descriptors cannot hold it
+        // (beyond them, accept fails with EMFILE and the reactor pauses accepting).
+        Some(n) => {
+            if n > fits {
+                log::warn!(
+                    "--max-conns {n} exceeds what the file-descriptor limit {} (hard {}) can hold \
+                     (about {fits}); past that, accepting pauses until descriptors free up",
+                    fd.soft,
+                    fd.hard
+                );
+            }
+            n
+        }
+        // The default: 10,000, or what fits (as Redis sizes maxclients), so the server
+        // refuses politely instead of running out of descriptors.
+        None => {
+            let n = Config::default().max_conns.min(fits);
+            if n < Config::default().max_conns {
+                log::warn!(
+                    "connection limit lowered to {n} by the file-descriptor limit {} (hard {})",
+                    fd.soft,
+                    fd.hard
+                );
+            }
+            n
+        }
+    };
     let config = Config {
         max_conns: max_conns.div_ceil(reactors).max(1),
         idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),

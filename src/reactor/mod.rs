@@ -324,6 +324,7 @@ impl Reactor {
                 // Dropping the connection closes its socket.
                 self.conns.try_remove(key);
             }
+            self.compact_timers();
         }
         self.close_all();
         log::info!("reactor stopped: {}", self.stats.summary(self.now));
@@ -555,7 +556,8 @@ impl Reactor {
         let service = &mut self.services[conn.service];
         self.out.clear();
         let mut cx =
-            Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed);
+            Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed)
+                .with_output_limit(self.config.max_output);
         let buffered_before = conn.input.len();
         let (rbuf, input) = match call {
             Call::Plain(_) => (&self.plain, &mut conn.input),
@@ -590,7 +592,20 @@ impl Reactor {
         let too_large = conn.input.len() > service.max_input();
         self.stats.input_buffered =
             self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
+        let answered = !self.out.is_empty();
         self.after_call(key, close, timer);
+        // A call that answered and still left input may have stopped at the output limit
+        // (`Cx::output_room`). If its answer already went out, nothing else would wake this
+        // connection (the peer may be waiting for us), so offer the rest again next turn. If
+        // the answer is still owed, `flush` does this once it has gone.
+        if let Some(conn) = self.conns.get(key)
+            && answered
+            && conn.state == State::Open
+            && !conn.input.is_empty()
+            && conn.pending_output() == 0
+        {
+            self.enqueue(key);
+        }
         if too_large {
             if let Some(conn) = self.conns.get(key) {
                 log::debug!(
@@ -658,7 +673,7 @@ impl Reactor {
             return;
         }
         let registry = self.poll.registry();
-        if let Err(e) = transmit(conn, &self.out, &mut self.cipher, registry, &mut self.stats, self.now) {
+        if let Err(e) = transmit(conn, &self.out, &mut self.cipher, registry, &mut self.stats) {
             log::debug!("{} {}: write: {e}", conn.id, conn.peer);
             self.close(key, CloseReason::Error);
         }
@@ -680,7 +695,7 @@ impl Reactor {
                     continue; // that connection is gone or going: the bytes are dropped
                 }
                 let registry = self.poll.registry();
-                match transmit(conn, &bytes, &mut self.cipher, registry, &mut self.stats, self.now) {
+                match transmit(conn, &bytes, &mut self.cipher, registry, &mut self.stats) {
                     Ok(()) => {
                         if conn.pending_output() > self.config.max_output {
                             log::debug!(
@@ -716,10 +731,13 @@ impl Reactor {
                 if written > 0 {
                     conn.last_active = self.now;
                 }
-                if conn.pending_output() == 0 && conn.read_paused {
-                    conn.read_paused = false;
-                    log::debug!("{} {}: output drained: reads resumed", conn.id, conn.peer);
-                    // The socket may hold data whose readable edge we already consumed.
+                if conn.pending_output() == 0 && (conn.read_paused || !conn.input.is_empty()) {
+                    if conn.read_paused {
+                        conn.read_paused = false;
+                        log::debug!("{} {}: output drained: reads resumed", conn.id, conn.peer);
+                    }
+                    // The socket may hold data whose readable edge we already consumed, and
+                    // the service may have held requests back while the output was full.
                     self.enqueue(key);
                 }
             }
@@ -1055,6 +1073,26 @@ impl Reactor {
         }
     }
 
+    /// Drops timer entries of connections that are gone, once they outnumber the live ones.
+    /// Entries are never removed when a connection closes (that would be an O(n) search);
+    /// without this, a server with much connection churn would carry an idle-timer entry for
+    /// every connection closed in the last `idle_timeout`, and keep the heap's capacity after.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 64 + 4 * self.conns.len() {
+            return;
+        }
+        let conns = &self.conns;
+        self.timers.retain(|kind| match kind {
+            TimerKind::Idle(id)
+            | TimerKind::Service(id)
+            | TimerKind::Linger(id)
+            | TimerKind::Handshake(id) => {
+                conns.get(id.index()).is_some_and(|c| c.id == *id && c.state != State::Closed)
+            }
+            _ => true,
+        });
+    }
+
     /// Service-wide periodic work. A panicking tick is logged and retried a second later.
     fn tick(&mut self, i: usize) {
         let (service, now) = (&mut self.services[i], self.now);
@@ -1229,7 +1267,9 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// Sends plaintext `bytes` to `conn`, through its TLS session if it has one, and keeps the
-/// counters. Plain connections write `bytes` as they are; TLS connections encrypt into
+/// counters. Writing does not make a connection active: the idle timer measures signs of
+/// life *from the peer* (bytes read from it, or owed output it finally took, see `flush`),
+/// so a member that never reads cannot be kept alive by what others send it. Plain connections write `bytes` as they are; TLS connections encrypt into
 /// `cipher` and write that, so both take the same path into the socket and the same output
 /// buffer (see `reactor/tls.rs`).
 fn transmit(
@@ -1238,7 +1278,6 @@ fn transmit(
     cipher: &mut Vec<u8>,
     registry: &Registry,
     stats: &mut Stats,
-    now: Instant,
 ) -> std::io::Result<()> {
     let before = conn.pending_output();
     let written = if let Some(tls) = conn.tls.as_deref_mut() {
@@ -1249,8 +1288,5 @@ fn transmit(
     };
     stats.bytes_out += written as u64;
     stats.output_buffered = stats.output_buffered + conn.pending_output() as u64 - before as u64;
-    if written > 0 {
-        conn.last_active = now;
-    }
     Ok(())
 }

@@ -75,6 +75,12 @@ impl Timers {
         }
     }
 
+    /// Keeps only the entries `keep` approves, and gives back the memory of the rest.
+    pub fn retain(&mut self, mut keep: impl FnMut(&TimerKind) -> bool) {
+        self.heap.retain(|Reverse((_, _, kind))| keep(kind));
+        self.heap.shrink_to(self.heap.len() * 2);
+    }
+
     /// Number of pending entries (stale ones included).
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -136,6 +142,20 @@ mod tests {
             std::iter::from_fn(|| timers.pop_due(t0 + Duration::from_secs(2))).map(|(_, k)| k).collect();
         assert_eq!(due, vec![TimerKind::Grace, TimerKind::Tick(4)]);
         assert_eq!(timers.len(), 1);
+    }
+
+    #[test]
+    fn retain_drops_stale_entries_and_keeps_order() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        for i in 0..100u64 {
+            timers.add(t0 + Duration::from_millis(i), TimerKind::Tick(i as usize));
+        }
+        timers.retain(|kind| matches!(kind, TimerKind::Tick(i) if i % 10 == 0));
+        assert_eq!(timers.len(), 10);
+        let due: Vec<_> =
+            std::iter::from_fn(|| timers.pop_due(t0 + Duration::from_secs(1))).map(|(_, k)| k).collect();
+        assert_eq!(due, (0..10).map(|i| TimerKind::Tick(i * 10)).collect::<Vec<_>>());
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub struct Cx<'a> {
     outbox: &'a mut Outbox,
     stats: &'a Stats,
     pending_output: usize,
+    output_limit: usize,
     close: bool,
     timer: Option<Instant>,
 }
@@ -154,7 +155,26 @@ impl<'a> Cx<'a> {
         stats: &'a Stats,
         pending_output: usize,
     ) -> Self {
-        Cx { now, wall, id, peer, out, outbox, stats, pending_output, close: false, timer: None }
+        Cx {
+            now,
+            wall,
+            id,
+            peer,
+            out,
+            outbox,
+            stats,
+            pending_output,
+            output_limit: usize::MAX,
+            close: false,
+            timer: None,
+        }
+    }
+
+    /// Sets the output limit [`Cx::output_room`] measures against (the reactor's
+    /// `max_output`; unlimited unless set).
+    pub fn with_output_limit(mut self, limit: usize) -> Self {
+        self.output_limit = limit;
+        self
     }
 
     /// The time of this reactor turn (read once per turn, never from inside a service).
@@ -189,6 +209,15 @@ impl<'a> Cx<'a> {
     /// them again once the output has drained, even if no new byte arrives.
     pub fn pending_output(&self) -> usize {
         self.pending_output
+    }
+
+    /// How many more reply bytes fit under the connection's output limit, counting what is
+    /// already owed and what this call wrote so far. A service whose replies can be much
+    /// larger than its requests (a pipeline of GETs of big values) stops answering at 0 and
+    /// leaves the remaining requests unconsumed; the reactor offers them again as soon as the
+    /// output has gone out. Answering a request that started below the limit may overshoot it.
+    pub fn output_room(&self) -> usize {
+        self.output_limit.saturating_sub(self.pending_output.saturating_add(self.out.len()))
     }
 
     /// Appends `bytes` to this connection's reply.

@@ -146,6 +146,12 @@ impl Service for Kv {
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
         let mut consumed = 0;
         loop {
+            // Replies can be far larger than requests (a pipeline of GETs of a big value):
+            // stop at the output limit and leave the rest for when the peer has read. At
+            // least one request per call, so a tiny limit still makes progress.
+            if consumed > 0 && cx.output_room() == 0 {
+                return consumed;
+            }
             let rest = input.get(consumed..).unwrap_or_default();
             match session.parser.parse(rest) {
                 Ok(Parsed::Incomplete) => return consumed,
