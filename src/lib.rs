@@ -27,11 +27,15 @@
 //!
 //! * [`reactor`] — the loop and everything that touches a socket: [`reactor::token`],
 //!   [`reactor::conn`], [`reactor::listener`], [`reactor::datagram`], [`reactor::timer`],
-//!   [`reactor::shutdown`].
+//!   [`reactor::tls`] (the TLS session layer), [`reactor::shutdown`].
 //! * [`service`] — the sans-I/O interface ([`service::Service`]) and the protocols:
-//!   [`service::echo`]; [`service::testing`] drives any service without a socket.
-//! * [`stats`] — the counters behind `--stats`.
-//! * [`client`] — the blocking client behind `reactor send`.
+//!   [`service::echo`], [`service::chat`], [`service::http`], [`service::kv`];
+//!   [`service::testing`] drives any service without a socket.
+//! * [`proxy`] — the PROXY protocol parser (v1, v2), read before TLS and the service.
+//! * [`tls`] — certificates and rustls configurations (the session itself is in the loop).
+//! * [`stats`] — the counters behind `--stats`, `/stats`, `/metrics` and `INFO`.
+//! * [`fdlimit`] — raising the file-descriptor limit and fitting the connection limit to it.
+//! * [`cli`], [`client`] — the command line; the blocking client behind `reactor send`.
 //! * [`load`] — `reactor load`: the load generator, its own mio client loop, verifying every
 //!   reply ([`load::run`] from Rust).
 //! * [`error`] — server-wide errors.
