@@ -24,7 +24,7 @@
 //! ```
 //!
 //! Files: [`workload`] (one file per protocol), [`plan`] (time), [`tcp`] and [`udp`] (the
-//! loops), [`tally`] (counting while running), [`report`] (what is printed), [`limits`]
+//! loops), [`tally`] (counting while running), [`report`] (what is printed), [`crate::fdlimit`]
 //! (the file-descriptor limit), [`cli`] (the `reactor load` command line).
 //!
 //! From Rust (benches, tests):
