@@ -144,3 +144,38 @@ fn fifty_mebibytes_from_a_client_that_never_reads_keep_rss_bounded() {
     other.write_all(b"ping").unwrap();
     assert_eq!(read_n(&mut other, 4), b"ping");
 }
+
+#[test]
+fn sigterm_under_load_completes_every_accepted_request() {
+    // 200 clients, each mid-way through a 64 KiB echo when SIGTERM arrives: every one gets
+    // its whole reply, new connections are refused, and the server exits 0.
+    let mut server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--shutdown-grace", "20"]);
+    let addr = server.addr("echo:tcp");
+    let started = std::sync::Arc::new(std::sync::Barrier::new(201));
+    let workers: Vec<_> = (0..200u64)
+        .map(|i| {
+            let started = started.clone();
+            std::thread::spawn(move || {
+                let data = pattern(64 * 1024, i + 1);
+                let mut c = connect(addr);
+                let half = data.len() / 2;
+                c.write_all(&data[..half]).unwrap();
+                started.wait(); // everyone is mid-request
+                std::thread::sleep(Duration::from_millis(300)); // SIGTERM lands meanwhile
+                c.write_all(&data[half..]).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+                let mut back = Vec::new();
+                c.read_to_end(&mut back).unwrap();
+                assert!(back == data, "client {i}: {} of {} bytes back", back.len(), data.len());
+            })
+        })
+        .collect();
+    started.wait();
+    server.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(std::net::TcpStream::connect(addr).is_err(), "new connections are refused while draining");
+    for w in workers {
+        w.join().expect("a client lost its reply");
+    }
+    assert_eq!(server.wait(Duration::from_secs(10)), Some(0));
+}
