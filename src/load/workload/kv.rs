@@ -1,0 +1,268 @@
+//! kv: RESP2 (the Redis protocol) `SET` and `GET`, alternating, every value checked.
+//!
+//! Each connection owns a disjoint slice of the key space: with `--keys N` and `--conns C`,
+//! connection `c` uses the keys `load:c:0` … `load:c:(N/C − 1)` (at least one each), and no
+//! other connection ever writes them. So the load generator knows, for every key, which
+//! value it wrote last, and a `GET` can be checked exactly, however many connections run and
+//! however deep they pipeline (RESP replies come back in request order, and the server
+//! executes a connection's requests in order).
+//!
+//! Requests come in pairs; pair `p` (requests `2p` and `2p + 1` of a connection) is
+//!
+//! ```text
+//!   SET load:c:(p mod K) value(c, p mod K, version p)       → +OK
+//!   GET load:c:((p + K/2) mod K)                            → $len value(...) or $-1 (nil)
+//! ```
+//!
+//! where `K` is the connection's number of keys. The `GET` reads the key written half a
+//! round earlier (with `K = 1`, the one just written), so the expected reply is a pure
+//! function of `(c, p)`: the last `SET` of that key was pair `p − d` for the `d` in
+//! [`KvLoad::last_set`], or none yet (nil). No per-request state is kept.
+//!
+//! A value is `--value-size` printable bytes computed from (connection, key, version) by a
+//! 64-bit mix, so a stale, foreign or corrupted value differs from the expected one. `-ERR …`
+//! (or any RESP error) is [`Verdict::Refused`]; anything else unexpected is a mismatch.
+
+use super::{Answer, Verdict, Workload};
+
+/// The smallest `--value-size`: 16 letters carry about 75 bits of the value's fingerprint,
+/// so a stale or foreign value cannot pass for the expected one by chance.
+pub const MIN_VALUE: usize = 16;
+
+/// The longest RESP header line accepted (`-ERR …`, `$len`) before it is a mismatch.
+const MAX_LINE: usize = 4096;
+
+/// The kv workload.
+#[derive(Debug, Clone)]
+pub struct KvLoad {
+    /// Keys per connection (`K` above).
+    per_conn: u64,
+    value_size: usize,
+    /// Per connection: how many replies have been judged, i.e. the `k` of the next one.
+    replied: Vec<u64>,
+    /// Scratch space for the expected value.
+    expect: Vec<u8>,
+}
+
+impl KvLoad {
+    /// `keys` keys split among `conns` connections, values of `value_size` bytes (raised to
+    /// [`MIN_VALUE`]).
+    pub fn new(keys: usize, value_size: usize, conns: usize) -> Self {
+        KvLoad {
+            per_conn: (keys / conns.max(1)).max(1) as u64,
+            value_size: value_size.max(MIN_VALUE),
+            replied: vec![0; conns],
+            expect: Vec::new(),
+        }
+    }
+
+    /// The key a `SET` of pair `p` writes, and the key its `GET` reads.
+    fn keys(&self, p: u64) -> (u64, u64) {
+        let k = self.per_conn;
+        (p % k, (p + k / 2) % k)
+    }
+
+    /// The pair whose `SET` last wrote the key that pair `p`'s `GET` reads, if any has yet.
+    /// The key `g` is written by the pairs `q ≡ g (mod K)`; the latest `q ≤ p` is `p − d` with
+    /// `d = (p − g) mod K`.
+    pub fn last_set(&self, p: u64) -> Option<u64> {
+        let k = self.per_conn;
+        let (_, g) = self.keys(p);
+        let d = (p % k + k - g) % k;
+        p.checked_sub(d)
+    }
+}
+
+/// A 64-bit mixing function (splitmix64's finaliser): every input bit changes every output bit.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Writes the value of `key` at `version` for connection `conn`: `size` lowercase letters.
+pub fn value(conn: usize, key: u64, version: u64, size: usize, out: &mut Vec<u8>) {
+    let seed = mix(mix(mix(conn as u64) ^ key) ^ version);
+    let mut block = 0;
+    for i in 0..size {
+        if i % 8 == 0 {
+            block = mix(seed ^ (i as u64 / 8));
+        }
+        out.push(b'a' + ((block >> (8 * (i % 8))) as u8) % 26);
+    }
+}
+
+/// Appends one RESP bulk string: `$len\r\nbytes\r\n`.
+fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The name of key `key` of connection `conn`.
+fn key_name(conn: usize, key: u64) -> Vec<u8> {
+    format!("load:{conn}:{key}").into_bytes()
+}
+
+/// The first line of `input` without its `\r\n`, and the length including it.
+fn line(input: &[u8]) -> Result<Option<(&[u8], usize)>, String> {
+    match input.windows(2).position(|w| w == b"\r\n") {
+        Some(end) => Ok(Some((&input[..end], end + 2))),
+        None if input.len() > MAX_LINE => Err(format!("no CRLF in the first {MAX_LINE} bytes of a reply")),
+        None => Ok(None),
+    }
+}
+
+impl Workload for KvLoad {
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
+        let p = k / 2;
+        let (set, get) = self.keys(p);
+        if k % 2 == 0 {
+            out.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
+            bulk(out, &key_name(conn, set));
+            let start = out.len();
+            value(conn, set, p, self.value_size, out);
+            let v = out.split_off(start);
+            bulk(out, &v);
+        } else {
+            out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n");
+            bulk(out, &key_name(conn, get));
+        }
+    }
+
+    fn parse(&mut self, conn: usize, input: &[u8]) -> Verdict {
+        let Some(&k) = self.replied.get(conn) else {
+            return Verdict::Mismatch(format!("a reply on unknown connection {conn}"));
+        };
+        let (head, head_len) = match line(input) {
+            Ok(Some(l)) => l,
+            Ok(None) => return Verdict::Incomplete,
+            Err(e) => return Verdict::Mismatch(e),
+        };
+        let show = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let verdict = match (head.first(), k % 2 == 0) {
+            (Some(b'-'), _) => {
+                Verdict::Refused { len: head_len, answers: Answer::Oldest, why: show(&head[1..]) }
+            }
+            (Some(b'+'), true) if head == b"+OK" => Verdict::Ok { len: head_len, answers: Answer::Oldest },
+            (_, true) => return Verdict::Mismatch(format!("SET answered {:?}, expected +OK", show(head))),
+            (Some(b'$'), false) => {
+                let p = k / 2;
+                let (_, get) = self.keys(p);
+                let expected = self.last_set(p);
+                let Ok(n) = std::str::from_utf8(&head[1..]).unwrap_or("").parse::<i64>() else {
+                    return Verdict::Mismatch(format!("GET answered a bad bulk header {:?}", show(head)));
+                };
+                match (n, expected) {
+                    (-1, None) => Verdict::Ok { len: head_len, answers: Answer::Oldest },
+                    (-1, Some(q)) => {
+                        return Verdict::Mismatch(format!(
+                            "GET load:{conn}:{get} answered nil, but version {q} was set"
+                        ));
+                    }
+                    (_, None) => {
+                        return Verdict::Mismatch(format!(
+                            "GET load:{conn}:{get} answered a value, but it was never set"
+                        ));
+                    }
+                    (n, Some(q)) => {
+                        if n != self.value_size as i64 {
+                            return Verdict::Mismatch(format!(
+                                "GET load:{conn}:{get}: a {n}-byte value, expected {}",
+                                self.value_size
+                            ));
+                        }
+                        let len = head_len + self.value_size + 2;
+                        if input.len() < len {
+                            return Verdict::Incomplete;
+                        }
+                        self.expect.clear();
+                        value(conn, get, q, self.value_size, &mut self.expect);
+                        let body = &input[head_len..len];
+                        if &body[..self.value_size] != self.expect.as_slice()
+                            || &body[self.value_size..] != b"\r\n"
+                        {
+                            return Verdict::Mismatch(format!(
+                                "GET load:{conn}:{get} answered {:?}, expected version {q}: {:?}",
+                                show(body),
+                                show(&self.expect)
+                            ));
+                        }
+                        Verdict::Ok { len, answers: Answer::Oldest }
+                    }
+                }
+            }
+            (_, false) => return Verdict::Mismatch(format!("GET answered {:?}", show(head))),
+        };
+        self.replied[conn] += 1;
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(w: &mut KvLoad, conn: usize, k: u64) -> String {
+        let mut out = Vec::new();
+        w.encode(conn, k, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn pairs_set_then_get_and_the_first_round_reads_nil() {
+        // 8 keys over 2 connections: 4 each; GET reads the key 2 ahead.
+        let mut w = KvLoad::new(8, 16, 2);
+        let set = request(&mut w, 1, 0);
+        assert!(set.starts_with("*3\r\n$3\r\nSET\r\n$8\r\nload:1:0\r\n$16\r\n"), "{set}");
+        assert_eq!(request(&mut w, 1, 1), "*2\r\n$3\r\nGET\r\n$8\r\nload:1:2\r\n");
+        assert_eq!(w.last_set(0), None); // key 2 not written yet
+        assert_eq!(w.keys(2), (2, 0)); // pair 2 writes key 2, then reads key 0
+        assert_eq!(w.last_set(2), Some(0)); // which pair 0 wrote
+        assert_eq!(w.last_set(3), Some(1)); // reads key 1, written by pair 1
+        assert_eq!(w.last_set(6), Some(4)); // reads key 0: pairs 0 and 4 wrote it
+    }
+
+    #[test]
+    fn replies_are_judged_in_order_against_what_was_set() {
+        let mut w = KvLoad::new(1, 16, 1); // one key: every GET reads the value just set
+        assert_eq!(w.parse(0, b"+O"), Verdict::Incomplete);
+        assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
+        let mut reply = b"$16\r\n".to_vec();
+        value(0, 0, 0, 16, &mut reply);
+        reply.extend_from_slice(b"\r\n");
+        assert_eq!(w.parse(0, &reply[..10]), Verdict::Incomplete);
+        assert_eq!(w.parse(0, &reply), Verdict::Ok { len: reply.len(), answers: Answer::Oldest });
+        // Pair 1: SET refused, then a GET that returns the old version 0: a mismatch.
+        assert!(matches!(w.parse(0, b"-ERR out of memory\r\n"), Verdict::Refused { len: 20, .. }));
+        assert!(matches!(w.parse(0, &reply), Verdict::Mismatch(_)));
+    }
+
+    #[test]
+    fn nil_is_right_only_for_a_key_never_set() {
+        let mut w = KvLoad::new(4, 16, 1);
+        assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
+        assert_eq!(w.parse(0, b"$-1\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
+        let mut w = KvLoad::new(1, 16, 1);
+        assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
+        assert!(matches!(w.parse(0, b"$-1\r\n"), Verdict::Mismatch(_)));
+    }
+
+    #[test]
+    fn values_differ_by_connection_key_and_version() {
+        let v = |c, k, ver| {
+            let mut out = Vec::new();
+            value(c, k, ver, 16, &mut out);
+            out
+        };
+        assert!(v(0, 0, 0).iter().all(u8::is_ascii_lowercase));
+        assert_ne!(v(0, 0, 0), v(1, 0, 0));
+        assert_ne!(v(0, 0, 0), v(0, 1, 0));
+        assert_ne!(v(0, 0, 0), v(0, 0, 1));
+    }
+}
