@@ -11,13 +11,15 @@
 //!
 //! ```text
 //!   SET load:c:(p mod K) value(c, p mod K, version p)       → +OK
-//!   GET load:c:((p + K/2) mod K)                            → $len value(...) or $-1 (nil)
+//!   GET load:c:((p + K/2) mod K)                            → $len value(c, that key, version p − d)
 //! ```
 //!
-//! where `K` is the connection's number of keys. The `GET` reads the key written half a
-//! round earlier (with `K = 1`, the one just written), so the expected reply is a pure
-//! function of `(c, p)`: the last `SET` of that key was pair `p − d` for the `d` in
-//! [`KvLoad::last_set`], or none yet (nil). No per-request state is kept.
+//! where `K` is the connection's number of keys. The `GET` reads the key written `d = K − K/2`
+//! pairs earlier, half a round (with `K = 1`, the one just written), so the expected reply is a
+//! pure function of `(c, p)`: see [`KvLoad::get`]. No per-request state is kept. In the first
+//! half round, before that key was written *in this run*, the `GET` reads the key just
+//! written instead, so leftovers of an earlier run on the same server never matter, and nil
+//! (`$-1`) is always wrong.
 //!
 //! A value is `--value-size` printable bytes computed from (connection, key, version) by a
 //! 64-bit mix, so a stale, foreign or corrupted value differs from the expected one. `-ERR …`
@@ -56,20 +58,21 @@ impl KvLoad {
         }
     }
 
-    /// The key a `SET` of pair `p` writes, and the key its `GET` reads.
-    fn keys(&self, p: u64) -> (u64, u64) {
-        let k = self.per_conn;
-        (p % k, (p + k / 2) % k)
+    /// The key the `SET` of pair `p` writes (at version `p`).
+    fn set(&self, p: u64) -> u64 {
+        p % self.per_conn
     }
 
-    /// The pair whose `SET` last wrote the key that pair `p`'s `GET` reads, if any has yet.
-    /// The key `g` is written by the pairs `q ≡ g (mod K)`; the latest `q ≤ p` is `p − d` with
-    /// `d = (p − g) mod K`.
-    pub fn last_set(&self, p: u64) -> Option<u64> {
+    /// The key the `GET` of pair `p` reads, and the version it must find there: the key
+    /// `(p + K/2) mod K`, last written by pair `p − d` with `d = K − K/2` (the pairs that write
+    /// it are those `≡ p + K/2 ≡ p − d (mod K)`); before pair `d`, the key just written.
+    pub fn get(&self, p: u64) -> (u64, u64) {
         let k = self.per_conn;
-        let (_, g) = self.keys(p);
-        let d = (p % k + k - g) % k;
-        p.checked_sub(d)
+        let d = (k - k / 2) % k;
+        match p.checked_sub(d) {
+            Some(q) => ((p + k / 2) % k, q),
+            None => (self.set(p), p),
+        }
     }
 }
 
@@ -121,7 +124,7 @@ impl Workload for KvLoad {
 
     fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
         let p = k / 2;
-        let (set, get) = self.keys(p);
+        let (set, (get, _)) = (self.set(p), self.get(p));
         if k % 2 == 0 {
             out.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
             bulk(out, &key_name(conn, set));
@@ -152,25 +155,17 @@ impl Workload for KvLoad {
             (Some(b'+'), true) if head == b"+OK" => Verdict::Ok { len: head_len, answers: Answer::Oldest },
             (_, true) => return Verdict::Mismatch(format!("SET answered {:?}, expected +OK", show(head))),
             (Some(b'$'), false) => {
-                let p = k / 2;
-                let (_, get) = self.keys(p);
-                let expected = self.last_set(p);
+                let (get, q) = self.get(k / 2);
                 let Ok(n) = std::str::from_utf8(&head[1..]).unwrap_or("").parse::<i64>() else {
                     return Verdict::Mismatch(format!("GET answered a bad bulk header {:?}", show(head)));
                 };
-                match (n, expected) {
-                    (-1, None) => Verdict::Ok { len: head_len, answers: Answer::Oldest },
-                    (-1, Some(q)) => {
+                match n {
+                    -1 => {
                         return Verdict::Mismatch(format!(
                             "GET load:{conn}:{get} answered nil, but version {q} was set"
                         ));
                     }
-                    (_, None) => {
-                        return Verdict::Mismatch(format!(
-                            "GET load:{conn}:{get} answered a value, but it was never set"
-                        ));
-                    }
-                    (n, Some(q)) => {
+                    n => {
                         if n != self.value_size as i64 {
                             return Verdict::Mismatch(format!(
                                 "GET load:{conn}:{get}: a {n}-byte value, expected {}",
@@ -215,17 +210,23 @@ mod tests {
     }
 
     #[test]
-    fn pairs_set_then_get_and_the_first_round_reads_nil() {
-        // 8 keys over 2 connections: 4 each; GET reads the key 2 ahead.
+    fn pairs_set_then_get_a_key_written_half_a_round_ago() {
+        // 8 keys over 2 connections: 4 each; GET reads the key 2 ahead, written 2 pairs ago.
         let mut w = KvLoad::new(8, 16, 2);
         let set = request(&mut w, 1, 0);
         assert!(set.starts_with("*3\r\n$3\r\nSET\r\n$8\r\nload:1:0\r\n$16\r\n"), "{set}");
-        assert_eq!(request(&mut w, 1, 1), "*2\r\n$3\r\nGET\r\n$8\r\nload:1:2\r\n");
-        assert_eq!(w.last_set(0), None); // key 2 not written yet
-        assert_eq!(w.keys(2), (2, 0)); // pair 2 writes key 2, then reads key 0
-        assert_eq!(w.last_set(2), Some(0)); // which pair 0 wrote
-        assert_eq!(w.last_set(3), Some(1)); // reads key 1, written by pair 1
-        assert_eq!(w.last_set(6), Some(4)); // reads key 0: pairs 0 and 4 wrote it
+        // Pair 0: key 2 is not written yet in this run, so GET reads key 0, just written.
+        assert_eq!(request(&mut w, 1, 1), "*2\r\n$3\r\nGET\r\n$8\r\nload:1:0\r\n");
+        assert_eq!(w.get(1), (1, 1));
+        assert_eq!((w.set(2), w.get(2)), (2, (0, 0))); // writes key 2, reads key 0 of pair 0
+        assert_eq!(w.get(3), (1, 1));
+        assert_eq!(w.get(6), (0, 4)); // pairs 0 and 4 wrote key 0
+        // 5 keys: GET reads key p + 2, written by pair p − 3.
+        let w = KvLoad::new(5, 16, 1);
+        assert_eq!(w.get(2), (2, 2));
+        assert_eq!(w.get(3), (0, 0));
+        assert_eq!(w.get(9), (1, 6));
+        assert_eq!(w.set(6), 1);
     }
 
     #[test]
@@ -244,13 +245,14 @@ mod tests {
     }
 
     #[test]
-    fn nil_is_right_only_for_a_key_never_set() {
+    fn nil_or_a_wrong_size_is_a_mismatch() {
         let mut w = KvLoad::new(4, 16, 1);
         assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
-        assert_eq!(w.parse(0, b"$-1\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
-        let mut w = KvLoad::new(1, 16, 1);
-        assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
         assert!(matches!(w.parse(0, b"$-1\r\n"), Verdict::Mismatch(_)));
+        let mut w = KvLoad::new(4, 16, 1);
+        assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
+        assert!(matches!(w.parse(0, b"$3\r\nabc\r\n"), Verdict::Mismatch(_)));
+        assert!(matches!(KvLoad::new(4, 16, 1).parse(0, b"$3\r\n"), Verdict::Mismatch(_)));
     }
 
     #[test]
