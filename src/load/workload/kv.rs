@@ -125,7 +125,7 @@ impl Workload for KvLoad {
     fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
         let p = k / 2;
         let (set, (get, _)) = (self.set(p), self.get(p));
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             out.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
             bulk(out, &key_name(conn, set));
             let start = out.len();
@@ -148,7 +148,7 @@ impl Workload for KvLoad {
             Err(e) => return Verdict::Mismatch(e),
         };
         let show = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let verdict = match (head.first(), k % 2 == 0) {
+        let verdict = match (head.first(), k.is_multiple_of(2)) {
             (Some(b'-'), _) => {
                 Verdict::Refused { len: head_len, answers: Answer::Oldest, why: show(&head[1..]) }
             }
