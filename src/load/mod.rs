@@ -26,7 +26,7 @@
 //!
 //! Files: [`workload`] (one file per protocol), [`plan`] (time), [`tcp`] and [`udp`] (the
 //! loops), [`tls`] (the rustls session inside a TCP connection, `--tls`), [`tally`]
-//! (counting while running), [`report`] (what is printed), [`limits`]
+//! (counting while running), [`report`] (what is printed), [`crate::fdlimit`]
 //! (the file-descriptor limit), [`cli`] (the `reactor load` command line).
 //!
 //! From Rust (benches, tests):
