@@ -4,7 +4,9 @@
 #   HTTP    reactor serve --http   vs  nginx         (client: wrk)
 #   kv      reactor serve --kv     vs  redis-server  (client: redis-benchmark)
 #   memory  RSS per idle connection, 10,000 connections held by a python3 client
-#   echo    stub: waits for `reactor load` and the tokio baseline (issue 8)
+#   echo    reactor serve --echo/--udp-echo  vs  tokio current_thread (examples/tokio_echo.rs)
+#           and a thread-per-connection std server (examples/threaded_echo.rs)
+#           (client: reactor load --json; it verifies every reply)
 #
 # What it does, in order: install missing tools (Debian, needs root), `cargo build --release`,
 # start each pair of servers pinned to one core, drive them from the other core, alternating
@@ -22,9 +24,14 @@
 #   KV_REQUESTS       -n for -P 1 rows        (default DURATION x 100,000: ~ DURATION seconds)
 #   KV_REQUESTS_PIPELINED  -n for -P 16 rows  (default 10 x KV_REQUESTS: -P 16 runs ~10x faster)
 #   MEM_CONNS=10000   idle connections held for the memory rows
+#   ECHO_DEPTH=16     the pipelined echo row's --depth
+#   ECHO_LARGE=16384  the large echo row's message size in bytes
+#   SYSCALLS=0        1: one extra run per echo row and server under `perf stat -e
+#                     raw_syscalls:sys_enter -p PID` (strace -c -f if perf cannot), reported
+#                     as syscalls per request; those runs are not in the throughput figures
 #   SECTIONS="http kv memory echo"   which sections to run
 #   SERVER_CPU=0 CLIENT_CPU=1        the cores for servers and for clients
-#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+3 are used (all on 127.0.0.1)
+#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+6 are used (all on 127.0.0.1)
 #   NOTE="..."        a line printed above the tables (e.g. "smoke run on a busy machine")
 #   UPDATE_DOCS=1     0: print the tables only, leave docs/ alone (1 also keeps the raw runs
 #                     in docs/data/compare-{results,meta}.tsv, to re-render or re-analyse)
@@ -47,6 +54,9 @@ KV_PIPELINE=${KV_PIPELINE:-16}
 KV_REQUESTS=${KV_REQUESTS:-$((DURATION * 100000))}
 KV_REQUESTS_PIPELINED=${KV_REQUESTS_PIPELINED:-$((KV_REQUESTS * 10))}
 MEM_CONNS=${MEM_CONNS:-10000}
+ECHO_DEPTH=${ECHO_DEPTH:-16}
+ECHO_LARGE=${ECHO_LARGE:-16384}
+SYSCALLS=${SYSCALLS:-0}
 SECTIONS=${SECTIONS:-http kv memory echo}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -62,9 +72,13 @@ HTTP_OURS=$((PORT_BASE + 0))
 HTTP_PEER=$((PORT_BASE + 1))
 KV_OURS=$((PORT_BASE + 2))
 KV_PEER=$((PORT_BASE + 3))
+ECHO_OURS=$((PORT_BASE + 4)) # TCP and UDP on the same port number
+ECHO_TOKIO=$((PORT_BASE + 5))
+ECHO_THREADED=$((PORT_BASE + 6))
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REACTOR=${REACTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/reactor}
+EXAMPLES=$(dirname "$REACTOR")/examples # tokio_echo and threaded_echo, built with the binary
 CLK_TCK=$(getconf CLK_TCK) # /proc/PID/stat counts CPU time in these ticks (100 per second, usually)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
@@ -121,6 +135,10 @@ need_tools() {
     for cmd in "${!pkg[@]}"; do
         command -v "$cmd" >/dev/null || missing+=("${pkg[$cmd]}")
     done
+    # SYSCALLS=1 counts with perf (Debian: linux-perf) and falls back to strace.
+    if [[ $SYSCALLS == 1 ]] && ! command -v perf >/dev/null && ! command -v strace >/dev/null; then
+        missing+=(linux-perf strace)
+    fi
     ((${#missing[@]} == 0)) && return 0
     # Deduplicate (redis-tools provides two of the commands).
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -501,24 +519,150 @@ bench_memory() {
     stop_server "$LAST_PID"
 }
 
-# ------------------------------------------------------------------------------ echo (stub)
-# TODO(issue 8): echo and UDP echo rows, once `reactor load` and the tokio current_thread
-# echo baseline land. The plan, so the rows fit the tables above:
-#   1. start `reactor serve --echo 127.0.0.1:PORT --udp-echo 127.0.0.1:PORT` and the tokio
-#      baseline with start_server (pinned to SERVER_CPU);
-#   2. for each run, alternating ours and tokio: `client $((DURATION + 30)) OUT "$REACTOR"
-#      load echo --addr ... --conns $CONNS --size 64 --duration $DURATION --json` (then
-#      --depth 16, then `load udp`), with cpu_ticks around each run, as wrk_run does;
-#   3. `record echo "64 B" reactor RUN RPS P99_MS CPU_US REQUESTS ERRORS` (and the same for
-#      tokio): compare_report.py already turns any section into a table and chart.
-bench_echo() {
-    if ! "$REACTOR" load --help >/dev/null 2>&1; then
-        say "echo/udp: skipped: this reactor has no 'load' subcommand yet (issue 8)"
-        meta skipped "echo / UDP echo: skipped, \`reactor load\` is not available in this build (issue 8)"
+# ------------------------------------------------------------------------------ echo
+# The client is our own load generator (the only one that verifies every echoed byte), pinned
+# to CLIENT_CPU like wrk and redis-benchmark. It prints one JSON record per run (--json).
+
+# load_json FILE FIELD...: the named fields of a `reactor load --json` record, tab-separated.
+# Counted errors are summed into one "errors" field.
+load_json() {
+    python3 - "$@" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = lambda v: sum(v.values()) if isinstance(v, dict) else (v or 0)
+r["errors"] = sum(n(r[k]) for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "mismatches"))
+r["latency_p99_ms"] = r["latency_p99_us"] / 1000
+print("\t".join(str(r[f]) for f in sys.argv[2:]))
+PY
+}
+
+# echo_load SERVER PID PORT RUN ROW LOAD-ARGS...: one `reactor load` run, server CPU around it.
+echo_load() {
+    local server=$1 pid=$2 port=$3 run=$4 row=$5 out=$TMP/load-$1-$4-${5//[^a-zA-Z0-9]/_}.json t0 t1
+    shift 5
+    t0=$(cpu_ticks "$pid")
+    if ! client $((DURATION + 30)) "$out" "$REACTOR" load "$@" --addr "127.0.0.1:$port" --duration "$DURATION" --json; then
+        warn "reactor load against $server failed ($row, run $run):"
+        tail -5 "$out" >&2
         return 0
     fi
-    say "echo/udp: skipped: 'reactor load' exists, but the echo rows are not written yet (TODO in bench_echo)"
-    meta skipped "echo / UDP echo: skipped, the rows are not written yet (TODO in scripts/compare.sh, bench_echo)"
+    t1=$(cpu_ticks "$pid")
+    local rps p99 completed errors
+    IFS=$'\t' read -r rps p99 completed errors < <(load_json "$out" requests_per_sec latency_p99_ms completed errors) || {
+        warn "could not parse reactor load output for $server $row run $run"
+        return 0
+    }
+    ((errors == 0)) || warn "$server $row run $run: $errors errors (see $out)"
+    record echo "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$completed" "$errors"
+    printf '    %-8s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req\n' \
+        "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" >&2
+}
+
+# Which syscall counter works here: perf (Debian linux-perf) needs root or a low
+# perf_event_paranoid and tracefs; strace always works but slows the server down a lot
+# (which does not change what it counts per request).
+SYSCALL_TOOL=""
+pick_syscall_tool() {
+    if command -v perf >/dev/null && perf stat -x, -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+        SYSCALL_TOOL=perf
+    elif command -v strace >/dev/null; then
+        SYSCALL_TOOL=strace
+    else
+        warn "SYSCALLS=1 needs perf (linux-perf) or strace; no syscall counts"
+    fi
+}
+
+# echo_syscalls SERVER PID PORT ROW LOAD-ARGS...: one more run with the server's system calls
+# counted from before the load starts until after it ended (threads started in between, such
+# as the threaded server's, are counted too: perf's counters are inherited, strace -f
+# follows them). Divided by the requests completed, so the connects' few calls are included.
+echo_syscalls() {
+    local server=$1 pid=$2 port=$3 row=$4 tag=${1}-${4//[^a-zA-Z0-9]/_}
+    shift 4
+    [[ -n $SYSCALL_TOOL ]] || return 0
+    local counts=$TMP/sys-$tag.txt out=$TMP/sys-$tag.json counter
+    case $SYSCALL_TOOL in
+        perf) perf stat -x, -e raw_syscalls:sys_enter -p "$pid" -o "$counts" 2>/dev/null & ;;
+        strace) strace -c -f -q -p "$pid" -o "$counts" 2>/dev/null & ;;
+    esac
+    counter=$!
+    CLIENT_PIDS+=("$counter")
+    sleep 0.5 # attached before the first request
+    client $((DURATION + 30)) "$out" "$REACTOR" load "$@" --addr "127.0.0.1:$port" --duration "$DURATION" --json || true
+    sleep 0.5 # the threaded server's connection threads have exited
+    kill -INT "$counter" 2>/dev/null || true
+    wait "$counter" 2>/dev/null || true
+    untrack "$counter"
+    local calls completed
+    case $SYSCALL_TOOL in
+        # "723436,,raw_syscalls:sys_enter,..." (or "<not counted>" when there were none)
+        perf) calls=$(awk -F, '/raw_syscalls:sys_enter/ { print ($1 ~ /^[0-9]+$/ ? $1 : 0) }' "$counts") ;;
+        # the "total" line of strace -c: "100.00  0.123  1  456789  12  total"
+        strace) calls=$(awk '$NF == "total" { print $4 }' "$counts") ;;
+    esac
+    completed=$(load_json "$out" completed 2>/dev/null) || completed=0
+    if [[ -z $calls || $completed == 0 ]]; then
+        warn "no syscall count for $server $row ($SYSCALL_TOOL)"
+        return 0
+    fi
+    local per
+    per=$(awk -v c="$calls" -v n="$completed" 'BEGIN { printf "%.3f", c / n }')
+    # Columns reused: rps <- syscalls per request.
+    record syscalls "$row" "$server" 1 "$per" 0 0 "$completed" "$calls"
+    printf '    %-8s %-22s %s: %d syscalls / %d requests = %s per request\n' \
+        "$server" "$row" "$SYSCALL_TOOL" "$calls" "$completed" "$per" >&2
+}
+
+bench_echo() {
+    [[ -x $EXAMPLES/tokio_echo && -x $EXAMPLES/threaded_echo ]] || die "no peers in $EXAMPLES (cargo build --release --examples)"
+    say "echo: reactor vs tokio current_thread vs threaded std, reactor load -c $CONNS -d${DURATION}s, $RUNS runs each, alternating"
+    local ours tokio threaded
+    start_server reactor-echo "$ECHO_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve \
+        --echo "127.0.0.1:$ECHO_OURS" --udp-echo "127.0.0.1:$ECHO_OURS"
+    ours=$LAST_PID
+    start_server tokio-echo "$ECHO_TOKIO" "$EXAMPLES/tokio_echo" "127.0.0.1:$ECHO_TOKIO" "127.0.0.1:$ECHO_TOKIO"
+    tokio=$LAST_PID
+    start_server threaded-echo "$ECHO_THREADED" "$EXAMPLES/threaded_echo" "127.0.0.1:$ECHO_THREADED"
+    threaded=$LAST_PID
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --echo 127.0.0.1:$ECHO_OURS --udp-echo 127.0.0.1:$ECHO_OURS"
+    meta command "taskset -c $SERVER_CPU target/release/examples/tokio_echo 127.0.0.1:$ECHO_TOKIO 127.0.0.1:$ECHO_TOKIO"
+    meta command "taskset -c $SERVER_CPU target/release/examples/threaded_echo 127.0.0.1:$ECHO_THREADED"
+    meta command "taskset -c $CLIENT_CPU reactor load {echo|udp} --addr 127.0.0.1:PORT -c $CONNS [-d $ECHO_DEPTH | -s $ECHO_LARGE] --duration $DURATION --json"
+    # row name | load arguments | servers
+    local rows=(
+        "64 B ping-pong|echo -c $CONNS -d 1 -s 64|reactor tokio threaded"
+        "64 B depth $ECHO_DEPTH|echo -c $CONNS -d $ECHO_DEPTH -s 64|reactor tokio"
+        "$((ECHO_LARGE / 1024)) KiB ping-pong|echo -c $CONNS -d 1 -s $ECHO_LARGE|reactor tokio"
+        "UDP 64 B|udp -c $CONNS -d 1 -s 64|reactor tokio"
+    )
+    local -A pid_of=([reactor]=$ours [tokio]=$tokio [threaded]=$threaded)
+    local -A port_of=([reactor]=$ECHO_OURS [tokio]=$ECHO_TOKIO [threaded]=$ECHO_THREADED)
+    local run spec row args servers server
+    local -a load_args
+    for run in $(seq "$RUNS"); do
+        for spec in "${rows[@]}"; do
+            IFS='|' read -r row args servers <<<"$spec"
+            read -r -a load_args <<<"$args"
+            for server in $servers; do
+                echo_load "$server" "${pid_of[$server]}" "${port_of[$server]}" "$run" "$row" "${load_args[@]}"
+            done
+        done
+    done
+    if [[ $SYSCALLS == 1 ]]; then
+        pick_syscall_tool
+        say "echo: system calls per request ($SYSCALL_TOOL), one run per row and server"
+        meta command "perf stat -e raw_syscalls:sys_enter -p SERVER_PID (or strace -c -f -p), around one reactor load run per row"
+        for spec in "${rows[@]}"; do
+            IFS='|' read -r row args servers <<<"$spec"
+            read -r -a load_args <<<"$args"
+            for server in $servers; do
+                echo_syscalls "$server" "${pid_of[$server]}" "${port_of[$server]}" "$row" "${load_args[@]}"
+            done
+        done
+    fi
+    stop_server "$ours"
+    stop_server "$tokio"
+    stop_server "$threaded"
 }
 
 # ------------------------------------------------------------------------------ main
@@ -529,6 +673,10 @@ main() {
 
     say "cargo build --release"
     (cd "$ROOT" && cargo build --release --quiet)
+    if [[ " $SECTIONS " == *" echo "* ]]; then
+        # The echo peers are examples (tokio is a dev-dependency): built with the same profile.
+        (cd "$ROOT" && cargo build --release --quiet --example tokio_echo --example threaded_echo)
+    fi
     [[ -x $REACTOR ]] || die "no binary at $REACTOR"
 
     TMP=$(mktemp -d -t reactor-compare.XXXXXX)
@@ -553,7 +701,8 @@ main() {
     meta redis "$(redis-server --version | awk '{ print $3 }' | sed 's/^v=//')"
     meta redis_benchmark "$(redis-benchmark --version | awk '{ print $2 }')"
     meta wrk "$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
-    meta settings "RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS KV_TESTS=$KV_TESTS KV_PIPELINE=$KV_PIPELINE KV_REQUESTS=$KV_REQUESTS KV_REQUESTS_PIPELINED=$KV_REQUESTS_PIPELINED MEM_CONNS=$MEM_CONNS"
+    meta tokio "$(awk '/^name = "tokio"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$ROOT/Cargo.lock")"
+    meta settings "RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS KV_TESTS=$KV_TESTS KV_PIPELINE=$KV_PIPELINE KV_REQUESTS=$KV_REQUESTS KV_REQUESTS_PIPELINED=$KV_REQUESTS_PIPELINED MEM_CONNS=$MEM_CONNS ECHO_DEPTH=$ECHO_DEPTH ECHO_LARGE=$ECHO_LARGE"
     meta pinning "servers: taskset -c $SERVER_CPU; clients: taskset -c $CLIENT_CPU"
     meta note "$NOTE"
 

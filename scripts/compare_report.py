@@ -15,6 +15,8 @@ results.tsv, one line per measured run (written by compare.sh's `record`):
     section  row  server  run  rps  p99_ms  cpu_us_per_req  requests  errors
 For section "memory" the numeric columns mean instead:
     section  row  server  1    connections  base_kib  kib_per_conn  held_kib  0
+and for section "syscalls" (compare.sh SYSCALLS=1):
+    section  row  server  1    syscalls_per_req  0  0  requests  syscalls
 meta.tsv: key TAB value; `command` and `skipped` may repeat.
 
 "ours" is the server named `reactor`; every other server in a row is a peer. The ratio
@@ -32,12 +34,15 @@ from collections import OrderedDict
 OURS = "reactor"
 BEGIN = "<!-- compare:begin -->"
 END = "<!-- compare:end -->"
-COLORS = {"reactor": "#d9730d", "nginx": "#2f8f46", "redis": "#c2362f", "tokio": "#3566b8"}
+COLORS = {"reactor": "#d9730d", "nginx": "#2f8f46", "redis": "#c2362f", "tokio": "#3566b8", "threaded": "#8a5cb8"}
+# Sections that are not throughput and have their own table (and no chart).
+SPECIAL = ("memory", "syscalls")
 TITLES = {
     "http": "HTTP: `GET /`, reactor vs nginx (wrk)",
     "kv": "kv: reactor vs redis-server (redis-benchmark)",
     "memory": "Memory: idle connections",
-    "echo": "Echo: reactor vs tokio (reactor load)",
+    "echo": "Echo: reactor vs tokio current_thread vs threaded std (reactor load)",
+    "syscalls": "System calls per echoed request (one run per row and server)",
 }
 
 
@@ -138,6 +143,23 @@ def memory_table(rows):
     return out
 
 
+def syscalls_table(rows):
+    out = [
+        "| row | server | syscalls per request | requests | ours/peer |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for row, servers in rows.items():
+        ours = servers.get(OURS, {}).get(1)
+        for server, runs in servers.items():
+            r = runs[1]
+            ratio = "—"
+            if server != OURS and ours and r["rps"] > 0:
+                ratio = f"{ours['rps'] / r['rps']:.2f}×"
+            name = f"**{server}**" if server == OURS else server
+            out.append(f"| {row} | {name} | {r['rps']:.3f} | {int(r['requests']):,} | {ratio} |")
+    return out
+
+
 def markdown(data, meta, svg_rel):
     one = {k: v[0] for k, v in meta.items()}
     out = [f"### Run of {one.get('date', '?')}", ""]
@@ -149,7 +171,8 @@ def markdown(data, meta, svg_rel):
         f"| machine | {one.get('cpu', '?')}, {one.get('cores', '?')} cores, Linux {one.get('kernel', '?')} |",
         f"| load average (1/5/15 min) | {one.get('loadavg_start', '?')} at start, {one.get('loadavg_end', '?')} at end |",
         f"| reactor | `{one.get('reactor', '?')}`, {one.get('rustc', '?')}, `cargo build --release` |",
-        f"| peers | nginx {one.get('nginx', '?')}, redis-server {one.get('redis', '?')} |",
+        f"| peers | nginx {one.get('nginx', '?')}, redis-server {one.get('redis', '?')}, "
+        f"tokio {one.get('tokio', '?')} (examples/tokio_echo.rs), examples/threaded_echo.rs |",
         f"| clients | wrk {one.get('wrk', '?')}, redis-benchmark {one.get('redis_benchmark', '?')} |",
         f"| settings | `{one.get('settings', '?')}` |",
         f"| pinning | {one.get('pinning', '?')} |",
@@ -160,7 +183,11 @@ def markdown(data, meta, svg_rel):
     out.append("")
     for section, rows in data.items():
         out += [f"#### {TITLES.get(section, section)}", ""]
-        if section == "memory":
+        if section == "syscalls":
+            out += syscalls_table(rows)
+            out += ["", "Every system call the server's threads entered during one `reactor load` run, "
+                    "from before the first connect to after the last close, ÷ requests completed.", ""]
+        elif section == "memory":
             out += memory_table(rows)
             out += ["", "KiB per connection = (RSS holding them − RSS before) ÷ connections; RSS summed "
                     "over the server's processes (VmRSS). Kernel socket buffers are not in RSS.", ""]
@@ -170,7 +197,7 @@ def markdown(data, meta, svg_rel):
             out += [f"*{n}*" for n in notes] + ([""] if notes else [])
     for skipped in meta.get("skipped", []):
         out += [f"*{skipped}.*", ""]
-    if svg_rel and any(s != "memory" for s in data):
+    if svg_rel and any(s not in SPECIAL for s in data):
         out += [f"![median throughput and p99 per row and server]({svg_rel})", ""]
     out += ["Commands:", "", "```sh"] + meta.get("command", []) + ["```"]
     return "\n".join(out) + "\n"
@@ -204,7 +231,7 @@ def svg_chart(data, meta):
     Bars are scaled per row (the longest bar of a row, whisker included, fills the panel):
     the chart is for comparing ours with the peer within a row; the printed values carry the
     absolute numbers. A single scale would make the -P 1 rows invisible next to -P 16."""
-    sections = [(s, rows) for s, rows in data.items() if s != "memory"]
+    sections = [(s, rows) for s, rows in data.items() if s not in SPECIAL]
     panels = (
         ("rps", "req/s (more is better)", kilo),
         ("p99", "p99 latency, ms (less is better)", ms),
@@ -277,7 +304,7 @@ def main():
     svg_rel = "img/compare.svg" if a.svg else None
     md = markdown(data, meta, svg_rel)
     print(md)
-    if a.svg and any(s != "memory" for s in data):
+    if a.svg and any(s not in SPECIAL for s in data):
         with open(a.svg, "w") as f:
             f.write(svg_chart(data, meta))
         print(f"wrote {a.svg}", file=sys.stderr)

@@ -1,6 +1,7 @@
 //! `reactor load` against real sockets on 127.0.0.1: it must catch a server that answers
-//! wrongly, send exactly what it was asked to, print JSON that parses, and verify chat's
-//! fan-out and UDP echo against the real services.
+//! wrongly, send exactly what it was asked to, print JSON that parses, keep every connection
+//! busy, and verify chat's fan-out, UDP echo, HTTP, kv and echo over TLS against the real
+//! services.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,6 +17,10 @@ use common::echo_server;
 use reactor::load::{self, LoadConfig, Service, Stop};
 use reactor::reactor::{Config, Reactor};
 use reactor::service::chat::{Chat, ChatConfig};
+use reactor::service::echo::Echo;
+use reactor::service::http::{Http, HttpConfig};
+use reactor::service::kv::{Kv, KvConfig};
+use reactor::tls::{self, Identity};
 
 /// What a test echo peer does to the bytes it returns.
 #[derive(Clone, Copy)]
@@ -32,6 +37,8 @@ enum Fault {
 struct Peer {
     addr: SocketAddr,
     received: Arc<AtomicU64>,
+    /// Connections that sent at least one byte.
+    active: Arc<AtomicUsize>,
     thread: JoinHandle<()>,
 }
 
@@ -39,22 +46,23 @@ fn peer(conns: usize, fault: Fault) -> Peer {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&received);
+    let active = Arc::new(AtomicUsize::new(0));
+    let (counter, actives) = (Arc::clone(&received), Arc::clone(&active));
     let thread = std::thread::spawn(move || {
         let mut handlers = Vec::new();
         for _ in 0..conns {
             let Ok((stream, _)) = listener.accept() else { break };
-            let counter = Arc::clone(&counter);
-            handlers.push(std::thread::spawn(move || serve(stream, fault, &counter)));
+            let (counter, actives) = (Arc::clone(&counter), Arc::clone(&actives));
+            handlers.push(std::thread::spawn(move || serve(stream, fault, &counter, &actives)));
         }
         for h in handlers {
             let _ = h.join();
         }
     });
-    Peer { addr, received, thread }
+    Peer { addr, received, active, thread }
 }
 
-fn serve(mut stream: TcpStream, fault: Fault, counter: &AtomicU64) {
+fn serve(mut stream: TcpStream, fault: Fault, counter: &AtomicU64, active: &AtomicUsize) {
     // A bounded life: a test that goes wrong ends here instead of hanging.
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut offset = 0u64;
@@ -64,6 +72,9 @@ fn serve(mut stream: TcpStream, fault: Fault, counter: &AtomicU64) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if offset == 0 {
+            active.fetch_add(1, Ordering::SeqCst);
+        }
         counter.fetch_add(n as u64, Ordering::SeqCst);
         let mut reply = Vec::with_capacity(n);
         for (i, &b) in buf[..n].iter().enumerate() {
@@ -197,4 +208,190 @@ fn open_loop_sends_at_the_target_rate() {
     assert!(report.verified());
     // 500 ms at 2000/s is 1000 requests, give or take scheduling at the edges.
     assert!((950..=1010).contains(&report.tally.sent), "{}", report.render_text());
+}
+
+#[test]
+fn every_connection_sends_in_duration_mode() {
+    // 200 connections start 100 µs apart over 20 ms; most open before sending may start and
+    // are told "not yet". Each must be woken when the ramp ends (fixed in 5fe5963: they
+    // used to wait forever, and the run quietly measured fewer connections).
+    let conns = 200;
+    let peer = peer(conns, Fault::None);
+    let addr = peer.addr.to_string();
+    let out =
+        reactor_load(&["echo", "--addr", &addr, "-c", &conns.to_string(), "--duration", "0.5", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    peer.thread.join().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["conns_opened"], conns);
+    assert_eq!(peer.active.load(Ordering::SeqCst), conns, "connections that sent nothing: {v}");
+}
+
+/// Starts one service on an in-process reactor; stopped when the returned server drops.
+fn serve_one<S: reactor::service::Service + Send + 'static>(service: S) -> common::Server {
+    let mut reactor = Reactor::new(Config::default()).unwrap();
+    let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), service).unwrap();
+    let handle = reactor.handle();
+    let thread = std::thread::spawn(move || {
+        reactor.run().unwrap();
+    });
+    common::Server::from_parts(addr, handle, thread)
+}
+
+#[test]
+fn kv_values_are_verified_against_the_real_kv_service() {
+    let server = serve_one(Kv::new(KvConfig::default()));
+    // Twice against the same keys: the second run must not trip over the first one's values.
+    for _ in 0..2 {
+        let config = LoadConfig {
+            conns: 4,
+            depth: 8,
+            keys: 40,
+            value_size: 100,
+            stop: Stop::Requests(4000),
+            ..LoadConfig::new(Service::Kv, server.tcp)
+        };
+        let report = load::run(&config).expect("kv run");
+        assert!(report.verified(), "{}", report.render_text());
+        assert_eq!(report.tally.completed, 4000, "{}", report.render_text());
+        assert!(report.tally.refused.is_empty(), "{}", report.render_text());
+        // 2000 SETs of 100-byte values went out, and 2000 of them came back from GETs.
+        assert!(report.tally.bytes_in > 2000 * 100, "{}", report.render_text());
+    }
+}
+
+/// A RESP peer that answers every command with `reply(command number)`: a stand-in for a
+/// kv server that refuses or forgets.
+fn resp_peer(reply: fn(u64) -> &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else { return };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (mut buf, mut n) = ([0u8; 4096], 0u64);
+        while let Ok(len @ 1..) = stream.read(&mut buf) {
+            // Every command is an array, and '*' appears nowhere else (keys and values are
+            // letters, digits and ':').
+            for _ in buf[..len].iter().filter(|&&b| b == b'*') {
+                if stream.write_all(reply(n)).is_err() {
+                    return;
+                }
+                n += 1;
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn kv_errors_are_refused_and_a_wrong_value_is_a_mismatch() {
+    let addr = resp_peer(|_| b"-ERR out of memory\r\n").to_string();
+    let out = reactor_load(&["kv", "--addr", &addr, "-c", "1", "-n", "10", "--json"]);
+    assert!(out.status.success(), "RESP errors are refusals, not wrong replies");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["completed"], 10);
+    assert_eq!(v["refused"]["ERR out of memory"], 10, "{v}");
+
+    let addr = resp_peer(|n| if n % 2 == 0 { b"+OK\r\n" } else { b"$16\r\nabcdefghijklmnop\r\n" });
+    let out = reactor_load(&["kv", "--addr", &addr.to_string(), "-c", "1", "-n", "10", "--value-size", "16"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("MISMATCH connection 0") && stdout.contains("GET load:0:0"), "{stdout}");
+}
+
+#[test]
+fn http_is_verified_against_the_real_http_service() {
+    let server = serve_one(Http::new(HttpConfig::default()));
+    let config = LoadConfig {
+        conns: 3,
+        depth: 4,
+        stop: Stop::Requests(3000),
+        ..LoadConfig::new(Service::Http, server.tcp)
+    };
+    let report = load::run(&config).expect("http run");
+    assert!(report.verified(), "{}", report.render_text());
+    assert_eq!(report.tally.completed, 3000, "{}", report.render_text());
+    assert!(report.tally.refused.is_empty(), "{}", report.render_text());
+}
+
+/// An HTTP peer that answers every request (one per blank line) with `reply`.
+fn http_peer(reply: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else { return };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(len @ 1..) = stream.read(&mut buf) {
+            pending.extend_from_slice(&buf[..len]);
+            while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                pending.drain(..end + 4);
+                if stream.write_all(reply).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn http_non_2xx_is_refused_and_a_short_body_is_a_mismatch() {
+    let addr = http_peer(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\nbusy\n").to_string();
+    let out = reactor_load(&["http", "--addr", &addr, "-c", "1", "-d", "2", "-n", "20", "--json"]);
+    assert!(out.status.success(), "a non-2xx reply is a refusal, not a wrong reply");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["completed"], 20);
+    assert_eq!(v["refused"]["HTTP/1.1 503 Service Unavailable"], 20, "{v}");
+
+    // Well framed, but 13 bytes where the service sends 14.
+    let addr = http_peer(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!").to_string();
+    let out = reactor_load(&["http", "--addr", &addr, "-c", "1", "-n", "5"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("mismatches 1"), "{stdout}");
+}
+
+#[test]
+fn echo_over_tls_is_verified_and_needs_trust() {
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let mut reactor = Reactor::new(Config::default()).unwrap();
+    let svc = reactor.add_service(Echo);
+    let addr = reactor
+        .listen_tls("127.0.0.1:0".parse().unwrap(), svc, tls::server_config(&identity, &[]).unwrap())
+        .unwrap();
+    let handle = reactor.handle();
+    let _server = common::Server::from_parts(
+        addr,
+        handle,
+        std::thread::spawn(move || {
+            reactor.run().unwrap();
+        }),
+    );
+    let cert =
+        std::env::temp_dir().join(format!("reactor-load-test-{}-{}.pem", std::process::id(), addr.port()));
+    identity.write_cert(&cert).unwrap();
+    let (a, c) = (addr.to_string(), cert.to_string_lossy().into_owned());
+    // Pipelined 16 KiB messages: rustls's 64 KiB send buffer fills, and writes come up short.
+    let out = reactor_load(&[
+        "echo", "--addr", &a, "--tls", "--ca", &c, "-c", "4", "-d", "8", "-s", "16384", "-n", "2000",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(out.status.success(), "{v} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(v["completed"], 2000, "{v}");
+    assert_eq!(v["conns_opened"], 4, "{v}");
+    assert_eq!(v["tls"], "true");
+    let out =
+        reactor_load(&["echo", "--addr", &a, "--tls", "--insecure-skip-verify", "-c", "2", "-n", "100"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Trusting another certificate: every handshake fails, with rustls's reason.
+    Identity::self_signed(&["localhost"]).unwrap().write_cert(&cert).unwrap();
+    let out = reactor_load(&["echo", "--addr", &a, "--tls", "--ca", &c, "-c", "2", "-n", "10"]);
+    std::fs::remove_file(&cert).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no connection could be opened") && stderr.contains("certificate"), "{stderr}");
 }

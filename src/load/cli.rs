@@ -4,10 +4,12 @@
 //! top-level CLI only names [`LoadArgs`] in its `Command::Load` variant.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
+use super::tls::TlsClient;
 use super::{LoadConfig, Service, Stop};
 
 const AFTER_HELP: &str = "\
@@ -33,7 +35,7 @@ pub struct LoadArgs {
     /// What to drive.
     #[arg(value_enum)]
     pub service: Service,
-    /// Server address [default: echo/udp 127.0.0.1:12345, chat :12346, http :8080].
+    /// Server address [default: echo/udp 127.0.0.1:12345, chat :12346, http :8080, kv :6380].
     #[arg(long, value_name = "ADDR")]
     pub addr: Option<String>,
     /// Connections to open (UDP: sockets). Starts are staggered 100 µs apart (1 s at most).
@@ -66,9 +68,22 @@ pub struct LoadArgs {
     /// Print a CSV header line and one row instead of text.
     #[arg(long)]
     pub csv: bool,
-    /// Connect with TLS (not supported yet: a later issue).
+    /// kv: keys in total, split evenly among the connections (each owns its own).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub keys: usize,
+    /// kv: bytes per value (at least 16).
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    pub value_size: usize,
+    /// Speak TLS (TCP services). Trust the server with --ca, or skip with --insecure-skip-verify.
+    /// The handshake is not in the latency figures.
     #[arg(long)]
     pub tls: bool,
+    /// TLS: PEM certificate(s) to trust (the server's own, e.g. from `serve --tls-write-cert`, or its CA).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca: Option<PathBuf>,
+    /// TLS: accept any server certificate (encrypted, not authenticated; for trying things out).
+    #[arg(long, requires = "tls", conflicts_with = "ca")]
+    pub insecure_skip_verify: bool,
 }
 
 fn secs(value: f64, what: &str) -> Result<Duration, String> {
@@ -78,10 +93,14 @@ fn secs(value: f64, what: &str) -> Result<Duration, String> {
 impl LoadArgs {
     /// The engine's settings for these arguments.
     pub fn config(&self) -> Result<LoadConfig, Box<dyn std::error::Error>> {
-        if self.tls {
-            return Err("--tls is not supported yet (TLS is a later issue)".into());
-        }
-        let addr = crate::cli::parse_addr(self.addr.as_deref().unwrap_or(self.service.default_addr()))?;
+        let addr_text = self.addr.as_deref().unwrap_or(self.service.default_addr());
+        let addr = crate::cli::parse_addr(addr_text)?;
+        let tls = if self.tls {
+            let config = crate::tls::client_config(self.ca.as_deref(), self.insecure_skip_verify)?;
+            Some(TlsClient { config, name: crate::tls::server_name(addr_text)? })
+        } else {
+            None
+        };
         let stop = match (self.requests, self.duration) {
             (Some(n), _) => Stop::Requests(n),
             (None, Some(d)) => Stop::Duration(secs(d, "--duration")?),
@@ -97,6 +116,9 @@ impl LoadArgs {
             timeout: secs(self.timeout, "--timeout")?,
             // Live lines would corrupt --json/--csv output and clutter a pipe or a log.
             live: std::io::stdout().is_terminal() && !self.json && !self.csv,
+            keys: self.keys,
+            value_size: self.value_size,
+            tls,
             ..LoadConfig::new(self.service, addr)
         };
         config.validate()?;

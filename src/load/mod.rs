@@ -12,6 +12,7 @@
 //! | partial writes, write-before-sleep | `reactor::conn` | [`tcp`] `Client::flush` |
 //! | non-blocking connect checked with `take_error`/`peer_addr` | (accept side) | [`tcp`] `Client::connected` |
 //! | protocol kept away from sockets | `service::Service` | [`workload::Workload`] |
+//! | TLS as a sans-I/O layer in the connection | `reactor::tls` | [`tls`] `send` / `receive` |
 //!
 //! ```text
 //!   Plan (when: ramp, warm-up, deadline, --rate pacing)
@@ -24,7 +25,8 @@
 //! ```
 //!
 //! Files: [`workload`] (one file per protocol), [`plan`] (time), [`tcp`] and [`udp`] (the
-//! loops), [`tally`] (counting while running), [`report`] (what is printed), [`crate::fdlimit`]
+//! loops), [`tls`] (the rustls session inside a TCP connection, `--tls`), [`tally`]
+//! (counting while running), [`report`] (what is printed), [`crate::fdlimit`]
 //! (the file-descriptor limit), [`cli`] (the `reactor load` command line).
 //!
 //! From Rust (benches, tests):
@@ -49,6 +51,7 @@ pub mod plan;
 pub mod report;
 pub mod tally;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod workload;
 
@@ -69,6 +72,8 @@ pub enum Service {
     Chat,
     /// HTTP/1.1 `GET /`, keep-alive: status 2xx and body "Hello, World!\n".
     Http,
+    /// RESP key-value: SET/GET pairs over keys each connection owns; every GET's value checked.
+    Kv,
 }
 
 impl Service {
@@ -79,6 +84,7 @@ impl Service {
             Service::Udp => "udp",
             Service::Chat => "chat",
             Service::Http => "http",
+            Service::Kv => "kv",
         }
     }
 
@@ -88,6 +94,7 @@ impl Service {
             Service::Echo | Service::Udp => crate::cli::DEFAULT_ECHO,
             Service::Chat => crate::cli::DEFAULT_CHAT,
             Service::Http => "127.0.0.1:8080",
+            Service::Kv => crate::cli::DEFAULT_KV,
         }
     }
 }
@@ -127,6 +134,12 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// Print one progress line per second to stdout.
     pub live: bool,
+    /// kv: keys in total, split evenly among the connections (each owns its own).
+    pub keys: usize,
+    /// kv: bytes per value.
+    pub value_size: usize,
+    /// Speak TLS (TCP services only): whom to trust, and the server's name.
+    pub tls: Option<tls::TlsClient>,
 }
 
 impl LoadConfig {
@@ -143,6 +156,9 @@ impl LoadConfig {
             rate: None,
             timeout: Duration::from_secs(5),
             live: false,
+            keys: 10_000,
+            value_size: 64,
+            tls: None,
         }
     }
 
@@ -168,6 +184,15 @@ impl LoadConfig {
             && !(rate.is_finite() && rate > 0.0)
         {
             return bad("--rate must be a positive number of requests per second".into());
+        }
+        if self.service == Service::Kv && self.value_size < workload::kv::MIN_VALUE {
+            return bad(format!("--value-size must be at least {}", workload::kv::MIN_VALUE));
+        }
+        if self.service == Service::Kv && self.keys == 0 {
+            return bad("--keys must be at least 1".into());
+        }
+        if self.service == Service::Udp && self.tls.is_some() {
+            return bad("--tls is for TCP services; UDP echo has no TLS (that would be DTLS)".into());
         }
         if matches!(self.stop, Stop::Requests(0)) {
             return bad("--requests must be at least 1".into());
@@ -207,7 +232,7 @@ impl std::error::Error for LoadError {}
 pub fn run(config: &LoadConfig) -> Result<Report, LoadError> {
     config.validate()?;
     let fd = crate::fdlimit::raise_nofile();
-    let mut work = workload::for_service(config.service, config.size, config.conns, &config.addr.to_string());
+    let mut work = workload::for_config(config);
     let mut tally = tally::Tally::new(config);
     if let Some(warning) = crate::fdlimit::check_conns(config.conns, &fd) {
         tally.warn(warning);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 
 use super::tally::{Reasons, Tally};
-use super::{LoadConfig, Stop};
+use super::{LoadConfig, Service, Stop};
 use crate::fdlimit::FdLimit;
 
 /// The percentiles every report shows.
@@ -132,7 +132,8 @@ impl Report {
             Stop::Duration(d) => format!("{:.2}s", d.as_secs_f64()),
             Stop::Requests(n) => format!("{n}-request"),
         };
-        let _ = writeln!(s, "Running {stop} {} test @ {}", c.service.name(), c.addr);
+        let tls = if c.tls.is_some() { " over TLS" } else { "" };
+        let _ = writeln!(s, "Running {stop} {} test @ {}{tls}", c.service.name(), c.addr);
         let mode = match c.rate {
             Some(r) => format!("open loop at {r} requests/s"),
             None => "closed loop".into(),
@@ -142,10 +143,15 @@ impl Report {
         } else {
             format!(", {:.1}s warm-up", c.warmup.as_secs_f64())
         };
+        let what = match c.service {
+            Service::Kv => format!("SET/GET of {}-byte values over {} keys", c.value_size, c.keys),
+            Service::Http => "GET /".into(),
+            _ => format!("{}-byte requests", c.size),
+        };
         let _ = writeln!(
             s,
-            "  {} connections ({} opened), depth {}, {}-byte requests, {mode}{warm}",
-            c.conns, t.conns_opened, c.depth, c.size
+            "  {} connections ({} opened), depth {}, {what}, {mode}{warm}",
+            c.conns, t.conns_opened, c.depth
         );
         let lat = &t.latency;
         let _ = writeln!(s, "  Latency     {:>10} {:>10} {:>10}", "Avg", "Stdev", "Max");
@@ -247,6 +253,9 @@ impl Report {
             ("conns", Int(c.conns as u64)),
             ("depth", Int(c.depth as u64)),
             ("size", Int(c.size as u64)),
+            ("keys", Int(c.keys as u64)),
+            ("value_size", Int(c.value_size as u64)),
+            ("tls", Str(c.tls.is_some().to_string())),
             ("duration_s", duration),
             ("requests_asked", requests),
             ("warmup_s", Float(c.warmup.as_secs_f64())),

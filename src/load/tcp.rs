@@ -4,9 +4,16 @@
 //!
 //! ```text
 //!   Waiting ──its start time──▶ Connecting ──writable, no SO_ERROR, has a peer──▶ Open ──▶ Closed
-//!                                   │ connect failed                               │ error, EOF,
-//!                                   └──────────────────────────────────────────────┴ mismatch, timeout
+//!                                   │   │ --tls                                   ▲  │ error, EOF,
+//!                                   │   └──▶ Handshaking ──handshake done───────┘  │ mismatch, timeout
+//!                                   │ connect failed │ TLS error, --timeout         │
+//!                                   └────────────────┴──────────────────────────────┴──▶ Closed
 //! ```
+//!
+//! With `--tls` a connection spends the handshake in *Handshaking*: bytes flow (the same
+//! `flush` and `drain`, through [`super::tls`]) but no request is sent, so the handshake is
+//! not in the latency figures. A connect or handshake not done within `--timeout` is a
+//! connect error.
 //!
 //! One turn of [`Client::run`]: start the connections whose time has come; send what is due
 //! (closed loop: top every ready connection up to `--depth`; open loop: the requests whose
@@ -48,6 +55,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(50);
 enum State {
     Waiting,
     Connecting,
+    Handshaking,
     Open,
     Closed,
 }
@@ -56,6 +64,10 @@ enum State {
 struct Conn {
     state: State,
     socket: Option<TcpStream>,
+    /// `--tls`: the rustls session between this socket and `out` / `input`.
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// When the connect started, for the connect and handshake timeout.
+    started: Option<Instant>,
     /// Encoded requests not yet taken by the kernel, from `written` on.
     out: Vec<u8>,
     written: usize,
@@ -71,6 +83,8 @@ impl Conn {
         Conn {
             state: State::Waiting,
             socket: None,
+            tls: None,
+            started: None,
             out: Vec::new(),
             written: 0,
             input: Vec::new(),
@@ -190,7 +204,7 @@ impl<'a> Client<'a> {
                     self.connected(i);
                 }
                 // Still connecting (a spurious wake-up), closed, or a stale token: nothing to do.
-                if self.conns.get(i).is_none_or(|c| c.state != State::Open) {
+                if !self.live(i) {
                     continue;
                 }
                 if event.is_writable() {
@@ -217,10 +231,16 @@ impl<'a> Client<'a> {
         Ok(until.saturating_duration_since(from))
     }
 
+    /// Whether connection `i` has a socket that bytes flow through (open or handshaking).
+    fn live(&self, i: usize) -> bool {
+        self.conns.get(i).is_some_and(|c| matches!(c.state, State::Open | State::Handshaking))
+    }
+
     /// Whether the run is over at `now`.
     fn over(&self, now: Instant) -> bool {
         let started_all = self.next_start == self.conns.len();
-        if started_all && self.open == 0 && !self.conns.iter().any(|c| c.state == State::Connecting) {
+        let opening = self.conns.iter().any(|c| matches!(c.state, State::Connecting | State::Handshaking));
+        if started_all && self.open == 0 && !opening {
             return true; // nothing left that could send or receive
         }
         match (self.plan.deadline, self.plan.requests) {
@@ -277,6 +297,7 @@ impl<'a> Client<'a> {
         }
         self.conns[i].socket = Some(socket);
         self.conns[i].state = State::Connecting;
+        self.conns[i].started = Some(Instant::now());
     }
 
     /// An event on a connecting socket. Writable does not mean connected: a refused connect is
@@ -301,6 +322,20 @@ impl<'a> Client<'a> {
         if let Err(e) = socket.set_nodelay(true) {
             log::debug!("connection {i}: TCP_NODELAY: {e}");
         }
+        let Some(client) = &self.config.tls else {
+            return self.opened(i);
+        };
+        match super::tls::session(client) {
+            Ok(tls) => self.conns[i].tls = Some(tls),
+            Err(e) => return self.connect_failed(i, io::Error::other(format!("TLS: {e}"))),
+        }
+        // The ClientHello goes out now; the server's answer comes as a readable edge.
+        self.conns[i].state = State::Handshaking;
+        self.flush(i);
+    }
+
+    /// The connection is ready for requests: connected, and with `--tls` past the handshake.
+    fn opened(&mut self, i: usize) {
         self.conns[i].state = State::Open;
         self.open += 1;
         self.tally.conns_opened += 1;
@@ -321,10 +356,10 @@ impl<'a> Client<'a> {
         if self.next_start < self.conns.len() {
             return;
         }
-        let waiting =
-            self.conns.iter().enumerate().any(|(i, c)| {
-                c.state == State::Connecting || (c.state == State::Open && !self.work.ready(i))
-            });
+        let waiting = self.conns.iter().enumerate().any(|(i, c)| {
+            matches!(c.state, State::Connecting | State::Handshaking)
+                || (c.state == State::Open && !self.work.ready(i))
+        });
         if waiting {
             return;
         }
@@ -404,30 +439,30 @@ impl<'a> Client<'a> {
 
     /// Writes pending output until it is all gone or the kernel's send buffer is full. A
     /// partial write is normal, not an error: the rest waits for the next WRITABLE edge.
+    /// With `--tls` the output is plaintext, and rustls encrypts and writes it (and any
+    /// handshake message it has to send); `sent` counts plaintext bytes either way.
     fn flush(&mut self, i: usize) {
         let measuring = Instant::now() >= self.plan.measure_start;
         let conn = &mut self.conns[i];
         let Some(socket) = conn.socket.as_mut() else {
             return;
         };
-        while conn.written < conn.out.len() {
-            match socket.write(&conn.out[conn.written..]) {
-                Ok(n) => {
-                    conn.written += n;
-                    if measuring {
-                        self.tally.bytes_out += n as u64;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    tally::count(&mut self.tally.write_errors, e.to_string());
-                    return self.close(i);
-                }
-            }
+        let before = conn.written;
+        let result = match conn.tls.as_deref_mut() {
+            Some(tls) => super::tls::send(tls, socket, &conn.out, &mut conn.written),
+            None => write_plain(socket, &conn.out, &mut conn.written),
+        };
+        if measuring {
+            self.tally.bytes_out += (conn.written - before) as u64;
         }
-        conn.out.clear();
-        conn.written = 0;
+        if let Err(e) = result {
+            tally::count(&mut self.tally.write_errors, e.to_string());
+            return self.close(i);
+        }
+        if conn.written == conn.out.len() {
+            conn.out.clear();
+            conn.written = 0;
+        }
     }
 
     // ─── receiving ────────────────────────────────────────────────────────────────────────
@@ -446,12 +481,17 @@ impl<'a> Client<'a> {
                     return self.close(i);
                 }
                 Ok(n) => {
-                    if Instant::now() >= self.plan.measure_start {
-                        self.tally.bytes_in += n as u64;
+                    let before = self.conns[i].input.len();
+                    if !self.take(i, n) {
+                        return;
                     }
-                    self.conns[i].input.extend_from_slice(&self.rbuf[..n]);
-                    self.judge(i);
-                    if self.conns[i].state != State::Open {
+                    if Instant::now() >= self.plan.measure_start {
+                        self.tally.bytes_in += (self.conns[i].input.len() - before) as u64;
+                    }
+                    if self.conns[i].state == State::Open {
+                        self.judge(i);
+                    }
+                    if !self.live(i) {
                         return;
                     }
                     // Short read: the receive queue is empty; skip the read that would only
@@ -468,6 +508,48 @@ impl<'a> Client<'a> {
                 }
             }
         }
+    }
+
+    /// Appends the `n` bytes just read into `rbuf` to connection `i`'s input: as they are, or
+    /// with `--tls` through rustls, which may also finish the handshake and have something to
+    /// send. False when the connection was closed (a TLS error, or the server's close_notify).
+    fn take(&mut self, i: usize, n: usize) -> bool {
+        let conn = &mut self.conns[i];
+        let Some(tls) = conn.tls.as_deref_mut() else {
+            conn.input.extend_from_slice(&self.rbuf[..n]);
+            return true;
+        };
+        let received = super::tls::receive(tls, &self.rbuf[..n], &mut conn.input);
+        let handshaken = conn.state == State::Handshaking && !tls.is_handshaking();
+        // Whatever rustls wants to say now goes out now: the handshake's next flight, a key
+        // update, or the alert that explains an error to the server.
+        if tls.wants_write() {
+            self.flush(i);
+        }
+        match received {
+            Ok(super::tls::Received::Data) => {}
+            Ok(super::tls::Received::Closed) => {
+                tally::count(
+                    &mut self.tally.read_errors,
+                    "connection closed by the server (TLS close_notify)",
+                );
+                self.close(i);
+                return false;
+            }
+            Err(e) => {
+                let errors = match self.conns[i].state {
+                    State::Handshaking => &mut self.tally.connect_errors,
+                    _ => &mut self.tally.read_errors,
+                };
+                tally::count(errors, e);
+                self.close(i);
+                return false;
+            }
+        }
+        if handshaken && self.live(i) {
+            self.opened(i);
+        }
+        self.live(i)
     }
 
     /// Judges every complete reply at the front of connection `i`'s input.
@@ -566,9 +648,19 @@ impl<'a> Client<'a> {
 
     // ─── ending ───────────────────────────────────────────────────────────────────────────
 
-    /// Closes connections whose oldest request waited longer than `--timeout`.
+    /// Closes connections whose oldest request waited longer than `--timeout`, and those
+    /// whose connect or TLS handshake took longer than that.
     fn check_timeouts(&mut self, now: Instant) {
         for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            if matches!(c.state, State::Connecting | State::Handshaking)
+                && c.started.is_some_and(|t| now.saturating_duration_since(t) > self.config.timeout)
+            {
+                let what = if c.state == State::Connecting { "connect" } else { "TLS handshake" };
+                tally::count(&mut self.tally.connect_errors, format!("{what} timed out"));
+                self.close(i);
+                continue;
+            }
             let late = self.conns[i]
                 .in_flight
                 .front()
@@ -598,19 +690,40 @@ impl<'a> Client<'a> {
         conn.in_flight.clear();
         conn.out = Vec::new();
         conn.input = Vec::new();
+        conn.tls = None;
         self.in_flight -= abandoned;
         self.tally.abandoned += abandoned as u64;
     }
 
-    /// The run is over: count what is still in flight, then close everything.
+    /// The run is over: count what is still in flight, then close everything (a TLS session
+    /// says close_notify first, if the socket takes it at once).
     fn finish(&mut self) {
         for conn in &mut self.conns {
             let measured = conn.in_flight.iter().filter(|r| r.measured).count() as u64;
             self.tally.in_flight_at_end += measured;
             conn.in_flight.clear();
+            if let (Some(tls), Some(socket)) = (conn.tls.as_deref_mut(), conn.socket.as_mut()) {
+                tls.send_close_notify();
+                let _ = tls.write_tls(socket);
+            }
+            conn.tls = None;
             conn.socket = None;
             conn.state = State::Closed;
         }
         self.in_flight = 0;
     }
+}
+
+/// Writes `out[*written..]` to a plain socket until it is all gone or the send buffer is full
+/// (`WouldBlock`: the next WRITABLE edge continues), advancing `written`.
+fn write_plain(socket: &mut TcpStream, out: &[u8], written: &mut usize) -> io::Result<()> {
+    while *written < out.len() {
+        match socket.write(&out[*written..]) {
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

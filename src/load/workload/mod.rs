@@ -13,24 +13,24 @@
 //!
 //! # Adding a workload
 //!
-//! One file here, one arm in [`for_service`], one variant in [`super::Service`]. Two are
-//! planned and fit the trait as it is:
+//! One file here, one arm in [`for_config`], one variant in [`super::Service`]. The four:
 //!
+//! * **echo** — [`echo`]: self-describing messages, checked byte by byte (TCP and UDP).
+//! * **chat** — [`chat`]: fan-out; a line must reach every other member, in order.
 //! * **http** — [`http`]: `GET /` with keep-alive; the reply's status line and
 //!   `Content-Length` frame it ([`Verdict::Incomplete`] until the whole body is in); a non-2xx
 //!   status is [`Verdict::Refused`], a wrong body a [`Verdict::Mismatch`].
-//! * **kv** (EXTENSION POINT, not written yet) — RESP2: request `k` alternates
-//!   `SET key:(k/2 % keys) value(k)` and `GET` of the key just set; the reply is `+OK\r\n` or a
-//!   bulk string `$len\r\nvalue\r\n` whose value must be the one this connection set
-//!   ([`Verdict::Mismatch`] if not), and `-ERR …` is [`Verdict::Refused`]. Each connection owns
-//!   its own keys (`conn` goes into the key), so verification never races with other
-//!   connections. Replies come in order, so it answers [`Answer::Oldest`], like http.
+//! * **kv** — [`kv`]: RESP2 `SET`/`GET` pairs over keys each connection owns, so every `GET`'s
+//!   value is known exactly; `-ERR …` is [`Verdict::Refused`]. Replies come in order and do
+//!   not name their request, so it answers [`Answer::Oldest`], like http, and counts replies
+//!   per connection to know which request the next one answers.
 
 pub mod chat;
 pub mod echo;
 pub mod http;
+pub mod kv;
 
-use super::Service;
+use super::{LoadConfig, Service};
 
 /// Which request a complete reply answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,12 +127,12 @@ pub trait Workload {
     }
 }
 
-/// The workload for `service`, with `size`-byte requests, talking to `host` (for HTTP's
-/// `Host` header).
-pub fn for_service(service: Service, size: usize, conns: usize, host: &str) -> Box<dyn Workload> {
-    match service {
-        Service::Echo | Service::Udp => Box::new(echo::EchoLoad::new(size)),
-        Service::Chat => Box::new(chat::ChatLoad::new(size, conns)),
-        Service::Http => Box::new(http::HttpLoad::new(host)),
+/// The workload a run's settings ask for.
+pub fn for_config(config: &LoadConfig) -> Box<dyn Workload> {
+    match config.service {
+        Service::Echo | Service::Udp => Box::new(echo::EchoLoad::new(config.size)),
+        Service::Chat => Box::new(chat::ChatLoad::new(config.size, config.conns)),
+        Service::Http => Box::new(http::HttpLoad::new(&config.addr.to_string())),
+        Service::Kv => Box::new(kv::KvLoad::new(config.keys, config.value_size, config.conns)),
     }
 }
