@@ -327,19 +327,28 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         all.push(reactor);
     }
 
-    let mut stdout = std::io::stdout().lock();
+    // What was bound, for people and for scripts. Best effort: a reader that went away
+    // (`reactor serve | head -1`, a test that read the lines it needed) must not stop the
+    // server, so a failed write is logged, not returned.
+    let mut lines = String::new();
     if let Some(tls) = &tls
         && tls.self_signed
     {
-        writeln!(stdout, "tls       self-signed certificate, sha256 fingerprint {}", tls.fingerprint)?;
+        lines.push_str(&format!(
+            "tls       self-signed certificate, sha256 fingerprint {}\n",
+            tls.fingerprint
+        ));
     }
     for (name, scheme, addr) in &bound {
-        writeln!(stdout, "{name:<9} listening on {scheme}://{addr}")?;
+        lines.push_str(&format!("{name:<9} listening on {scheme}://{addr}\n"));
     }
     if reactors > 1 {
-        writeln!(stdout, "reactors  {reactors} threads (SO_REUSEPORT); chat and kv on reactor 0")?;
+        lines.push_str(&format!("reactors  {reactors} threads (SO_REUSEPORT); chat and kv on reactor 0\n"));
     }
-    stdout.flush()?;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(lines.as_bytes()).and_then(|()| stdout.flush()) {
+        log::warn!("could not print the bound addresses: {e}");
+    }
     drop(stdout);
     log::info!("serving; SIGINT or SIGTERM to stop");
     run_all(all)
