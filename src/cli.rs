@@ -17,6 +17,7 @@ use crate::service::chat::{Chat, ChatConfig};
 use crate::service::echo::{Echo, UdpEcho};
 use crate::service::http::{Http, HttpConfig};
 use crate::service::kv::{Kv, KvConfig};
+use crate::stats::StatsBoard;
 use crate::tls::{self, Identity};
 
 /// Default address of the echo service (TCP and UDP): the article's port.
@@ -277,8 +278,12 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Reactor 0 binds first, so that port 0 becomes a real port the others then share.
     let mut bound: Vec<(&'static str, String, SocketAddr)> = Vec::new();
     let mut all = Vec::with_capacity(reactors);
+    let board = StatsBoard::new(reactors);
     for index in 0..reactors {
         let mut reactor = Reactor::new(config.clone())?;
+        if reactors > 1 {
+            reactor.share_stats(board.clone(), index);
+        }
         let first = index == 0;
         let mut listen = |reactor: &mut Reactor, name: &'static str, service, addrs: &mut Vec<ListenAddr>| {
             for l in addrs.iter_mut() {

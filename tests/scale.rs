@@ -136,3 +136,30 @@ fn serve_with_two_reactors_runs_and_stops_cleanly() {
     server.signal("-TERM");
     assert_eq!(server.wait(Duration::from_secs(5)), Some(0));
 }
+
+#[test]
+fn stats_report_the_whole_process_with_two_reactors() {
+    let server = common::Binary::start(&["serve", "--reactors", "2", "--http", "127.0.0.1:0"]);
+    let addr = server.addr("http:tcp");
+    let get = |path: &str| {
+        let mut c = common::connect(addr);
+        c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    for _ in 0..40 {
+        assert!(get("/").ends_with("Hello, World!\n"));
+    }
+    // Counters are exchanged every 200 ms; then either reactor reports all 40 connections
+    // (plus the /stats requests themselves, which land on either).
+    std::thread::sleep(Duration::from_millis(600));
+    for _ in 0..6 {
+        let reply = get("/stats");
+        let body = reply.split("\r\n\r\n").nth(1).unwrap();
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        let total = json["reactor"]["conns_total"].as_u64().unwrap();
+        assert!(total >= 41, "a reactor reported only {total} of 40+ connections: {json}");
+    }
+}

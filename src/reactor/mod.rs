@@ -64,7 +64,7 @@ pub use shutdown::Handle;
 
 use crate::error::Error;
 use crate::service::{AnyService, CloseReason, ConnId, Cx, DatagramService, Outbox, Service};
-use crate::stats::Stats;
+use crate::stats::{Stats, StatsBoard};
 use conn::{Conn, ReadOutcome};
 use datagram::{Datagram, Sent};
 use listener::Accepted;
@@ -74,6 +74,9 @@ use token::Target;
 /// Size of the shared read buffer: one `read` takes at most this much. 64 KiB also holds the
 /// largest possible UDP datagram, so none is ever truncated.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// How often reactors sharing a [`StatsBoard`] exchange their counters.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// Names a service added with [`Reactor::add_service`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +156,10 @@ pub struct Reactor {
     wall: SystemTime,
     next_serial: u64,
     phase: Phase,
+    /// With several reactors: where this one publishes its counters (and its index there),
+    /// and the sum of the others' counters as last published.
+    board: Option<(StatsBoard, usize)>,
+    others: Option<Stats>,
     signals: Option<Signals>,
     waker: Arc<Waker>,
     request: Arc<AtomicU8>,
@@ -194,6 +201,8 @@ impl Reactor {
             wall: SystemTime::now(),
             next_serial: 0,
             phase: Phase::Running,
+            board: None,
+            others: None,
             signals,
             waker: Arc::new(waker),
             request: Arc::new(AtomicU8::new(shutdown::NONE)),
@@ -272,6 +281,12 @@ impl Reactor {
         Ok(local)
     }
 
+    /// Joins a [`StatsBoard`] as reactor `index`: counters are exchanged a few times a second,
+    /// so `/stats`, `/metrics`, `INFO` and `--stats` report the whole process.
+    pub fn share_stats(&mut self, board: StatsBoard, index: usize) {
+        self.board = Some((board, index));
+    }
+
     /// A handle that stops this reactor from another thread.
     pub fn handle(&self) -> Handle {
         Handle { waker: Arc::clone(&self.waker), request: Arc::clone(&self.request) }
@@ -338,6 +353,9 @@ impl Reactor {
         }
         if let Some(every) = self.config.stats_interval {
             self.timers.add(self.now + every, TimerKind::Stats);
+        }
+        if self.board.is_some() {
+            self.timers.add(self.now, TimerKind::Publish);
         }
     }
 
@@ -557,7 +575,8 @@ impl Reactor {
         self.out.clear();
         let mut cx =
             Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed)
-                .with_output_limit(self.config.max_output);
+                .with_output_limit(self.config.max_output)
+                .with_other_reactors(self.others.as_ref());
         let buffered_before = conn.input.len();
         let (rbuf, input) = match call {
             Call::Plain(_) => (&self.plain, &mut conn.input),
@@ -636,7 +655,8 @@ impl Reactor {
         let service = &mut self.services[conn.service];
         self.out.clear();
         let mut cx =
-            Cx::new(self.now, self.wall, conn.id, conn.peer, &mut self.out, &mut self.outbox, &self.stats, 0);
+            Cx::new(self.now, self.wall, conn.id, conn.peer, &mut self.out, &mut self.outbox, &self.stats, 0)
+                .with_other_reactors(self.others.as_ref());
         let Some(session) = guarded(service.name(), conn.id, || service.open(&mut cx)) else {
             // No session: the service never saw this connection, so it is not told of the close.
             self.out.clear();
@@ -805,7 +825,8 @@ impl Reactor {
             &mut self.outbox,
             &self.stats,
             conn.pending_output(),
-        );
+        )
+        .with_other_reactors(self.others.as_ref());
         if guarded(service.name(), conn.id, || service.close(session, reason, &mut cx)).is_none() {
             self.stats.service_panics += 1;
             self.out.clear();
@@ -1057,8 +1078,14 @@ impl Reactor {
                         self.accept(i);
                     }
                 }
+                TimerKind::Publish => {
+                    if let Some((board, index)) = &self.board {
+                        self.others = board.publish(*index, &self.stats);
+                        self.timers.add(self.now + PUBLISH_EVERY, TimerKind::Publish);
+                    }
+                }
                 TimerKind::Stats => {
-                    log::info!("{}", self.stats.summary(self.now));
+                    self.log_stats();
                     if let Some(every) = self.config.stats_interval {
                         self.timers.add(self.now + every, TimerKind::Stats);
                     }
@@ -1104,6 +1131,21 @@ impl Reactor {
                 self.stats.service_panics += 1;
                 self.timers.add(now + Duration::from_secs(1), TimerKind::Tick(i));
             }
+        }
+    }
+
+    /// The `--stats` line. With several reactors, reactor 0 logs the process's totals.
+    fn log_stats(&self) {
+        match (&self.board, &self.others) {
+            (None, _) => log::info!("{}", self.stats.summary(self.now)),
+            (Some((_, 0)), others) => {
+                let mut total = self.stats.clone();
+                if let Some(others) = others {
+                    total.add(others);
+                }
+                log::info!("all reactors: {}", total.summary(self.now));
+            }
+            (Some(_), _) => {} // reactor 0 speaks for everyone
         }
     }
 

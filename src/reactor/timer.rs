@@ -32,6 +32,8 @@ pub enum TimerKind {
     AcceptResume(usize),
     /// Log the `--stats` line.
     Stats,
+    /// Exchange counters with the other reactors of the process.
+    Publish,
     /// The shutdown grace period ended.
     Grace,
 }

@@ -136,6 +136,7 @@ pub struct Cx<'a> {
     out: &'a mut Vec<u8>,
     outbox: &'a mut Outbox,
     stats: &'a Stats,
+    others: Option<&'a Stats>,
     pending_output: usize,
     output_limit: usize,
     close: bool,
@@ -163,11 +164,18 @@ impl<'a> Cx<'a> {
             out,
             outbox,
             stats,
+            others: None,
             pending_output,
             output_limit: usize::MAX,
             close: false,
             timer: None,
         }
+    }
+
+    /// Adds the counters of the process's other reactors, for [`Cx::stats_total`].
+    pub fn with_other_reactors(mut self, others: Option<&'a Stats>) -> Self {
+        self.others = others;
+        self
     }
 
     /// Sets the output limit [`Cx::output_room`] measures against (the reactor's
@@ -198,9 +206,19 @@ impl<'a> Cx<'a> {
         self.peer
     }
 
-    /// The reactor's live counters.
+    /// This reactor's live counters.
     pub fn stats(&self) -> &Stats {
         self.stats
+    }
+
+    /// The whole process's counters: this reactor's, live, plus the other reactors' as they
+    /// published them (a fraction of a second old). With one reactor, the same as `stats`.
+    pub fn stats_total(&self) -> Stats {
+        let mut total = self.stats.clone();
+        if let Some(others) = self.others {
+            total.add(others);
+        }
+        total
     }
 
     /// Bytes already waiting in this connection's output buffer because the peer reads slower

@@ -417,10 +417,10 @@ impl Http {
                 let mut doc = std::mem::take(&mut self.scratch);
                 doc.clear();
                 let content_type: &[u8] = if request.route == Route::Stats {
-                    routes::stats_json(&mut doc, cx.stats(), cx.now(), &self.counters);
+                    routes::stats_json(&mut doc, &cx.stats_total(), cx.now(), &self.counters);
                     b"application/json"
                 } else {
-                    routes::metrics_text(&mut doc, cx.stats(), cx.now(), &self.counters);
+                    routes::metrics_text(&mut doc, &cx.stats_total(), cx.now(), &self.counters);
                     b"text/plain; version=0.0.4; charset=utf-8"
                 };
                 self.send(reply(Status::Ok, content_type, &doc), cx);

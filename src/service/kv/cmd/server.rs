@@ -35,7 +35,7 @@ pub(super) fn info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 }
 
 fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
-    let stats = cx.stats();
+    let stats = &cx.stats_total();
     let uptime = stats.uptime(cx.now()).as_secs();
     let used = kv.store.used_memory();
     // Writing to a String cannot fail, so the results below are ignored.
