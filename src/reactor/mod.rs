@@ -342,7 +342,10 @@ impl Reactor {
             self.compact_timers();
         }
         self.close_all();
-        log::info!("reactor stopped: {}", self.stats.summary(self.now));
+        match &self.board {
+            Some((_, index)) => log::info!("reactor {index} stopped: {}", self.stats.summary(self.now)),
+            None => log::info!("reactor stopped: {}", self.stats.summary(self.now)),
+        }
         Ok(self.stats)
     }
 
