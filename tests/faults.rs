@@ -739,27 +739,8 @@ fn out_of_file_descriptors_the_server_pauses_accepting_and_recovers() {
     // 64 descriptors for the whole process: about 55 connections, after stdio, epoll, the
     // listener, the waker and the signal pipe. `ulimit -n` sets soft and hard limits, so the
     // server cannot raise its own.
-    let script = format!(
-        "ulimit -n 64 && exec {} serve --echo 127.0.0.1:0 --max-conns 1000",
-        env!("CARGO_BIN_EXE_reactor")
-    );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sh");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut line = Vec::new();
-    let mut byte = [0; 1];
-    while !line.ends_with(b"\n") {
-        assert_eq!(out.read(&mut byte).expect("read stdout"), 1, "server exited before binding");
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let addr: SocketAddr = line.trim().rsplit("tcp://").next().unwrap().parse().expect("address");
-    let server = common::Binary { child, addrs: vec![("echo:tcp".into(), addr)] };
+    let server = echo_under_nofile_limit(64, &["--max-conns", "1000"]);
+    let addr = server.addr("echo:tcp");
     let pid = server.child.id();
 
     let round_trip = |c: &mut TcpStream, tag: &[u8]| {
@@ -811,24 +792,8 @@ fn out_of_file_descriptors_the_server_pauses_accepting_and_recovers() {
 /// Redis sizes maxclients): past it, clients get the polite refusal line, not a hung connect.
 #[test]
 fn the_default_connection_limit_fits_the_descriptor_limit() {
-    let script = format!("ulimit -n 64 && exec {} serve --echo 127.0.0.1:0", env!("CARGO_BIN_EXE_reactor"));
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sh");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut line = Vec::new();
-    let mut byte = [0; 1];
-    while !line.ends_with(b"\n") {
-        assert_eq!(out.read(&mut byte).expect("read stdout"), 1, "server exited before binding");
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let addr: SocketAddr = line.trim().rsplit("tcp://").next().unwrap().parse().expect("address");
-    let _server = common::Binary { child, addrs: vec![("echo:tcp".into(), addr)] };
+    let server = echo_under_nofile_limit(64, &[]);
+    let addr = server.addr("echo:tcp");
 
     // 64 descriptors, 16 reserved plus one per listener: 47 connections fit.
     let mut served = Vec::new();
@@ -846,4 +811,31 @@ fn the_default_connection_limit_fits_the_descriptor_limit() {
     // The ones inside the limit are untouched.
     served[0].write_all(b"ok").unwrap();
     assert_eq!(read_n(&mut served[0], 2), b"ok");
+}
+
+/// The real binary serving echo on 127.0.0.1:0 under `ulimit -n nofile` (which sets the soft
+/// and the hard limit, so the server cannot raise its own), with `extra` flags.
+fn echo_under_nofile_limit(nofile: u32, extra: &[&str]) -> common::Binary {
+    let script = format!(
+        "ulimit -n {nofile} && exec {} serve --echo 127.0.0.1:0 {}",
+        env!("CARGO_BIN_EXE_reactor"),
+        extra.join(" ")
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sh");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut line = Vec::new();
+    let mut byte = [0; 1];
+    while !line.ends_with(b"\n") {
+        assert_eq!(out.read(&mut byte).expect("read stdout"), 1, "server exited before binding");
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let addr: SocketAddr = line.trim().rsplit("tcp://").next().unwrap().parse().expect("address");
+    common::Binary { child, addrs: vec![("echo:tcp".into(), addr)] }
 }

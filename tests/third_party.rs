@@ -9,18 +9,9 @@ use std::process::{Command, Stdio};
 
 use common::Binary;
 
-fn have(program: &str) -> bool {
-    let found = Command::new("sh").args(["-c", &format!("command -v {program}")]).output();
-    let ok = found.is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("note: {program} is not installed; skipping (CI installs it)");
-    }
-    ok
-}
-
 #[test]
 fn netcat_talks_to_tcp_and_udp_echo() {
-    if !have("nc") {
+    if !common::have("nc") {
         return;
     }
     let server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--udp-echo", "127.0.0.1:0"]);
@@ -50,7 +41,7 @@ fn netcat_talks_to_tcp_and_udp_echo() {
 
 #[test]
 fn netcat_joins_the_chat_room() {
-    if !have("nc") {
+    if !common::have("nc") {
         return;
     }
     let server = Binary::start(&["serve", "--chat", "127.0.0.1:0"]);
@@ -72,7 +63,7 @@ fn netcat_joins_the_chat_room() {
 
 #[test]
 fn curl_gets_hello_and_echoes_a_body() {
-    if !have("curl") {
+    if !common::have("curl") {
         return;
     }
     let server = Binary::start(&["serve", "--http", "127.0.0.1:0"]);
@@ -110,7 +101,7 @@ fn curl_gets_hello_and_echoes_a_body() {
 
 #[test]
 fn redis_cli_and_redis_benchmark_work_unmodified() {
-    if !have("redis-cli") || !have("redis-benchmark") {
+    if !common::have("redis-cli") || !common::have("redis-benchmark") {
         return;
     }
     let server = Binary::start(&["serve", "--kv", "127.0.0.1:0"]);

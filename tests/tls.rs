@@ -203,20 +203,9 @@ fn a_client_that_does_not_trust_the_certificate_fails_and_the_server_goes_on() {
     good.read_exact(&mut buf).unwrap();
 }
 
-fn have(program: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("note: {program} is not installed; skipping (CI installs it)");
-    }
-    ok
-}
-
 #[test]
 fn openssl_s_client_speaks_tls12_and_tls13() {
-    if !have("openssl") {
+    if !common::have("openssl") {
         return;
     }
     // s_client keeps the session open after its input ends; the server's idle timeout is
@@ -245,7 +234,7 @@ fn openssl_s_client_speaks_tls12_and_tls13() {
 
 #[test]
 fn curl_trusts_the_written_certificate_for_https() {
-    if !have("curl") {
+    if !common::have("curl") {
         return;
     }
     let s = tls_server(Config::default());

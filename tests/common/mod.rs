@@ -161,3 +161,14 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// Whether `program` is installed. Tests of third-party clients skip (saying so) when it is
+/// not; `.ci/run` installs them.
+pub fn have(program: &str) -> bool {
+    let found = std::process::Command::new("sh").args(["-c", &format!("command -v {program}")]).output();
+    let ok = found.is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("note: {program} is not installed; skipping (CI installs it)");
+    }
+    ok
+}
