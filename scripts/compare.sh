@@ -478,8 +478,8 @@ wrk_run() {
     }
     ((errors == 0)) || warn "$server run $run: $errors socket errors / non-2xx replies (see wrk output)"
     record "$section" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$requests" "$errors" ${extra:+"$extra"}
-    printf '    %-10s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
-        "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$extra" >&2
+    printf '    %-10s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
+        "$server" "$scheme $row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$extra" >&2
 }
 
 # Both servers must give the same answer before their speed means anything.
@@ -810,7 +810,7 @@ make_cert() {
 # What an OpenSSL client (the library wrk uses, with the same defaults) negotiates with PORT.
 tls_params() {
     timeout 5 openssl s_client -connect "127.0.0.1:$1" -brief </dev/null 2>&1 |
-        awk -F': *' '/^Protocol version/ { p = $2 } /^Ciphersuite/ { c = $2 } /^Server Temp Key/ { k = $2 }
+        awk -F': *' '/^Protocol version/ { p = $2 } /^Ciphersuite/ { c = $2 } /Temp Key|^Negotiated TLS1.3 group/ { k = $2 }
                      END { print (p ? p : "?") " " (c ? c : "?") (k ? ", key exchange " k : "") }'
 }
 

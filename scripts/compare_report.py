@@ -313,7 +313,11 @@ def markdown(data, meta, svg_rel):
             out += ["", "Latencies of the light client (open loop: counted from when each request was due), "
                     "medians (min–max) over the runs. Both clients run on the same core (the client core), "
                     "so under the flood the light client also competes with the flood for CPU: its "
-                    "latency includes that, not only the server's.", ""]
+                    "latency includes that, not only the server's. A corrected p99 far above the "
+                    "uncorrected one means the delay was before the request left the client (waiting "
+                    "for its core or its connection), not in the server. Server CPU % (of one core, "
+                    "over the run) says whether the flood saturated the server at all; well below 100 "
+                    "means the flood was limited by the client core, not by the server.", ""]
             out += [f"*{n}*" for n in error_notes(rows)] + ([""] if error_notes(rows) else [])
         elif section == "reactors":
             out += reactors_table(rows)
