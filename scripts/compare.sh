@@ -7,6 +7,9 @@
 #   echo    reactor serve --echo/--udp-echo  vs  tokio current_thread (examples/tokio_echo.rs)
 #           and a thread-per-connection std server (examples/threaded_echo.rs)
 #           (client: reactor load --json; it verifies every reply)
+#   tls     echo over TLS vs plain (reactor load [--tls]); HTTPS GET / vs nginx, TLS 1.3 (wrk)
+#   overload  a light open-loop HTTP client's latency, alone and while echo is flooded
+#   reactors  echo and HTTP with --reactors 1 vs 2, and the connections each reactor got
 #
 # What it does, in order: install missing tools (Debian, needs root), `cargo build --release`,
 # start each pair of servers pinned to one core, drive them from the other core, alternating
@@ -29,9 +32,13 @@
 #   SYSCALLS=0        1: one extra run per echo row and server under `perf stat -e
 #                     raw_syscalls:sys_enter -p PID` (strace -c -f if perf cannot), reported
 #                     as syscalls per request; those runs are not in the throughput figures
-#   SECTIONS="http kv memory echo"   which sections to run
+#   OVERLOAD_RATE=2000  overload: the light client's open-loop rate (reactor load http --rate)
+#   FLOOD_CONNS=100 FLOOD_DEPTH=16 FLOOD_SIZE=16384   overload: the echo flood's shape
+#   SECTIONS="http kv memory echo"   which sections to run; also available:
+#                     tls (echo plain vs TLS; HTTPS vs nginx), overload (a light client's
+#                     latency while another listener is flooded), reactors (--reactors 1 vs 2)
 #   SERVER_CPU=0 CLIENT_CPU=1        the cores for servers and for clients
-#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+6 are used (all on 127.0.0.1)
+#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+16 are used (all on 127.0.0.1)
 #   NOTE="..."        a line printed above the tables (e.g. "smoke run on a busy machine")
 #   UPDATE_DOCS=1     0: print the tables only, leave docs/ alone (1 also keeps the raw runs
 #                     in docs/data/compare-{results,meta}.tsv, to re-render or re-analyse)
@@ -57,6 +64,10 @@ MEM_CONNS=${MEM_CONNS:-10000}
 ECHO_DEPTH=${ECHO_DEPTH:-16}
 ECHO_LARGE=${ECHO_LARGE:-16384}
 SYSCALLS=${SYSCALLS:-0}
+OVERLOAD_RATE=${OVERLOAD_RATE:-2000}
+FLOOD_CONNS=${FLOOD_CONNS:-100}
+FLOOD_DEPTH=${FLOOD_DEPTH:-16}
+FLOOD_SIZE=${FLOOD_SIZE:-16384}
 SECTIONS=${SECTIONS:-http kv memory echo}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -75,6 +86,16 @@ KV_PEER=$((PORT_BASE + 3))
 ECHO_OURS=$((PORT_BASE + 4)) # TCP and UDP on the same port number
 ECHO_TOKIO=$((PORT_BASE + 5))
 ECHO_THREADED=$((PORT_BASE + 6))
+TLS_ECHO_PLAIN=$((PORT_BASE + 7)) # tls: one server, a plain and a tls:// echo listener
+TLS_ECHO_TLS=$((PORT_BASE + 8))
+HTTPS_OURS=$((PORT_BASE + 9))
+HTTPS_PEER=$((PORT_BASE + 10))
+OVL_ECHO=$((PORT_BASE + 11)) # overload: the flooded listener
+OVL_HTTP=$((PORT_BASE + 12)) #           and the light client's
+RX1_ECHO=$((PORT_BASE + 13)) # reactors: --reactors 1
+RX1_HTTP=$((PORT_BASE + 14))
+RX2_ECHO=$((PORT_BASE + 15)) #           --reactors 2
+RX2_HTTP=$((PORT_BASE + 16))
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REACTOR=${REACTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/reactor}
@@ -129,7 +150,7 @@ trap 'exit 143' TERM
 need_tools() {
     local -A pkg=(
         [wrk]=wrk [nginx]=nginx-light [redis-server]=redis-server [redis-benchmark]=redis-tools
-        [redis-cli]=redis-tools [taskset]=util-linux [python3]=python3 [curl]=curl [pgrep]=procps
+        [redis-cli]=redis-tools [openssl]=openssl [taskset]=util-linux [python3]=python3 [curl]=curl [pgrep]=procps
     )
     local missing=() cmd
     for cmd in "${!pkg[@]}"; do
@@ -195,6 +216,66 @@ fd_count() { # open file descriptors of the tree: how we know connections were a
     echo "$total"
 }
 
+# Established TCP connections per reactor of a reactor process, on local PORT(s), as "a/b":
+# one count per epoll instance (one per reactor: mio's Poll), in file-descriptor order. Read
+# from outside without touching the server: each epoll's /proc/PID/fdinfo lists the inode
+# of every file registered in it ("tfd: … ino:HEX"), and /proc/PID/net/tcp{,6} gives the
+# inodes of the established sockets (state 01) on those ports.
+conn_spread() {
+    python3 - "$@" <<'PY'
+import os, sys
+pid, ports = sys.argv[1], {int(p) for p in sys.argv[2:]}
+established = set()
+for table in ("tcp", "tcp6"):
+    try:
+        lines = open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]
+    except OSError:
+        continue
+    for line in lines:
+        f = line.split()
+        if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) in ports:
+            established.add(int(f[9]))
+counts = []
+for fd in sorted(os.listdir(f"/proc/{pid}/fd"), key=int):
+    try:
+        if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventpoll]":
+            continue
+        info = open(f"/proc/{pid}/fdinfo/{fd}").read()
+    except OSError:
+        continue
+    counts.append(sum(1 for l in info.splitlines()
+                      if l.startswith("tfd:") and "ino:" in l
+                      and int(l.split("ino:")[1].split()[0], 16) in established))
+print("/".join(map(str, counts)) or "?")
+PY
+}
+
+# spread_begin PID PORT FILE / spread_end FILE: with SPREAD=1, conn_spread sampled once,
+# halfway through a client run (every client here keeps its connections for the whole
+# run), into FILE; spread_end waits for it and sets SPREAD_EXTRA to "spread=a/b" (else "").
+SPREAD_JOB=""
+SPREAD_EXTRA=""
+spread_begin() {
+    SPREAD_JOB=""
+    [[ $SPREAD == 1 ]] || return 0
+    local pid=$1 port=$2 file=$3
+    (
+        sleep $((DURATION / 2 + 1))
+        conn_spread "$pid" "$port" >"$file" 2>/dev/null || true
+    ) &
+    SPREAD_JOB=$!
+    CLIENT_PIDS+=("$SPREAD_JOB")
+}
+spread_end() {
+    SPREAD_EXTRA=""
+    [[ -n $SPREAD_JOB ]] || return 0
+    wait "$SPREAD_JOB" 2>/dev/null || true
+    untrack "$SPREAD_JOB"
+    SPREAD_JOB=""
+    [[ -s $1 ]] && SPREAD_EXTRA="spread=$(<"$1")"
+    return 0
+}
+
 # ------------------------------------------------------------------------------ servers
 # start_server NAME PORT COMMAND...: run COMMAND pinned to SERVER_CPU, wait until PORT accepts.
 # The PID lands in the global LAST_PID (a $(...) would run it in a subshell we cannot track).
@@ -202,12 +283,17 @@ fd_count() { # open file descriptors of the tree: how we know connections were a
 # Redis's threads) inherit the affinity.
 LAST_PID=""
 start_server() {
-    local name=$1 port=$2
-    shift 2
+    start_server_on "$SERVER_CPU" "$@"
+}
+
+# start_server_on CPUS NAME PORT COMMAND...: the same, on a taskset CPU list such as "0,1".
+start_server_on() {
+    local cpus=$1 name=$2 port=$3
+    shift 3
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port is already in use; set PORT_BASE to somewhere free"
     fi
-    taskset -c "$SERVER_CPU" "$@" >"$TMP/$name.log" 2>&1 &
+    taskset -c "$cpus" "$@" >"$TMP/$name.log" 2>&1 &
     LAST_PID=$!
     SERVER_PIDS+=("$LAST_PID")
     for _ in $(seq 100); do
@@ -243,9 +329,14 @@ untrack() {
 # only once the foreground command has finished, whereas a signal interrupts `wait` at once:
 # this way Ctrl-C or SIGTERM stops everything now, not after the current run.
 client() {
-    local secs=$1 out=$2 pid rc=0
-    shift 2
-    taskset -c "$CLIENT_CPU" timeout "$secs" "$@" >"$out" 2>&1 &
+    client_on "$CLIENT_CPU" "$@"
+}
+
+# client_on CPUS SECS OUT COMMAND...: the same, on a taskset CPU list such as "0,1".
+client_on() {
+    local cpus=$1 secs=$2 out=$3 pid rc=0
+    shift 3
+    taskset -c "$cpus" timeout "$secs" "$@" >"$out" 2>&1 &
     pid=$!
     CLIENT_PIDS+=("$pid")
     wait "$pid" || rc=$?
@@ -273,8 +364,18 @@ start_reactor_kv() {
 # * keepalive_timeout / client_header_timeout 300 s: reactor's idle timeout is 300 s, and the
 #   memory rows hold connections that never send a request.
 # * worker_connections: room for the memory rows' idle connections.
+# start_nginx [PORT CERT KEY]: with a certificate and key (PEM), the listener is
+# `listen PORT ssl;` with `ssl_protocols TLSv1.3;` (the tls section), else plain HTTP_PEER.
 start_nginx() {
-    local dir=$TMP/nginx
+    local port=${1:-$HTTP_PEER} cert=${2:-} key=${3:-}
+    local dir=$TMP/nginx-$port listen="listen 127.0.0.1:$port;" tls=""
+    if [[ -n $cert ]]; then
+        listen="listen 127.0.0.1:$port ssl;"
+        # No session cache or tickets needed: wrk keeps its connections for the whole run.
+        tls="ssl_certificate $cert;
+        ssl_certificate_key $key;
+        ssl_protocols TLSv1.3;"
+    fi
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
 daemon off;
@@ -297,7 +398,8 @@ http {
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
     server {
-        listen 127.0.0.1:$HTTP_PEER;
+        $listen
+        $tls
         location = / {
             default_type text/plain;
             return 200 "Hello, World!\n";
@@ -307,7 +409,7 @@ http {
 EOF
     # -e: the error log nginx uses before it has read the config.
     nginx -t -q -e "$dir/error.log" -c "$dir/nginx.conf" -p "$dir" || die "nginx rejected $dir/nginx.conf"
-    start_server nginx "$HTTP_PEER" nginx -e "$dir/error.log" -c "$dir/nginx.conf" -p "$dir"
+    start_server "nginx-$port" "$port" nginx -e "$dir/error.log" -c "$dir/nginx.conf" -p "$dir"
 }
 
 # redis-server with persistence off (no RDB snapshots, no AOF) and nothing written outside TMP.
@@ -318,9 +420,15 @@ start_redis() {
         --maxclients $((MEM_CONNS + 100))
 }
 
+# Set with `local` by a section (bash scoping is dynamic, so the helpers it calls see them):
+REC_SECTION="" # echo_load: the section its records go to (empty: echo)
+CLIENT_PIN=""  # wrk_run, echo_load: taskset CPU list for the client (empty: CLIENT_CPU)
+SPREAD=0       # 1: wrk_run, echo_load sample the server's connections per reactor mid-run
+
 # ------------------------------------------------------------------------------ results
 # One line per measured run, tab-separated, read by compare_report.py:
-#   section  row  server  run  rps  p99_ms  cpu_us_per_req  requests  errors
+#   section  row  server  run  rps  p99_ms  cpu_us_per_req  requests  errors  [key=value ...]
+# (the optional key=value columns carry what only one section has, e.g. spread=26/24)
 record() {
     local IFS=$'\t'
     echo "$*" >>"$TMP/results.tsv"
@@ -335,16 +443,24 @@ meta() {
 cpu_us() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
 
 # ------------------------------------------------------------------------------ HTTP
-# wrk_run SERVER PID PORT RUN: one wrk run, the server's CPU sampled around it.
+# wrk_run SERVER PID PORT RUN [SECTION ROW SCHEME]: one wrk run, the server's CPU sampled
+# around it. The defaults are the http section's: http "GET /" http. The client runs on
+# CLIENT_PIN; with SPREAD=1 the connections per reactor are sampled mid-run (see spread_begin).
 wrk_run() {
-    local server=$1 pid=$2 port=$3 run=$4 out=$TMP/wrk-$1-$4.txt t0 t1
+    local server=$1 pid=$2 port=$3 run=$4 section=${5:-http} row=${6:-GET /} scheme=${7:-http}
+    local out=$TMP/wrk-$section-$server-$run.txt t0 t1 extra=""
+    out=${out// /_}
+    spread_begin "$pid" "$port" "$out.spread"
     t0=$(cpu_ticks "$pid")
-    if ! client $((DURATION + 30)) "$out" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/"; then
+    if ! client_on "${CLIENT_PIN:-$CLIENT_CPU}" $((DURATION + 30)) "$out" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$scheme://127.0.0.1:$port/"; then
+        spread_end "$out.spread"
         warn "wrk against $server failed (run $run):"
         cat "$out" >&2
         return 0
     fi
     t1=$(cpu_ticks "$pid")
+    spread_end "$out.spread"
+    extra=$SPREAD_EXTRA
     # wrk prints e.g. "  1234567 requests in 10.00s, 150.00MB read", "Requests/sec: 123456.78",
     # under "Latency Distribution" "     99%    1.23ms", and, only when non-zero,
     # "Socket errors: connect 0, read 0, write 0, timeout 0" / "Non-2xx or 3xx responses: 5".
@@ -361,17 +477,20 @@ wrk_run() {
         return 0
     }
     ((errors == 0)) || warn "$server run $run: $errors socket errors / non-2xx replies (see wrk output)"
-    record http "GET /" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$requests" "$errors"
-    printf '    %-8s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req\n' \
-        "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" >&2
+    record "$section" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$requests" "$errors" ${extra:+"$extra"}
+    printf '    %-10s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
+        "$server" "$scheme $row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$extra" >&2
 }
 
 # Both servers must give the same answer before their speed means anything.
+# check_http SERVER PORT [CA-FILE]: with a CA file, over https (curl verifies the certificate).
 check_http() {
-    local server=$1 port=$2 body
-    body=$(curl -sS --max-time 5 "http://127.0.0.1:$port/") || die "$server: GET / failed"
-    [[ $body == "Hello, World!" ]] || die "$server: GET / answered '$body'"
-    meta "reply_bytes_$server" "$(curl -sS --max-time 5 -o /dev/null -w '%{size_header}+%{size_download}' "http://127.0.0.1:$port/")"
+    local server=$1 port=$2 ca=${3:-} body url=http://127.0.0.1:$2/
+    local -a tls=()
+    [[ -z $ca ]] || { url=https://127.0.0.1:$port/ && tls=(--cacert "$ca"); }
+    body=$(curl -sS --max-time 5 "${tls[@]}" "$url") || die "$server: GET $url failed"
+    [[ $body == "Hello, World!" ]] || die "$server: GET $url answered '$body'"
+    [[ -n $ca ]] || meta "reply_bytes_$server" "$(curl -sS --max-time 5 -o /dev/null -w '%{size_header}+%{size_download}' "$url")"
 }
 
 bench_http() {
@@ -531,31 +650,38 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 n = lambda v: sum(v.values()) if isinstance(v, dict) else (v or 0)
 r["errors"] = sum(n(r[k]) for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "mismatches"))
-r["latency_p99_ms"] = r["latency_p99_us"] / 1000
+for k in [k for k in r if k.endswith("_us") and (k.startswith("latency_") or k.startswith("uncorrected_"))]:
+    r[k[:-3] + "_ms"] = (r[k] or 0) / 1000
 print("\t".join(str(r[f]) for f in sys.argv[2:]))
 PY
 }
 
 # echo_load SERVER PID PORT RUN ROW LOAD-ARGS...: one `reactor load` run, server CPU around it.
+# Recorded under REC_SECTION (default echo); the client runs on CLIENT_PIN; SPREAD as wrk_run.
 echo_load() {
-    local server=$1 pid=$2 port=$3 run=$4 row=$5 out=$TMP/load-$1-$4-${5//[^a-zA-Z0-9]/_}.json t0 t1
+    local server=$1 pid=$2 port=$3 run=$4 row=$5 t0 t1 extra=""
+    local out=$TMP/load-${REC_SECTION:-echo}-${1//[^a-zA-Z0-9]/_}-$4-${5//[^a-zA-Z0-9]/_}.json
     shift 5
+    spread_begin "$pid" "$port" "$out.spread"
     t0=$(cpu_ticks "$pid")
-    if ! client $((DURATION + 30)) "$out" "$REACTOR" load "$@" --addr "127.0.0.1:$port" --duration "$DURATION" --json; then
+    if ! client_on "${CLIENT_PIN:-$CLIENT_CPU}" $((DURATION + 30)) "$out" "$REACTOR" load "$@" --addr "127.0.0.1:$port" --duration "$DURATION" --json; then
+        spread_end "$out.spread"
         warn "reactor load against $server failed ($row, run $run):"
         tail -5 "$out" >&2
         return 0
     fi
     t1=$(cpu_ticks "$pid")
+    spread_end "$out.spread"
+    extra=$SPREAD_EXTRA
     local rps p99 completed errors
     IFS=$'\t' read -r rps p99 completed errors < <(load_json "$out" requests_per_sec latency_p99_ms completed errors) || {
         warn "could not parse reactor load output for $server $row run $run"
         return 0
     }
     ((errors == 0)) || warn "$server $row run $run: $errors errors (see $out)"
-    record echo "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$completed" "$errors"
-    printf '    %-8s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req\n' \
-        "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" >&2
+    record "${REC_SECTION:-echo}" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$completed" "$errors" ${extra:+"$extra"}
+    printf '    %-10s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
+        "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$extra" >&2
 }
 
 # Which syscall counter works here: perf (Debian linux-perf) needs root or a low
@@ -665,6 +791,194 @@ bench_echo() {
     stop_server "$threaded"
 }
 
+# ------------------------------------------------------------------------------ tls
+# One certificate for everything: P-256, self-signed, for 127.0.0.1 and localhost. CA:FALSE
+# and serverAuth because the clients verify it (rustls, as `--ca`, refuses a CA certificate
+# used as a server's own; curl --cacert).
+make_cert() {
+    local dir=$1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$dir/key.pem" -out "$dir/cert.pem" -days 2 -subj /CN=localhost \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
+        >"$dir/openssl.log" 2>&1 || {
+        cat "$dir/openssl.log" >&2
+        die "openssl could not make a certificate"
+    }
+}
+
+# What an OpenSSL client (the library wrk uses, with the same defaults) negotiates with PORT.
+tls_params() {
+    timeout 5 openssl s_client -connect "127.0.0.1:$1" -brief </dev/null 2>&1 |
+        awk -F': *' '/^Protocol version/ { p = $2 } /^Ciphersuite/ { c = $2 } /Temp Key|^Negotiated TLS1.3 group/ { k = $2 }
+                     END { print (p ? p : "?") " " (c ? c : "?") (k ? ", key exchange " k : "") }'
+}
+
+bench_tls() {
+    say "tls: echo 64 B plain vs TLS (reactor load -c $CONNS) and HTTPS GET / reactor vs nginx, TLS 1.3 (wrk -c$CONNS), $RUNS runs each, alternating"
+    local dir=$TMP/tls cert key echo_pid ours peer run got
+    mkdir -p "$dir"
+    make_cert "$dir"
+    cert=$dir/cert.pem key=$dir/key.pem
+    local tls_args=(--tls-cert "$cert" --tls-key "$key")
+
+    # Echo: one server, a plain and a TLS listener, the same load against each.
+    start_server reactor-tls-echo "$TLS_ECHO_PLAIN" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve \
+        --echo "127.0.0.1:$TLS_ECHO_PLAIN" --echo "tls://127.0.0.1:$TLS_ECHO_TLS" "${tls_args[@]}"
+    echo_pid=$LAST_PID
+    got=$(timeout 10 "$REACTOR" send --tls --ca "$cert" --addr "127.0.0.1:$TLS_ECHO_TLS" --timeout 2 ping 2>&1) || true
+    [[ $got == ping* ]] || die "TLS echo on 127.0.0.1:$TLS_ECHO_TLS answered '$got'"
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --echo 127.0.0.1:$TLS_ECHO_PLAIN --echo tls://127.0.0.1:$TLS_ECHO_TLS --tls-cert cert.pem --tls-key key.pem"
+    meta command "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost ...   # cert.pem, key.pem"
+    meta command "taskset -c $CLIENT_CPU reactor load echo --addr 127.0.0.1:PORT -c $CONNS -d 1 -s 64 [--tls --ca cert.pem] --duration $DURATION --json"
+    local echo_args=(echo -c "$CONNS" -d 1 -s 64)
+    local -a tls_load=(--tls --ca "$cert")
+    for run in $(seq "$RUNS"); do
+        REC_SECTION=tls-echo echo_load plain "$echo_pid" "$TLS_ECHO_PLAIN" "$run" "64 B ping-pong" "${echo_args[@]}"
+        REC_SECTION=tls-echo echo_load TLS "$echo_pid" "$TLS_ECHO_TLS" "$run" "64 B ping-pong" "${echo_args[@]}" "${tls_load[@]}"
+    done
+    stop_server "$echo_pid"
+
+    # HTTPS: reactor vs nginx (1 worker, TLS 1.3 only), the same certificate; wrk over https.
+    start_server reactor-https "$HTTPS_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve \
+        --http "tls://127.0.0.1:$HTTPS_OURS" "${tls_args[@]}"
+    ours=$LAST_PID
+    start_nginx "$HTTPS_PEER" "$cert" "$key"
+    peer=$LAST_PID
+    check_http reactor "$HTTPS_OURS" "$cert"
+    check_http nginx "$HTTPS_PEER" "$cert"
+    meta tls_reactor "$(tls_params "$HTTPS_OURS")"
+    meta tls_nginx "$(tls_params "$HTTPS_PEER")"
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --http tls://127.0.0.1:$HTTPS_OURS --tls-cert cert.pem --tls-key key.pem"
+    meta command "taskset -c $SERVER_CPU nginx -c nginx.conf   # 1 worker, listen PORT ssl; ssl_protocols TLSv1.3; the same cert.pem/key.pem"
+    meta command "taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency https://127.0.0.1:PORT/"
+    if ((WARMUP > 0)); then
+        client $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "https://127.0.0.1:$HTTPS_OURS/"
+        client $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "https://127.0.0.1:$HTTPS_PEER/"
+    fi
+    for run in $(seq "$RUNS"); do
+        wrk_run reactor "$ours" "$HTTPS_OURS" "$run" https "GET /" https
+        wrk_run nginx "$peer" "$HTTPS_PEER" "$run" https "GET /" https
+    done
+    stop_server "$ours"
+    stop_server "$peer"
+}
+
+# ------------------------------------------------------------------------------ overload
+# overload_run PID RUN FLOOD: the light client (open loop, OVERLOAD_RATE req/s of GET / on one
+# connection) for DURATION seconds; with FLOOD=1, the echo flood is started 1 s before it and
+# runs DURATION + 2 s, so it covers the whole measured window. Both clients on CLIENT_CPU.
+overload_run() {
+    local pid=$1 run=$2 flood=$3 row="light HTTP, alone" tag=alone
+    ((flood)) && row="light HTTP + echo flood" tag=flood
+    local light=$TMP/overload-light-$tag-$run.json heavy=$TMP/overload-flood-$run.json flood_pid="" t0 t1
+    t0=$(cpu_ticks "$pid")
+    if ((flood)); then
+        taskset -c "$CLIENT_CPU" timeout $((DURATION + 40)) "$REACTOR" load echo --addr "127.0.0.1:$OVL_ECHO" \
+            --conns "$FLOOD_CONNS" --depth "$FLOOD_DEPTH" --size "$FLOOD_SIZE" --duration $((DURATION + 2)) \
+            --json >"$heavy" 2>&1 &
+        flood_pid=$!
+        CLIENT_PIDS+=("$flood_pid")
+        sleep 1
+    fi
+    local ok=1
+    client $((DURATION + 30)) "$light" "$REACTOR" load http --addr "127.0.0.1:$OVL_HTTP" --conns 1 \
+        --rate "$OVERLOAD_RATE" --duration "$DURATION" --json || ok=0
+    if [[ -n $flood_pid ]]; then
+        wait "$flood_pid" 2>/dev/null || warn "the echo flood exited with an error (run $run): $(tail -3 "$heavy")"
+        untrack "$flood_pid"
+    fi
+    t1=$(cpu_ticks "$pid")
+    if ((!ok)); then
+        warn "the light client failed ($row, run $run):"
+        tail -5 "$light" >&2
+        return 0
+    fi
+    local rps p50 p99 p999 up99 completed errors
+    IFS=$'\t' read -r rps p50 p99 p999 up99 completed errors < <(load_json "$light" requests_per_sec \
+        latency_p50_ms latency_p99_ms latency_p99_9_ms uncorrected_p99_ms completed errors) || {
+        warn "could not parse the light client's output ($row, run $run)"
+        return 0
+    }
+    ((errors == 0)) || warn "light client, $row, run $run: $errors errors (see $light)"
+    # Server CPU over the whole run, as % of one core (the flood's 1 s lead included).
+    local secs=$((DURATION + (flood ? 3 : 0)))
+    local -a extra=("p50_ms=$p50" "p999_ms=$p999" "unc_p99_ms=$up99"
+        "cpu_pct=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN { printf "%.0f", t * 100 / hz / s }')")
+    local flood_note=""
+    if ((flood)); then
+        local frps fmb ferr
+        IFS=$'\t' read -r frps fmb ferr < <(load_json "$heavy" requests_per_sec mb_in_per_sec errors) || {
+            frps=0 fmb=0 ferr=-1
+        }
+        extra+=("flood_rps=$frps" "flood_mb_s=$fmb" "flood_errors=$ferr")
+        flood_note=$(printf '  flood %8.0f req/s %7.1f MB/s' "$frps" "$fmb")
+    fi
+    record overload "$row" reactor "$run" "$rps" "$p99" 0 "$completed" "$errors" "${extra[@]}"
+    printf '    %-24s run %d: %7.0f req/s  p50 %6.3f  p99 %7.3f  p99.9 %7.3f ms (corrected)%s\n' \
+        "$row" "$run" "$rps" "$p50" "$p99" "$p999" "$flood_note" >&2
+}
+
+bench_overload() {
+    say "overload: GET / at $OVERLOAD_RATE req/s on 1 connection (open loop), alone vs while $FLOOD_CONNS echo connections flood another listener (depth $FLOOD_DEPTH, $FLOOD_SIZE B), $RUNS runs each, alternating"
+    local pid run
+    start_server reactor-overload "$OVL_HTTP" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve \
+        --echo "127.0.0.1:$OVL_ECHO" --http "127.0.0.1:$OVL_HTTP"
+    pid=$LAST_PID
+    check_http reactor "$OVL_HTTP"
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --echo 127.0.0.1:$OVL_ECHO --http 127.0.0.1:$OVL_HTTP"
+    meta command "taskset -c $CLIENT_CPU reactor load http --addr 127.0.0.1:$OVL_HTTP --conns 1 --rate $OVERLOAD_RATE --duration $DURATION --json   # the light client"
+    meta command "taskset -c $CLIENT_CPU reactor load echo --addr 127.0.0.1:$OVL_ECHO --conns $FLOOD_CONNS --depth $FLOOD_DEPTH --size $FLOOD_SIZE --duration $((DURATION + 2)) --json   # the flood, started 1 s before the light client"
+    for run in $(seq "$RUNS"); do
+        overload_run "$pid" "$run" 0
+        overload_run "$pid" "$run" 1
+    done
+    stop_server "$pid"
+}
+
+# ------------------------------------------------------------------------------ reactors
+# --reactors 1 vs 2, the same client load. One reactor is measured as in every other section
+# (server on SERVER_CPU, client on CLIENT_CPU); two reactors need both cores, so that server
+# and its client are given both (taskset -c SERVER_CPU,CLIENT_CPU) and the kernel schedules
+# the two reactor threads and the client among them. SPREAD=1: the connections each reactor
+# holds are read halfway through each run (conn_spread).
+bench_reactors() {
+    local both="$SERVER_CPU,$CLIENT_CPU"
+    say "reactors: --reactors 1 (core $SERVER_CPU, client core $CLIENT_CPU) vs 2 (server and client on cores $both): echo 64 B and HTTP GET /, $CONNS connections, $RUNS runs each, alternating"
+    local one two run
+    start_server reactor-r1 "$RX1_HTTP" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve \
+        --echo "127.0.0.1:$RX1_ECHO" --http "127.0.0.1:$RX1_HTTP" --reactors 1
+    one=$LAST_PID
+    start_server_on "$both" reactor-r2 "$RX2_HTTP" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve \
+        --echo "127.0.0.1:$RX2_ECHO" --http "127.0.0.1:$RX2_HTTP" --reactors 2
+    two=$LAST_PID
+    check_http "reactor (1 reactor)" "$RX1_HTTP"
+    check_http "reactor (2 reactors)" "$RX2_HTTP"
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --echo 127.0.0.1:$RX1_ECHO --http 127.0.0.1:$RX1_HTTP --reactors 1"
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $both reactor serve --echo 127.0.0.1:$RX2_ECHO --http 127.0.0.1:$RX2_HTTP --reactors 2"
+    meta command "taskset -c {$CLIENT_CPU|$both} reactor load echo --addr 127.0.0.1:PORT -c $CONNS -d 1 -s 64 --duration $DURATION --json   # client on $CLIENT_CPU against 1 reactor, on $both against 2"
+    meta command "taskset -c {$CLIENT_CPU|$both} wrk -t1 -c$CONNS -d${DURATION}s --latency http://127.0.0.1:PORT/"
+    meta command "connections per reactor: established sockets on the port registered in each of the server's epoll instances (/proc/PID/fdinfo), read halfway through each run"
+    if ((WARMUP > 0)); then
+        client $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$RX1_HTTP/"
+        client_on "$both" $((WARMUP + 30)) /dev/null wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$RX2_HTTP/"
+    fi
+    local SPREAD=1 REC_SECTION=reactors CLIENT_PIN
+    local echo_args=(echo -c "$CONNS" -d 1 -s 64)
+    for run in $(seq "$RUNS"); do
+        CLIENT_PIN=$CLIENT_CPU
+        echo_load "1 reactor" "$one" "$RX1_ECHO" "$run" "echo 64 B ping-pong" "${echo_args[@]}"
+        CLIENT_PIN=$both
+        echo_load "2 reactors" "$two" "$RX2_ECHO" "$run" "echo 64 B ping-pong" "${echo_args[@]}"
+        CLIENT_PIN=$CLIENT_CPU
+        wrk_run "1 reactor" "$one" "$RX1_HTTP" "$run" reactors "HTTP GET /" http
+        CLIENT_PIN=$both
+        wrk_run "2 reactors" "$two" "$RX2_HTTP" "$run" reactors "HTTP GET /" http
+    done
+    stop_server "$one"
+    stop_server "$two"
+}
+
 # ------------------------------------------------------------------------------ main
 main() {
     need_tools
@@ -702,7 +1016,7 @@ main() {
     meta redis_benchmark "$(redis-benchmark --version | awk '{ print $2 }')"
     meta wrk "$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
     meta tokio "$(awk '/^name = "tokio"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$ROOT/Cargo.lock")"
-    meta settings "RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS KV_TESTS=$KV_TESTS KV_PIPELINE=$KV_PIPELINE KV_REQUESTS=$KV_REQUESTS KV_REQUESTS_PIPELINED=$KV_REQUESTS_PIPELINED MEM_CONNS=$MEM_CONNS ECHO_DEPTH=$ECHO_DEPTH ECHO_LARGE=$ECHO_LARGE"
+    meta settings "RUNS=$RUNS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS KV_TESTS=$KV_TESTS KV_PIPELINE=$KV_PIPELINE KV_REQUESTS=$KV_REQUESTS KV_REQUESTS_PIPELINED=$KV_REQUESTS_PIPELINED MEM_CONNS=$MEM_CONNS ECHO_DEPTH=$ECHO_DEPTH ECHO_LARGE=$ECHO_LARGE OVERLOAD_RATE=$OVERLOAD_RATE FLOOD_CONNS=$FLOOD_CONNS FLOOD_DEPTH=$FLOOD_DEPTH FLOOD_SIZE=$FLOOD_SIZE"
     meta pinning "servers: taskset -c $SERVER_CPU; clients: taskset -c $CLIENT_CPU"
     meta note "$NOTE"
 
@@ -713,7 +1027,10 @@ main() {
             kv) bench_kv ;;
             memory) bench_memory ;;
             echo) bench_echo ;;
-            *) die "unknown section '$section' (http, kv, memory, echo)" ;;
+            tls) bench_tls ;;
+            overload) bench_overload ;;
+            reactors) bench_reactors ;;
+            *) die "unknown section '$section' (http, kv, memory, echo, tls, overload, reactors)" ;;
         esac
     done
     meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

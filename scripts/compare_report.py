@@ -17,6 +17,14 @@ For section "memory" the numeric columns mean instead:
     section  row  server  1    connections  base_kib  kib_per_conn  held_kib  0
 and for section "syscalls" (compare.sh SYSCALLS=1):
     section  row  server  1    syscalls_per_req  0  0  requests  syscalls
+Optional further columns are key=value pairs that only some sections write:
+    overload  p50_ms, p999_ms, unc_p99_ms (the light client's corrected p50/p99.9, uncorrected
+              p99), cpu_pct (server CPU, % of one core), flood_rps, flood_mb_s, flood_errors;
+              rps is the light client's achieved rate, p99 its corrected p99, cpu 0
+    reactors  spread=a/b: the server's established connections per reactor, mid-run
+Sections with their own tables: "tls-echo" (servers "plain" and "TLS": one server, two
+listeners; the ratio is the cost of TLS), "overload" (no chart), "reactors" (servers
+"1 reactor" and "2 reactors"; the ratio is 2 over 1).
 meta.tsv: key TAB value; `command` and `skipped` may repeat.
 
 "ours" is the server named `reactor`; every other server in a row is a peer. The ratio
@@ -34,15 +42,22 @@ from collections import OrderedDict
 OURS = "reactor"
 BEGIN = "<!-- compare:begin -->"
 END = "<!-- compare:end -->"
-COLORS = {"reactor": "#d9730d", "nginx": "#2f8f46", "redis": "#c2362f", "tokio": "#3566b8", "threaded": "#8a5cb8"}
+COLORS = {
+    "reactor": "#d9730d", "nginx": "#2f8f46", "redis": "#c2362f", "tokio": "#3566b8", "threaded": "#8a5cb8",
+    "plain": "#e8a464", "TLS": "#d9730d", "1 reactor": "#e8a464", "2 reactors": "#d9730d",
+}
 # Sections that are not throughput and have their own table (and no chart).
-SPECIAL = ("memory", "syscalls")
+SPECIAL = ("memory", "syscalls", "overload")
 TITLES = {
     "http": "HTTP: `GET /`, reactor vs nginx (wrk)",
     "kv": "kv: reactor vs redis-server (redis-benchmark)",
     "memory": "Memory: idle connections",
     "echo": "Echo: reactor vs tokio current_thread vs threaded std (reactor load)",
     "syscalls": "System calls per echoed request (one run per row and server)",
+    "tls-echo": "TLS: echo over TLS vs plain, one reactor with both listeners (reactor load)",
+    "https": "HTTPS: `GET /` over TLS 1.3, reactor vs nginx (wrk)",
+    "overload": "Overload: a light client's latency while another listener is flooded",
+    "reactors": "Reactors: `--reactors 1` vs `--reactors 2`, the same load",
 }
 
 
@@ -57,7 +72,8 @@ def load(results_path):
     for f in read_tsv(results_path):
         section, row, server, run = f[0], f[1], f[2], int(f[3])
         rps, p99, cpu, requests, errors = float(f[4]), float(f[5]), float(f[6]), float(f[7]), int(f[8])
-        rec = {"rps": rps, "p99": p99, "cpu": cpu, "requests": requests, "errors": errors}
+        extra = dict(kv.split("=", 1) for kv in f[9:] if "=" in kv)
+        rec = {"rps": rps, "p99": p99, "cpu": cpu, "requests": requests, "errors": errors, "extra": extra}
         data.setdefault(section, OrderedDict()).setdefault(row, OrderedDict()).setdefault(server, {})[run] = rec
     return data
 
@@ -93,6 +109,24 @@ def paired_ratio(ours, peer, key):
     runs = sorted(set(ours) & set(peer))
     ratios = [ours[r][key] / peer[r][key] for r in runs if peer[r][key] > 0]
     return f"{med(ratios):.2f}×" if ratios else "—"
+
+
+def xval(rec, key):
+    """A float from a record's key=value columns (nan if absent or unreadable)."""
+    try:
+        return float(rec["extra"][key])
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def error_notes(rows):
+    notes = []
+    for row, servers in rows.items():
+        for server, runs in servers.items():
+            errors = sum(r["errors"] for r in runs.values())
+            if errors:
+                notes.append(f"{server} / {row}: {errors} errors over its runs.")
+    return notes
 
 
 # ------------------------------------------------------------------------------ markdown
@@ -160,6 +194,78 @@ def syscalls_table(rows):
     return out
 
 
+def tls_echo_table(rows):
+    """plain vs TLS on one server: each row's two servers side by side, and the cost ratios."""
+    out = [
+        "| messages | plain req/s | TLS req/s | plain/TLS req/s (goal ≤ 1.5×) | plain CPU µs/req "
+        "| TLS CPU µs/req | TLS/plain CPU/req | plain p99 ms | TLS p99 ms | runs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row, servers in rows.items():
+        plain, tls = servers.get("plain", {}), servers.get("TLS", {})
+        col = lambda runs, key, fmt: spread([runs[r][key] for r in sorted(runs)], fmt)
+        out.append(
+            f"| {row} | {col(plain, 'rps', kilo)} | {col(tls, 'rps', kilo)} | {paired_ratio(plain, tls, 'rps')} "
+            f"| {col(plain, 'cpu', us)} | {col(tls, 'cpu', us)} | {paired_ratio(tls, plain, 'cpu')} "
+            f"| {col(plain, 'p99', ms)} | {col(tls, 'p99', ms)} | {min(len(plain), len(tls))} |"
+        )
+    return out
+
+
+def overload_table(rows):
+    out = [
+        "| light client | achieved req/s | p50 ms | p99 ms | p99.9 ms | uncorrected p99 ms "
+        "| flood req/s | flood MB/s in | server CPU % | runs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    p99s = {}
+    for row, servers in rows.items():
+        for _server, runs in servers.items():
+            recs = [runs[r] for r in sorted(runs)]
+            p99s[row] = runs
+            flood = [xval(r, "flood_rps") for r in recs]
+            has_flood = any(x == x for x in flood)  # not all nan
+            out.append(
+                f"| {row} | {spread([r['rps'] for r in recs], kilo)} "
+                f"| {spread([xval(r, 'p50_ms') for r in recs], ms)} | {spread([r['p99'] for r in recs], ms)} "
+                f"| {spread([xval(r, 'p999_ms') for r in recs], ms)} | {spread([xval(r, 'unc_p99_ms') for r in recs], ms)} "
+                f"| {spread(flood, kilo) if has_flood else '—'} "
+                f"| {spread([xval(r, 'flood_mb_s') for r in recs], lambda x: f'{x:.0f}') if has_flood else '—'} "
+                f"| {spread([xval(r, 'cpu_pct') for r in recs], lambda x: f'{x:.0f}')} | {len(recs)} |"
+            )
+    names = list(p99s)
+    if len(names) == 2:
+        alone, flooded = p99s[names[0]], p99s[names[1]]
+        runs = sorted(set(alone) & set(flooded))
+        r99 = [flooded[r]["p99"] / alone[r]["p99"] for r in runs if alone[r]["p99"] > 0]
+        r999 = [xval(flooded[r], "p999_ms") / xval(alone[r], "p999_ms") for r in runs if xval(alone[r], "p999_ms") > 0]
+        if r99:
+            out += ["", f"Under the flood, the light client's p99 is {med(r99):.2f}× and its p99.9 "
+                    f"{med(r999):.2f}× what they are alone (median of per-run ratios)."]
+    return out
+
+
+def reactors_table(rows):
+    out = [
+        "| row | reactors | req/s median (min–max) | p99 ms median (min–max) | server CPU µs/req median (min–max) "
+        "| runs | req/s vs 1 reactor | connections per reactor (each run) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row, servers in rows.items():
+        names = list(servers)
+        base = servers[names[0]]
+        for server, runs in servers.items():
+            recs = [runs[r] for r in sorted(runs)]
+            ratio = "—" if server == names[0] else paired_ratio(runs, base, "rps")
+            spreads = ", ".join(r["extra"].get("spread", "?") for r in recs)
+            out.append(
+                f"| {row} | {server} | {spread([x['rps'] for x in recs], kilo)} "
+                f"| {spread([x['p99'] for x in recs], ms)} | {spread([x['cpu'] for x in recs], us)} "
+                f"| {len(recs)} | {ratio} | {spreads} |"
+            )
+    return out
+
+
 def markdown(data, meta, svg_rel):
     one = {k: v[0] for k, v in meta.items()}
     out = [f"### Run of {one.get('date', '?')}", ""]
@@ -180,6 +286,9 @@ def markdown(data, meta, svg_rel):
     for key in ("reply_bytes_reactor", "reply_bytes_nginx"):
         if key in one:
             out.append(f"| `GET /` reply, {key.rsplit('_', 1)[1]} | {one[key]} bytes (head+body) |")
+    for key in ("tls_reactor", "tls_nginx"):
+        if key in one:
+            out.append(f"| HTTPS, {key.split('_', 1)[1]} (as `openssl s_client` negotiates) | {one[key]} |")
     out.append("")
     for section, rows in data.items():
         out += [f"#### {TITLES.get(section, section)}", ""]
@@ -187,6 +296,38 @@ def markdown(data, meta, svg_rel):
             out += syscalls_table(rows)
             out += ["", "Every system call the server's threads entered during one `reactor load` run, "
                     "from before the first connect to after the last close, ÷ requests completed.", ""]
+        elif section == "tls-echo":
+            out += tls_echo_table(rows)
+            out += ["", "One `reactor serve` with a plain and a `tls://` echo listener; the same "
+                    "`reactor load` settings against each, alternating (with `--tls --ca cert.pem` for TLS). "
+                    "Handshakes happen before measuring starts: this is the cost of TLS on established sessions.", ""]
+            out += [f"*{n}*" for n in error_notes(rows)] + ([""] if error_notes(rows) else [])
+        elif section == "https":
+            table, notes = throughput_table(rows)
+            out += table + ["", "Goal (issue 5): reactor's req/s ≥ nginx's. Both serve the same certificate "
+                            "(P-256); nginx is limited to TLS 1.3 (`ssl_protocols TLSv1.3`), reactor (rustls) "
+                            "offers 1.3 and 1.2 and wrk's OpenSSL picks 1.3 with both.", ""]
+            out += [f"*{n}*" for n in notes] + ([""] if notes else [])
+        elif section == "overload":
+            out += overload_table(rows)
+            out += ["", "Latencies of the light client (open loop: counted from when each request was due), "
+                    "medians (min–max) over the runs. Both clients run on the same core (the client core), "
+                    "so under the flood the light client also competes with the flood for CPU: its "
+                    "latency includes that, not only the server's. A corrected p99 far above the "
+                    "uncorrected one means the delay was before the request left the client (waiting "
+                    "for its core or its connection), not in the server. Server CPU % (of one core, "
+                    "over the run) says whether the flood saturated the server at all; well below 100 "
+                    "means the flood was limited by the client core, not by the server.", ""]
+            out += [f"*{n}*" for n in error_notes(rows)] + ([""] if error_notes(rows) else [])
+        elif section == "reactors":
+            out += reactors_table(rows)
+            out += ["", "1 reactor: server on the server core, client on the client core, as in every other "
+                    "section. 2 reactors: server and client both allowed on both cores. **On a 2-core "
+                    "machine the load generator competes with the two reactors for the same cores**, so "
+                    "this shows what a second reactor buys here, not how it scales on a larger machine. "
+                    "Connections per reactor: established connections registered in each reactor's epoll "
+                    "instance halfway through the run.", ""]
+            out += [f"*{n}*" for n in error_notes(rows)] + ([""] if error_notes(rows) else [])
         elif section == "memory":
             out += memory_table(rows)
             out += ["", "KiB per connection = (RSS holding them − RSS before) ÷ connections; RSS summed "
