@@ -33,7 +33,7 @@
 #                     raw_syscalls:sys_enter -p PID` (strace -c -f if perf cannot), reported
 #                     as syscalls per request; those runs are not in the throughput figures
 #   OVERLOAD_RATE=2000  overload: the light client's open-loop rate (reactor load http --rate)
-#   FLOOD_CONNS=100 FLOOD_DEPTH=16 FLOOD_SIZE=16384   overload: the echo flood's shape
+#   FLOOD_CONNS=50 FLOOD_DEPTH=16 FLOOD_SIZE=64        overload: the echo flood's shape (small pipelined messages: the shape that loads the server most per client CPU)
 #   SECTIONS="http kv memory echo"   which sections to run; also available:
 #                     tls (echo plain vs TLS; HTTPS vs nginx), overload (a light client's
 #                     latency while another listener is flooded), reactors (--reactors 1 vs 2)
@@ -65,9 +65,9 @@ ECHO_DEPTH=${ECHO_DEPTH:-16}
 ECHO_LARGE=${ECHO_LARGE:-16384}
 SYSCALLS=${SYSCALLS:-0}
 OVERLOAD_RATE=${OVERLOAD_RATE:-2000}
-FLOOD_CONNS=${FLOOD_CONNS:-100}
+FLOOD_CONNS=${FLOOD_CONNS:-50}
 FLOOD_DEPTH=${FLOOD_DEPTH:-16}
-FLOOD_SIZE=${FLOOD_SIZE:-16384}
+FLOOD_SIZE=${FLOOD_SIZE:-64}
 SECTIONS=${SECTIONS:-http kv memory echo}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
