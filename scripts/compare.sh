@@ -22,7 +22,7 @@
 #   DURATION=10       seconds per wrk run; also sizes the redis-benchmark request counts
 #   WARMUP=2          seconds of unrecorded wrk load per HTTP server before the runs (0: none)
 #   CONNS=50          client connections (wrk -c, redis-benchmark -c)
-#   KV_TESTS=set,get  redis-benchmark tests, one invocation each (set first: get then hits)
+#   KV_TESTS=set,get,ping_inline,ping_mbulk  redis-benchmark tests, one invocation each (set first: get then hits)
 #   KV_PIPELINE=16    the pipelined kv rows use -P KV_PIPELINE (the plain rows use -P 1)
 #   KV_REQUESTS       -n for -P 1 rows        (default DURATION x 100,000: ~ DURATION seconds)
 #   KV_REQUESTS_PIPELINED  -n for -P 16 rows  (default 10 x KV_REQUESTS: -P 16 runs ~10x faster)
@@ -56,7 +56,7 @@ RUNS=${RUNS:-5}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-50}
-KV_TESTS=${KV_TESTS:-set,get}
+KV_TESTS=${KV_TESTS:-set,get,ping_inline,ping_mbulk}
 KV_PIPELINE=${KV_PIPELINE:-16}
 KV_REQUESTS=${KV_REQUESTS:-$((DURATION * 100000))}
 KV_REQUESTS_PIPELINED=${KV_REQUESTS_PIPELINED:-$((KV_REQUESTS * 10))}
