@@ -9,8 +9,8 @@
 //!
 //! Both servers and the client share the machine's cores, so the absolute figures are lower
 //! than with pinned processes (see docs/load.md); the *ratio* between the two servers is the
-//! point. HTTP GET / and kv GET/SET: add a group each when those services land, with
-//! `Service::Http` / the kv workload, and nginx / redis-server belong in scripts, not here.
+//! point. HTTP `GET /` and kv SET/GET run against ours alone: their peers (nginx, Redis) are
+//! separate programs, compared in `scripts/compare.sh`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,11 +19,15 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use reactor::load::{self, LoadConfig, Service, Stop};
 use reactor::reactor::{Config, Handle, Reactor};
 use reactor::service::echo::{Echo, UdpEcho};
+use reactor::service::http::{Http, HttpConfig};
+use reactor::service::kv::{Kv, KvConfig};
 
 /// Our reactor serving TCP and UDP echo on 127.0.0.1:0 in a thread, stopped on drop.
 struct Ours {
     tcp: SocketAddr,
     udp: SocketAddr,
+    http: SocketAddr,
+    kv: SocketAddr,
     handle: Handle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -34,11 +38,13 @@ impl Ours {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
         let tcp = reactor.serve(any, Echo).expect("tcp");
         let udp = reactor.serve_datagrams(any, UdpEcho).expect("udp");
+        let http = reactor.serve(any, Http::new(HttpConfig::default())).expect("http");
+        let kv = reactor.serve(any, Kv::new(KvConfig::default())).expect("kv");
         let handle = reactor.handle();
         let thread = std::thread::spawn(move || {
             reactor.run().expect("reactor run");
         });
-        Ours { tcp, udp, handle, thread: Some(thread) }
+        Ours { tcp, udp, http, kv, handle, thread: Some(thread) }
     }
 }
 
@@ -86,6 +92,50 @@ fn tokio_echo() -> (SocketAddr, SocketAddr) {
     rx.recv().expect("tokio echo started")
 }
 
+/// Runs the load engine for exactly `iters` requests and returns its measured window.
+fn drive(
+    service: Service,
+    addr: SocketAddr,
+    conns: usize,
+    depth: usize,
+    size: usize,
+    iters: u64,
+) -> Duration {
+    let config = LoadConfig {
+        conns,
+        depth,
+        size,
+        stop: Stop::Requests(iters.max(1)),
+        ..LoadConfig::new(service, addr)
+    };
+    let report = load::run(&config).expect("load run");
+    assert!(report.verified(), "{}", report.render_text());
+    report.window
+}
+
+/// A group against ours alone (the peer is a separate program: see `scripts/compare.sh`).
+fn ours_alone(c: &mut Criterion, name: &str, service: Service, conns: usize, depth: usize) {
+    let ours = Ours::start();
+    let addr = match service {
+        Service::Http => ours.http,
+        _ => ours.kv,
+    };
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(BenchmarkId::from_parameter("reactor"), |b| {
+        b.iter_custom(|iters| drive(service, addr, conns, depth, 64, iters));
+    });
+    group.finish();
+}
+
+fn http_get(c: &mut Criterion) {
+    ours_alone(c, "loopback/http_get_16conns", Service::Http, 16, 1);
+}
+
+fn kv_set_get(c: &mut Criterion) {
+    ours_alone(c, "loopback/kv_setget_16conns", Service::Kv, 16, 1);
+}
+
 /// One group: the same client settings against both servers.
 fn compare(c: &mut Criterion, name: &str, service: Service, conns: usize, depth: usize, size: usize) {
     let ours = Ours::start();
@@ -98,18 +148,7 @@ fn compare(c: &mut Criterion, name: &str, service: Service, conns: usize, depth:
     group.throughput(Throughput::Elements(1));
     for (who, addr) in [("reactor", our_addr), ("tokio_current_thread", their_addr)] {
         group.bench_function(BenchmarkId::from_parameter(who), |b| {
-            b.iter_custom(|iters| {
-                let config = LoadConfig {
-                    conns,
-                    depth,
-                    size,
-                    stop: Stop::Requests(iters.max(1)),
-                    ..LoadConfig::new(service, addr)
-                };
-                let report = load::run(&config).expect("load run");
-                assert!(report.verified(), "{}", report.render_text());
-                report.window
-            });
+            b.iter_custom(|iters| drive(service, addr, conns, depth, size, iters));
         });
     }
     group.finish();
@@ -139,5 +178,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = echo_64_ping_pong, echo_64_pipelined, echo_16k, udp_64 }
+criterion_group! { name = benches; config = config(); targets = echo_64_ping_pong, echo_64_pipelined, echo_16k, udp_64, http_get, kv_set_get }
 criterion_main!(benches);

@@ -2,8 +2,8 @@
 //! alone, no sockets, no syscalls. What these measure is the ceiling the reactor's own code
 //! could reach if the kernel were free; `benches/loopback.rs` measures what it does reach.
 //!
-//! Echo and chat now. HTTP and kv: add a group each when those services land (parse one
-//! `GET /` / one RESP `SET` + `GET` per iteration through `Harness`, the same way).
+//! One group per service: echo, chat (fan-out), HTTP (`GET /`, one and sixteen pipelined),
+//! kv (a RESP `SET` + `GET`, one and sixteen pipelined).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -11,6 +11,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use reactor::service::chat::{Chat, ChatConfig};
 use reactor::service::echo::Echo;
+use reactor::service::http::{Http, HttpConfig};
+use reactor::service::kv::{Kv, KvConfig};
 use reactor::service::testing::Harness;
 
 fn echo(c: &mut Criterion) {
@@ -51,6 +53,41 @@ fn chat(c: &mut Criterion) {
     group.finish();
 }
 
+fn http(c: &mut Criterion) {
+    let mut group = c.benchmark_group("service/http");
+    for pipelined in [1usize, 16] {
+        let batch = b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n".repeat(pipelined);
+        group.throughput(Throughput::Elements(pipelined as u64));
+        group.bench_function(format!("get_root_x{pipelined}"), |b| {
+            let mut h = Harness::new(Http::new(HttpConfig::default()));
+            let conn = h.open();
+            b.iter(|| {
+                h.input(conn, black_box(&batch));
+                black_box(h.take_output(conn));
+            });
+        });
+    }
+    group.finish();
+}
+
+fn kv(c: &mut Criterion) {
+    let mut group = c.benchmark_group("service/kv");
+    for pipelined in [1usize, 16] {
+        let pair = b"*3\r\n$3\r\nSET\r\n$8\r\nkey:0042\r\n$16\r\nvalue-0123456789\r\n*2\r\n$3\r\nGET\r\n$8\r\nkey:0042\r\n";
+        let batch = pair.repeat(pipelined);
+        group.throughput(Throughput::Elements(2 * pipelined as u64));
+        group.bench_function(format!("set_get_x{pipelined}"), |b| {
+            let mut h = Harness::new(Kv::new(KvConfig::default()));
+            let conn = h.open();
+            b.iter(|| {
+                h.input(conn, black_box(&batch));
+                black_box(h.take_output(conn));
+            });
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     // Short runs: the machine is shared and these are stable within a few percent anyway.
     Criterion::default()
@@ -59,5 +96,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(1))
 }
 
-criterion_group! { name = benches; config = config(); targets = echo, chat }
+criterion_group! { name = benches; config = config(); targets = echo, chat, http, kv }
 criterion_main!(benches);

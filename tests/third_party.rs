@@ -117,7 +117,7 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     assert_eq!(cli(&["DBSIZE"]), "1\n");
     assert!(cli(&["INFO", "keyspace"]).contains("db0:keys=1"));
     let out = Command::new("redis-benchmark")
-        .args(["-p", &port, "-q", "-n", "2000", "-c", "10", "-t", "ping_inline,ping_mbulk,set,get,incr,mset"])
+        .args(["-p", &port, "-q", "-n", "20000", "-t", "ping,set,get,incr,mset"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
