@@ -16,6 +16,9 @@ use mio::{Interest, Registry, Token};
 
 use crate::service::DatagramService;
 
+use super::Ready;
+use super::io::guarded_datagram;
+
 /// A bound UDP socket with its service and its send queue.
 pub struct Datagram {
     pub(crate) socket: UdpSocket,
@@ -121,5 +124,50 @@ fn send_to(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<bool>
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+// The reactor's side: receiving within a budget, answering, and flushing the queue.
+impl super::Reactor {
+    pub(super) fn datagram_read(&mut self, i: usize) {
+        let registry = self.poll.registry();
+        let Some(Some(dgram)) = self.datagrams.get_mut(i) else {
+            return;
+        };
+        for _ in 0..self.config.datagram_budget {
+            match dgram.recv(&mut self.rbuf) {
+                Ok(Some((n, from))) => {
+                    self.stats.datagrams_in += 1;
+                    self.out.clear();
+                    let (service, rbuf, out, now) = (&mut dgram.service, &self.rbuf, &mut self.out, self.now);
+                    let name = service.name();
+                    let reply = guarded_datagram(name, from, || service.datagram(from, &rbuf[..n], now, out));
+                    if reply.is_none() {
+                        self.stats.service_panics += 1;
+                    }
+                    if reply == Some(true) {
+                        match dgram.send(from, &self.out, registry) {
+                            Sent::Now => self.stats.datagrams_out += 1,
+                            Sent::Queued => {}
+                            Sent::Dropped => self.stats.datagrams_dropped += 1,
+                        }
+                    }
+                }
+                Ok(None) => return,
+                // For example ICMP "port unreachable" from an earlier reply: one peer's
+                // problem, reported on a shared socket. Keep serving the others.
+                Err(e) => log::debug!("{}: recv: {e}", dgram.service.name()),
+            }
+        }
+        self.ready.push_back(Ready::Datagram(i));
+    }
+
+    pub(super) fn datagram_flush(&mut self, i: usize) {
+        let Some(Some(dgram)) = self.datagrams.get_mut(i) else {
+            return;
+        };
+        let (sent, dropped) = dgram.flush(self.poll.registry());
+        self.stats.datagrams_out += sent;
+        self.stats.datagrams_dropped += dropped;
     }
 }

@@ -16,6 +16,16 @@ use std::net::SocketAddr;
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use std::sync::Arc;
+
+use mio::Interest;
+use rustls::ServerConfig;
+
+use super::conn::Conn;
+use super::timer::TimerKind;
+use super::{Ready, tls};
+use crate::service::ConnId;
+
 /// Backlog for `listen(2)`. Linux caps it at `net.core.somaxconn` (4096 on current kernels).
 pub const BACKLOG: i32 = 1024;
 
@@ -88,6 +98,96 @@ pub fn accept_one(listener: &TcpListener) -> Accepted {
                     _ => Accepted::Failed(e),
                 };
             }
+        }
+    }
+}
+
+// The reactor's side: taking connections off a listener, within a budget.
+impl super::Reactor {
+    /// Accepts up to `accept_budget` connections from listener `i`.
+    pub(super) fn accept(&mut self, i: usize) {
+        for _ in 0..self.config.accept_budget {
+            let Some(Some(listener)) = self.listeners.get_mut(i) else {
+                return;
+            };
+            if listener.paused {
+                return;
+            }
+            match accept_one(&listener.socket) {
+                Accepted::Conn(stream, peer) => {
+                    let (service, tls, proxy) = (listener.service, listener.tls.clone(), listener.proxy);
+                    self.open_conn(service, tls, proxy, stream, peer);
+                }
+                Accepted::Drained => return,
+                Accepted::Skip(e) => log::debug!("accept: {e}"),
+                Accepted::Exhausted(e) | Accepted::Failed(e) => {
+                    log::warn!("accept: {e}; pausing accepts for {:?}", self.config.accept_pause);
+                    listener.paused = true;
+                    self.stats.accept_pauses += 1;
+                    self.timers.add(self.now + self.config.accept_pause, TimerKind::AcceptResume(i));
+                    return;
+                }
+            }
+        }
+        // Budget spent with connections possibly still queued: come back after the others.
+        self.ready.push_back(Ready::Listener(i));
+    }
+
+    pub(super) fn open_conn(
+        &mut self,
+        service: usize,
+        tls: Option<Arc<ServerConfig>>,
+        proxy: bool,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+    ) {
+        self.stats.conns_total += 1;
+        if self.stats.conns_open >= self.config.max_conns as u64 {
+            self.stats.conns_refused += 1;
+            log::debug!("refusing {peer}: {} connections open", self.stats.conns_open);
+            // Best effort: a fresh socket's send buffer is empty, so this short write lands.
+            // (A TLS peer could not read a plaintext refusal: it just sees the close.)
+            if tls.is_none() {
+                let _ = std::io::Write::write(&mut stream, self.services[service].refusal());
+            }
+            return;
+        }
+        let session = match tls.as_ref().map(tls::session).transpose() {
+            Ok(session) => session,
+            Err(e) => {
+                log::warn!("{peer}: TLS session: {e}");
+                return;
+            }
+        };
+        // Replies are complete messages: send them now, do not wait to coalesce (Nagle).
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("{peer}: TCP_NODELAY: {e}");
+        }
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let id = ConnId::new(key, self.next_serial);
+        self.next_serial += 1;
+        if let Err(e) = self.poll.registry().register(&mut stream, mio::Token(key), Interest::READABLE) {
+            log::warn!("{peer}: register: {e}");
+            return;
+        }
+        log::info!("Connection from {peer}");
+        log::debug!("{id} {peer}: accepted ({} service)", self.services[service].name());
+        let mut conn = Conn::new(stream, id, peer, service, self.now);
+        if session.is_some() || proxy {
+            // The PROXY header and the TLS handshake share one deadline.
+            self.timers.add(self.now + self.config.handshake_timeout, TimerKind::Handshake(id));
+        }
+        conn.tls = session;
+        conn.awaiting_proxy = proxy;
+        entry.insert(conn);
+        self.stats.conns_open += 1;
+        if let Some(idle) = self.config.idle_timeout {
+            self.timers.add(self.now + idle, TimerKind::Idle(id));
+        }
+        if !proxy {
+            // Behind a PROXY header the service opens once the header names the client.
+            self.open_session(key);
         }
     }
 }

@@ -18,6 +18,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use mio::Waker;
 
+use super::timer::TimerKind;
+use super::{Phase, Ready};
+use crate::service::CloseReason;
+
 /// Nothing asked.
 pub(crate) const NONE: u8 = 0;
 /// Graceful shutdown asked.
@@ -55,5 +59,63 @@ impl Handle {
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle").field("request", &self.request.load(Ordering::Relaxed)).finish()
+    }
+}
+
+// The reactor's side: turning a signal or a handle's request into a stop.
+impl super::Reactor {
+    pub(super) fn on_signal(&mut self) {
+        let Some(signals) = self.signals.as_mut() else {
+            return;
+        };
+        let count = signals.pending().count();
+        for _ in 0..count {
+            log::info!("signal received");
+            self.request_stop(if self.phase == Phase::Running { GRACEFUL } else { IMMEDIATE });
+        }
+    }
+
+    pub(super) fn on_wake(&mut self) {
+        let asked = self.request.swap(NONE, Ordering::SeqCst);
+        if asked != NONE {
+            self.request_stop(asked);
+        }
+    }
+
+    pub(super) fn request_stop(&mut self, how: u8) {
+        if how == IMMEDIATE || self.phase != Phase::Running {
+            log::info!("stopping now");
+            self.phase = Phase::Stopped;
+            return;
+        }
+        log::info!(
+            "shutting down: listeners closed, {} connections may finish within {:?}",
+            self.conns.len(),
+            self.config.shutdown_grace
+        );
+        let registry = self.poll.registry();
+        for slot in self.listeners.iter_mut() {
+            if let Some(mut listener) = slot.take() {
+                let _ = registry.deregister(&mut listener.socket);
+            }
+        }
+        for slot in self.datagrams.iter_mut() {
+            if let Some(mut dgram) = slot.take() {
+                let _ = registry.deregister(&mut dgram.socket);
+            }
+        }
+        self.ready.retain(|r| matches!(r, Ready::Conn(_)));
+        self.phase = Phase::Draining;
+        self.timers.add(self.now + self.config.shutdown_grace, TimerKind::Grace);
+    }
+
+    /// Closes every remaining connection, after one last attempt to flush what it is owed.
+    pub(super) fn close_all(&mut self) {
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.flush(key);
+            self.close(key, CloseReason::Shutdown);
+        }
+        self.conns.clear();
     }
 }

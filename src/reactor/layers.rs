@@ -1,0 +1,100 @@
+//! What may stand between the socket and the service: a PROXY protocol header naming the real
+//! client (read first), and a TLS session (driven sans-I/O through `reactor/tls.rs`).
+//!
+//! ```text
+//!   socket ─▶ proxy_input (until the header is complete) ─▶ tls_input ─▶ call_service
+//! ```
+//!
+//! Both leave the connection's buffers, limits and write path exactly as they are for a
+//! plain connection: see `docs/tls.md` and `docs/deploy.md`.
+
+use super::conn::State;
+use super::{Call, READ_CHUNK, Reactor, tls};
+use crate::service::CloseReason;
+
+impl Reactor {
+    /// `n` bytes arrived before the PROXY protocol header was complete: collect them until it
+    /// is, then take the client's address from it, open the service, and pass on what came
+    /// after the header (a TLS ClientHello, a request) as if it had just been read.
+    pub(super) fn proxy_input(&mut self, key: usize, n: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.input.extend_from_slice(&self.rbuf[..n]);
+        self.stats.input_buffered += n as u64;
+        match crate::proxy::parse(&conn.input) {
+            Ok(crate::proxy::Parsed::Incomplete) => {}
+            Ok(crate::proxy::Parsed::Done { header_len, source, .. }) => {
+                self.stats.input_buffered -= conn.input.len() as u64;
+                let rest = conn.input.split_off(header_len);
+                conn.input = Vec::new();
+                conn.awaiting_proxy = false;
+                if let Some(client) = source {
+                    log::info!("Connection from {client} (via {})", conn.peer);
+                    log::debug!("{} {}: PROXY header: the client is {client}", conn.id, conn.peer);
+                    conn.peer = client;
+                } else {
+                    log::debug!(
+                        "{} {}: PROXY header without addresses (a health check?)",
+                        conn.id,
+                        conn.peer
+                    );
+                }
+                self.open_session(key);
+                for chunk in rest.chunks(READ_CHUNK) {
+                    if !self.conns.get(key).is_some_and(|c| c.state == State::Open) {
+                        break;
+                    }
+                    self.rbuf[..chunk.len()].copy_from_slice(chunk);
+                    self.input(key, chunk.len());
+                }
+            }
+            Err(e) => {
+                log::info!(
+                    "{} {}: claims PROXY protocol but sent garbage ({e}); closing",
+                    conn.id,
+                    conn.peer
+                );
+                self.close(key, CloseReason::Error);
+            }
+        }
+    }
+
+    /// `n` bytes of ciphertext are in the read buffer: feed them to the TLS session, send
+    /// what the handshake wants sent, and hand the plaintext to the service.
+    pub(super) fn tls_input(&mut self, key: usize, n: usize) {
+        let mut offset = 0;
+        while offset < n {
+            let Some(tls) = self.conns.get_mut(key).and_then(|c| c.tls.as_deref_mut()) else {
+                return;
+            };
+            let mut input = &self.rbuf[offset..n];
+            let result = tls::absorb(tls, &mut input);
+            offset = n - input.len();
+            if let Err(e) = result {
+                if let Some(conn) = self.conns.get(key) {
+                    log::debug!("{} {}: TLS: {e}", conn.id, conn.peer);
+                }
+                self.send_out_empty(key); // the alert rustls queued, best effort
+                return self.close(key, CloseReason::Error);
+            }
+            // Handshake messages (and, once the handshake is done, any greeting the service
+            // wrote at open, which rustls held until then).
+            self.send_out_empty(key);
+            loop {
+                let Some(conn) = self.conns.get_mut(key) else { return };
+                if conn.state != State::Open {
+                    return;
+                }
+                let Some(tls) = conn.tls.as_deref_mut() else { return };
+                match tls::plaintext(tls, &mut self.plain) {
+                    Ok(tls::Plain::Data(k)) => self.call_service(key, Call::Plain(k)),
+                    Ok(tls::Plain::Closed) => return self.on_eof(key),
+                    Ok(tls::Plain::Empty) => break,
+                    Err(e) => {
+                        log::debug!("{} {}: TLS: {e}", conn.id, conn.peer);
+                        return self.close(key, CloseReason::Error);
+                    }
+                }
+            }
+        }
+    }
+}

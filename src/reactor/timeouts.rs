@@ -1,0 +1,126 @@
+//! What the reactor does when a deadline comes: idle checks, service timers, ticks, the
+//! `--stats` line, and keeping the timer heap small. The heap itself is `timer.rs`.
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use super::conn::State;
+use super::io::panic_message;
+use super::timer::{self, IdleCheck, TimerKind};
+use super::{Call, Reactor};
+use crate::service::{CloseReason, ConnId};
+
+impl Reactor {
+    /// Drops timer entries of connections that are gone, once they outnumber the live ones.
+    /// Entries are never removed when a connection closes (that would be an O(n) search);
+    /// without this, a server with much connection churn would carry an idle-timer entry for
+    /// every connection closed in the last `idle_timeout`, and keep the heap's capacity after.
+    pub(super) fn compact_timers(&mut self) {
+        if self.timers.len() <= 64 + 4 * self.conns.len() {
+            return;
+        }
+        let conns = &self.conns;
+        self.timers.retain(|kind| match kind {
+            TimerKind::Idle(id)
+            | TimerKind::Service(id)
+            | TimerKind::Linger(id)
+            | TimerKind::Handshake(id) => {
+                conns.get(id.index()).is_some_and(|c| c.id == *id && c.state != State::Closed)
+            }
+            _ => true,
+        });
+    }
+
+    /// Service-wide periodic work. A panicking tick is logged and retried a second later.
+    pub(super) fn tick(&mut self, i: usize) {
+        let (service, now) = (&mut self.services[i], self.now);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| service.tick(now))) {
+            Ok(Some(next)) => self.timers.add(next, TimerKind::Tick(i)),
+            Ok(None) => {}
+            Err(payload) => {
+                log::error!("{} service panicked in tick: {}", service.name(), panic_message(&*payload));
+                self.stats.service_panics += 1;
+                self.timers.add(now + Duration::from_secs(1), TimerKind::Tick(i));
+            }
+        }
+    }
+
+    /// The `--stats` line. With several reactors, reactor 0 logs the process's totals.
+    pub(super) fn log_stats(&self) {
+        match (&self.board, &self.others) {
+            (None, _) => log::info!("{}", self.stats.summary(self.now)),
+            (Some((_, 0)), others) => {
+                let mut total = self.stats.clone();
+                if let Some(others) = others {
+                    total.add(others);
+                }
+                log::info!("all reactors: {}", total.summary(self.now));
+            }
+            (Some(_), _) => {} // reactor 0 speaks for everyone
+        }
+    }
+
+    /// Idle check. Busy connections never touch the heap: they only update `last_active`,
+    /// and this timer, when it fires early, just re-arms itself at the real deadline.
+    pub(super) fn on_idle_timer(&mut self, id: ConnId) {
+        let Some(idle) = self.config.idle_timeout else {
+            return;
+        };
+        let now = self.now;
+        let Some(conn) = self.live(id) else { return };
+        if let IdleCheck::Rearm(due) = timer::idle_check(conn.last_active, idle, now) {
+            self.timers.add(due, TimerKind::Idle(id));
+            return;
+        }
+        log::debug!("{} {}: idle for {:?}", conn.id, conn.peer, idle);
+        let open = conn.state == State::Open;
+        if open {
+            conn.last_active = now;
+        }
+        self.stats.conns_idle_closed += 1;
+        if open {
+            // Say goodbye politely; if the peer does not even read that, the next idle check
+            // closes it hard.
+            self.begin_close(id.index(), CloseReason::Idle);
+            self.timers.add(now + idle, TimerKind::Idle(id));
+            self.settle(id.index());
+        } else {
+            self.close(id.index(), CloseReason::Idle);
+        }
+    }
+
+    /// Keeps at most one heap entry per connection for service timers, however often the
+    /// service moves its deadline.
+    pub(super) fn arm_service_timer(&mut self, key: usize, at: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.service_timer = Some(at);
+        if conn.service_timer_armed.is_none_or(|armed| at < armed) {
+            conn.service_timer_armed = Some(at);
+            self.timers.add(at, TimerKind::Service(conn.id));
+        }
+    }
+
+    pub(super) fn on_service_timer(&mut self, id: ConnId, fired: Instant) {
+        let now = self.now;
+        let Some(conn) = self.live(id) else { return };
+        if conn.service_timer_armed == Some(fired) {
+            conn.service_timer_armed = None;
+        }
+        match conn.service_timer {
+            Some(at) if at <= now => {
+                conn.service_timer = None;
+                if conn.state == State::Open {
+                    self.call_service(id.index(), Call::Timer);
+                    self.settle(id.index());
+                }
+            }
+            Some(at) if conn.service_timer_armed.is_none() => {
+                conn.service_timer_armed = Some(at);
+                self.timers.add(at, TimerKind::Service(id));
+            }
+            _ => {}
+        }
+    }
+}
