@@ -166,3 +166,19 @@ fn over_max_conns_a_client_reads_the_redis_refusal() {
     second.read_to_string(&mut reply).unwrap();
     assert_eq!(reply, "-ERR max number of clients reached\r\n");
 }
+
+#[test]
+fn a_pipeline_whose_replies_outgrow_the_output_limit_is_answered_in_full() {
+    // 100 GETs of a 64 KiB value in one write: 6.4 MiB of replies against a 256 KiB output
+    // limit. kv stops at the limit (`Cx::output_room`) and the reactor must offer the rest
+    // again as the replies go out, or the client waits forever.
+    let (addr, _s) = server(Config { max_output: 256 * 1024, ..Config::default() });
+    let mut con = client(addr);
+    let value = "v".repeat(64 * 1024);
+    let () = con.set("big", &value).unwrap();
+    let mut raw = common::connect(addr);
+    raw.write_all(&b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(100)).unwrap();
+    let reply = format!("$65536\r\n{value}\r\n");
+    let all = common::read_n(&mut raw, reply.len() * 100);
+    assert!(all == reply.repeat(100).into_bytes(), "replies differ");
+}

@@ -166,14 +166,21 @@ impl Reactor {
         let too_large = conn.input.len() > service.max_input();
         self.stats.input_buffered =
             self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
-        let answered = !self.out.is_empty();
+        let fresh = match call {
+            Call::Input(n) | Call::Plain(n) => n,
+            Call::Timer => 0,
+        };
+        // Answered, and consumed something: only then can it have stopped early at the output
+        // limit. (A service that answers without consuming is not held back, and offering it
+        // the same bytes again every turn would spin.)
+        let held_back = !self.out.is_empty() && buffered_before + fresh > conn.input.len();
         self.after_call(key, close, timer);
-        // A call that answered and still left input may have stopped at the output limit
-        // (`Cx::output_room`). If its answer already went out, nothing else would wake this
-        // connection (the peer may be waiting for us), so offer the rest again next turn. If
-        // the answer is still owed, `flush` does this once it has gone.
+        // A call that stopped at the output limit (`Cx::output_room`) left complete requests.
+        // If its answer already went out, nothing else would wake this connection (the peer
+        // may be waiting for us), so offer the rest again next turn. If the answer is still
+        // owed, `flush` does this once it has gone.
         if let Some(conn) = self.conns.get(key)
-            && answered
+            && held_back
             && conn.state == State::Open
             && !conn.input.is_empty()
             && conn.pending_output() == 0
