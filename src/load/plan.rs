@@ -85,6 +85,27 @@ impl Plan {
         }
     }
 
+    /// Whether the plan is done at `now`, with `sent` measured requests sent and `in_flight`
+    /// still unanswered: the deadline passed, or `--requests` were all sent and answered.
+    pub fn done(&self, now: Instant, sent: u64, in_flight: usize) -> bool {
+        match (self.deadline, self.requests) {
+            (Some(deadline), _) => now >= deadline,
+            (None, Some(n)) => sent >= n && in_flight == 0,
+            (None, None) => true,
+        }
+    }
+
+    /// The measured window of a run that ended at `end`. With `--requests` it spans the first
+    /// measured request sent (`from`) to the last measured reply (`until`); with `--duration`,
+    /// the measuring phase, cut short if the run ended early.
+    pub fn window(&self, from: Option<Instant>, until: Option<Instant>, end: Instant) -> Duration {
+        let (from, until) = match self.requests {
+            Some(_) => (from.unwrap_or(self.measure_start), until.unwrap_or(end)),
+            None => (self.measure_start, self.deadline.unwrap_or(end).min(end)),
+        };
+        until.saturating_duration_since(from)
+    }
+
     /// Moves everything after the ramp later by the time between `ramp_end` and `now`: used when
     /// sending could not begin on time (chat waits until every member joined), so that the
     /// wait is not counted as measured time.

@@ -222,13 +222,7 @@ impl<'a> Client<'a> {
                 self.tally.connect_errors.keys().next().cloned().unwrap_or_else(|| "no reason given".into());
             return Err(LoadError::NoConnections(format!("{} ({why})", self.config.addr)));
         }
-        let (from, until) = match self.plan.requests {
-            Some(_) => {
-                (self.measured_from.unwrap_or(self.plan.measure_start), self.measured_until.unwrap_or(end))
-            }
-            None => (self.plan.measure_start, self.plan.deadline.unwrap_or(end).min(end)),
-        };
-        Ok(until.saturating_duration_since(from))
+        Ok(self.plan.window(self.measured_from, self.measured_until, end))
     }
 
     /// Whether connection `i` has a socket that bytes flow through (open or handshaking).
@@ -243,11 +237,7 @@ impl<'a> Client<'a> {
         if started_all && self.open == 0 && !opening {
             return true; // nothing left that could send or receive
         }
-        match (self.plan.deadline, self.plan.requests) {
-            (Some(deadline), _) => now >= deadline,
-            (None, Some(n)) => self.tally.sent >= n && self.in_flight == 0,
-            (None, None) => true,
-        }
+        self.plan.done(now, self.tally.sent, self.in_flight)
     }
 
     /// How long `poll` may sleep: until the next connection start, scheduled request or

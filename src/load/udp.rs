@@ -100,12 +100,9 @@ impl<'a> Client<'a> {
                 self.next_start += 1;
             }
             let open = self.socks.iter().filter(|s| s.socket.is_some()).count();
-            let done = match (self.plan.deadline, self.plan.requests) {
-                (Some(deadline), _) => now >= deadline,
-                (None, Some(n)) => self.tally.sent >= n && self.in_flight == 0,
-                (None, None) => true,
-            };
-            if done || (self.next_start == self.socks.len() && open == 0) {
+            if self.plan.done(now, self.tally.sent, self.in_flight)
+                || (self.next_start == self.socks.len() && open == 0)
+            {
                 break;
             }
             self.expire(now);
@@ -151,13 +148,7 @@ impl<'a> Client<'a> {
             let why = self.tally.connect_errors.keys().next().cloned().unwrap_or_default();
             return Err(LoadError::NoConnections(format!("{} ({why})", self.config.addr)));
         }
-        let (from, until) = match self.plan.requests {
-            Some(_) => {
-                (self.measured_from.unwrap_or(self.plan.measure_start), self.measured_until.unwrap_or(end))
-            }
-            None => (self.plan.measure_start, self.plan.deadline.unwrap_or(end).min(end)),
-        };
-        Ok(until.saturating_duration_since(from))
+        Ok(self.plan.window(self.measured_from, self.measured_until, end))
     }
 
     /// Binds socket `i` to a free local port and connects it to the server.
