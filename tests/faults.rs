@@ -106,16 +106,6 @@ fn reset(stream: TcpStream) {
     drop(stream);
 }
 
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut r = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        r.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        r.extend_from_slice(a);
-        r.extend_from_slice(b"\r\n");
-    }
-    r
-}
-
 /// Writes what the socket takes within its write timeout; returns how much that was.
 fn write_some(stream: &mut TcpStream, data: &[u8]) -> usize {
     let mut written = 0;
@@ -179,11 +169,11 @@ fn resets_mid_read_and_mid_write_leave_nothing_behind() {
     // Mid-write: the server owes a large reply the peer never reads.
     let mut kv = connect(s.kv);
     let big = pattern(200_000, 1);
-    kv.write_all(&resp(&[b"SET", b"big", &big])).unwrap();
+    kv.write_all(&common::resp(&[b"SET", b"big", &big])).unwrap();
     assert_eq!(read_n(&mut kv, 5), b"+OK\r\n");
     for _ in 0..3 {
         let mut c = connect(s.kv);
-        c.write_all(&resp(&[b"GET", b"big"]).repeat(20)).unwrap(); // 4 MB of replies
+        c.write_all(&common::resp(&[b"GET", b"big"]).repeat(20)).unwrap(); // 4 MB of replies
         let mut echo = connect(s.echo);
         echo.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
         write_some(&mut echo, &pattern(2 << 20, 2)); // echoes pile up, unread
@@ -224,7 +214,7 @@ fn half_open_and_vanishing_peers_are_finished() {
     c.shutdown(Shutdown::Write).unwrap();
     kept.push(c);
     let mut c = connect(s.kv);
-    c.write_all(&resp(&[b"PING"]).repeat(1000)).unwrap();
+    c.write_all(&common::resp(&[b"PING"]).repeat(1000)).unwrap();
     c.shutdown(Shutdown::Write).unwrap();
     kept.push(c);
 
@@ -363,7 +353,7 @@ fn chat_and_kv_slowloris_is_cut_by_the_idle_timeout() {
             dribble(&mut dribblers, b'x');
             last_dribble = Instant::now();
         }
-        kv.write_all(&resp(&[b"INCR", b"n"])).unwrap();
+        kv.write_all(&common::resp(&[b"INCR", b"n"])).unwrap();
         let mut reply = [0; 64];
         let n = kv.read(&mut reply).unwrap();
         assert!(reply[..n].starts_with(b":"), "{:?}", String::from_utf8_lossy(&reply[..n]));
@@ -396,14 +386,14 @@ fn chat_and_kv_slowloris_is_cut_by_the_idle_timeout() {
 /// how many request bytes the hog's kernel accepted.
 fn kv_pipeliner(s: &Stack) -> (TcpStream, TcpStream, u64) {
     let mut setup = connect(s.kv);
-    setup.write_all(&resp(&[b"SET", b"v", &pattern(16 * 1024, 5)])).unwrap();
+    setup.write_all(&common::resp(&[b"SET", b"v", &pattern(16 * 1024, 5)])).unwrap();
     assert_eq!(read_n(&mut setup, 5), b"+OK\r\n");
     let mut hog = connect(s.kv);
     hog.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
     // 8.8 MB of requests, asking for 6.4 GB of replies: if the server kept executing them,
     // it would run out of memory. Loopback buffers may absorb much of it (they grow to tens
     // of megabytes), so whether our writes block says little; the server's counters tell.
-    let gets = resp(&[b"GET", b"v"]).repeat(400_000);
+    let gets = common::resp(&[b"GET", b"v"]).repeat(400_000);
     let written = write_some(&mut hog, &gets);
     std::thread::sleep(Duration::from_millis(100));
     (setup, hog, written as u64)
@@ -428,7 +418,7 @@ fn kv_pipeliner_that_never_reads_stops_being_read() {
     assert!(read < 1000, "{read} bytes read from a client owing {} bytes", after["output_buffered"]);
     assert_eq!(after["output_buffered"], before["output_buffered"], "replies are still being made");
     // The well-behaved client is served meanwhile.
-    setup.write_all(&resp(&[b"PING"])).unwrap();
+    setup.write_all(&common::resp(&[b"PING"])).unwrap();
     assert_eq!(read_n(&mut setup, 7), b"+PONG\r\n");
     eprintln!("kv hog: {written} bytes sent, {bytes_in} read, {} buffered", after["output_buffered"]);
 }
@@ -447,7 +437,7 @@ fn kv_pipeliner_that_never_reads_is_held_at_the_output_limit() {
         buffered <= 2 * max_output as u64,
         "{buffered} bytes buffered for a client that never reads (max_output {max_output})"
     );
-    setup.write_all(&resp(&[b"PING"])).unwrap();
+    setup.write_all(&common::resp(&[b"PING"])).unwrap();
     assert_eq!(read_n(&mut setup, 7), b"+PONG\r\n");
 }
 
@@ -544,8 +534,8 @@ fn well_behaved_clients(s: &Stack, stop: &Arc<AtomicBool>) -> std::thread::JoinH
             let msg = format!("round {rounds}\n");
             e.write_all(msg.as_bytes()).unwrap();
             assert_eq!(read_n(&mut e, msg.len()), msg.as_bytes());
-            k.write_all(&resp(&[b"SET", b"well", msg.as_bytes()])).unwrap();
-            k.write_all(&resp(&[b"GET", b"well"])).unwrap();
+            k.write_all(&common::resp(&[b"SET", b"well", msg.as_bytes()])).unwrap();
+            k.write_all(&common::resp(&[b"GET", b"well"])).unwrap();
             let want = format!("+OK\r\n${}\r\n{msg}\r\n", msg.len());
             assert_eq!(read_n(&mut k, want.len()), want.as_bytes());
             h.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();

@@ -14,6 +14,8 @@
 //! Case counts are modest so the file runs in a few seconds; `PROPTEST_CASES=10000 cargo test
 //! --test properties` searches harder. A failure prints the shrunk stream and splits.
 
+mod common;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use reactor::fuzzing::{Target, check};
@@ -88,31 +90,21 @@ fn http_stream() -> impl Strategy<Value = Vec<u8>> {
 
 // ─── RESP (kv) ───────────────────────────────────────────────────────────────────────────
 
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut r = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        r.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        r.extend_from_slice(a);
-        r.extend_from_slice(b"\r\n");
-    }
-    r
-}
-
 /// One valid command within `reactor::fuzzing::kv_config` (256-byte bulks, 16 arguments).
 fn kv_command() -> impl Strategy<Value = Vec<u8>> {
     let key = proptest::sample::select(vec![&b"a"[..], b"b", b"counter", b"k\r\n\0"]);
     let value = vec(any::<u8>(), 0..200);
     prop_oneof![
-        (key.clone(), value.clone()).prop_map(|(k, v)| resp(&[b"SET", k, &v])),
-        key.clone().prop_map(|k| resp(&[b"GET", k])),
-        key.clone().prop_map(|k| resp(&[b"INCR", k])),
-        key.clone().prop_map(|k| resp(&[b"DEL", k])),
-        (key.clone(), value.clone()).prop_map(|(k, v)| resp(&[b"APPEND", k, &v])),
-        (key.clone(), key.clone()).prop_map(|(a, b)| resp(&[b"EXISTS", a, b])),
-        value.clone().prop_map(|v| resp(&[b"ECHO", &v])),
-        Just(resp(&[b"PING"])),
-        Just(resp(&[b"DBSIZE"])),
-        Just(resp(&[b"NOSUCH", b"x"])),
+        (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"SET", k, &v])),
+        key.clone().prop_map(|k| common::resp(&[b"GET", k])),
+        key.clone().prop_map(|k| common::resp(&[b"INCR", k])),
+        key.clone().prop_map(|k| common::resp(&[b"DEL", k])),
+        (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"APPEND", k, &v])),
+        (key.clone(), key.clone()).prop_map(|(a, b)| common::resp(&[b"EXISTS", a, b])),
+        value.clone().prop_map(|v| common::resp(&[b"ECHO", &v])),
+        Just(common::resp(&[b"PING"])),
+        Just(common::resp(&[b"DBSIZE"])),
+        Just(common::resp(&[b"NOSUCH", b"x"])),
         Just(b"PING\r\n".to_vec()),
         Just(b"SET inline \"quoted value\"\r\n".to_vec()),
         Just(b"GET inline\n".to_vec()),

@@ -172,3 +172,14 @@ pub fn have(program: &str) -> bool {
     }
     ok
 }
+
+/// A RESP2 request: a multibulk array of bulk strings, as redis-cli sends it.
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut r = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        r.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        r.extend_from_slice(a);
+        r.extend_from_slice(b"\r\n");
+    }
+    r
+}
