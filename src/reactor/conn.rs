@@ -209,6 +209,11 @@ impl Conn {
         Ok(total)
     }
 
+    /// Forgets the unconsumed input and releases its buffer; returns how many bytes it held.
+    pub fn discard_input(&mut self) -> usize {
+        std::mem::take(&mut self.input).len()
+    }
+
     /// Forgets the owed output (the connection is being closed anyway).
     pub fn discard_output(&mut self) -> usize {
         let dropped = self.pending_output();

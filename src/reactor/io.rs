@@ -105,8 +105,7 @@ impl Reactor {
         match conn.state {
             State::Open => {
                 // A request cut off by the FIN can never complete.
-                self.stats.input_buffered -= conn.input.len() as u64;
-                conn.input = Vec::new();
+                self.stats.input_buffered -= conn.discard_input() as u64;
                 conn.set_state(State::HalfClosed);
                 self.end_session(key, CloseReason::PeerClosed);
             }
@@ -362,8 +361,7 @@ impl Reactor {
         if conn.state != State::Open {
             return;
         }
-        self.stats.input_buffered -= conn.input.len() as u64;
-        conn.input = Vec::new();
+        self.stats.input_buffered -= conn.discard_input() as u64;
         conn.set_state(State::Closing);
         self.end_session(key, reason);
     }
@@ -425,8 +423,7 @@ impl Reactor {
             log::debug!("{} {}: {} bytes owed are dropped", conn.id, conn.peer, conn.pending_output());
         }
         self.stats.output_buffered -= conn.discard_output() as u64;
-        self.stats.input_buffered -= conn.input.len() as u64;
-        conn.input = Vec::new();
+        self.stats.input_buffered -= conn.discard_input() as u64;
         if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
             log::debug!("{} {}: deregister: {e}", conn.id, conn.peer);
         }

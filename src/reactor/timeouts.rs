@@ -50,11 +50,7 @@ impl Reactor {
         match (&self.board, &self.others) {
             (None, _) => log::info!("{}", self.stats.summary(self.now)),
             (Some((_, 0)), others) => {
-                let mut total = self.stats.clone();
-                if let Some(others) = others {
-                    total.add(others);
-                }
-                log::info!("all reactors: {}", total.summary(self.now));
+                log::info!("all reactors: {}", self.stats.plus(others.as_ref()).summary(self.now));
             }
             (Some(_), _) => {} // reactor 0 speaks for everyone
         }

@@ -214,11 +214,7 @@ impl<'a> Cx<'a> {
     /// The whole process's counters: this reactor's, live, plus the other reactors' as they
     /// published them (a fraction of a second old). With one reactor, the same as `stats`.
     pub fn stats_total(&self) -> Stats {
-        let mut total = self.stats.clone();
-        if let Some(others) = self.others {
-            total.add(others);
-        }
-        total
+        self.stats.plus(self.others)
     }
 
     /// Bytes already waiting in this connection's output buffer because the peer reads slower
