@@ -38,12 +38,7 @@ fn room(max_output: usize) -> (SocketAddr, common::Server) {
     let mut reactor = Reactor::new(Config { max_output, ..Config::default() }).unwrap();
     let any = "127.0.0.1:0".parse().unwrap();
     let addr = reactor.serve(any, Chat::new(ChatConfig::default())).unwrap();
-    // Reuse the echo-server wrapper only for its stop-on-drop handle.
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
-    (addr, common::Server::from_parts(addr, handle, thread))
+    (addr, common::Server::run(reactor, addr))
 }
 
 #[test]

@@ -53,11 +53,7 @@ fn stack(config: Config, http: HttpConfig, kv: KvConfig) -> Stack {
     let chat = reactor.serve(any, Chat::new(ChatConfig::default())).unwrap();
     let http = reactor.serve(any, Http::new(http)).unwrap();
     let kv = reactor.serve(any, Kv::new(kv)).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().expect("reactor run");
-    });
-    Stack { echo, udp, chat, http, kv, _server: common::Server::from_parts(echo, handle, thread) }
+    Stack { echo, udp, chat, http, kv, _server: common::Server::run(reactor, echo) }
 }
 
 fn default_stack() -> Stack {

@@ -14,11 +14,7 @@ use reactor::service::http::{Http, HttpConfig};
 fn server(config: HttpConfig) -> (SocketAddr, common::Server) {
     let mut reactor = Reactor::new(Config::default()).unwrap();
     let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Http::new(config)).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
-    (addr, common::Server::from_parts(addr, handle, thread))
+    (addr, common::Server::run(reactor, addr))
 }
 
 /// Sends `request` on a fresh connection and reads until the server closes it.

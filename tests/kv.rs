@@ -16,11 +16,7 @@ use redis::{Commands, RedisResult};
 fn server(config: Config) -> (SocketAddr, common::Server) {
     let mut reactor = Reactor::new(config).unwrap();
     let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Kv::new(KvConfig::default())).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
-    (addr, common::Server::from_parts(addr, handle, thread))
+    (addr, common::Server::run(reactor, addr))
 }
 
 fn client(addr: SocketAddr) -> redis::Connection {

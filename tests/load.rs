@@ -162,15 +162,11 @@ fn no_server_is_a_connect_error_with_the_os_reason() {
 fn chat_fan_out_reaches_every_other_member() {
     let mut reactor = Reactor::new(Config::default()).unwrap();
     let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Chat::new(ChatConfig::default())).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
+    let server = common::Server::run(reactor, addr);
     let config =
         LoadConfig { conns: 5, depth: 2, stop: Stop::Requests(200), ..LoadConfig::new(Service::Chat, addr) };
     let report = load::run(&config).expect("chat run");
-    handle.stop();
-    thread.join().unwrap();
+    drop(server);
     assert!(report.verified(), "{}", report.render_text());
     assert_eq!(report.tally.sent, 200);
     assert_eq!(report.tally.completed, 200, "{}", report.render_text());
@@ -231,11 +227,7 @@ fn every_connection_sends_in_duration_mode() {
 fn serve_one<S: reactor::service::Service + Send + 'static>(service: S) -> common::Server {
     let mut reactor = Reactor::new(Config::default()).unwrap();
     let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), service).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
-    common::Server::from_parts(addr, handle, thread)
+    common::Server::run(reactor, addr)
 }
 
 #[test]
@@ -361,14 +353,7 @@ fn echo_over_tls_is_verified_and_needs_trust() {
     let addr = reactor
         .listen_tls("127.0.0.1:0".parse().unwrap(), svc, tls::server_config(&identity, &[]).unwrap())
         .unwrap();
-    let handle = reactor.handle();
-    let _server = common::Server::from_parts(
-        addr,
-        handle,
-        std::thread::spawn(move || {
-            reactor.run().unwrap();
-        }),
-    );
+    let _server = common::Server::run(reactor, addr);
     let cert =
         std::env::temp_dir().join(format!("reactor-load-test-{}-{}.pem", std::process::id(), addr.port()));
     identity.write_cert(&cert).unwrap();

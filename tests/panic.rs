@@ -31,11 +31,7 @@ impl Service for Fragile {
 fn a_panicking_service_call_closes_only_its_connection() {
     let mut reactor = Reactor::new(Config::default()).unwrap();
     let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Fragile).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
-    let _server = common::Server::from_parts(addr, handle, thread);
+    let _server = common::Server::run(reactor, addr);
 
     let mut bystander = common::connect(addr);
     bystander.write_all(b"hello").unwrap();

@@ -50,11 +50,7 @@ fn proxy_server(proxy_protocol: bool) -> (SocketAddr, SocketAddr, common::Server
     let echo = reactor.listen_with(any, svc, opts.clone()).unwrap();
     let svc = reactor.add_service(Kv::new(KvConfig::default()));
     let kv = reactor.listen_with(any, svc, opts).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
-    (echo, kv, common::Server::from_parts(echo, handle, thread))
+    (echo, kv, common::Server::run(reactor, echo))
 }
 
 #[test]

@@ -48,19 +48,7 @@ fn tls_server(config: Config) -> TlsServer {
         std::env::temp_dir().join(format!("reactor-test-{}-{}.pem", std::process::id(), echo.port()));
     identity.write_cert(&cert_file).unwrap();
     let client = tls::client_config(Some(&cert_file), false).unwrap();
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().unwrap();
-    });
-    TlsServer {
-        echo,
-        chat,
-        http,
-        kv,
-        client,
-        cert_file,
-        _server: common::Server::from_parts(echo, handle, thread),
-    }
+    TlsServer { echo, chat, http, kv, client, cert_file, _server: common::Server::run(reactor, echo) }
 }
 
 impl Drop for TlsServer {

@@ -20,8 +20,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Wraps a reactor thread started by a test itself (for services other than echo).
-    pub fn from_parts(tcp: SocketAddr, handle: Handle, thread: JoinHandle<()>) -> Server {
+    /// Runs a reactor a test set up itself (for services other than echo) on its own thread;
+    /// `tcp` is the address the test will mostly talk to.
+    pub fn run(reactor: Reactor, tcp: SocketAddr) -> Server {
+        let handle = reactor.handle();
+        let thread = std::thread::spawn(move || {
+            reactor.run().expect("reactor run");
+        });
         Server { tcp, udp: tcp, handle, thread: Some(thread) }
     }
 
@@ -52,11 +57,9 @@ pub fn echo_server(config: Config) -> Server {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let tcp = reactor.serve(any, Echo).expect("bind tcp");
     let udp = reactor.serve_datagrams(any, UdpEcho).expect("bind udp");
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().expect("reactor run");
-    });
-    Server { tcp, udp, handle, thread: Some(thread) }
+    let mut server = Server::run(reactor, tcp);
+    server.udp = udp;
+    server
 }
 
 /// A client socket with timeouts, so a broken server fails a test instead of hanging it.
