@@ -20,12 +20,12 @@ fn reactor() -> Command {
 fn send_prints_exactly_what_the_server_echoed() {
     let server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--udp-echo", "127.0.0.1:0"]);
     let tcp = server.addr("echo:tcp").to_string();
-    let out = reactor().args(["send", "--addr", &tcp, "Hello,", "Server!"]).output().unwrap();
+    let out = common::output(reactor().args(["send", "--addr", &tcp, "Hello,", "Server!"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"Hello, Server!");
 
     let udp = server.addr("udp-echo:udp").to_string();
-    let out = reactor().args(["send", "--udp", "--addr", &udp, "over udp"]).output().unwrap();
+    let out = common::output(reactor().args(["send", "--udp", "--addr", &udp, "over udp"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"over udp");
 }
@@ -34,7 +34,7 @@ fn send_prints_exactly_what_the_server_echoed() {
 fn send_fails_with_one_clear_line_when_nothing_listens() {
     // Bind then drop a listener to get a port nobody listens on.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = reactor().args(["send", "--addr", &format!("127.0.0.1:{port}"), "hi"]).output().unwrap();
+    let out = common::output(reactor().args(["send", "--addr", &format!("127.0.0.1:{port}"), "hi"]));
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -45,12 +45,12 @@ fn send_fails_with_one_clear_line_when_nothing_listens() {
 fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = reactor().args(["serve", "--echo", &addr]).output().unwrap();
+    let out = common::output(reactor().args(["serve", "--echo", &addr]));
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.trim(), format!("reactor: cannot listen on {addr}: address already in use"));
 
-    let out = reactor().args(["serve", "--max-conns", "many"]).output().unwrap();
+    let out = common::output(reactor().args(["serve", "--max-conns", "many"]));
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.starts_with("error: invalid value 'many'"), "{stderr}");

@@ -124,10 +124,13 @@ fn serve_with_two_reactors_runs_and_stops_cleanly() {
         c.write_all(msg.as_bytes()).unwrap();
         assert_eq!(common::read_n(&mut c, msg.len()), msg.as_bytes());
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reactor"))
-        .args(["send", "--udp", "--addr", &server.addr("udp-echo:udp").to_string(), "datagram"])
-        .output()
-        .unwrap();
+    let out = common::output(std::process::Command::new(env!("CARGO_BIN_EXE_reactor")).args([
+        "send",
+        "--udp",
+        "--addr",
+        &server.addr("udp-echo:udp").to_string(),
+        "datagram",
+    ]));
     assert_eq!(out.stdout, b"datagram");
     server.signal("-TERM");
     assert_eq!(server.wait(Duration::from_secs(5)), Some(0));

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::Binary;
 
@@ -17,25 +16,17 @@ fn netcat_talks_to_tcp_and_udp_echo() {
     let server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--udp-echo", "127.0.0.1:0"]);
     let tcp = server.addr("echo:tcp");
     // -N: shut down the sending side at end of input, then print until the server closes.
-    let mut nc = Command::new("nc")
-        .args(["-N", "127.0.0.1", &tcp.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    nc.stdin.take().unwrap().write_all(b"Hello, Server!\nsecond line\n").unwrap();
-    let out = nc.wait_with_output().unwrap();
+    let out = common::output_with_input(
+        Command::new("nc").args(["-N", "127.0.0.1", &tcp.port().to_string()]),
+        b"Hello, Server!\nsecond line\n",
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, Server!\nsecond line\n");
 
     let udp = server.addr("udp-echo:udp");
-    let mut nc = Command::new("nc")
-        .args(["-u", "-w", "1", "127.0.0.1", &udp.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    nc.stdin.take().unwrap().write_all(b"datagram\n").unwrap();
-    let out = nc.wait_with_output().unwrap();
+    let out = common::output_with_input(
+        Command::new("nc").args(["-u", "-w", "1", "127.0.0.1", &udp.port().to_string()]),
+        b"datagram\n",
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "datagram\n");
 }
 
@@ -46,14 +37,14 @@ fn netcat_joins_the_chat_room() {
     }
     let server = Binary::start(&["serve", "--chat", "127.0.0.1:0"]);
     let chat = server.addr("chat:tcp");
-    let mut nc = Command::new("nc")
-        .args(["-N", "127.0.0.1", &chat.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    nc.stdin.take().unwrap().write_all(b"/nick netcat\n/who\n/quit\n").unwrap();
-    let out = String::from_utf8(nc.wait_with_output().unwrap().stdout).unwrap();
+    let out = String::from_utf8(
+        common::output_with_input(
+            Command::new("nc").args(["-N", "127.0.0.1", &chat.port().to_string()]),
+            b"/nick netcat\n/who\n/quit\n",
+        )
+        .stdout,
+    )
+    .unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("*** welcome, you are guest-1"), "{out}");
     assert_eq!(lines[1], "*** you are now netcat");
@@ -68,34 +59,25 @@ fn curl_gets_hello_and_echoes_a_body() {
     }
     let server = Binary::start(&["serve", "--http", "127.0.0.1:0"]);
     let base = format!("http://{}", server.addr("http:tcp"));
-    let out = Command::new("curl").args(["-sS", "-i", &format!("{base}/")]).output().unwrap();
+    let out = common::output(Command::new("curl").args(["-sS", "-i", &format!("{base}/")]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\nHello, World!\n"), "{text}");
-    let out = Command::new("curl")
-        .args(["-sS", "--data-binary", "@-", &format!("{base}/echo")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(&[b'q'; 100_000])?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let out = common::output_with_input(
+        Command::new("curl").args(["-sS", "--data-binary", "@-", &format!("{base}/echo")]),
+        &[b'q'; 100_000],
+    );
     assert_eq!(out.stdout.len(), 100_000);
     // curl sends `Expect: 100-continue` for large bodies and chunked encoding from stdin when
     // asked: both must work.
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-H",
-            "Transfer-Encoding: chunked",
-            "--data-binary",
-            "chunked body",
-            &format!("{base}/echo"),
-        ])
-        .output()
-        .unwrap();
+    let out = common::output(Command::new("curl").args([
+        "-sS",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "chunked body",
+        &format!("{base}/echo"),
+    ]));
     assert_eq!(out.stdout, b"chunked body");
 }
 
@@ -107,7 +89,7 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     let server = Binary::start(&["serve", "--kv", "127.0.0.1:0"]);
     let port = server.addr("kv:tcp").port().to_string();
     let cli = |args: &[&str]| {
-        let out = Command::new("redis-cli").args(["-p", &port]).args(args).output().unwrap();
+        let out = common::output(Command::new("redis-cli").args(["-p", &port]).args(args));
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
     };
@@ -116,10 +98,15 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     assert_eq!(cli(&["GET", "greeting"]), "Hello, Server!\n");
     assert_eq!(cli(&["DBSIZE"]), "1\n");
     assert!(cli(&["INFO", "keyspace"]).contains("db0:keys=1"));
-    let out = Command::new("redis-benchmark")
-        .args(["-p", &port, "-q", "-n", "20000", "-t", "ping,set,get,incr,mset"])
-        .output()
-        .unwrap();
+    let out = common::output(Command::new("redis-benchmark").args([
+        "-p",
+        &port,
+        "-q",
+        "-n",
+        "20000",
+        "-t",
+        "ping,set,get,incr,mset",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     for test in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET"] {

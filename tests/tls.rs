@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -200,17 +200,13 @@ fn openssl_s_client_speaks_tls12_and_tls13() {
     // what closes it (with close_notify), so keep that short here.
     let s = tls_server(Config { idle_timeout: Some(Duration::from_millis(700)), ..Config::default() });
     for version in ["-tls1_2", "-tls1_3"] {
-        let mut child = Command::new("openssl")
-            .args(["s_client", "-connect", &s.echo.to_string(), version, "-CAfile"])
-            .arg(&s.cert_file)
-            .args(["-verify_return_error", "-quiet", "-ign_eof"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(b"Hello over openssl\n").unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = common::output_with_input(
+            Command::new("openssl")
+                .args(["s_client", "-connect", &s.echo.to_string(), version, "-CAfile"])
+                .arg(&s.cert_file)
+                .args(["-verify_return_error", "-quiet", "-ign_eof"]),
+            b"Hello over openssl\n",
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "Hello over openssl\n",
@@ -226,12 +222,12 @@ fn curl_trusts_the_written_certificate_for_https() {
         return;
     }
     let s = tls_server(Config::default());
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&s.cert_file)
-        .arg(format!("https://localhost:{}/", s.http.port()))
-        .output()
-        .unwrap();
+    let out = common::output(
+        Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&s.cert_file)
+            .arg(format!("https://localhost:{}/", s.http.port())),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"Hello, World!\n");
 }

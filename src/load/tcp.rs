@@ -689,6 +689,12 @@ impl<'a> Client<'a> {
     /// says close_notify first, if the socket takes it at once).
     fn finish(&mut self) {
         for conn in &mut self.conns {
+            // Not an error of the server's making for sure, but a connection the run meant to
+            // measure and could not: say so instead of quietly measuring fewer.
+            if matches!(conn.state, State::Connecting | State::Handshaking) {
+                let what = if conn.state == State::Connecting { "connect" } else { "TLS handshake" };
+                tally::count(&mut self.tally.connect_errors, format!("{what} unfinished when the run ended"));
+            }
             let measured = conn.in_flight.iter().filter(|r| r.measured).count() as u64;
             self.tally.in_flight_at_end += measured;
             conn.in_flight.clear();

@@ -2,9 +2,9 @@
 //! real `reactor` binary, and small blocking-socket utilities.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -105,14 +105,24 @@ impl Binary {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn reactor");
+        // Read stdout on a thread so that a binary that never prints fails the test after a
+        // while instead of blocking it forever.
         let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut addrs = Vec::new();
         // One line per bound socket: "NAME listening on SCHEME://ADDR". Read until we have as
         // many as the args asked for (or at least one when none were named).
         let expected = args.iter().filter(|a| a.starts_with("--") && is_listener_flag(a)).count().max(1);
         while addrs.len() < expected {
-            let line = lines.next().expect("reactor exited before binding").expect("read stdout");
+            let line = rx.recv_timeout(CLIENT_LIMIT).expect("reactor exited or hung before binding");
             let (name, rest) = line.split_once(' ').expect("name");
             let url = rest.rsplit(' ').next().expect("url");
             let addr = url.split("://").nth(1).expect("scheme").parse().expect("addr");
@@ -162,6 +172,82 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How long a client program a test runs may take before the test fails.
+pub const CLIENT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `cmd` to the end and returns what it printed, like [`Command::output`], but kills it
+/// and fails the test if it has not exited within [`CLIENT_LIMIT`]: a client that hangs must
+/// not hang CI with it (the test harness waits forever for a test that never returns).
+pub fn output(cmd: &mut Command) -> Output {
+    output_with_input(cmd, &[])
+}
+
+/// [`output`], with `input` written to the program's standard input and then closed.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    let within = CLIENT_LIMIT;
+    let mut child = cmd
+        .stdin(if input.is_empty() { Stdio::null() } else { Stdio::piped() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut stdin) = child.stdin.take() {
+        let input = input.to_vec();
+        // On a thread: a program that answers before it has read everything would otherwise
+        // deadlock with us on full pipes.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    // Read both pipes on threads so a child that fills one cannot block on it while we wait.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+            panic!(
+                "{cmd:?} did not exit within {within:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// Joins `thread`, failing the test if it has not finished `within`.
+pub fn join_within<T>(thread: JoinHandle<T>, within: Duration) -> T {
+    let deadline = Instant::now() + within;
+    while !thread.is_finished() {
+        assert!(Instant::now() < deadline, "a test thread did not finish within {within:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match thread.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
