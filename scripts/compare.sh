@@ -10,6 +10,8 @@
 #   tls     echo over TLS vs plain (reactor load [--tls]); HTTPS GET / vs nginx, TLS 1.3 (wrk)
 #   overload  a light open-loop HTTP client's latency, alone and while echo is flooded
 #   reactors  echo and HTTP with --reactors 1 vs 2, and the connections each reactor got
+#   client  the load generator itself: reactor load echo vs a tokio client (examples/tokio_load.rs),
+#           both driving one reactor serve --echo; shows ours is not what limits the echo rows
 #
 # What it does, in order: install missing tools (Debian, needs root), `cargo build --release`,
 # start each pair of servers pinned to one core, drive them from the other core, alternating
@@ -20,7 +22,8 @@
 # Knobs (environment variables):
 #   RUNS=5            measured runs per server per row (A/B alternated)
 #   DURATION=10       seconds per wrk run; also sizes the redis-benchmark request counts
-#   WARMUP=2          seconds of unrecorded wrk load per HTTP server before the runs (0: none)
+#   WARMUP=2          seconds of unrecorded wrk load per HTTP server before the runs (0: none);
+#                     client: seconds of unrecorded reactor load echo before its runs
 #   CONNS=50          client connections (wrk -c, redis-benchmark -c)
 #   KV_TESTS=set,get,ping_inline,ping_mbulk  redis-benchmark tests, one invocation each (set first: get then hits)
 #   KV_PIPELINE=16    the pipelined kv rows use -P KV_PIPELINE (the plain rows use -P 1)
@@ -36,9 +39,10 @@
 #   FLOOD_CONNS=50 FLOOD_DEPTH=16 FLOOD_SIZE=64        overload: the echo flood's shape (small pipelined messages: the shape that loads the server most per client CPU)
 #   SECTIONS="http kv memory echo"   which sections to run; also available:
 #                     tls (echo plain vs TLS; HTTPS vs nginx), overload (a light client's
-#                     latency while another listener is flooded), reactors (--reactors 1 vs 2)
+#                     latency while another listener is flooded), reactors (--reactors 1 vs 2),
+#                     client (reactor load vs tokio_load, 64 B ping-pong and depth ECHO_DEPTH)
 #   SERVER_CPU=0 CLIENT_CPU=1        the cores for servers and for clients
-#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+16 are used (all on 127.0.0.1)
+#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+17 are used (all on 127.0.0.1)
 #   NOTE="..."        a line printed above the tables (e.g. "smoke run on a busy machine")
 #   UPDATE_DOCS=1     0: print the tables only, leave docs/ alone (1 also keeps the raw runs
 #                     in docs/data/compare-{results,meta}.tsv, to re-render or re-analyse)
@@ -96,10 +100,11 @@ RX1_ECHO=$((PORT_BASE + 13)) # reactors: --reactors 1
 RX1_HTTP=$((PORT_BASE + 14))
 RX2_ECHO=$((PORT_BASE + 15)) #           --reactors 2
 RX2_HTTP=$((PORT_BASE + 16))
+CLIENT_ECHO=$((PORT_BASE + 17)) # client: the one echo server both load clients drive
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REACTOR=${REACTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/reactor}
-EXAMPLES=$(dirname "$REACTOR")/examples # tokio_echo and threaded_echo, built with the binary
+EXAMPLES=$(dirname "$REACTOR")/examples # tokio_echo, threaded_echo, tokio_load: built with the binary
 CLK_TCK=$(getconf CLK_TCK) # /proc/PID/stat counts CPU time in these ticks (100 per second, usually)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
@@ -424,6 +429,8 @@ start_redis() {
 REC_SECTION="" # echo_load: the section its records go to (empty: echo)
 CLIENT_PIN=""  # wrk_run, echo_load: taskset CPU list for the client (empty: CLIENT_CPU)
 SPREAD=0       # 1: wrk_run, echo_load sample the server's connections per reactor mid-run
+LOAD_PEER=""   # echo_load: run this client (ADDR LOAD-ARGS --duration S, prints JSON) instead of reactor load
+CPU_PCT=0      # 1: echo_load also records server and client CPU, in % of one core
 
 # ------------------------------------------------------------------------------ results
 # One line per measured run, tab-separated, read by compare_report.py:
@@ -441,6 +448,24 @@ meta() {
 
 # µs of server CPU per request, from a tick delta.
 cpu_us() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
+
+# CPU time used so far by this shell's finished children, in ms, into CHILD_CPU_MS: the second
+# line of bash's `times` ("0m1.234s 0m0.567s", user and system). A client that has been waited
+# for is in it, with what it waited for in turn (`timeout` waits for the real client). No
+# $(...) and no forks here: a subshell has children of its own, and a fork between two
+# readings would count as the client's.
+CHILD_CPU_MS=0
+child_cpu_ms() {
+    local user sys t ms=0
+    times >"$TMP/times"
+    { read -r _ && read -r user sys; } <"$TMP/times"
+    for t in "$user" "$sys"; do
+        t=${t%s}
+        local secs=${t#*m}
+        ms=$((ms + ${t%%m*} * 60000 + 10#${secs//[.,]/}))
+    done
+    CHILD_CPU_MS=$ms
+}
 
 # ------------------------------------------------------------------------------ HTTP
 # wrk_run SERVER PID PORT RUN [SECTION ROW SCHEME]: one wrk run, the server's CPU sampled
@@ -658,30 +683,46 @@ PY
 
 # echo_load SERVER PID PORT RUN ROW LOAD-ARGS...: one `reactor load` run, server CPU around it.
 # Recorded under REC_SECTION (default echo); the client runs on CLIENT_PIN; SPREAD as wrk_run.
+# With LOAD_PEER set, that client runs instead (SERVER then names the client); with CPU_PCT=1
+# the record also gets server_cpu_pct and client_cpu_pct (% of one core over the client's run).
 echo_load() {
-    local server=$1 pid=$2 port=$3 run=$4 row=$5 t0 t1 extra=""
+    local server=$1 pid=$2 port=$3 run=$4 row=$5 t0 t1
     local out=$TMP/load-${REC_SECTION:-echo}-${1//[^a-zA-Z0-9]/_}-$4-${5//[^a-zA-Z0-9]/_}.json
     shift 5
+    local -a cmd=("$REACTOR" load "$@" --addr "127.0.0.1:$port" --duration "$DURATION" --json)
+    [[ -z $LOAD_PEER ]] || cmd=("$LOAD_PEER" "127.0.0.1:$port" "$@" --duration "$DURATION")
     spread_begin "$pid" "$port" "$out.spread"
     t0=$(cpu_ticks "$pid")
-    if ! client_on "${CLIENT_PIN:-$CLIENT_CPU}" $((DURATION + 30)) "$out" "$REACTOR" load "$@" --addr "127.0.0.1:$port" --duration "$DURATION" --json; then
+    local wall0=$EPOCHREALTIME cpu0
+    child_cpu_ms
+    cpu0=$CHILD_CPU_MS
+    if ! client_on "${CLIENT_PIN:-$CLIENT_CPU}" $((DURATION + 30)) "$out" "${cmd[@]}"; then
         spread_end "$out.spread"
-        warn "reactor load against $server failed ($row, run $run):"
+        warn "the load client failed ($server, $row, run $run):"
         tail -5 "$out" >&2
         return 0
     fi
+    child_cpu_ms
+    local wall1=$EPOCHREALTIME cpu1=$CHILD_CPU_MS
     t1=$(cpu_ticks "$pid")
     spread_end "$out.spread"
-    extra=$SPREAD_EXTRA
+    local -a extra=()
+    [[ -z $SPREAD_EXTRA ]] || extra+=("$SPREAD_EXTRA")
+    if [[ $CPU_PCT == 1 ]]; then
+        local spct cpct
+        read -r spct cpct < <(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v c=$((cpu1 - cpu0)) -v a="$wall0" -v b="$wall1" \
+            'BEGIN { w = b - a; if (w <= 0) w = 1; printf "%.0f %.0f\n", t * 100 / hz / w, c / 10 / w }')
+        extra+=("server_cpu_pct=$spct" "client_cpu_pct=$cpct")
+    fi
     local rps p99 completed errors
     IFS=$'\t' read -r rps p99 completed errors < <(load_json "$out" requests_per_sec latency_p99_ms completed errors) || {
-        warn "could not parse reactor load output for $server $row run $run"
+        warn "could not parse the load client's output for $server $row run $run"
         return 0
     }
     ((errors == 0)) || warn "$server $row run $run: $errors errors (see $out)"
-    record "${REC_SECTION:-echo}" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$completed" "$errors" ${extra:+"$extra"}
-    printf '    %-10s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
-        "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$extra" >&2
+    record "${REC_SECTION:-echo}" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$completed" "$errors" "${extra[@]}"
+    printf '    %-12s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
+        "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "${extra[*]}" >&2
 }
 
 # Which syscall counter works here: perf (Debian linux-perf) needs root or a low
@@ -979,6 +1020,47 @@ bench_reactors() {
     stop_server "$two"
 }
 
+# ------------------------------------------------------------------------------ client
+# Is the load generator what limits the echo rows (issue #8)? One `reactor serve --echo` on
+# SERVER_CPU, driven in turn by `reactor load echo` and by examples/tokio_load.rs (a tokio
+# current_thread client that checks every byte the same way), the same settings, both on
+# CLIENT_CPU. Ours must get at least as many requests per second out of the same server.
+# Server and client CPU (% of one core) show which side was the limit: a client near 100%
+# with the server below it means the client is the bottleneck.
+bench_client() {
+    [[ -x $EXAMPLES/tokio_load ]] || die "no $EXAMPLES/tokio_load (cargo build --release --example tokio_load)"
+    say "client: reactor load vs tokio_load driving one reactor serve --echo, -c $CONNS, 64 B, depth 1 and $ECHO_DEPTH, $RUNS runs each, alternating"
+    local pid run spec row args
+    start_server reactor-client-echo "$CLIENT_ECHO" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve \
+        --echo "127.0.0.1:$CLIENT_ECHO"
+    pid=$LAST_PID
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --echo 127.0.0.1:$CLIENT_ECHO"
+    meta command "taskset -c $CLIENT_CPU reactor load echo --addr 127.0.0.1:$CLIENT_ECHO -c $CONNS -d {1|$ECHO_DEPTH} -s 64 --duration $DURATION --json"
+    meta command "taskset -c $CLIENT_CPU target/release/examples/tokio_load 127.0.0.1:$CLIENT_ECHO -c $CONNS -d {1|$ECHO_DEPTH} -s 64 --duration $DURATION"
+    # The same server process for both clients, so the clients are all that differs. Records
+    # name the client in the server column: "reactor load" is ours, "tokio_load" the peer.
+    if ((WARMUP > 0)); then
+        # Unrecorded: otherwise the first client of run 1 (always ours) meets a cold server.
+        client $((WARMUP + 30)) /dev/null "$REACTOR" load echo --addr "127.0.0.1:$CLIENT_ECHO" -c "$CONNS" \
+            --duration "$WARMUP"
+    fi
+    local REC_SECTION=client CPU_PCT=1
+    local rows=(
+        "64 B ping-pong|-c $CONNS -d 1 -s 64"
+        "64 B depth $ECHO_DEPTH|-c $CONNS -d $ECHO_DEPTH -s 64"
+    )
+    local -a load_args
+    for run in $(seq "$RUNS"); do
+        for spec in "${rows[@]}"; do
+            IFS='|' read -r row args <<<"$spec"
+            read -r -a load_args <<<"$args"
+            echo_load "reactor load" "$pid" "$CLIENT_ECHO" "$run" "$row" echo "${load_args[@]}"
+            LOAD_PEER=$EXAMPLES/tokio_load echo_load tokio_load "$pid" "$CLIENT_ECHO" "$run" "$row" "${load_args[@]}"
+        done
+    done
+    stop_server "$pid"
+}
+
 # ------------------------------------------------------------------------------ main
 main() {
     need_tools
@@ -990,6 +1072,9 @@ main() {
     if [[ " $SECTIONS " == *" echo "* ]]; then
         # The echo peers are examples (tokio is a dev-dependency): built with the same profile.
         (cd "$ROOT" && cargo build --release --quiet --example tokio_echo --example threaded_echo)
+    fi
+    if [[ " $SECTIONS " == *" client "* ]]; then
+        (cd "$ROOT" && cargo build --release --quiet --example tokio_load)
     fi
     [[ -x $REACTOR ]] || die "no binary at $REACTOR"
 
@@ -1030,7 +1115,8 @@ main() {
             tls) bench_tls ;;
             overload) bench_overload ;;
             reactors) bench_reactors ;;
-            *) die "unknown section '$section' (http, kv, memory, echo, tls, overload, reactors)" ;;
+            client) bench_client ;;
+            *) die "unknown section '$section' (http, kv, memory, echo, tls, overload, reactors, client)" ;;
         esac
     done
     meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -22,9 +22,13 @@ Optional further columns are key=value pairs that only some sections write:
               p99), cpu_pct (server CPU, % of one core), flood_rps, flood_mb_s, flood_errors;
               rps is the light client's achieved rate, p99 its corrected p99, cpu 0
     reactors  spread=a/b: the server's established connections per reactor, mid-run
+    client    server_cpu_pct, client_cpu_pct: CPU of the server and of the load client, % of
+              one core over the client's run
 Sections with their own tables: "tls-echo" (servers "plain" and "TLS": one server, two
 listeners; the ratio is the cost of TLS), "overload" (no chart), "reactors" (servers
-"1 reactor" and "2 reactors"; the ratio is 2 over 1).
+"1 reactor" and "2 reactors"; the ratio is 2 over 1), "client" (no chart; the server column
+names the load client, "reactor load" or "tokio_load", both driving one reactor echo server;
+the ratio is ours over tokio's).
 meta.tsv: key TAB value; `command` and `skipped` may repeat.
 
 "ours" is the server named `reactor`; every other server in a row is a peer. The ratio
@@ -47,7 +51,9 @@ COLORS = {
     "plain": "#e8a464", "TLS": "#d9730d", "1 reactor": "#e8a464", "2 reactors": "#d9730d",
 }
 # Sections that are not throughput and have their own table (and no chart).
-SPECIAL = ("memory", "syscalls", "overload")
+SPECIAL = ("memory", "syscalls", "overload", "client")
+# The client section's two load clients (its records name them in the server column).
+OUR_CLIENT, PEER_CLIENT = "reactor load", "tokio_load"
 TITLES = {
     "http": "HTTP: `GET /`, reactor vs nginx (wrk)",
     "kv": "kv: reactor vs redis-server (redis-benchmark)",
@@ -58,6 +64,7 @@ TITLES = {
     "https": "HTTPS: `GET /` over TLS 1.3, reactor vs nginx (wrk)",
     "overload": "Overload: a light client's latency while another listener is flooded",
     "reactors": "Reactors: `--reactors 1` vs `--reactors 2`, the same load",
+    "client": "Client: `reactor load` vs a tokio client (examples/tokio_load.rs), driving the same echo server",
 }
 
 
@@ -266,6 +273,29 @@ def reactors_table(rows):
     return out
 
 
+def client_table(rows):
+    """The two load clients against one server: throughput, p99, and where the CPU went."""
+    out = [
+        "| row | client | req/s median (min–max) | p99 ms median (min–max) | server CPU µs/req "
+        "| server CPU % | client CPU % | runs | ours/tokio req/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    pct = lambda x: f"{x:.0f}"
+    for row, clients in rows.items():
+        ours = clients.get(OUR_CLIENT, {})
+        for client, runs in clients.items():
+            recs = [runs[r] for r in sorted(runs)]
+            ratio = paired_ratio(ours, runs, "rps") if client == PEER_CLIENT and ours else "—"
+            name = f"**{client}**" if client == OUR_CLIENT else client
+            out.append(
+                f"| {row} | {name} | {spread([x['rps'] for x in recs], kilo)} "
+                f"| {spread([x['p99'] for x in recs], ms)} | {spread([x['cpu'] for x in recs], us)} "
+                f"| {spread([xval(x, 'server_cpu_pct') for x in recs], pct)} "
+                f"| {spread([xval(x, 'client_cpu_pct') for x in recs], pct)} | {len(recs)} | {ratio} |"
+            )
+    return out
+
+
 def markdown(data, meta, svg_rel):
     one = {k: v[0] for k, v in meta.items()}
     out = [f"### Run of {one.get('date', '?')}", ""]
@@ -327,6 +357,17 @@ def markdown(data, meta, svg_rel):
                     "this shows what a second reactor buys here, not how it scales on a larger machine. "
                     "Connections per reactor: established connections registered in each reactor's epoll "
                     "instance halfway through the run.", ""]
+            out += [f"*{n}*" for n in error_notes(rows)] + ([""] if error_notes(rows) else [])
+        elif section == "client":
+            out += client_table(rows)
+            out += ["", "One `reactor serve --echo` on the server core; `reactor load echo` and "
+                    "`examples/tokio_load` (tokio `current_thread`, one task per connection, every echoed "
+                    "byte checked, as ours does) take turns driving it from the client core with the same "
+                    "connections, message size and depth. Goal (issue 8): ours/tokio req/s ≥ 1.0×, i.e. "
+                    "our load generator drives the server at least as hard as a tokio client would. "
+                    "Server CPU µs/req shows whether the server did the same work per request for both; "
+                    "CPU % (of one core, over the client's run) shows which side was the limit: a client "
+                    "near 100% with the server well below it is client-bound.", ""]
             out += [f"*{n}*" for n in error_notes(rows)] + ([""] if error_notes(rows) else [])
         elif section == "memory":
             out += memory_table(rows)
