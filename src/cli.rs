@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// Log a one-line summary of the counters every SECS seconds.
     #[arg(long, value_name = "SECS")]
     pub stats: Option<u64>,
+    /// Before sleeping, keep polling for up to this many microseconds (0: never). Spends idle
+    /// CPU so that clients need not wake the server; see docs/benchmarks.md for the trade-off.
+    #[arg(long, value_name = "MICROS", default_value_t = 0)]
+    pub busy_poll: u64,
     /// TLS: PEM certificate chain (leaf first) for tls:// listeners.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -258,6 +262,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         handshake_timeout: secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?,
         stats_interval: args.stats.filter(|s| *s > 0).map(Duration::from_secs),
         handle_signals: true,
+        busy_poll: Duration::from_micros(args.busy_poll),
         ..Config::default()
     };
     let http_config = HttpConfig {

@@ -168,6 +168,30 @@ fn idle_connection_is_closed_after_the_timeout() {
 }
 
 #[test]
+fn busy_polling_serves_and_still_fires_timers_on_time() {
+    // The spin must end on its own, serve what arrives during it and after it, and never
+    // hold back a timer: the idle timeout below is far shorter than one spin.
+    let config = Config {
+        busy_poll: Duration::from_secs(2),
+        idle_timeout: Some(Duration::from_millis(200)),
+        ..Config::default()
+    };
+    let server = echo_server(config);
+    let mut c = connect(server.tcp);
+    for round in 0..3u8 {
+        c.write_all(&[round; 100]).unwrap();
+        assert_eq!(read_n(&mut c, 100), [round; 100]);
+    }
+    let quiet = Instant::now();
+    let mut buf = [0; 16];
+    assert_eq!(c.read(&mut buf).expect("closed cleanly"), 0, "EOF expected");
+    let waited = quiet.elapsed();
+    // The idle check runs every 0.2 s, so the close lands 0.2–0.4 s after the last echo; a
+    // timer held back by a 2 s spin would land after 2 s.
+    assert!(waited < Duration::from_millis(1500), "idle close took {waited:?}");
+}
+
+#[test]
 fn connections_over_the_limit_are_refused_with_a_line() {
     let server = echo_server(Config { max_conns: 2, ..Config::default() });
     let mut a = connect(server.tcp);

@@ -35,6 +35,10 @@ pub struct Config {
     pub stats_interval: Option<Duration>,
     /// Turn SIGINT and SIGTERM into a graceful shutdown (the CLI does; tests use a `Handle`).
     pub handle_signals: bool,
+    /// Before a `poll` that would sleep, keep polling without sleeping for up to this long.
+    /// Zero (the default) never spins. Spinning spends the server's idle CPU so that a peer's
+    /// next write finds the loop awake instead of having to wake it: see `Reactor::wait`.
+    pub busy_poll: Duration,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             stats_interval: None,
             handle_signals: false,
+            busy_poll: Duration::ZERO,
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!   ┌─▶ poll(timeout)      sleep until a socket is ready or the nearest timer is due
-//!   │     (timeout = 0 while the ready queue holds work left over from the last turn)
+//!   │     (timeout = 0 while the ready queue holds work left over from the last turn;
+//!   │      with --busy-poll, look without sleeping for a while first: Reactor::wait)
 //!   │   dispatch events    listener → accept · connection → flush, then read → service
 //!   │                      UDP socket → recv → service → send · signal/waker → shutdown
 //!   │   ready queue        connections whose read budget ran out, listeners whose accept
@@ -308,9 +309,7 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         self.start();
         while !self.finished() {
-            let timeout =
-                if self.ready.is_empty() { self.timers.poll_timeout(self.now) } else { Some(Duration::ZERO) };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Err(e) = self.wait(&mut events) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -352,6 +351,37 @@ impl Reactor {
             None => log::info!("reactor stopped: {}", self.stats.summary(self.now)),
         }
         Ok(self.stats)
+    }
+
+    /// Step 1 of a turn: wait for readiness. Without work left in the ready queue this sleeps
+    /// until an event or the nearest timer; with work left it only looks.
+    ///
+    /// With [`Config::busy_poll`] it first looks again and again, for up to that long, before
+    /// it sleeps. Why spend CPU on that: a sleeping loop must be woken by whoever makes one of
+    /// its sockets ready, and on loopback that is the *peer's* CPU, in its `write` (and in a
+    /// virtual machine a wake-up of an idle vCPU is dear). A fast server that sleeps between
+    /// every burst of requests can so make its client slower. Measured trade-off in
+    /// `docs/benchmarks.md`; off by default.
+    fn wait(&mut self, events: &mut Events) -> std::io::Result<()> {
+        if !self.ready.is_empty() {
+            return self.poll.poll(events, Some(Duration::ZERO));
+        }
+        let mut now = self.now;
+        if !self.config.busy_poll.is_zero() {
+            let until = Instant::now() + self.config.busy_poll;
+            loop {
+                self.poll.poll(events, Some(Duration::ZERO))?;
+                if !events.is_empty() {
+                    return Ok(());
+                }
+                now = Instant::now();
+                // A timer due during the spin ends it, so spinning never delays one.
+                if now >= until || self.timers.poll_timeout(now) == Some(Duration::ZERO) {
+                    break;
+                }
+            }
+        }
+        self.poll.poll(events, self.timers.poll_timeout(now))
     }
 
     fn start(&mut self) {
