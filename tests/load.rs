@@ -249,8 +249,10 @@ fn open_loop_sends_at_the_target_rate() {
     };
     let report = load::run(&config).expect("open-loop run");
     assert!(report.verified());
-    // 500 ms at 2000/s is 1000 requests, give or take scheduling at the edges.
-    assert!((950..=1010).contains(&report.tally.sent), "{}", report.render_text());
+    // 500 ms at 2000/s is 1000 requests. Requests are sent by their schedule, so a late
+    // client catches up; only a stall at the very end (a busy CI machine) sends fewer. A
+    // wrong rate would be far off either way.
+    assert!((900..=1010).contains(&report.tally.sent), "{}", report.render_text());
 }
 
 #[test]
