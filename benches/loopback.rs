@@ -10,17 +10,21 @@
 //! Both servers and the client share the machine's cores, so the absolute figures are lower
 //! than with pinned processes (see docs/load.md); the *ratio* between the two servers is the
 //! point. HTTP `GET /` and kv SET/GET run against ours alone: their peers (nginx, Redis) are
-//! separate programs, compared in `scripts/compare.sh`.
+//! separate programs, compared in `scripts/compare.sh`. The TLS groups put echo over TLS
+//! beside plain echo on the same reactor (the cost of TLS on established sessions, issue 5's
+//! "within 1.5×"), and HTTPS `GET /` beside plain `GET /`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use reactor::load::tls::TlsClient;
 use reactor::load::{self, LoadConfig, Service, Stop};
 use reactor::reactor::{Config, Handle, Reactor};
 use reactor::service::echo::{Echo, UdpEcho};
 use reactor::service::http::{Http, HttpConfig};
 use reactor::service::kv::{Kv, KvConfig};
+use reactor::tls::{self, Identity};
 
 /// Our reactor serving TCP and UDP echo on 127.0.0.1:0 in a thread, stopped on drop.
 struct Ours {
@@ -101,11 +105,25 @@ fn drive(
     size: usize,
     iters: u64,
 ) -> Duration {
+    drive_tls(service, addr, None, conns, depth, size, iters)
+}
+
+/// [`drive`], over TLS when `tls` is given (handshakes happen before the measured window).
+fn drive_tls(
+    service: Service,
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    conns: usize,
+    depth: usize,
+    size: usize,
+    iters: u64,
+) -> Duration {
     let config = LoadConfig {
         conns,
         depth,
         size,
         stop: Stop::Requests(iters.max(1)),
+        tls: tls.cloned(),
         ..LoadConfig::new(service, addr)
     };
     let report = load::run(&config).expect("load run");
@@ -170,6 +188,77 @@ fn udp_64(c: &mut Criterion) {
     compare(c, "loopback/udp_64B_16socks", Service::Udp, 16, 1, 64);
 }
 
+/// One reactor serving echo and HTTP both plain and over TLS (a self-signed certificate made
+/// here, trusted by the client through a temporary PEM file), and the client's TLS settings.
+struct TlsPair {
+    _ours: Ours,
+    echo: (SocketAddr, SocketAddr),
+    http: (SocketAddr, SocketAddr),
+    client: TlsClient,
+}
+
+fn tls_pair() -> TlsPair {
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).expect("certificate");
+    let mut reactor = Reactor::new(Config::default()).expect("reactor");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let echo_plain = reactor.serve(any, Echo).expect("echo");
+    let echo = reactor.add_service(Echo);
+    let echo_tls =
+        reactor.listen_tls(any, echo, tls::server_config(&identity, &[]).expect("config")).expect("tls");
+    let http_plain = reactor.serve(any, Http::new(HttpConfig::default())).expect("http");
+    let http = reactor.add_service(Http::new(HttpConfig::default()));
+    let alpn: &[&[u8]] = &[b"http/1.1"];
+    let http_tls =
+        reactor.listen_tls(any, http, tls::server_config(&identity, alpn).expect("config")).expect("https");
+    let cert = std::env::temp_dir().join(format!("reactor-bench-{}.pem", std::process::id()));
+    identity.write_cert(&cert).expect("write cert");
+    let client = TlsClient {
+        config: tls::client_config(Some(&cert), false).expect("client config"),
+        name: tls::server_name("localhost").expect("name"),
+    };
+    let _ = std::fs::remove_file(&cert);
+    let handle = reactor.handle();
+    let thread = std::thread::spawn(move || {
+        reactor.run().expect("reactor run");
+    });
+    let ours = Ours {
+        tcp: echo_plain,
+        udp: echo_plain,
+        http: http_plain,
+        kv: http_plain,
+        handle,
+        thread: Some(thread),
+    };
+    TlsPair { _ours: ours, echo: (echo_plain, echo_tls), http: (http_plain, http_tls), client }
+}
+
+/// Plain vs TLS on the same reactor, the same client settings.
+fn plain_vs_tls(
+    c: &mut Criterion,
+    name: &str,
+    service: Service,
+    pick: fn(&TlsPair) -> (SocketAddr, SocketAddr),
+) {
+    let pair = tls_pair();
+    let (plain, secure) = pick(&pair);
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    for (who, addr, tls) in [("plain", plain, None), ("tls", secure, Some(&pair.client))] {
+        group.bench_function(BenchmarkId::from_parameter(who), |b| {
+            b.iter_custom(|iters| drive_tls(service, addr, tls, 16, 1, 64, iters));
+        });
+    }
+    group.finish();
+}
+
+fn tls_echo_64(c: &mut Criterion) {
+    plain_vs_tls(c, "loopback/echo_64B_pingpong_16conns_tls", Service::Echo, |p| p.echo);
+}
+
+fn tls_http_get(c: &mut Criterion) {
+    plain_vs_tls(c, "loopback/http_get_16conns_tls", Service::Http, |p| p.http);
+}
+
 fn config() -> Criterion {
     // Modest: the machine has two cores shared with others; ten samples of about a second.
     Criterion::default()
@@ -178,5 +267,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = echo_64_ping_pong, echo_64_pipelined, echo_16k, udp_64, http_get, kv_set_get }
+criterion_group! { name = benches; config = config(); targets = echo_64_ping_pong, echo_64_pipelined, echo_16k, udp_64, http_get, kv_set_get, tls_echo_64, tls_http_get }
 criterion_main!(benches);
