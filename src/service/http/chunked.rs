@@ -19,8 +19,9 @@
 
 use super::response::Status;
 
-/// Longest chunk-size line (size, extensions, CRLF) we wait for. Extensions carry nothing we
-/// use; a longer line is an attack or a mistake, either way a 400.
+/// Longest chunk-size line (size, extensions, CRLF) we wait for, unless the head limit is
+/// smaller (see [`ChunkedDecoder::decode`]). Extensions carry nothing we use; a longer line is
+/// an attack or a mistake, either way a 400.
 const MAX_CHUNK_LINE: usize = 4 * 1024;
 
 /// Where the decoder is within the chunked body.
@@ -61,7 +62,11 @@ impl ChunkedDecoder {
     /// Decodes from the front of `input`, appending chunk data to `body`.
     ///
     /// A body growing past `max_body` is 413; trailers past `max_trailers` are 431 (they are
-    /// header fields, just late ones); broken framing is 400.
+    /// header fields, just late ones); broken framing is 400. A chunk-size line may be as long
+    /// as [`MAX_CHUNK_LINE`] or `max_trailers` (the head limit), whichever is less: the
+    /// unfinished line is input the service holds unconsumed, and that must stay within the
+    /// service's `max_input` (head + body) even when the limits are configured small. The
+    /// fuzzer found the case: a 1.5 KiB line held against a 1.5 KiB `max_input`.
     pub(super) fn decode(
         &mut self,
         input: &[u8],
@@ -74,7 +79,8 @@ impl ChunkedDecoder {
             let rest = &input[at..];
             match self.part {
                 Part::Size => {
-                    let Some(line) = crlf_line(rest, MAX_CHUNK_LINE, Status::BadRequest)? else {
+                    let longest = MAX_CHUNK_LINE.min(max_trailers);
+                    let Some(line) = crlf_line(rest, longest, Status::BadRequest)? else {
                         return Ok(Progress::More(at));
                     };
                     at += line.len() + 2;
@@ -207,6 +213,17 @@ mod tests {
             assert_eq!(p, Progress::Done(wire.len() - first), "split {split}");
             assert_eq!(body, b"abc0123456789abcdef");
         }
+    }
+
+    #[test]
+    fn a_small_head_limit_bounds_the_chunk_line_too() {
+        // With a 100-byte head limit, an unfinished 200-byte size line is refused at once
+        // instead of being held (the fuzzer's case); a 50-byte one is waited for.
+        let line = [b'0'; 200];
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.decode(&line, &mut Vec::new(), 1024, 100), Err(Status::BadRequest));
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.decode(&line[..50], &mut Vec::new(), 1024, 100), Ok(Progress::More(0)));
     }
 
     #[test]
