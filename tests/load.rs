@@ -60,10 +60,7 @@ fn peer(conns: usize, fault: Fault) -> Peer {
     // A backlog well above `conns`: std's 128 would drop SYNs when the load generator opens
     // 200 connections in 20 ms on a busy machine, and a dropped SYN is retried only after a
     // second, by which time a short run is over.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
-    socket.listen(1024).expect("listen");
-    let listener = TcpListener::from(socket);
+    let listener = listener_with_backlog(1024);
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(AtomicU64::new(0));
@@ -94,6 +91,14 @@ fn peer(conns: usize, fault: Fault) -> Peer {
         }
     });
     Peer { addr, received, active, client_done, thread: Some(thread) }
+}
+
+/// A listener on 127.0.0.1:0 with the given accept backlog (std's `bind` always asks for 128).
+fn listener_with_backlog(backlog: i32) -> TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
+    socket.listen(backlog).expect("listen");
+    TcpListener::from(socket)
 }
 
 fn serve(mut stream: TcpStream, fault: Fault, counter: &AtomicU64, active: &AtomicUsize) {
@@ -192,17 +197,15 @@ fn connections_still_connecting_at_the_end_are_reported() {
     // A listener that never accepts, with the smallest backlog: Linux completes one or two
     // handshakes into the queue and drops the other SYNs, so those connects are still
     // pending (retrying after a second) when a 0.3 s run ends.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
-    socket.listen(0).unwrap();
-    let addr = socket.local_addr().unwrap().as_socket().unwrap().to_string();
+    let listener = listener_with_backlog(0);
+    let addr = listener.local_addr().unwrap().to_string();
     let out = reactor_load(&["echo", "--addr", &addr, "-c", "8", "--duration", "0.3", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let unfinished = v["connect_errors"]["connect unfinished when the run ended"].as_u64().unwrap_or(0);
     let opened = v["conns_opened"].as_u64().unwrap();
     assert!(unfinished >= 4, "{v}");
     assert_eq!(opened + unfinished, 8, "every connection is either opened or reported: {v}");
-    drop(socket);
+    drop(listener);
 }
 
 #[test]

@@ -32,13 +32,7 @@ impl Server {
 
     /// Waits for the reactor thread to return (after `handle.shutdown()`), with a deadline.
     pub fn join(mut self, within: Duration) {
-        let thread = self.thread.take().expect("joined once");
-        let deadline = Instant::now() + within;
-        while !thread.is_finished() {
-            assert!(Instant::now() < deadline, "reactor did not stop within {within:?}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        thread.join().expect("reactor thread panicked");
+        join_within(self.thread.take().expect("joined once"), within);
     }
 }
 
@@ -203,17 +197,8 @@ pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
         });
     }
     // Read both pipes on threads so a child that fills one cannot block on it while we wait.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = read_all_on_a_thread(child.stdout.take());
+    let stderr = read_all_on_a_thread(child.stderr.take());
     let deadline = Instant::now() + within;
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -236,6 +221,17 @@ pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
     }
+}
+
+/// Reads `pipe` to its end on a thread of its own; the thread returns the bytes.
+fn read_all_on_a_thread<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 /// Joins `thread`, failing the test if it has not finished `within`.
