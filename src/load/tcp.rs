@@ -60,6 +60,18 @@ enum State {
     Closed,
 }
 
+impl State {
+    /// What a connection in this state is still doing before it can carry requests ("connect",
+    /// "TLS handshake"), for the connect-error reasons; `None` when it is doing neither.
+    fn opening(self) -> Option<&'static str> {
+        match self {
+            State::Connecting => Some("connect"),
+            State::Handshaking => Some("TLS handshake"),
+            State::Waiting | State::Open | State::Closed => None,
+        }
+    }
+}
+
 /// One client connection.
 struct Conn {
     state: State,
@@ -233,7 +245,7 @@ impl<'a> Client<'a> {
     /// Whether the run is over at `now`.
     fn over(&self, now: Instant) -> bool {
         let started_all = self.next_start == self.conns.len();
-        let opening = self.conns.iter().any(|c| matches!(c.state, State::Connecting | State::Handshaking));
+        let opening = self.conns.iter().any(|c| c.state.opening().is_some());
         if started_all && self.open == 0 && !opening {
             return true; // nothing left that could send or receive
         }
@@ -346,10 +358,11 @@ impl<'a> Client<'a> {
         if self.next_start < self.conns.len() {
             return;
         }
-        let waiting = self.conns.iter().enumerate().any(|(i, c)| {
-            matches!(c.state, State::Connecting | State::Handshaking)
-                || (c.state == State::Open && !self.work.ready(i))
-        });
+        let waiting = self
+            .conns
+            .iter()
+            .enumerate()
+            .any(|(i, c)| c.state.opening().is_some() || (c.state == State::Open && !self.work.ready(i)));
         if waiting {
             return;
         }
@@ -643,10 +656,9 @@ impl<'a> Client<'a> {
     fn check_timeouts(&mut self, now: Instant) {
         for i in 0..self.conns.len() {
             let c = &self.conns[i];
-            if matches!(c.state, State::Connecting | State::Handshaking)
+            if let Some(what) = c.state.opening()
                 && c.started.is_some_and(|t| now.saturating_duration_since(t) > self.config.timeout)
             {
-                let what = if c.state == State::Connecting { "connect" } else { "TLS handshake" };
                 tally::count(&mut self.tally.connect_errors, format!("{what} timed out"));
                 self.close(i);
                 continue;
@@ -691,8 +703,7 @@ impl<'a> Client<'a> {
         for conn in &mut self.conns {
             // Not an error of the server's making for sure, but a connection the run meant to
             // measure and could not: say so instead of quietly measuring fewer.
-            if matches!(conn.state, State::Connecting | State::Handshaking) {
-                let what = if conn.state == State::Connecting { "connect" } else { "TLS handshake" };
+            if let Some(what) = conn.state.opening() {
                 tally::count(&mut self.tally.connect_errors, format!("{what} unfinished when the run ended"));
             }
             let measured = conn.in_flight.iter().filter(|r| r.measured).count() as u64;
