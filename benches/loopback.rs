@@ -26,14 +26,38 @@ use reactor::service::http::{Http, HttpConfig};
 use reactor::service::kv::{Kv, KvConfig};
 use reactor::tls::{self, Identity};
 
-/// Our reactor serving TCP and UDP echo on 127.0.0.1:0 in a thread, stopped on drop.
+/// A reactor running on its own thread, stopped and joined on drop.
+struct Running {
+    handle: Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn spawn(reactor: Reactor) -> Running {
+        let handle = reactor.handle();
+        let thread = std::thread::spawn(move || {
+            reactor.run().expect("reactor run");
+        });
+        Running { handle, thread: Some(thread) }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.handle.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Our reactor serving TCP and UDP echo, HTTP and kv on 127.0.0.1:0.
 struct Ours {
     tcp: SocketAddr,
     udp: SocketAddr,
     http: SocketAddr,
     kv: SocketAddr,
-    handle: Handle,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _running: Running,
 }
 
 impl Ours {
@@ -44,20 +68,7 @@ impl Ours {
         let udp = reactor.serve_datagrams(any, UdpEcho).expect("udp");
         let http = reactor.serve(any, Http::new(HttpConfig::default())).expect("http");
         let kv = reactor.serve(any, Kv::new(KvConfig::default())).expect("kv");
-        let handle = reactor.handle();
-        let thread = std::thread::spawn(move || {
-            reactor.run().expect("reactor run");
-        });
-        Ours { tcp, udp, http, kv, handle, thread: Some(thread) }
-    }
-}
-
-impl Drop for Ours {
-    fn drop(&mut self) {
-        self.handle.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        Ours { tcp, udp, http, kv, _running: Running::spawn(reactor) }
     }
 }
 
@@ -191,7 +202,7 @@ fn udp_64(c: &mut Criterion) {
 /// One reactor serving echo and HTTP both plain and over TLS (a self-signed certificate made
 /// here, trusted by the client through a temporary PEM file), and the client's TLS settings.
 struct TlsPair {
-    _ours: Ours,
+    _running: Running,
     echo: (SocketAddr, SocketAddr),
     http: (SocketAddr, SocketAddr),
     client: TlsClient,
@@ -201,12 +212,13 @@ fn tls_pair() -> TlsPair {
     let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).expect("certificate");
     let mut reactor = Reactor::new(Config::default()).expect("reactor");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    let echo_plain = reactor.serve(any, Echo).expect("echo");
+    // One service each, with a plain and a TLS listener: only the TLS layer differs.
     let echo = reactor.add_service(Echo);
+    let echo_plain = reactor.listen(any, echo).expect("echo");
     let echo_tls =
         reactor.listen_tls(any, echo, tls::server_config(&identity, &[]).expect("config")).expect("tls");
-    let http_plain = reactor.serve(any, Http::new(HttpConfig::default())).expect("http");
     let http = reactor.add_service(Http::new(HttpConfig::default()));
+    let http_plain = reactor.listen(any, http).expect("http");
     let alpn: &[&[u8]] = &[b"http/1.1"];
     let http_tls =
         reactor.listen_tls(any, http, tls::server_config(&identity, alpn).expect("config")).expect("https");
@@ -217,19 +229,12 @@ fn tls_pair() -> TlsPair {
         name: tls::server_name("localhost").expect("name"),
     };
     let _ = std::fs::remove_file(&cert);
-    let handle = reactor.handle();
-    let thread = std::thread::spawn(move || {
-        reactor.run().expect("reactor run");
-    });
-    let ours = Ours {
-        tcp: echo_plain,
-        udp: echo_plain,
-        http: http_plain,
-        kv: http_plain,
-        handle,
-        thread: Some(thread),
-    };
-    TlsPair { _ours: ours, echo: (echo_plain, echo_tls), http: (http_plain, http_tls), client }
+    TlsPair {
+        _running: Running::spawn(reactor),
+        echo: (echo_plain, echo_tls),
+        http: (http_plain, http_tls),
+        client,
+    }
 }
 
 /// Plain vs TLS on the same reactor, the same client settings.
