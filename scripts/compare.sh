@@ -81,8 +81,6 @@ NOTE=${NOTE:-}
 UPDATE_DOCS=${UPDATE_DOCS:-1}
 INSTALL=${INSTALL:-1}
 REACTOR_LOG=${REACTOR_LOG:-warn}
-# Extra flags for every `reactor serve` (e.g. REACTOR_ARGS="--busy-poll 50"), split on spaces.
-read -r -a REACTOR_EXTRA <<<"${REACTOR_ARGS:-}"
 
 # Ours on even ports, the peer on the next one, so nothing collides with the defaults
 # (8080, 6379, 6380) that someone else on the machine may be using.
@@ -107,6 +105,10 @@ CLIENT_ECHO=$((PORT_BASE + 17)) # client: the one echo server both load clients 
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REACTOR=${REACTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/reactor}
+# `reactor serve` with the extra flags of REACTOR_ARGS (e.g. "--busy-poll 50", split on
+# spaces): every server of ours starts as "${SERVE[@]}" --kv ... and so on.
+read -r -a SERVE <<<"${REACTOR_ARGS:-}"
+SERVE=("$REACTOR" serve ${SERVE[@]+"${SERVE[@]}"})
 EXAMPLES=$(dirname "$REACTOR")/examples # tokio_echo, threaded_echo, tokio_load: built with the binary
 CLK_TCK=$(getconf CLK_TCK) # /proc/PID/stat counts CPU time in these ticks (100 per second, usually)
 
@@ -356,10 +358,10 @@ client_on() {
 # (nginx: access_log off, error_log warn; Redis: notice). RUST_LOG=warn keeps that even.
 # `env` execs too, so LAST_PID is still the reactor's PID.
 start_reactor_http() {
-    start_server reactor-http "$HTTP_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} --http "127.0.0.1:$HTTP_OURS" "$@"
+    start_server reactor-http "$HTTP_OURS" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" --http "127.0.0.1:$HTTP_OURS" "$@"
 }
 start_reactor_kv() {
-    start_server reactor-kv "$KV_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} --kv "127.0.0.1:$KV_OURS" "$@"
+    start_server reactor-kv "$KV_OURS" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" --kv "127.0.0.1:$KV_OURS" "$@"
 }
 
 # nginx, configured as close to our HTTP service as nginx gets:
@@ -787,7 +789,7 @@ bench_echo() {
     [[ -x $EXAMPLES/tokio_echo && -x $EXAMPLES/threaded_echo ]] || die "no peers in $EXAMPLES (cargo build --release --examples)"
     say "echo: reactor vs tokio current_thread vs threaded std, reactor load -c $CONNS -d${DURATION}s, $RUNS runs each, alternating"
     local ours tokio threaded
-    start_server reactor-echo "$ECHO_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} \
+    start_server reactor-echo "$ECHO_OURS" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --echo "127.0.0.1:$ECHO_OURS" --udp-echo "127.0.0.1:$ECHO_OURS"
     ours=$LAST_PID
     start_server tokio-echo "$ECHO_TOKIO" "$EXAMPLES/tokio_echo" "127.0.0.1:$ECHO_TOKIO" "127.0.0.1:$ECHO_TOKIO"
@@ -867,7 +869,7 @@ bench_tls() {
     local tls_args=(--tls-cert "$cert" --tls-key "$key")
 
     # Echo: one server, a plain and a TLS listener, the same load against each.
-    start_server reactor-tls-echo "$TLS_ECHO_PLAIN" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} \
+    start_server reactor-tls-echo "$TLS_ECHO_PLAIN" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --echo "127.0.0.1:$TLS_ECHO_PLAIN" --echo "tls://127.0.0.1:$TLS_ECHO_TLS" "${tls_args[@]}"
     echo_pid=$LAST_PID
     got=$(timeout 10 "$REACTOR" send --tls --ca "$cert" --addr "127.0.0.1:$TLS_ECHO_TLS" --timeout 2 ping 2>&1) || true
@@ -884,7 +886,7 @@ bench_tls() {
     stop_server "$echo_pid"
 
     # HTTPS: reactor vs nginx (1 worker, TLS 1.3 only), the same certificate; wrk over https.
-    start_server reactor-https "$HTTPS_OURS" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} \
+    start_server reactor-https "$HTTPS_OURS" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --http "tls://127.0.0.1:$HTTPS_OURS" "${tls_args[@]}"
     ours=$LAST_PID
     start_nginx "$HTTPS_PEER" "$cert" "$key"
@@ -966,7 +968,7 @@ overload_run() {
 bench_overload() {
     say "overload: GET / at $OVERLOAD_RATE req/s on 1 connection (open loop), alone vs while $FLOOD_CONNS echo connections flood another listener (depth $FLOOD_DEPTH, $FLOOD_SIZE B), $RUNS runs each, alternating"
     local pid run
-    start_server reactor-overload "$OVL_HTTP" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} \
+    start_server reactor-overload "$OVL_HTTP" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --echo "127.0.0.1:$OVL_ECHO" --http "127.0.0.1:$OVL_HTTP"
     pid=$LAST_PID
     check_http reactor "$OVL_HTTP"
@@ -990,10 +992,10 @@ bench_reactors() {
     local both="$SERVER_CPU,$CLIENT_CPU"
     say "reactors: --reactors 1 (core $SERVER_CPU, client core $CLIENT_CPU) vs 2 (server and client on cores $both): echo 64 B and HTTP GET /, $CONNS connections, $RUNS runs each, alternating"
     local one two run
-    start_server reactor-r1 "$RX1_HTTP" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} \
+    start_server reactor-r1 "$RX1_HTTP" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --echo "127.0.0.1:$RX1_ECHO" --http "127.0.0.1:$RX1_HTTP" --reactors 1
     one=$LAST_PID
-    start_server_on "$both" reactor-r2 "$RX2_HTTP" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} \
+    start_server_on "$both" reactor-r2 "$RX2_HTTP" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --echo "127.0.0.1:$RX2_ECHO" --http "127.0.0.1:$RX2_HTTP" --reactors 2
     two=$LAST_PID
     check_http "reactor (1 reactor)" "$RX1_HTTP"
@@ -1034,7 +1036,7 @@ bench_client() {
     [[ -x $EXAMPLES/tokio_load ]] || die "no $EXAMPLES/tokio_load (cargo build --release --example tokio_load)"
     say "client: reactor load vs tokio_load driving one reactor serve --echo, -c $CONNS, 64 B, depth 1 and $ECHO_DEPTH, $RUNS runs each, alternating"
     local pid run spec row args
-    start_server reactor-client-echo "$CLIENT_ECHO" env RUST_LOG="$REACTOR_LOG" "$REACTOR" serve ${REACTOR_EXTRA[@]+"${REACTOR_EXTRA[@]}"} \
+    start_server reactor-client-echo "$CLIENT_ECHO" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --echo "127.0.0.1:$CLIENT_ECHO"
     pid=$LAST_PID
     meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --echo 127.0.0.1:$CLIENT_ECHO"
