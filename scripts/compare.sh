@@ -21,10 +21,10 @@
 #
 # Knobs (environment variables):
 #   RUNS=5            measured runs per server per row (A/B alternated)
-#   DURATION=10       seconds per wrk run; also sizes the redis-benchmark request counts
+#   DURATION=10       seconds per wrk / reactor load / tokio_load run; also sizes the redis-benchmark counts
 #   WARMUP=2          seconds of unrecorded wrk load per HTTP server before the runs (0: none);
 #                     client: seconds of unrecorded reactor load echo before its runs
-#   CONNS=50          client connections (wrk -c, redis-benchmark -c)
+#   CONNS=50          client connections (wrk -c, redis-benchmark -c, reactor load -c, tokio_load -c)
 #   KV_TESTS=set,get,ping_inline,ping_mbulk  redis-benchmark tests, one invocation each (set first: get then hits)
 #   KV_PIPELINE=16    the pipelined kv rows use -P KV_PIPELINE (the plain rows use -P 1)
 #   KV_REQUESTS       -n for -P 1 rows        (default DURATION x 100,000: ~ DURATION seconds)
@@ -49,7 +49,7 @@
 #   INSTALL=1         0: never apt-get; fail if a tool is missing
 #   REACTOR_ARGS=""   extra flags for every `reactor serve`, e.g. "--busy-poll 50"
 #   REACTOR_LOG=warn  RUST_LOG for reactor (info logs a line per accepted connection)
-#   REACTOR=path      the binary to measure (default: target/release/reactor, built first)
+#   REACTOR=path      the binary to measure (default: ${CARGO_TARGET_DIR:-target}/release/reactor, built first)
 #
 # Every server it starts is killed on exit (also on Ctrl-C or an error), and its temp
 # directory removed. Every client run is bounded by `timeout`.
@@ -787,7 +787,7 @@ echo_syscalls() {
 
 bench_echo() {
     [[ -x $EXAMPLES/tokio_echo && -x $EXAMPLES/threaded_echo ]] || die "no peers in $EXAMPLES (cargo build --release --examples)"
-    say "echo: reactor vs tokio current_thread vs threaded std, reactor load -c $CONNS -d${DURATION}s, $RUNS runs each, alternating"
+    say "echo: reactor vs tokio current_thread vs threaded std, reactor load -c $CONNS --duration ${DURATION}, $RUNS runs each, alternating"
     local ours tokio threaded
     start_server reactor-echo "$ECHO_OURS" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" \
         --echo "127.0.0.1:$ECHO_OURS" --udp-echo "127.0.0.1:$ECHO_OURS"

@@ -13,8 +13,9 @@
 #      HAProxy's (127.0.0.1): see client_address_seen below.
 #
 # Exit status: 0 passed, 1 failed, 77 skipped (this reactor build has no --proxy-protocol yet;
-# the config checks still ran). Needs bash, curl and haproxy; installs haproxy (Debian
-# package) when run as root and it is missing.
+# the config checks still ran). Needs bash, curl and haproxy; installs either (Debian
+# packages) when run as root and it is missing. REQUESTS=20: requests sent through HAProxy;
+# KEEP=1: keep the logs and configs (their directory is printed) instead of removing them.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

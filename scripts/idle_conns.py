@@ -10,9 +10,10 @@ server can keep, so what it costs is the server's per-connection overhead and no
 Connections are opened one after another with a blocking connect. The kernel completes the
 handshake from the listen backlog whether or not the server has called accept yet, so this
 runs far ahead of the server; compare.sh waits for the server's own descriptor count to know
-when everything has been accepted. When all N are open, READY_FILE is created; then the
-script sleeps HOLD_SECS (bounded, so it cannot outlive the benchmark) and exits, closing
-everything.
+when everything has been accepted. When the opening stops (all N open, or the first
+failure, which is printed), READY_FILE is written with the number open; then the script
+sleeps HOLD_SECS (bounded, so it cannot outlive the benchmark) and exits, closing
+everything: 0 if all N opened, 1 if not.
 """
 
 import socket

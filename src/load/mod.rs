@@ -178,7 +178,7 @@ impl LoadConfig {
             return bad("chat needs --conns 2 or more: a line must reach another member".into());
         }
         if self.conns > (1 << 24) {
-            return bad("--conns must be below 16777216 (the echo tag keeps 24 bits for it)".into());
+            return bad("--conns must be at most 16777216 (the echo tag keeps 24 bits for it)".into());
         }
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)

@@ -1,9 +1,10 @@
 //! What a run found, and the three ways of printing it: text laid out like `wrk`'s, one JSON
 //! object, or one CSV header and row. `docs/load.md` explains every field.
 //!
-//! The text and the machine-readable records come from the same place: [`Report::record`]
-//! lists every field once, as `(name, value)`; JSON and CSV are two spellings of that list, so
-//! they can never disagree about what a run measured.
+//! The machine-readable records come from one place: [`Report::record`] lists every field
+//! once, as `(name, value)`; JSON and CSV are two spellings of that list, so they can never
+//! disagree about what a run measured. The text is laid out for people and reads the same
+//! fields.
 
 use std::fmt::Write as _;
 use std::io::Write as _;

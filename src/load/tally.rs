@@ -41,7 +41,9 @@ pub struct InFlight {
 /// The running counts of one load run.
 #[derive(Debug)]
 pub struct Tally {
-    /// Latency from intended send time, µs (equals `uncorrected` in a closed loop).
+    /// Latency from intended send time, µs. Over TCP in a closed loop this equals
+    /// `uncorrected`; over UDP a closed-loop request is intended at the loop turn that made
+    /// room for it, so this also counts its wait until the datagram left.
     pub latency: Histogram<u64>,
     /// Latency from actual send time, µs.
     pub uncorrected: Histogram<u64>,

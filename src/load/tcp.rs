@@ -133,7 +133,7 @@ pub struct Client<'a> {
     next_due: u64,
     cursor: usize,
     rbuf: Vec<u8>,
-    /// When the first measured reply arrived, and the last one, for the window.
+    /// When the last measured reply arrived: where the measured window ends.
     measured_until: Option<Instant>,
     /// When the first measured request left (with `--requests`, the window starts there:
     /// connections still finishing their handshake are not the server's throughput).

@@ -53,9 +53,10 @@ pub struct Client<'a> {
     cursor: usize,
     in_flight: usize,
     buf: Vec<u8>,
+    /// When the last measured reply arrived: where the measured window ends.
     measured_until: Option<Instant>,
-    /// When the first measured request left (with `--requests`, the window starts there:
-    /// connections still finishing their handshake are not the server's throughput).
+    /// When the first measured request was due (with `--requests`, the window starts there,
+    /// not at the start of the run).
     measured_from: Option<Instant>,
 }
 
