@@ -323,9 +323,11 @@ impl Http {
             head.version,
             request.route
         );
+        // Only `POST /echo` uses it: the reply says what the echoed body is.
+        let content_type = head.content_type.unwrap_or(b"application/octet-stream");
         let framing = match head.framing {
             Framing::None => {
-                self.respond(request, b"", b"", cx);
+                self.respond(request, content_type, b"", cx);
                 self.finish(session, request, cx);
                 return head.len;
             }
@@ -334,7 +336,7 @@ impl Http {
         };
         if request.route == Route::Echo {
             session.content_type.clear();
-            session.content_type.extend_from_slice(head.content_type.unwrap_or(b"application/octet-stream"));
+            session.content_type.extend_from_slice(content_type);
         }
         // RFC 9110 §10.1.1: the client waits for 100 (Continue) before sending the body. We
         // may skip it if body bytes already came; a body that is too large was refused with

@@ -273,8 +273,15 @@ fn echo_with_content_length_echoes_body_and_type() {
     assert_eq!(r[0].body, b"\x00\xff\x01");
     assert_eq!(r[0].header("Content-Type"), Some("application/octet-stream"));
 
+    // An empty body is echoed with its type too (it once came back with an empty field).
     let (_, r) = exchange(&mut h, b"POST /echo HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!((r[0].status(), r[0].body.len()), (200, 0));
+    assert_eq!(r[0].header("Content-Type"), Some("application/octet-stream"));
+    let (_, r) = exchange(
+        &mut h,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(r[0].header("Content-Type"), Some("text/x"));
 }
 
 #[test]
