@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// Longest chat line in bytes; longer lines are rejected with an error line.
     #[arg(long, value_name = "BYTES", default_value_t = ChatConfig::default().max_line)]
     pub chat_max_line: usize,
+    /// Most members in the chat room; the next one is told the room is full. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub chat_max_members: usize,
     /// Most connections open at once; further ones get the service's refusal and are closed.
     /// Default: 10,000, or fewer if the file-descriptor limit (raised to its hard limit at
     /// start) cannot hold that many; a value given here is obeyed even beyond it.
@@ -115,7 +118,7 @@ pub struct ServeArgs {
     /// TLS: PEM private key (PKCS#8, RSA or EC) for the certificate.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// TLS: generate an in-memory certificate for localhost and 127.0.0.1 at start.
+    /// TLS: generate an in-memory certificate for localhost, 127.0.0.1 and ::1 at start.
     #[arg(long, conflicts_with = "tls_cert")]
     pub tls_self_signed: bool,
     /// TLS: write the served certificate (PEM) here, for clients to trust (`--cacert`).
@@ -313,7 +316,10 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             listen(&mut reactor, "echo", service, &mut echo)?;
         }
         if first && !chat.is_empty() {
-            let config = ChatConfig { max_line: args.chat_max_line, ..ChatConfig::default() };
+            let config = ChatConfig {
+                max_line: args.chat_max_line,
+                max_members: (args.chat_max_members > 0).then_some(args.chat_max_members),
+            };
             let service = reactor.add_service(Chat::new(config));
             listen(&mut reactor, "chat", service, &mut chat)?;
         }

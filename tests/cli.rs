@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -67,6 +67,20 @@ fn serve_prints_the_port_the_os_picked() {
     let mut greeting = [0; 64];
     let n = chat.read(&mut greeting).unwrap();
     assert!(String::from_utf8_lossy(&greeting[..n]).contains("guest-"));
+}
+
+#[test]
+fn chat_max_members_turns_the_next_member_away() {
+    let server = Binary::start(&["serve", "--chat", "127.0.0.1:0", "--chat-max-members", "1"]);
+    let addr = server.addr("chat:tcp");
+    let mut first = BufReader::new(connect(addr));
+    let mut line = String::new();
+    first.read_line(&mut line).unwrap();
+    assert!(line.starts_with("*** welcome, you are guest-1"), "{line:?}");
+    let mut second = connect(addr);
+    let mut reply = String::new();
+    second.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "*** the room is full, try again later\n");
 }
 
 #[test]

@@ -188,6 +188,10 @@ impl super::Reactor {
         if !proxy {
             // Behind a PROXY header the service opens once the header names the client.
             self.open_session(key);
+            // A service may turn the peer away in its greeting (`cx.close()` in `open`, as
+            // a full chat room does). No event will come for that: if the greeting went out
+            // whole, the close must go on to FIN now.
+            self.settle(key);
         }
     }
 }
