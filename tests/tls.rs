@@ -1,6 +1,7 @@
 //! TLS on every TCP service, driven by the reactor without blocking: a rustls client against
 //! each service, `openssl s_client` (TLS 1.2 and 1.3) and curl for interop, and the failures
-//! that must stay local (plaintext to a TLS port, a stalled handshake, an untrusted CA).
+//! that must stay local (plaintext to a TLS port, a stalled handshake, a malformed hello, an
+//! untrusted CA), and a clean close answered with `close_notify`.
 
 mod common;
 
@@ -168,6 +169,38 @@ fn plaintext_garbage_and_stalled_handshakes_stay_local() {
     let half = common::connect(s.echo);
     (&half).write_all(&[0x16, 0x03, 0x01, 0x00, 0xff, 0x01]).unwrap();
     drop(half);
+
+    good.write_all(b"after!").unwrap();
+    good.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"after!");
+}
+
+#[test]
+fn a_malformed_client_hello_gets_an_alert_and_a_clean_close_is_answered_in_kind() {
+    let s = tls_server(Config::default());
+    let mut good = tls_connect(s.echo, &s.client);
+    good.write_all(b"before").unwrap();
+    let mut buf = [0; 6];
+    good.read_exact(&mut buf).unwrap();
+
+    // A handshake record holding a ClientHello with an empty body: rustls cannot decode it.
+    let mut bad = common::connect(s.echo);
+    bad.write_all(&[0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00]).unwrap();
+    let mut reply = Vec::new();
+    let _ = bad.read_to_end(&mut reply);
+    assert_eq!(reply.first(), Some(&0x15), "expected an alert record, then EOF; got {reply:?}");
+
+    // A client that ends with close_notify gets close_notify back before the FIN: rustls
+    // reports that as a clean end (Ok(0)), and a bare FIN as an UnexpectedEof error.
+    let mut leaving = tls_connect(s.echo, &s.client);
+    leaving.write_all(b"bye").unwrap();
+    let mut three = [0; 3];
+    leaving.read_exact(&mut three).unwrap();
+    leaving.conn.send_close_notify();
+    leaving.flush().unwrap();
+    let mut rest = Vec::new();
+    leaving.read_to_end(&mut rest).expect("the server's close_notify, then EOF");
+    assert!(rest.is_empty());
 
     good.write_all(b"after!").unwrap();
     good.read_exact(&mut buf).unwrap();
