@@ -8,9 +8,10 @@
 //! Three ways to get an identity:
 //! * `--tls-cert FILE --tls-key FILE`: a PEM chain (leaf first) and a PEM key (PKCS#8, PKCS#1
 //!   RSA or SEC1 EC), as issued by any CA: [`Identity::from_pem_files`].
-//! * `--tls-self-signed`: a fresh certificate for `localhost` and `127.0.0.1`, made in memory at
-//!   start ([`Identity::self_signed`]); its SHA-256 fingerprint is printed so a client can pin
-//!   it, and `--tls-write-cert FILE` writes its PEM so a client can trust it (`--cacert`).
+//! * `--tls-self-signed`: a fresh certificate for `localhost`, `127.0.0.1` and `::1`, made in
+//!   memory at start ([`Identity::self_signed`]); its SHA-256 fingerprint is printed so a
+//!   client can pin it, and `--tls-write-cert FILE` writes its PEM so a client can trust it
+//!   (`--cacert`).
 //! * In tests: [`Identity::self_signed`] too; no private key is ever committed.
 
 use std::fmt;
