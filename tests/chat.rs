@@ -99,6 +99,14 @@ fn long_lines_are_rejected_and_the_sender_stays() {
     assert_eq!(a.line(), "guest-2: short one\n", "the long line was not relayed");
 }
 
+/// Field `i` of `/proc/sys/net/ipv4/NAME` (min, initial, max), or 16 MiB if it cannot be read.
+fn tcp_buffer(name: &str, i: usize) -> usize {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(i).and_then(|v| v.parse().ok()))
+        .unwrap_or(16 << 20)
+}
+
 #[test]
 fn a_member_who_never_reads_is_disconnected_and_the_rest_keep_chatting() {
     let (addr, _server) = room(64 * 1024);
@@ -110,11 +118,15 @@ fn a_member_who_never_reads_is_disconnected_and_the_rest_keep_chatting() {
     assert_eq!(listener.line(), "*** guest-3 joined\n");
     sleeper.writer.set_nodelay(true).unwrap();
 
-    // ~4 MiB of chat: far beyond the sleeper's socket buffers plus its 64 KiB output limit.
+    // Chat until the sleeper is dropped, and give up only far beyond what can be buffered for
+    // it: its 64 KiB output limit, plus the kernel's send buffer on our side (which grows up
+    // to tcp_wmem's maximum, 4 MiB by default) and its receive buffer (tcp_rmem's initial
+    // size: it never reads, so the buffer never grows).
     let text = "y".repeat(1000);
+    let most = 2 * (tcp_buffer("tcp_wmem", 2) + tcp_buffer("tcp_rmem", 1)) + 64 * 1024;
     let mut sent = 0;
     let mut dropped_notice = false;
-    while sent < 4000 && !dropped_notice {
+    while sent < most / text.len() && !dropped_notice {
         talker.say(&format!("{text}\n"));
         sent += 1;
         // The listener keeps up and sees every line; the sleeper's leave notice shows up
