@@ -329,7 +329,12 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         if first && !kv.is_empty() {
             let max_bulk = args.kv_max_bulk.max(1);
-            let config = KvConfig { max_bulk, max_query: max_bulk.saturating_mul(2), ..KvConfig::default() };
+            let config = KvConfig {
+                max_bulk,
+                max_query: max_bulk.saturating_mul(2),
+                timeout_secs: args.idle_timeout,
+                ..KvConfig::default()
+            };
             let service = reactor.add_service(Kv::new(config));
             listen(&mut reactor, "kv", service, &mut kv)?;
         }

@@ -71,7 +71,7 @@ pub fn http_config() -> HttpConfig {
 
 /// kv with 256-byte bulk strings, 1 KiB requests and 16 arguments at most.
 pub fn kv_config() -> KvConfig {
-    KvConfig { max_bulk: 256, max_query: 1024, max_args: 16 }
+    KvConfig { max_bulk: 256, max_query: 1024, max_args: 16, ..KvConfig::default() }
 }
 
 /// Chat with 128-byte lines.

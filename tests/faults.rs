@@ -557,7 +557,7 @@ fn malformed_input_of_every_service_while_others_are_served() {
     let s = stack(
         Config::default(),
         HttpConfig::default(),
-        KvConfig { max_bulk: 1024, max_query: 4096, max_args: 64 },
+        KvConfig { max_bulk: 1024, max_query: 4096, max_args: 64, ..KvConfig::default() },
     );
     let stop = Arc::new(AtomicBool::new(false));
     let served = well_behaved_clients(&s, &stop);

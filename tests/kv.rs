@@ -93,6 +93,21 @@ fn redis_rs_runs_every_string_and_keyspace_command() -> RedisResult<()> {
 }
 
 #[test]
+fn a_client_configured_with_a_password_logs_in_as_with_redis_without_one() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    // redis-rs sends AUTH (or HELLO ... AUTH) first when the URL carries credentials.
+    let with_password = redis::Client::open(format!("redis://default:secret@{addr}/"))?;
+    let mut con = with_password.get_connection_with_timeout(Duration::from_secs(5))?;
+    let _: () = con.set("k", "v")?;
+    assert_eq!(con.get::<_, String>("k")?, "v");
+    let stranger = redis::Client::open(format!("redis://bob:secret@{addr}/"))?;
+    let refused = stranger.get_connection_with_timeout(Duration::from_secs(5));
+    let err = refused.err().expect("an unknown user must be refused");
+    assert_eq!(err.kind(), redis::ErrorKind::AuthenticationFailed, "{err}");
+    Ok(())
+}
+
+#[test]
 fn a_pipeline_of_1000_commands_gets_1000_replies() -> RedisResult<()> {
     let (addr, _s) = server(Config::default());
     let mut con = client(addr);

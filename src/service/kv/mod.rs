@@ -55,6 +55,10 @@ pub struct KvConfig {
     pub max_query: usize,
     /// Most arguments in one request. More get `-ERR Protocol error: invalid multibulk length`.
     pub max_args: usize,
+    /// What `CONFIG GET timeout` reports, in seconds (0: none): the idle timeout, which the
+    /// reactor enforces (`Config::idle_timeout`), not this service. `reactor serve` copies
+    /// `--idle-timeout` here, so a client asking learns the truth.
+    pub timeout_secs: u64,
 }
 
 impl Default for KvConfig {
@@ -64,6 +68,8 @@ impl Default for KvConfig {
             // One maximal value plus as much again for its key and other arguments.
             max_query: 16 * 1024 * 1024,
             max_args: 1024 * 1024,
+            // The reactor's default idle timeout.
+            timeout_secs: 300,
         }
     }
 }

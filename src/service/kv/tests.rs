@@ -290,6 +290,10 @@ fn select_quit_and_pipelined_rest_is_dropped() {
             (&["SELECT", "0"], "+OK\r\n"),
             (&["SELECT", "1"], "-ERR DB index is out of range\r\n"),
             (&["SELECT", "x"], "-ERR value is not an integer or out of range\r\n"),
+            (
+                &["SELECT", "2147483648"],
+                "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n",
+            ),
         ],
     );
     let mut two = req(&["QUIT"]);
@@ -297,6 +301,71 @@ fn select_quit_and_pipelined_rest_is_dropped() {
     h.input(c, &two);
     assert_eq!(h.take_output(c), b"+OK\r\n");
     assert!(h.is_closing(c));
+}
+
+#[test]
+fn auth_accepts_the_default_user_as_redis_without_a_password_does() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["AUTH", "default", "anything"], "+OK\r\n"),
+            (&["auth", "bob", "pw"], "-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
+            (
+                &["AUTH", "pw"],
+                "-ERR AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?\r\n",
+            ),
+            (&["AUTH", "a", "b", "c"], "-ERR syntax error\r\n"),
+            (&["AUTH"], "-ERR wrong number of arguments for 'auth' command\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn an_http_request_is_a_cross_protocol_attack_and_gets_no_reply() {
+    // What a browser sends when a web page posts a form to this port: the body's lines
+    // would be inline commands. Nothing after `POST` (or `Host:`) is run or answered.
+    for first in ["POST / HTTP/1.1\r\n", "host: 127.0.0.1:6380\r\n"] {
+        let (mut h, c) = kv();
+        h.input(c, format!("{first}Content-Type: text/plain\r\n\r\nSET pwned 1\r\n").as_bytes());
+        assert_eq!(h.take_output(c), b"");
+        assert!(h.is_closing(c));
+        let (mut h2, c2) = kv();
+        h2.input(c2, b"GET pwned\r\n");
+        assert_eq!(h2.take_output(c2), b"$-1\r\n");
+    }
+    // A key named POST is fine: only the command position counts.
+    let (mut h, c) = kv();
+    assert_eq!(ask(&mut h, c, &["SET", "POST", "x"]), "+OK\r\n");
+}
+
+#[test]
+fn help_lists_each_containers_subcommands() {
+    let (mut h, c) = kv();
+    let help = ask(&mut h, c, &["CLIENT", "HELP"]);
+    assert!(
+        help.starts_with(
+            "*13\r\n+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+ID\r\n"
+        ),
+        "{help}"
+    );
+    assert!(help.ends_with("+HELP\r\n+    Print this help.\r\n"), "{help}");
+    for (container, subs) in [
+        ("CONFIG", ["+GET <pattern>", "+SET <directive>", "+RESETSTAT"]),
+        ("COMMAND", ["+COUNT", "+INFO <command-name>", "+DOCS"]),
+    ] {
+        let help = ask(&mut h, c, &[container, "help"]);
+        assert!(help.starts_with("*9\r\n"), "{help}");
+        for sub in subs {
+            assert!(help.contains(sub), "{container} HELP lacks {sub}: {help}");
+        }
+    }
+    assert_eq!(
+        ask(&mut h, c, &["CLIENT", "HELP", "x"]),
+        "-ERR wrong number of arguments for 'client|help' command\r\n"
+    );
 }
 
 #[test]
@@ -316,8 +385,14 @@ fn hello_handshake() {
         ask(&mut h, c, &["HELLO", "two"]),
         "-ERR Protocol version is not an integer or out of range\r\n"
     );
+    // As Redis without requirepass: `default` logs in with any password, nobody else does.
+    assert_eq!(ask(&mut h, c, &["HELLO", "2", "AUTH", "default", "pw"]), info);
     assert_eq!(
-        ask(&mut h, c, &["HELLO", "2", "AUTH", "u", "p"]),
+        ask(&mut h, c, &["HELLO", "2", "AUTH", "bob", "pw"]),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(
+        ask(&mut h, c, &["HELLO", "2", "AUTH", "default"]),
         "-ERR Syntax error in HELLO option 'AUTH'\r\n"
     );
     assert_eq!(ask(&mut h, c, &["HELLO", "2", "SETNAME", "me"]), info);
@@ -398,10 +473,14 @@ fn config_and_command() {
         &[
             (&["CONFIG", "GET", "save"], "*2\r\n$4\r\nsave\r\n$0\r\n\r\n"),
             (&["CONFIG", "GET", "appendonly"], "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"),
+            // An exact name comes back as asked (the first pattern that matched decides);
+            // a glob's matches under their own names.
             (
                 &["CONFIG", "GET", "SAVE", "append*", "save"],
-                "*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
+                "*4\r\n$4\r\nSAVE\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
             ),
+            (&["CONFIG", "GET", "MaxMemory"], "*2\r\n$9\r\nMaxMemory\r\n$1\r\n0\r\n"),
+            (&["CONFIG", "GET", "time*"], "*2\r\n$7\r\ntimeout\r\n$3\r\n300\r\n"),
             (&["CONFIG", "GET", "nosuch"], "*0\r\n"),
             (
                 &["CONFIG", "SET", "maxmemory", "1"],
@@ -522,7 +601,7 @@ include!("../../../tests/data/kv_malformed.rs");
 /// and the service still serves a fresh connection.
 #[test]
 fn malformed_input_corpus() {
-    let config = KvConfig { max_bulk: 1024, max_query: 4096, max_args: 64 };
+    let config = KvConfig { max_bulk: 1024, max_query: 4096, max_args: 64, ..KvConfig::default() };
     let cases = kv_malformed_corpus();
     assert!(cases.len() >= 50, "{} cases", cases.len());
 
@@ -549,7 +628,7 @@ fn malformed_input_corpus() {
 
 #[test]
 fn limits_and_refusal() {
-    let config = KvConfig { max_bulk: 16, max_query: 1000, max_args: 3 };
+    let config = KvConfig { max_bulk: 16, max_query: 1000, max_args: 3, ..KvConfig::default() };
     let (mut h, c) = kv_with(config.clone());
     assert_eq!(ask(&mut h, c, &["SET", "k", &"v".repeat(16)]), "+OK\r\n");
     let c2 = h.open();

@@ -1,5 +1,5 @@
-//! Connection commands: PING, ECHO, SELECT, QUIT, HELLO and CLIENT. They concern the client
-//! talking, not the keyspace.
+//! Connection commands: PING, ECHO, SELECT, QUIT, AUTH, HELLO and CLIENT. They concern the
+//! client talking, not the keyspace.
 
 use std::fmt::Write as _;
 
@@ -28,8 +28,11 @@ pub(super) fn echo(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// `SELECT index`: there is one database, 0.
 pub(super) fn select(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    match parse_int(args.arg(1)).filter(|n| i32::try_from(*n).is_ok()) {
+    match parse_int(args.arg(1)) {
         None => not_an_integer(cx.out()),
+        Some(n) if i32::try_from(n).is_err() => {
+            reply::err(cx.out(), "value is out of range, value must between -2147483648 and 2147483647")
+        }
         Some(0) => cx.write(reply::OK),
         Some(_) => reply::err(cx.out(), "DB index is out of range"),
     }
@@ -41,7 +44,32 @@ pub(super) fn quit(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     cx.close();
 }
 
-/// `HELLO [protover [SETNAME name]]`: the handshake of RESP3-aware clients. Only RESP2 is
+/// `AUTH [username] password`. There are no passwords here: the one user, `default`, needs
+/// none, which is how Redis starts without `requirepass`. So, as there, a client configured
+/// with `default` and any password logs in, another user is refused, and a password alone is
+/// an error that says why (Redis's words, which clients show to their users).
+pub(super) fn auth(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    match args.len() {
+        2 => reply::err(
+            cx.out(),
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        ),
+        3 if known_user(args.arg(1)) => cx.write(reply::OK),
+        3 => wrong_pass(cx.out()),
+        _ => syntax_error(cx.out()),
+    }
+}
+
+fn known_user(name: &[u8]) -> bool {
+    name == b"default"
+}
+
+fn wrong_pass(out: &mut Vec<u8>) {
+    reply::error_bytes(out, b"WRONGPASS invalid username-password pair or user is disabled.");
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME name]]`: the handshake of RESP3-aware clients. Only RESP2 is
 /// spoken, so `HELLO 3` gets `-NOPROTO` and the client stays on RESP2; the server information
 /// is a RESP2 array of alternating names and values.
 pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
@@ -63,8 +91,13 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         if option.eq_ignore_ascii_case(b"setname") && args.get(next + 1).is_some() {
             name = args.get(next + 1);
             next += 2;
+        } else if option.eq_ignore_ascii_case(b"auth") && args.get(next + 2).is_some() {
+            // As for AUTH: `default` needs no password, so any will do.
+            if !known_user(args.arg(next + 1)) {
+                return wrong_pass(cx.out());
+            }
+            next += 3;
         } else {
-            // AUTH included: there is no authentication here.
             let mut text = b"ERR Syntax error in HELLO option '".to_vec();
             text.extend_from_slice(option);
             text.push(b'\'');
@@ -98,11 +131,36 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 /// `CLIENT <subcommand>`.
 pub(super) fn client(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     const SUBS: &[Sub] = &[
-        Sub { name: "client|id", arity: 2, run: client_id },
-        Sub { name: "client|setname", arity: 3, run: client_setname },
-        Sub { name: "client|getname", arity: 2, run: client_getname },
-        Sub { name: "client|info", arity: 2, run: client_info },
-        Sub { name: "client|list", arity: -2, run: client_list },
+        Sub {
+            name: "client|id",
+            arity: 2,
+            run: client_id,
+            help: ["ID", "    Return the ID of the current connection."],
+        },
+        Sub {
+            name: "client|setname",
+            arity: 3,
+            run: client_setname,
+            help: ["SETNAME <name>", "    Assign the name <name> to the current connection."],
+        },
+        Sub {
+            name: "client|getname",
+            arity: 2,
+            run: client_getname,
+            help: ["GETNAME", "    Return the name of the current connection."],
+        },
+        Sub {
+            name: "client|info",
+            arity: 2,
+            run: client_info,
+            help: ["INFO", "    Return information about the current client connection."],
+        },
+        Sub {
+            name: "client|list",
+            arity: -2,
+            run: client_list,
+            help: ["LIST", "    Return information about client connections (no filters here)."],
+        },
     ];
     dispatch_sub(kv, args, cx, "CLIENT", SUBS);
 }

@@ -10,7 +10,7 @@
 //! |-----------------|-----------------------------------------------------------------|
 //! | `strings.rs`    | GET SET MGET MSET INCR DECR INCRBY DECRBY                       |
 //! | `keyspace.rs`   | DEL EXISTS EXPIRE PEXPIRE TTL PTTL PERSIST KEYS DBSIZE FLUSHALL FLUSHDB |
-//! | `connection.rs` | PING ECHO SELECT QUIT HELLO CLIENT                              |
+//! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
 //! | `server.rs`     | INFO CONFIG COMMAND                                             |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
@@ -93,6 +93,7 @@ pub static COMMANDS: &[Command] = &[
     command("select", 2, &["loading", "stale", "fast"], NONE, connection::select),
     command("quit", -1, &["loading", "stale", "fast"], NONE, connection::quit),
     command("hello", -1, &["noscript", "loading", "stale", "fast"], NONE, connection::hello),
+    command("auth", -2, &["noscript", "loading", "stale", "fast"], NONE, connection::auth),
     command("client", -2, S, NONE, connection::client),
     command("info", -1, S, NONE, server::info),
     command("config", -2, S, NONE, server::config),
@@ -112,6 +113,9 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 
 /// Runs one request (`args` is not empty).
 pub(super) fn execute(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if looks_like_http(args.arg(0)) {
+        return cross_protocol_attack(cx);
+    }
     let Some(command) = lookup(args.arg(0)) else {
         return unknown_command(args, cx.out());
     };
@@ -121,6 +125,24 @@ pub(super) fn execute(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     kv.counters.commands_processed += 1;
     note_command(kv, cx, command.name);
     (command.run)(kv, args, cx);
+}
+
+/// An HTTP request line or header where a command should be. Inline commands make RESP
+/// readable from any byte stream, so a web page can make a browser `POST` to this port and
+/// have the lines of its body run as commands; Redis closes such a connection at its first
+/// `POST` or `Host:`, without a reply, and so do we.
+fn looks_like_http(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
+}
+
+fn cross_protocol_attack(cx: &mut Cx<'_>) {
+    log::warn!(
+        "kv: {} ({}) sent an HTTP request line or header: a possible cross-protocol attack; \
+         connection closed",
+        cx.id(),
+        cx.peer()
+    );
+    cx.close();
 }
 
 /// Records the command a client ran last, for `CLIENT LIST`'s `cmd=` and `idle=`.
@@ -166,12 +188,30 @@ struct Sub {
     /// Arity counted from the container's name, as for commands.
     arity: i32,
     run: Run,
+    /// Its entry in `CONTAINER HELP`: the usage line, then what it does.
+    help: [&'static str; 2],
 }
 
-/// Runs the subcommand named by `args[1]`, or answers Redis's
+/// Runs the subcommand named by `args[1]`, answers `CONTAINER HELP` with every subcommand's
+/// entry (as Redis lays it out), or answers Redis's
 /// `-ERR unknown subcommand 'x'. Try CLIENT HELP.`.
 fn dispatch_sub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, container: &str, subs: &[Sub]) {
     let wanted = args.arg(1);
+    if wanted.eq_ignore_ascii_case(b"help") {
+        if args.len() != 2 {
+            let name = format!("{}|help", container.to_ascii_lowercase());
+            return wrong_arity(&name, cx.out());
+        }
+        let out = cx.out();
+        reply::array(out, 1 + 2 * subs.len() + 2);
+        reply::simple(out, &format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+        for line in subs.iter().flat_map(|sub| sub.help) {
+            reply::simple(out, line);
+        }
+        reply::simple(out, "HELP");
+        reply::simple(out, "    Print this help.");
+        return;
+    }
     let found = subs.iter().find(|sub| {
         sub.name.split_once('|').is_some_and(|(_, name)| name.as_bytes().eq_ignore_ascii_case(wanted))
     });

@@ -112,39 +112,65 @@ fn human_bytes(n: usize) -> String {
 /// `CONFIG GET|SET|RESETSTAT`.
 pub(super) fn config(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     const SUBS: &[Sub] = &[
-        Sub { name: "config|get", arity: -3, run: config_get },
-        Sub { name: "config|set", arity: -4, run: config_set },
-        Sub { name: "config|resetstat", arity: 2, run: config_resetstat },
+        Sub {
+            name: "config|get",
+            arity: -3,
+            run: config_get,
+            help: [
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+            ],
+        },
+        Sub {
+            name: "config|set",
+            arity: -4,
+            run: config_set,
+            help: ["SET <directive> <value>", "    Refused: every parameter here is fixed at startup."],
+        },
+        Sub {
+            name: "config|resetstat",
+            arity: 2,
+            run: config_resetstat,
+            help: ["RESETSTAT", "    Reset statistics reported by the INFO command."],
+        },
     ];
     dispatch_sub(kv, args, cx, "CONFIG", SUBS);
 }
 
 /// `CONFIG GET pattern [pattern ...]`: a flat array of name/value pairs for every known
-/// parameter matching any pattern (case-insensitively), each once. `redis-benchmark` asks for
-/// `save` and `appendonly`; there is no persistence, so they are empty and `no`.
+/// parameter matching any pattern (case-insensitively), each once. A parameter found by an
+/// exact name is answered under the name as it was asked (`MAXMEMORY`), as Redis 7 does, so
+/// a client that looks its answer up by the name it sent finds it. `redis-benchmark` asks
+/// for `save` and `appendonly`; there is no persistence, so they are empty and `no`.
 fn config_get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let max_bulk = kv.config.max_bulk.to_string();
     let max_query = kv.config.max_query.to_string();
+    let timeout = kv.config.timeout_secs.to_string();
     let params: [(&str, &str); 9] = [
         ("save", ""),
         ("appendonly", "no"),
         ("databases", "1"),
         ("maxmemory", "0"),
         ("maxmemory-policy", "noeviction"),
-        ("timeout", "0"),
+        ("timeout", &timeout),
         ("hz", "10"),
         ("proto-max-bulk-len", &max_bulk),
         ("client-query-buffer-limit", &max_query),
     ];
-    let patterns: Vec<Vec<u8>> = args.iter_from(2).map(<[u8]>::to_ascii_lowercase).collect();
-    let matching: Vec<_> = params
+    let asked: Vec<&[u8]> = args.iter_from(2).collect();
+    let patterns: Vec<Vec<u8>> = asked.iter().map(|p| p.to_ascii_lowercase()).collect();
+    let matching: Vec<(&[u8], &str)> = params
         .iter()
-        .filter(|(name, _)| patterns.iter().any(|p| glob::matches(p, name.as_bytes())))
+        .filter_map(|&(name, value)| {
+            let first = patterns.iter().position(|p| glob::matches(p, name.as_bytes()))?;
+            let exact = !asked[first].iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+            Some((if exact { asked[first] } else { name.as_bytes() }, value))
+        })
         .collect();
     let out = cx.out();
     reply::array(out, matching.len() * 2);
     for (name, value) in matching {
-        reply::bulk(out, name.as_bytes());
+        reply::bulk(out, name);
         reply::bulk(out, value.as_bytes());
     }
 }
@@ -173,9 +199,27 @@ fn config_resetstat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 /// array, so `redis-cli` 7 falls back to its built-in help.
 pub(super) fn command(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     const SUBS: &[Sub] = &[
-        Sub { name: "command|count", arity: 2, run: command_count },
-        Sub { name: "command|info", arity: -2, run: command_info },
-        Sub { name: "command|docs", arity: -2, run: command_docs },
+        Sub {
+            name: "command|count",
+            arity: 2,
+            run: command_count,
+            help: ["COUNT", "    Return the total number of commands in this server."],
+        },
+        Sub {
+            name: "command|info",
+            arity: -2,
+            run: command_info,
+            help: [
+                "INFO <command-name> [<command-name> ...]",
+                "    Return details about the given commands.",
+            ],
+        },
+        Sub {
+            name: "command|docs",
+            arity: -2,
+            run: command_docs,
+            help: ["DOCS [<command-name> ...]", "    Return an empty array: no documentation is served."],
+        },
     ];
     if args.len() == 1 {
         let out = cx.out();
