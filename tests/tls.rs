@@ -208,6 +208,20 @@ fn a_malformed_client_hello_gets_an_alert_and_a_clean_close_is_answered_in_kind(
 }
 
 #[test]
+fn a_services_last_words_reach_a_tls_peer_before_close_notify() {
+    // The chat says why it closes an idle member; over TLS that line must be encrypted
+    // before close_notify, since a TLS client discards whatever follows it.
+    let s = tls_server(Config { idle_timeout: Some(Duration::from_millis(300)), ..Config::default() });
+    let mut member = BufReader::new(tls_connect(s.chat, &s.client));
+    let mut line = String::new();
+    member.read_line(&mut line).unwrap();
+    assert!(line.starts_with("*** welcome"), "{line:?}");
+    let mut rest = String::new();
+    member.read_to_string(&mut rest).expect("the notice, then close_notify and EOF");
+    assert_eq!(rest, "*** idle too long, disconnected\n");
+}
+
+#[test]
 fn a_client_that_does_not_trust_the_certificate_fails_and_the_server_goes_on() {
     let s = tls_server(Config::default());
     let stranger = Identity::self_signed(&["localhost"]).unwrap();

@@ -394,11 +394,12 @@ impl Reactor {
             return;
         }
         if reason != CloseReason::Error {
-            if let Some(tls) = self.conns.get_mut(key).and_then(|c| c.tls.as_deref_mut()) {
-                // Queued behind the service's last words; `send_out` encrypts both.
-                tls.send_close_notify();
-            }
+            // The service's last words first: a TLS peer ignores anything after close_notify.
             self.send_out(key);
+            if let Some(tls) = self.conns.get_mut(key).and_then(|c| c.tls.as_deref_mut()) {
+                tls.send_close_notify();
+                self.send_out_empty(key);
+            }
         }
         if !self.outbox.is_empty() {
             self.deliver_outbox();
