@@ -193,3 +193,49 @@ fn a_pipeline_whose_replies_outgrow_the_output_limit_is_answered_in_full() {
     let all = common::read_n(&mut raw, reply.len() * 100);
     assert!(all == reply.repeat(100).into_bytes(), "replies differ");
 }
+
+#[test]
+fn a_pipeline_ended_by_a_half_close_gets_every_reply() {
+    // `nc -N` style: 40 GETs of a 64 KiB value, then FIN, then read. kv holds requests back
+    // at the 1 MiB output limit; the FIN behind them must not cut them off.
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let value = "v".repeat(64 * 1024);
+    let () = con.set("big", &value).unwrap();
+    let mut raw = common::connect(addr);
+    raw.write_all(&b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(40)).unwrap();
+    raw.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = Vec::new();
+    raw.read_to_end(&mut all).unwrap();
+    let reply = format!("$65536\r\n{value}\r\n");
+    assert_eq!(all.len() / reply.len(), 40, "replies before the close");
+    assert!(all == reply.repeat(40).into_bytes(), "replies differ");
+}
+
+#[test]
+fn a_deep_pipeline_that_reads_as_it_writes_is_never_cut_for_input_too_large() {
+    // redis-benchmark -P 10000 -d 4096 GET against a small query limit: while kv is held at
+    // the output limit, the reactor must stop reading, not pile the client's next requests up
+    // until they pass `max_input` and the connection is reset.
+    let mut reactor = Reactor::new(Config::default()).unwrap();
+    let small = KvConfig { max_bulk: 64 * 1024, max_query: 128 * 1024, ..KvConfig::default() };
+    let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Kv::new(small)).unwrap();
+    let _s = common::Server::run(reactor, addr);
+    let value = "w".repeat(4096);
+    let mut raw = common::connect(addr);
+    raw.write_all(&common::resp(&[b"SET", b"k", value.as_bytes()])).unwrap();
+    assert_eq!(common::read_n(&mut raw, 5), b"+OK\r\n");
+    const GETS: usize = 20_000;
+    let mut writer = raw.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        let batch = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".repeat(1000);
+        for _ in 0..GETS / 1000 {
+            writer.write_all(&batch)?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let reply = format!("$4096\r\n{value}\r\n");
+    let all = common::read_n(&mut raw, reply.len() * GETS);
+    common::join_within(sending, Duration::from_secs(60)).unwrap();
+    assert!(all == reply.repeat(GETS).into_bytes(), "replies differ");
+}

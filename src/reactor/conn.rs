@@ -97,6 +97,10 @@ pub struct Conn {
     writable_interest: bool,
     /// Reading stopped because the output buffer is over its limit (backpressure).
     pub(crate) read_paused: bool,
+    /// The service stopped at the output limit with complete requests still in `input`
+    /// (`Cx::output_room`). Reading waits until it has taken them: more bytes would only pile
+    /// up behind them, and a FIN read now would cut them off.
+    pub(crate) held: bool,
     /// The connection is in the reactor's ready queue (more input may be waiting).
     pub(crate) queued: bool,
     pub(crate) last_active: Instant,
@@ -126,6 +130,7 @@ impl Conn {
             sent: 0,
             writable_interest: false,
             read_paused: false,
+            held: false,
             queued: false,
             last_active: now,
             service_timer: None,

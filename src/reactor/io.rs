@@ -34,7 +34,7 @@ impl Reactor {
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
-            if !conn.reads() {
+            if !conn.reads() || (conn.held && conn.state == State::Open) {
                 return;
             }
             if conn.state == State::Open && conn.pending_output() >= self.config.max_output {
@@ -173,6 +173,11 @@ impl Reactor {
         // limit. (A service that answers without consuming is not held back, and offering it
         // the same bytes again every turn would spin.)
         let held_back = !self.out.is_empty() && buffered_before + fresh > conn.input.len();
+        // (A timer call consumes nothing, so it says nothing about being held back.)
+        if !matches!(call, Call::Timer) {
+            conn.held =
+                held_back && !conn.input.is_empty() && owed + self.out.len() >= self.config.max_output;
+        }
         self.after_call(key, close, timer);
         // A call that stopped at the output limit (`Cx::output_room`) left complete requests.
         // If its answer already went out, nothing else would wake this connection (the peer
