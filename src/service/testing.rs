@@ -204,8 +204,10 @@ impl<S: Service> Harness<S> {
             return 0;
         };
         self.scratch.clear();
+        // Output the test has not taken yet is what the peer has not read: owed.
+        let owed = c.output.len();
         let mut cx =
-            Cx::new(self.now, self.wall, id, c.peer, &mut self.scratch, &mut self.outbox, &self.stats, 0);
+            Cx::new(self.now, self.wall, id, c.peer, &mut self.scratch, &mut self.outbox, &self.stats, owed);
         let consumed = f(&mut self.service, session, &c.input, &mut cx);
         assert!(consumed <= c.input.len(), "service consumed more than it was given");
         if cx.close_requested() {

@@ -231,8 +231,16 @@ impl Service for Http {
 
     fn timer(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
         // Timers from earlier heads may still fire; only this head's deadline counts.
-        if let State::Head { deadline, .. } = session.state {
-            if cx.now() >= deadline {
+        if let State::Head { deadline, scanned } = session.state {
+            if cx.now() >= deadline && cx.pending_output() > 0 {
+                // The peer is not reading our replies, so the reactor may have stopped reading
+                // its bytes (backpressure): the rest of this head can be waiting unread on our
+                // side, and a slow head is then our doing. Give it another full period; a peer
+                // that never reads its replies meets the reactor's idle timeout instead.
+                let deadline = cx.now() + self.config.head_timeout;
+                session.state = State::Head { deadline, scanned };
+                cx.set_timer(deadline);
+            } else if cx.now() >= deadline {
                 log::debug!("{}: request head timed out", cx.id());
                 self.reject(session, Status::RequestTimeout, cx);
             } else {

@@ -502,6 +502,26 @@ fn head_timeout_starts_at_each_heads_first_byte_and_not_while_idle() {
 }
 
 #[test]
+fn a_head_is_not_timed_out_while_the_peer_has_replies_to_read() {
+    // A pipelining client that reads slowly: the reactor stops reading it (backpressure),
+    // so the rest of a head it sent long ago waits on our side. That is no slowloris.
+    let mut h = harness();
+    let c = h.open();
+    h.input(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHo");
+    h.advance(Duration::from_secs(11)); // the first reply is still untaken: owed
+    assert!(!h.is_closing(c), "408 while our own reply was unread");
+    let first = h.take_output(c);
+    assert!(first.starts_with(b"HTTP/1.1 200 OK"));
+    h.input(c, b"st: a\r\n\r\n");
+    assert!(h.take_output(c).starts_with(b"HTTP/1.1 200 OK"));
+    // With nothing owed the timeout is as strict as before.
+    h.input(c, b"GET / HTTP/1.1\r\n");
+    h.advance(Duration::from_secs(11));
+    assert!(h.take_text(c).starts_with("HTTP/1.1 408"));
+    assert!(h.is_closing(c));
+}
+
+#[test]
 fn garbage_is_answered_at_once_not_after_the_timeout() {
     let mut h = harness();
     let (c, r) = exchange(&mut h, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03");
