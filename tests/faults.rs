@@ -327,6 +327,23 @@ fn http_slowloris_is_cut_by_the_head_timeout_while_others_are_served() {
 }
 
 #[test]
+fn an_idle_peer_that_ignores_the_polite_close_is_counted_once() {
+    // Silent echo clients that never read nor close: the idle timeout says goodbye (FIN),
+    // they ignore it, and the next check closes them hard. Five connections, five idle closes.
+    let idle = Duration::from_millis(200);
+    let s = stack(
+        Config { idle_timeout: Some(idle), ..Config::default() },
+        HttpConfig::default(),
+        KvConfig::default(),
+    );
+    let silent: Vec<_> = (0..5).map(|_| connect(s.echo)).collect();
+    std::thread::sleep(idle * 6);
+    let stats = s.stats();
+    assert_eq!(stats["conns_idle_closed"], 5, "{stats}");
+    drop(silent);
+}
+
+#[test]
 fn chat_and_kv_slowloris_is_cut_by_the_idle_timeout() {
     // Chat and kv have no head timeout: a line or a request may take as long as it likes, as
     // long as bytes keep coming. A dribbler slower than the idle timeout is closed by it.

@@ -101,6 +101,8 @@ pub struct Conn {
     /// (`Cx::output_room`). Reading waits until it has taken them: more bytes would only pile
     /// up behind them, and a FIN read now would cut them off.
     pub(crate) held: bool,
+    /// The idle timeout has already begun to close it (counted once in `conns_idle_closed`).
+    pub(crate) idled: bool,
     /// The connection is in the reactor's ready queue (more input may be waiting).
     pub(crate) queued: bool,
     pub(crate) last_active: Instant,
@@ -131,6 +133,7 @@ impl Conn {
             writable_interest: false,
             read_paused: false,
             held: false,
+            idled: false,
             queued: false,
             last_active: now,
             service_timer: None,

@@ -73,7 +73,12 @@ impl Reactor {
         if open {
             conn.last_active = now;
         }
-        self.stats.conns_idle_closed += 1;
+        if !conn.idled {
+            // Once per connection: a polite close that the peer ignores is followed by a hard
+            // one at the next check, and that is the same idle connection.
+            conn.idled = true;
+            self.stats.conns_idle_closed += 1;
+        }
         if open {
             // Say goodbye politely; if the peer does not even read that, the next idle check
             // closes it hard.
