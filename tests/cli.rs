@@ -118,6 +118,22 @@ fn sigterm_delivers_pending_output_then_exits_zero() {
 }
 
 #[test]
+fn sigterm_does_not_wait_the_grace_period_for_idle_http_keep_alive() {
+    // Browsers and load balancers keep idle connections open; a graceful stop must not sit
+    // out its whole grace period (30 s here) for them.
+    let mut server = Binary::start(&["serve", "--http", "127.0.0.1:0", "--shutdown-grace", "30"]);
+    let mut keep_alive = connect(server.addr("http:tcp"));
+    keep_alive.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reply = [0; 12];
+    keep_alive.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"HTTP/1.1 200");
+    let started = Instant::now();
+    server.signal("-TERM");
+    assert_eq!(server.wait(Duration::from_secs(5)), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
 fn second_signal_or_grace_end_stops_a_stuck_drain() {
     let mut server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--shutdown-grace", "30"]);
     let _idle_client = connect(server.addr("echo:tcp")); // never finishes on its own

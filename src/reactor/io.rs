@@ -21,7 +21,7 @@ use mio::Registry;
 
 use super::conn::{Conn, ReadOutcome, State};
 use super::timer::TimerKind;
-use super::{Call, READ_CHUNK, Reactor, tls};
+use super::{Call, Phase, READ_CHUNK, Reactor, tls};
 use crate::service::{CloseReason, ConnId, Cx};
 use crate::stats::Stats;
 
@@ -130,6 +130,7 @@ impl Reactor {
         let mut cx =
             Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed)
                 .with_output_limit(self.config.max_output)
+                .with_draining(self.phase == Phase::Draining)
                 .with_other_reactors(self.others.as_ref());
         let buffered_before = conn.input.len();
         let (rbuf, input) = match call {
@@ -138,6 +139,7 @@ impl Reactor {
         };
         let outcome = guarded(service.name(), id, || match call {
             Call::Timer => service.timer(session, &mut cx),
+            Call::Drain => service.drain(session, &mut cx),
             Call::Input(n) | Call::Plain(n) if input.is_empty() => {
                 // The common case: nothing left over, so parse straight from the read buffer.
                 let consumed = service.input(session, &rbuf[..n], &mut cx).min(n);
@@ -167,14 +169,14 @@ impl Reactor {
             self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
         let fresh = match call {
             Call::Input(n) | Call::Plain(n) => n,
-            Call::Timer => 0,
+            Call::Timer | Call::Drain => 0,
         };
         // Answered, and consumed something: only then can it have stopped early at the output
         // limit. (A service that answers without consuming is not held back, and offering it
         // the same bytes again every turn would spin.)
         let held_back = !self.out.is_empty() && buffered_before + fresh > conn.input.len();
-        // (A timer call consumes nothing, so it says nothing about being held back.)
-        if !matches!(call, Call::Timer) {
+        // (A timer or drain call consumes nothing, so it says nothing about being held back.)
+        if !matches!(call, Call::Timer | Call::Drain) {
             conn.held =
                 held_back && !conn.input.is_empty() && owed + self.out.len() >= self.config.max_output;
         }

@@ -136,6 +136,8 @@ enum Call {
     /// `n` new bytes are at the front of the plaintext buffer (decrypted TLS records).
     Plain(usize),
     Timer,
+    /// A graceful shutdown has begun ([`crate::service::Service::drain`]).
+    Drain,
 }
 
 /// A single-threaded readiness loop serving any number of TCP listeners and UDP sockets.

@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use mio::Waker;
 
+use super::conn::State;
 use super::timer::TimerKind;
-use super::{Phase, Ready};
+use super::{Call, Phase, Ready};
 use crate::service::CloseReason;
 
 /// Nothing asked.
@@ -107,6 +108,14 @@ impl super::Reactor {
         self.ready.retain(|r| matches!(r, Ready::Conn(_)));
         self.phase = Phase::Draining;
         self.timers.add(self.now + self.config.shutdown_grace, TimerKind::Grace);
+        // Tell every service session, so those with nothing in progress can close now
+        // instead of holding the shutdown for the whole grace period.
+        let open: Vec<usize> =
+            self.conns.iter().filter(|(_, c)| c.state == State::Open).map(|(key, _)| key).collect();
+        for key in open {
+            self.call_service(key, Call::Drain);
+            self.settle(key);
+        }
     }
 
     /// Closes every remaining connection, after one last attempt to flush what it is owed.

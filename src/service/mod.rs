@@ -139,6 +139,7 @@ pub struct Cx<'a> {
     others: Option<&'a Stats>,
     pending_output: usize,
     output_limit: usize,
+    draining: bool,
     close: bool,
     timer: Option<Instant>,
 }
@@ -167,6 +168,7 @@ impl<'a> Cx<'a> {
             others: None,
             pending_output,
             output_limit: usize::MAX,
+            draining: false,
             close: false,
             timer: None,
         }
@@ -183,6 +185,18 @@ impl<'a> Cx<'a> {
     pub fn with_output_limit(mut self, limit: usize) -> Self {
         self.output_limit = limit;
         self
+    }
+
+    /// Marks the call as made during a graceful shutdown, for [`Cx::draining`].
+    pub fn with_draining(mut self, draining: bool) -> Self {
+        self.draining = draining;
+        self
+    }
+
+    /// The server is shutting down gracefully: finish what is in progress, but invite nothing
+    /// more (HTTP answers with `Connection: close`). See [`Service::drain`].
+    pub fn draining(&self) -> bool {
+        self.draining
     }
 
     /// The time of this reactor turn (read once per turn, never from inside a service).
@@ -307,6 +321,13 @@ pub trait Service: Send + 'static {
     /// A timer set with [`Cx::set_timer`] is due.
     fn timer(&mut self, _session: &mut Self::Session, _cx: &mut Cx<'_>) {}
 
+    /// A graceful shutdown has begun (SIGTERM): no new connections come, and this one has
+    /// until the grace period ends. A connection with nothing in progress may be closed now
+    /// with [`Cx::close`] (HTTP closes an idle keep-alive connection), so that shutdown does
+    /// not wait the whole grace period for peers that would never send again. The default
+    /// keeps the connection open until its peer closes it or the grace period ends.
+    fn drain(&mut self, _session: &mut Self::Session, _cx: &mut Cx<'_>) {}
+
     /// The connection is closing. Output written here is sent only for
     /// [`CloseReason::TooSlow`], [`CloseReason::Idle`], [`CloseReason::InputTooLarge`] and
     /// [`CloseReason::Shutdown`], best effort; [`Cx::send_to`] reaches other connections as usual.
@@ -352,6 +373,8 @@ pub trait AnyService: Send {
     fn input(&mut self, session: &mut (dyn Any + Send), input: &[u8], cx: &mut Cx<'_>) -> usize;
     /// See [`Service::timer`].
     fn timer(&mut self, session: &mut (dyn Any + Send), cx: &mut Cx<'_>);
+    /// See [`Service::drain`].
+    fn drain(&mut self, session: &mut (dyn Any + Send), cx: &mut Cx<'_>);
     /// See [`Service::close`].
     fn close(&mut self, session: Box<dyn Any + Send>, reason: CloseReason, cx: &mut Cx<'_>);
     /// See [`Service::tick`].
@@ -383,6 +406,15 @@ impl<S: Service> AnyService for S {
     fn timer(&mut self, session: &mut (dyn Any + Send), cx: &mut Cx<'_>) {
         match session.downcast_mut::<S::Session>() {
             Some(session) => Service::timer(self, session, cx),
+            None => {
+                session_mixup(self.name(), cx, 0);
+            }
+        }
+    }
+
+    fn drain(&mut self, session: &mut (dyn Any + Send), cx: &mut Cx<'_>) {
+        match session.downcast_mut::<S::Session>() {
+            Some(session) => Service::drain(self, session, cx),
             None => {
                 session_mixup(self.name(), cx, 0);
             }

@@ -35,6 +35,7 @@ pub struct Harness<S: Service> {
     conns: BTreeMap<ConnId, Conn<S::Session>>,
     outbox: Outbox,
     scratch: Vec<u8>,
+    draining: bool,
 }
 
 impl<S: Service> Harness<S> {
@@ -51,6 +52,21 @@ impl<S: Service> Harness<S> {
             conns: BTreeMap::new(),
             outbox: Outbox::default(),
             scratch: Vec::new(),
+            draining: false,
+        }
+    }
+
+    /// Begins a graceful shutdown, as SIGTERM does: every open connection's session is told
+    /// ([`Service::drain`]), and every later call sees [`Cx::draining`].
+    pub fn begin_shutdown(&mut self) {
+        self.draining = true;
+        let open: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| !c.closing && c.closed.is_none()).map(|(id, _)| *id).collect();
+        for id in open {
+            self.call(id, |service, session, _input, cx| {
+                service.drain(session, cx);
+                0
+            });
         }
     }
 
@@ -207,7 +223,8 @@ impl<S: Service> Harness<S> {
         // Output the test has not taken yet is what the peer has not read: owed.
         let owed = c.output.len();
         let mut cx =
-            Cx::new(self.now, self.wall, id, c.peer, &mut self.scratch, &mut self.outbox, &self.stats, owed);
+            Cx::new(self.now, self.wall, id, c.peer, &mut self.scratch, &mut self.outbox, &self.stats, owed)
+                .with_draining(self.draining);
         let consumed = f(&mut self.service, session, &c.input, &mut cx);
         assert!(consumed <= c.input.len(), "service consumed more than it was given");
         if cx.close_requested() {

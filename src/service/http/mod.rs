@@ -167,6 +167,14 @@ struct Pending {
     connection: ConnectionField,
 }
 
+impl Pending {
+    /// During a graceful shutdown every reply is the last one: it says `Connection: close`
+    /// and the connection closes after it, so keep-alive clients go elsewhere in time.
+    fn last_if(self, draining: bool) -> Pending {
+        if draining { Pending { connection: ConnectionField::Close, ..self } } else { self }
+    }
+}
+
 /// How the body being read ends.
 #[derive(Debug, Clone, Copy)]
 enum BodyFraming {
@@ -246,6 +254,17 @@ impl Service for Http {
             } else {
                 cx.set_timer(deadline);
             }
+        }
+    }
+
+    /// Shutdown: an idle keep-alive connection is closed now (a server may close an idle
+    /// persistent connection at any time, and clients retry on a fresh one: RFC 9112 §9.6);
+    /// one with a request in progress gets its reply with `Connection: close`.
+    fn drain(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
+        if let State::Idle = session.state {
+            log::debug!("{}: shutting down, closing the idle keep-alive connection", cx.id());
+            cx.close();
+            enter(session, State::Closed, cx.id());
         }
     }
 
@@ -335,6 +354,7 @@ impl Http {
         let content_type = head.content_type.unwrap_or(b"application/octet-stream");
         let framing = match head.framing {
             Framing::None => {
+                let request = request.last_if(cx.draining());
                 self.respond(request, content_type, b"", cx);
                 self.finish(session, request, cx);
                 return head.len;
@@ -370,6 +390,7 @@ impl Http {
             BodyFraming::Length(n) => {
                 // Until all of it is here, leave it in the reactor's buffer (consume nothing).
                 let body = rest.get(..n)?;
+                let request = request.last_if(cx.draining());
                 self.respond(request, &session.content_type, body, cx);
                 self.finish(session, request, cx);
                 Some(n)
@@ -384,6 +405,7 @@ impl Http {
                         return Some(n);
                     }
                     Ok(Progress::Done(n)) => {
+                        let request = request.last_if(cx.draining());
                         self.respond(request, &session.content_type, &body, cx);
                         self.finish(session, request, cx);
                         Some(n)

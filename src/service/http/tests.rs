@@ -502,6 +502,34 @@ fn head_timeout_starts_at_each_heads_first_byte_and_not_while_idle() {
 }
 
 #[test]
+fn shutdown_closes_idle_keep_alive_and_ends_requests_in_progress_with_close() {
+    let mut h = harness();
+    let idle = h.open();
+    h.input(idle, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    h.take_output(idle);
+    let heading = h.open();
+    h.input(heading, b"GET / HTTP/1.1\r\nHo");
+    let posting = h.open();
+    h.input(posting, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab");
+    let untouched = h.open();
+
+    h.begin_shutdown();
+    assert!(h.is_closing(idle), "an idle keep-alive connection closes at once");
+    assert!(h.is_closing(untouched), "so does one that never sent a byte");
+    assert!(h.take_output(idle).is_empty());
+    assert!(!h.is_closing(heading) && !h.is_closing(posting), "requests in progress finish");
+
+    h.input(heading, b"st: a\r\n\r\n");
+    let r = parse_responses(&h.take_output(heading), false);
+    assert_eq!((r[0].status(), r[0].header("Connection")), (200, Some("close")));
+    assert!(h.is_closing(heading));
+    h.input(posting, b"cd");
+    let r = parse_responses(&h.take_output(posting), false);
+    assert_eq!((r[0].body.as_slice(), r[0].header("Connection")), (&b"abcd"[..], Some("close")));
+    assert!(h.is_closing(posting));
+}
+
+#[test]
 fn a_head_is_not_timed_out_while_the_peer_has_replies_to_read() {
     // A pipelining client that reads slowly: the reactor stops reading it (backpressure),
     // so the rest of a head it sent long ago waits on our side. That is no slowloris.
