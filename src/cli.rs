@@ -7,6 +7,7 @@ use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -258,7 +259,8 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let config = Config {
-        max_conns: max_conns.div_ceil(reactors).max(1),
+        // With several reactors they share one count (`Reactor::share_conn_limit`).
+        max_conns: max_conns.max(1),
         idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         max_output: args.max_output.max(1),
         shutdown_grace: secs(args.shutdown_grace, "--shutdown-grace")?,
@@ -287,10 +289,12 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut bound: Vec<(&'static str, String, SocketAddr)> = Vec::new();
     let mut all = Vec::with_capacity(reactors);
     let board = StatsBoard::new(reactors);
+    let open = Arc::new(AtomicUsize::new(0));
     for index in 0..reactors {
         let mut reactor = Reactor::new(config.clone())?;
         if reactors > 1 {
             reactor.share_stats(board.clone(), index);
+            reactor.share_conn_limit(Arc::clone(&open));
         }
         let first = index == 0;
         let mut listen = |reactor: &mut Reactor, name: &'static str, service, addrs: &mut Vec<ListenAddr>| {

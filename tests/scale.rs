@@ -162,3 +162,32 @@ fn stats_report_the_whole_process_with_two_reactors() {
         assert!(total >= 41, "a reactor reported only {total} of 40+ connections: {json}");
     }
 }
+
+#[test]
+fn max_conns_bounds_the_process_not_each_reactor() {
+    // Two reactors, three places. Connections land on either reactor (the kernel hashes them
+    // across the two SO_REUSEPORT sockets); however they fall, exactly three are served.
+    let server = common::Binary::start(&["serve", "--reactors", "2", "--max-conns", "3", "--echo", "127.0.0.1:0"]);
+    let addr = server.addr("echo:tcp");
+    let mut served = Vec::new();
+    let mut refused = 0;
+    for i in 0..16u8 {
+        // A refused connection is told at once; a served one hears nothing until it speaks.
+        let mut c = common::connect(addr);
+        c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut told = String::new();
+        match c.read_to_string(&mut told) {
+            Ok(_) => {
+                assert!(told.starts_with("server busy"), "{told:?}");
+                refused += 1;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                c.write_all(&[b'a' + i]).unwrap();
+                assert_eq!(common::read_n(&mut c, 1), [b'a' + i]);
+                served.push(c);
+            }
+            Err(e) => panic!("connection {i}: {e}"),
+        }
+    }
+    assert_eq!((served.len(), refused), (3, 13));
+}

@@ -438,6 +438,7 @@ impl Reactor {
         log::debug!("{} {}: closed ({reason:?})", conn.id, conn.peer);
         conn.set_state(State::Closed);
         self.stats.conns_open -= 1;
+        self.release();
         self.reap.push(key);
     }
 }

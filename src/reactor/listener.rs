@@ -17,6 +17,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use mio::Interest;
 use rustls::ServerConfig;
@@ -142,9 +143,13 @@ impl super::Reactor {
         peer: SocketAddr,
     ) {
         self.stats.conns_total += 1;
-        if self.stats.conns_open >= self.config.max_conns as u64 {
+        if !self.admit() {
             self.stats.conns_refused += 1;
-            log::debug!("refusing {peer}: {} connections open", self.stats.conns_open);
+            log::debug!(
+                "refusing {peer}: {} connections open (max {})",
+                self.stats.conns_open,
+                self.config.max_conns
+            );
             // Best effort: a fresh socket's send buffer is empty, so this short write lands.
             // (A TLS peer could not read a plaintext refusal: it just sees the close.)
             if tls.is_none() {
@@ -156,7 +161,7 @@ impl super::Reactor {
             Ok(session) => session,
             Err(e) => {
                 log::warn!("{peer}: TLS session: {e}");
-                return;
+                return self.release();
             }
         };
         // Replies are complete messages: send them now, do not wait to coalesce (Nagle).
@@ -169,7 +174,7 @@ impl super::Reactor {
         self.next_serial += 1;
         if let Err(e) = self.poll.registry().register(&mut stream, mio::Token(key), Interest::READABLE) {
             log::warn!("{peer}: register: {e}");
-            return;
+            return self.release();
         }
         log::info!("Connection from {peer}");
         log::debug!("{id} {peer}: accepted ({} service)", self.services[service].name());
@@ -192,6 +197,26 @@ impl super::Reactor {
             // a full chat room does). No event will come for that: if the greeting went out
             // whole, the close must go on to FIN now.
             self.settle(key);
+        }
+    }
+
+    /// Takes one of the `max_conns` places, or says there is none. With several reactors the
+    /// places are counted in one atomic they share ([`Reactor::share_conn_limit`]), taken with
+    /// a compare-and-swap so two reactors accepting at once cannot both take the last one.
+    fn admit(&mut self) -> bool {
+        let max = self.config.max_conns;
+        match &self.shared_open {
+            Some(open) => {
+                open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+            }
+            None => self.stats.conns_open < max as u64,
+        }
+    }
+
+    /// Gives back a place taken by [`Reactor::admit`] (the connection closed, or never opened).
+    pub(super) fn release(&mut self) {
+        if let Some(open) = &self.shared_open {
+            open.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

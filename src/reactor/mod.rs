@@ -55,7 +55,7 @@ pub mod token;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU8, AtomicUsize};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::TcpListener;
@@ -168,6 +168,8 @@ pub struct Reactor {
     /// and the sum of the others' counters as last published.
     board: Option<(StatsBoard, usize)>,
     others: Option<Stats>,
+    /// With several reactors: the connections open in all of them, against `max_conns`.
+    shared_open: Option<Arc<AtomicUsize>>,
     signals: Option<Signals>,
     waker: Arc<Waker>,
     request: Arc<AtomicU8>,
@@ -211,6 +213,7 @@ impl Reactor {
             phase: Phase::Running,
             board: None,
             others: None,
+            shared_open: None,
             signals,
             waker: Arc::new(waker),
             request: Arc::new(AtomicU8::new(shutdown::NONE)),
@@ -293,6 +296,12 @@ impl Reactor {
     /// so `/stats`, `/metrics`, `INFO` and `--stats` report the whole process.
     pub fn share_stats(&mut self, board: StatsBoard, index: usize) {
         self.board = Some((board, index));
+    }
+
+    /// Counts this reactor's open connections in `open`, which other reactors of the process
+    /// share, so that [`Config::max_conns`] bounds them all together rather than each alone.
+    pub fn share_conn_limit(&mut self, open: Arc<AtomicUsize>) {
+        self.shared_open = Some(open);
     }
 
     /// A handle that stops this reactor from another thread.
