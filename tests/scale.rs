@@ -167,7 +167,8 @@ fn stats_report_the_whole_process_with_two_reactors() {
 fn max_conns_bounds_the_process_not_each_reactor() {
     // Two reactors, three places. Connections land on either reactor (the kernel hashes them
     // across the two SO_REUSEPORT sockets); however they fall, exactly three are served.
-    let server = common::Binary::start(&["serve", "--reactors", "2", "--max-conns", "3", "--echo", "127.0.0.1:0"]);
+    let server =
+        common::Binary::start(&["serve", "--reactors", "2", "--max-conns", "3", "--echo", "127.0.0.1:0"]);
     let addr = server.addr("echo:tcp");
     let mut served = Vec::new();
     let mut refused = 0;

@@ -222,6 +222,40 @@ fn a_services_last_words_reach_a_tls_peer_before_close_notify() {
 }
 
 #[test]
+fn the_chat_meets_a_tls_peer_only_once_its_handshake_is_done() {
+    let identity = Identity::self_signed(&["localhost"]).unwrap();
+    let config = tls::server_config(&identity, &[]).unwrap();
+    let mut reactor = Reactor::new(Config::default()).unwrap();
+    let room = reactor.add_service(Chat::new(ChatConfig { max_members: Some(2), ..ChatConfig::default() }));
+    let addr = reactor.listen_tls("127.0.0.1:0".parse().unwrap(), room, config).unwrap();
+    let cert = std::env::temp_dir().join(format!("reactor-room-{}-{}.pem", std::process::id(), addr.port()));
+    identity.write_cert(&cert).unwrap();
+    let client = tls::client_config(Some(&cert), false).unwrap();
+    std::fs::remove_file(&cert).unwrap();
+    let _server = common::Server::run(reactor, addr);
+
+    let mut first = BufReader::new(tls_connect(addr, &client));
+    let mut line = String::new();
+    first.read_line(&mut line).unwrap();
+    assert!(line.starts_with("*** welcome, you are guest-1"), "{line:?}");
+    // A peer that connects and never says hello is not a member: nobody hears of it, and
+    // it does not take the room's second place.
+    let _silent = common::connect(addr);
+    let mut second = BufReader::new(tls_connect(addr, &client));
+    line.clear();
+    second.read_line(&mut line).unwrap();
+    assert!(line.starts_with("*** welcome, you are guest-2 (2 members here)"), "{line:?}");
+    line.clear();
+    first.read_line(&mut line).unwrap();
+    assert_eq!(line, "*** guest-2 joined\n", "the silent peer was announced");
+    // The room is full now, and a TLS peer can read why.
+    let mut third = tls_connect(addr, &client);
+    let mut told = String::new();
+    third.read_to_string(&mut told).expect("the refusal, then close_notify");
+    assert_eq!(told, "*** the room is full, try again later\n");
+}
+
+#[test]
 fn a_client_that_does_not_trust_the_certificate_fails_and_the_server_goes_on() {
     let s = tls_server(Config::default());
     let stranger = Identity::self_signed(&["localhost"]).unwrap();

@@ -14,8 +14,9 @@ use crate::service::CloseReason;
 
 impl Reactor {
     /// `n` bytes arrived before the PROXY protocol header was complete: collect them until it
-    /// is, then take the client's address from it, open the service, and pass on what came
-    /// after the header (a TLS ClientHello, a request) as if it had just been read.
+    /// is, then take the client's address from it, open the service (behind TLS, that waits
+    /// for the handshake), and pass on what came after the header (a TLS ClientHello, a
+    /// request) as if it had just been read.
     pub(super) fn proxy_input(&mut self, key: usize, n: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         conn.input.extend_from_slice(&self.rbuf[..n]);
@@ -38,7 +39,9 @@ impl Reactor {
                         conn.peer
                     );
                 }
-                self.open_session(key);
+                if conn.tls.is_none() {
+                    self.open_session(key); // with TLS, once the handshake is done
+                }
                 for chunk in rest.chunks(READ_CHUNK) {
                     if !self.conns.get(key).is_some_and(|c| c.state == State::Open) {
                         break;
@@ -76,9 +79,18 @@ impl Reactor {
                 self.send_out_empty(key); // the alert rustls queued, best effort
                 return self.close(key, CloseReason::Error);
             }
-            // Handshake messages (and, once the handshake is done, any greeting the service
-            // wrote at open, which rustls held until then).
+            // Handshake messages.
             self.send_out_empty(key);
+            // The handshake is done: only now does the service meet this peer, so a chat room
+            // never announces, and kv never lists, one that fails or abandons its handshake,
+            // and a greeting that closes (a full room) is sent where the peer can read it.
+            if let Some(conn) = self.conns.get(key)
+                && conn.state == State::Open
+                && conn.session.is_none()
+                && conn.tls.as_deref().is_some_and(|tls| !tls.is_handshaking())
+            {
+                self.open_session(key);
+            }
             loop {
                 let Some(conn) = self.conns.get_mut(key) else { return };
                 if conn.state != State::Open {

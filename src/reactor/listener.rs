@@ -179,7 +179,8 @@ impl super::Reactor {
         log::info!("Connection from {peer}");
         log::debug!("{id} {peer}: accepted ({} service)", self.services[service].name());
         let mut conn = Conn::new(stream, id, peer, service, self.now);
-        if session.is_some() || proxy {
+        let tls = session.is_some();
+        if tls || proxy {
             // The PROXY header and the TLS handshake share one deadline.
             self.timers.add(self.now + self.config.handshake_timeout, TimerKind::Handshake(id));
         }
@@ -190,8 +191,9 @@ impl super::Reactor {
         if let Some(idle) = self.config.idle_timeout {
             self.timers.add(self.now + idle, TimerKind::Idle(id));
         }
-        if !proxy {
-            // Behind a PROXY header the service opens once the header names the client.
+        // Behind a PROXY header the service opens once the header names the client, behind
+        // TLS once the handshake is done: the service meets only peers that got that far.
+        if !proxy && !tls {
             self.open_session(key);
             // A service may turn the peer away in its greeting (`cx.close()` in `open`, as
             // a full chat room does). No event will come for that: if the greeting went out
