@@ -164,6 +164,9 @@ pub struct Reactor {
     wall: SystemTime,
     next_serial: u64,
     phase: Phase,
+    /// When the graceful stop began (a repeat of its signal within [`shutdown::REPEAT`] is
+    /// the same request delivered twice, not a second one).
+    stopping_since: Option<Instant>,
     /// With several reactors: where this one publishes its counters (and its index there),
     /// and the sum of the others' counters as last published.
     board: Option<(StatsBoard, usize)>,
@@ -211,6 +214,7 @@ impl Reactor {
             wall: SystemTime::now(),
             next_serial: 0,
             phase: Phase::Running,
+            stopping_since: None,
             board: None,
             others: None,
             shared_open: None,

@@ -30,6 +30,12 @@ pub(crate) const GRACEFUL: u8 = 1;
 /// Immediate stop asked.
 pub(crate) const IMMEDIATE: u8 = 2;
 
+/// A signal repeated this soon after the one that began a graceful stop is taken as the same
+/// request delivered twice, not as "stop now": `timeout(1)` and some supervisors signal both
+/// the process and its group, and a terminal's Ctrl-C reaches every process in the group.
+/// A person who means "now" presses again after reading the shutdown line.
+pub(crate) const REPEAT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Lets another thread stop a running reactor. Cheap to clone.
 #[derive(Clone)]
 pub struct Handle {
@@ -70,8 +76,13 @@ impl super::Reactor {
             return;
         };
         let count = signals.pending().count();
+        let now = std::time::Instant::now();
         for _ in 0..count {
             log::info!("signal received");
+            if self.stopping_since.is_some_and(|since| now.duration_since(since) < REPEAT) {
+                log::info!("the same stop request again, within {REPEAT:?}: still stopping gracefully");
+                continue;
+            }
             self.request_stop(if self.phase == Phase::Running { GRACEFUL } else { IMMEDIATE });
         }
     }
@@ -107,6 +118,7 @@ impl super::Reactor {
         }
         self.ready.retain(|r| matches!(r, Ready::Conn(_)));
         self.phase = Phase::Draining;
+        self.stopping_since = Some(std::time::Instant::now());
         self.timers.add(self.now + self.config.shutdown_grace, TimerKind::Grace);
         // Tell every service session, so those with nothing in progress can close now
         // instead of holding the shutdown for the whole grace period.
