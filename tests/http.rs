@@ -222,3 +222,38 @@ fn malformed_request_corpus_gets_the_right_status_then_close() {
     assert!(reply.starts_with("HTTP/1.1 200 OK"));
     let _ = TcpStream::connect(addr).unwrap();
 }
+
+#[test]
+fn a_peer_that_owes_reads_but_dribbles_a_head_is_still_a_slowloris() {
+    // It leaves a big reply unread (owed output, but under the output limit, so we keep
+    // reading it) and dribbles the next head: that must meet the head timeout. Postponing it
+    // is only for a peer we have stopped reading.
+    let config = Config { max_output: 64 * 1024 * 1024, ..Config::default() };
+    let mut reactor = Reactor::new(config).unwrap();
+    let http = HttpConfig {
+        max_body: 32 * 1024 * 1024,
+        head_timeout: Duration::from_millis(300),
+        ..HttpConfig::default()
+    };
+    let addr = reactor.serve("127.0.0.1:0".parse().unwrap(), Http::new(http)).unwrap();
+    let _s = common::Server::run(reactor, addr);
+    let mut c = common::connect(addr);
+    // More than the kernel's buffers on both sides can hold, so the reply stays owed.
+    let body = vec![b'x'; 24 * 1024 * 1024];
+    let head = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n", body.len());
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&body).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    // Five head timeouts of dribbling, then the end of the head.
+    for i in 0..15 {
+        std::thread::sleep(Duration::from_millis(100));
+        if c.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
+            break; // already closed: fine
+        }
+    }
+    let _ = c.write_all(b"Host: a\r\n\r\n");
+    let mut all = Vec::new();
+    let _ = c.read_to_end(&mut all);
+    let tail = String::from_utf8_lossy(&all[all.len().saturating_sub(300)..]).into_owned();
+    assert!(tail.contains("HTTP/1.1 408"), "the dribbled head was answered, not timed out: {tail:?}");
+}

@@ -256,6 +256,54 @@ fn the_chat_meets_a_tls_peer_only_once_its_handshake_is_done() {
 }
 
 #[test]
+fn a_tls_pipeline_ended_by_close_notify_gets_every_reply() {
+    // 40 GETs of 64 KiB and close_notify in one write: kv holds GETs back at the 1 MiB output
+    // limit, and the close_notify, decrypted in the same read, must wait behind them.
+    let s = tls_server(Config::default());
+    let mut kv = tls_connect(s.kv, &s.client);
+    let value = "v".repeat(64 * 1024);
+    kv.write_all(&common::resp(&[b"SET", b"big", value.as_bytes()])).unwrap();
+    let mut ok = [0; 5];
+    kv.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
+    kv.conn.writer().write_all(&b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(40)).unwrap();
+    kv.conn.send_close_notify();
+    let mut wire = Vec::new();
+    while kv.conn.wants_write() {
+        kv.conn.write_tls(&mut wire).unwrap();
+    }
+    kv.sock.write_all(&wire).unwrap();
+    let mut all = Vec::new();
+    kv.read_to_end(&mut all).expect("every reply, then the server's close_notify");
+    let reply = format!("$65536\r\n{value}\r\n");
+    assert_eq!(all.len() / reply.len(), 40, "replies before the close");
+    assert!(all == reply.repeat(40).into_bytes(), "replies differ");
+}
+
+#[test]
+fn a_handshake_that_ends_after_shutdown_began_is_drained_too() {
+    // An HTTPS peer accepted before SIGTERM finishes its handshake after it, then sends
+    // nothing (a browser's preconnect): it must be closed as idle keep-alive, not held for
+    // the whole grace period.
+    let s = tls_server(Config { shutdown_grace: Duration::from_secs(20), ..Config::default() });
+    let mut tcp = common::connect(s.http);
+    std::thread::sleep(Duration::from_millis(100)); // accepted
+    s._server.handle.shutdown();
+    std::thread::sleep(Duration::from_millis(100));
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(s.client.clone(), name).unwrap();
+    let started = Instant::now();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).unwrap();
+    }
+    let mut https = rustls::StreamOwned::new(conn, tcp);
+    let mut rest = Vec::new();
+    https.read_to_end(&mut rest).expect("close_notify, then EOF");
+    assert!(rest.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5), "held for {:?}", started.elapsed());
+}
+
+#[test]
 fn a_client_that_does_not_trust_the_certificate_fails_and_the_server_goes_on() {
     let s = tls_server(Config::default());
     let stranger = Identity::self_signed(&["localhost"]).unwrap();

@@ -97,10 +97,15 @@ pub struct Conn {
     writable_interest: bool,
     /// Reading stopped because the output buffer is over its limit (backpressure).
     pub(crate) read_paused: bool,
-    /// The service stopped at the output limit with complete requests still in `input`
-    /// (`Cx::output_room`). Reading waits until it has taken them: more bytes would only pile
-    /// up behind them, and a FIN read now would cut them off.
+    /// The service answered, left input unconsumed, and the output is at its limit: it may
+    /// have stopped there with complete requests waiting (kv does, `Cx::output_room`).
+    /// Reading waits until it has been offered them again: more bytes would only pile up
+    /// behind them, and a FIN read now would cut them off. (For a service that just left an
+    /// incomplete request, the next offer finds nothing to do and clears it.)
     pub(crate) held: bool,
+    /// The peer ended its input (FIN or TLS close_notify) while `held`: act on it once the
+    /// held requests are answered.
+    pub(crate) eof_pending: bool,
     /// The idle timeout has already begun to close it (counted once in `conns_idle_closed`).
     pub(crate) idled: bool,
     /// The connection is in the reactor's ready queue (more input may be waiting).
@@ -133,6 +138,7 @@ impl Conn {
             writable_interest: false,
             read_paused: false,
             held: false,
+            eof_pending: false,
             idled: false,
             queued: false,
             last_active: now,

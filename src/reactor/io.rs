@@ -103,6 +103,12 @@ impl Reactor {
             return;
         };
         match conn.state {
+            State::Open if conn.held => {
+                // Complete requests still wait for the output to drain (a TLS close_notify
+                // decrypted in the same read as they were): the end of input comes after
+                // them. The ready queue serves them, then ends it (`Reactor::serve_ready_queue`).
+                conn.eof_pending = true;
+            }
             State::Open => {
                 // A request cut off by the FIN can never complete.
                 self.stats.input_buffered -= conn.discard_input() as u64;
@@ -130,6 +136,7 @@ impl Reactor {
         let mut cx =
             Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed)
                 .with_output_limit(self.config.max_output)
+                .with_reads_paused(conn.read_paused || conn.held)
                 .with_draining(self.phase == Phase::Draining)
                 .with_other_reactors(self.others.as_ref());
         let buffered_before = conn.input.len();
@@ -222,8 +229,10 @@ impl Reactor {
         };
         let service = &mut self.services[conn.service];
         self.out.clear();
+        let draining = self.phase == Phase::Draining;
         let mut cx =
             Cx::new(self.now, self.wall, conn.id, conn.peer, &mut self.out, &mut self.outbox, &self.stats, 0)
+                .with_draining(draining)
                 .with_other_reactors(self.others.as_ref());
         let Some(session) = guarded(service.name(), conn.id, || service.open(&mut cx)) else {
             // No session: the service never saw this connection, so it is not told of the close.
@@ -236,6 +245,11 @@ impl Reactor {
         let close = cx.close_requested();
         let timer = cx.timer_requested();
         self.after_call(key, close, timer);
+        // A TLS handshake or a PROXY header that ends after shutdown began: this session
+        // missed the drain call the others got.
+        if draining && self.conns.get(key).is_some_and(|c| c.state == State::Open) {
+            self.call_service(key, Call::Drain);
+        }
     }
 
     /// Carries out the results of a service call (`self.out` holds the reply).
@@ -403,7 +417,13 @@ impl Reactor {
         if reason != CloseReason::Error {
             // The service's last words first: a TLS peer ignores anything after close_notify.
             self.send_out(key);
-            if let Some(tls) = self.conns.get_mut(key).and_then(|c| c.tls.as_deref_mut()) {
+            // (Unless that write failed and closed it.)
+            if let Some(tls) = self
+                .conns
+                .get_mut(key)
+                .filter(|c| c.state != State::Closed)
+                .and_then(|c| c.tls.as_deref_mut())
+            {
                 tls.send_close_notify();
                 self.send_out_empty(key);
             }

@@ -304,6 +304,8 @@ impl Reactor {
 
     /// Counts this reactor's open connections in `open`, which other reactors of the process
     /// share, so that [`Config::max_conns`] bounds them all together rather than each alone.
+    /// Places are given back as connections close, and by [`Reactor::run`] on its way out;
+    /// a reactor that panics keeps its places, so give the others a fresh count then.
     pub fn share_conn_limit(&mut self, open: Arc<AtomicUsize>) {
         self.shared_open = Some(open);
     }
@@ -328,6 +330,7 @@ impl Reactor {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
+                self.close_all(); // and give back any shared connection places
                 return Err(Error::Poll(e));
             }
             // One clock reading per turn: every service call in this turn sees the same `now`.
@@ -469,6 +472,13 @@ impl Reactor {
                         self.call_service(id.index(), Call::Input(0));
                     }
                     self.read(id.index(), false);
+                    if let Some(conn) = self.conns.get(id.index())
+                        && conn.eof_pending
+                        && !conn.held
+                        && conn.state == State::Open
+                    {
+                        self.on_eof(id.index());
+                    }
                     self.settle(id.index());
                 }
                 Ready::Listener(i) => self.accept(i),

@@ -139,6 +139,7 @@ pub struct Cx<'a> {
     others: Option<&'a Stats>,
     pending_output: usize,
     output_limit: usize,
+    reads_paused: bool,
     draining: bool,
     close: bool,
     timer: Option<Instant>,
@@ -168,6 +169,7 @@ impl<'a> Cx<'a> {
             others: None,
             pending_output,
             output_limit: usize::MAX,
+            reads_paused: false,
             draining: false,
             close: false,
             timer: None,
@@ -185,6 +187,19 @@ impl<'a> Cx<'a> {
     pub fn with_output_limit(mut self, limit: usize) -> Self {
         self.output_limit = limit;
         self
+    }
+
+    /// Says whether the reactor has stopped reading this peer, for [`Cx::reads_paused`].
+    pub fn with_reads_paused(mut self, paused: bool) -> Self {
+        self.reads_paused = paused;
+        self
+    }
+
+    /// The reactor has stopped reading this peer for now (backpressure: it owes the peer too
+    /// much, or the service stopped at [`Cx::output_room`]). Bytes the peer sent may be
+    /// waiting unread on our side, so a slow request is not the peer's doing.
+    pub fn reads_paused(&self) -> bool {
+        self.reads_paused
     }
 
     /// Marks the call as made during a graceful shutdown, for [`Cx::draining`].

@@ -21,6 +21,7 @@ struct Conn<S> {
     closing: bool,
     closed: Option<CloseReason>,
     timer: Option<Instant>,
+    reads_paused: bool,
 }
 
 /// Drives one service with in-memory connections and a clock the test controls.
@@ -53,6 +54,14 @@ impl<S: Service> Harness<S> {
             outbox: Outbox::default(),
             scratch: Vec::new(),
             draining: false,
+        }
+    }
+
+    /// Plays the reactor's backpressure for connection `id`: while paused, the service sees
+    /// [`Cx::reads_paused`] (the reactor would not be reading the peer).
+    pub fn set_reads_paused(&mut self, id: ConnId, paused: bool) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.reads_paused = paused;
         }
     }
 
@@ -129,6 +138,7 @@ impl<S: Service> Harness<S> {
             closing,
             closed: None,
             timer,
+            reads_paused: false,
         };
         self.conns.insert(id, conn);
         self.deliver_outbox();
@@ -224,6 +234,7 @@ impl<S: Service> Harness<S> {
         let owed = c.output.len();
         let mut cx =
             Cx::new(self.now, self.wall, id, c.peer, &mut self.scratch, &mut self.outbox, &self.stats, owed)
+                .with_reads_paused(c.reads_paused)
                 .with_draining(self.draining);
         let consumed = f(&mut self.service, session, &c.input, &mut cx);
         assert!(consumed <= c.input.len(), "service consumed more than it was given");

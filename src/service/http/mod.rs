@@ -240,11 +240,11 @@ impl Service for Http {
     fn timer(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
         // Timers from earlier heads may still fire; only this head's deadline counts.
         if let State::Head { deadline, scanned } = session.state {
-            if cx.now() >= deadline && cx.pending_output() > 0 {
-                // The peer is not reading our replies, so the reactor may have stopped reading
-                // its bytes (backpressure): the rest of this head can be waiting unread on our
-                // side, and a slow head is then our doing. Give it another full period; a peer
-                // that never reads its replies meets the reactor's idle timeout instead.
+            if cx.now() >= deadline && cx.reads_paused() {
+                // The reactor stopped reading this peer (it is not reading our replies): the
+                // rest of this head can be waiting unread on our side, and a slow head is then
+                // our doing. Give it another full period. While reads are paused nothing the
+                // peer sends counts as life, so one that never reads meets the idle timeout.
                 let deadline = cx.now() + self.config.head_timeout;
                 session.state = State::Head { deadline, scanned };
                 cx.set_timer(deadline);
@@ -260,8 +260,13 @@ impl Service for Http {
     /// Shutdown: an idle keep-alive connection is closed now (a server may close an idle
     /// persistent connection at any time, and clients retry on a fresh one: RFC 9112 §9.6);
     /// one with a request in progress gets its reply with `Connection: close`.
+    /// (Not while replies are owed or reads are paused: requests may then be waiting unread,
+    /// and they are answered, the last with `Connection: close`.)
     fn drain(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
-        if let State::Idle = session.state {
+        if let State::Idle = session.state
+            && cx.pending_output() == 0
+            && !cx.reads_paused()
+        {
             log::debug!("{}: shutting down, closing the idle keep-alive connection", cx.id());
             cx.close();
             enter(session, State::Closed, cx.id());

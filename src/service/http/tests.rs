@@ -536,12 +536,21 @@ fn a_head_is_not_timed_out_while_the_peer_has_replies_to_read() {
     let mut h = harness();
     let c = h.open();
     h.input(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHo");
-    h.advance(Duration::from_secs(11)); // the first reply is still untaken: owed
-    assert!(!h.is_closing(c), "408 while our own reply was unread");
+    h.set_reads_paused(c, true); // the peer does not read its replies: backpressure
+    h.advance(Duration::from_secs(11));
+    assert!(!h.is_closing(c), "408 while the reactor was not reading the peer");
     let first = h.take_output(c);
     assert!(first.starts_with(b"HTTP/1.1 200 OK"));
+    h.set_reads_paused(c, false);
     h.input(c, b"st: a\r\n\r\n");
     assert!(h.take_output(c).starts_with(b"HTTP/1.1 200 OK"));
+    // Owed output alone changes nothing: while we still read the peer, a dribbled head is a
+    // slowloris whether or not it reads its replies.
+    h.input(c, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n");
+    h.advance(Duration::from_secs(11));
+    assert!(h.take_text(c).contains("HTTP/1.1 408"));
+    assert!(h.is_closing(c));
+    let c = h.open();
     // With nothing owed the timeout is as strict as before.
     h.input(c, b"GET / HTTP/1.1\r\n");
     h.advance(Duration::from_secs(11));
