@@ -77,7 +77,7 @@ fn rustls_client_talks_to_every_service() {
     let mut buf = [0; 14];
     echo.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"Hello, Server!");
-    // chat: the greeting was written at open, before the handshake finished
+    // chat: the greeting is written when the service opens, once the handshake is done
     let mut chat = BufReader::new(tls_connect(s.chat, &s.client));
     let mut line = String::new();
     chat.read_line(&mut line).unwrap();

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::service::Cx;
 
-use super::{Kv, Sub, dispatch_sub, not_an_integer, reply, syntax_error};
+use super::{Kv, Sub, dispatch_sub, not_an_integer, reply, sub, syntax_error};
 use crate::service::kv::resp::{Args, parse_int};
 
 /// The Redis version we answer to, in HELLO and INFO: the protocol level this service
@@ -131,36 +131,31 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 /// `CLIENT <subcommand>`.
 pub(super) fn client(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     const SUBS: &[Sub] = &[
-        Sub {
-            name: "client|id",
-            arity: 2,
-            run: client_id,
-            help: ["ID", "    Return the ID of the current connection."],
-        },
-        Sub {
-            name: "client|setname",
-            arity: 3,
-            run: client_setname,
-            help: ["SETNAME <name>", "    Assign the name <name> to the current connection."],
-        },
-        Sub {
-            name: "client|getname",
-            arity: 2,
-            run: client_getname,
-            help: ["GETNAME", "    Return the name of the current connection."],
-        },
-        Sub {
-            name: "client|info",
-            arity: 2,
-            run: client_info,
-            help: ["INFO", "    Return information about the current client connection."],
-        },
-        Sub {
-            name: "client|list",
-            arity: -2,
-            run: client_list,
-            help: ["LIST", "    Return information about client connections (no filters here)."],
-        },
+        sub("client|id", 2, client_id, ["ID", "    Return the ID of the current connection."]),
+        sub(
+            "client|setname",
+            3,
+            client_setname,
+            ["SETNAME <name>", "    Assign the name <name> to the current connection."],
+        ),
+        sub(
+            "client|getname",
+            2,
+            client_getname,
+            ["GETNAME", "    Return the name of the current connection."],
+        ),
+        sub(
+            "client|info",
+            2,
+            client_info,
+            ["INFO", "    Return information about the current client connection."],
+        ),
+        sub(
+            "client|list",
+            -2,
+            client_list,
+            ["LIST", "    Return information about client connections (no filters here)."],
+        ),
     ];
     dispatch_sub(kv, args, cx, "CLIENT", SUBS);
 }

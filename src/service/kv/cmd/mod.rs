@@ -192,6 +192,10 @@ struct Sub {
     help: [&'static str; 2],
 }
 
+const fn sub(name: &'static str, arity: i32, run: Run, help: [&'static str; 2]) -> Sub {
+    Sub { name, arity, run, help }
+}
+
 /// Runs the subcommand named by `args[1]`, answers `CONTAINER HELP` with every subcommand's
 /// entry (as Redis lays it out), or answers Redis's
 /// `-ERR unknown subcommand 'x'. Try CLIENT HELP.`.

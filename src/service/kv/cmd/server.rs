@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::service::Cx;
 
 use super::connection::REDIS_VERSION;
-use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, reply};
+use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, reply, sub};
 use crate::service::kv::glob;
 use crate::service::kv::resp::Args;
 
@@ -112,27 +112,24 @@ fn human_bytes(n: usize) -> String {
 /// `CONFIG GET|SET|RESETSTAT`.
 pub(super) fn config(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     const SUBS: &[Sub] = &[
-        Sub {
-            name: "config|get",
-            arity: -3,
-            run: config_get,
-            help: [
-                "GET <pattern>",
-                "    Return parameters matching the glob-like <pattern> and their values.",
-            ],
-        },
-        Sub {
-            name: "config|set",
-            arity: -4,
-            run: config_set,
-            help: ["SET <directive> <value>", "    Refused: every parameter here is fixed at startup."],
-        },
-        Sub {
-            name: "config|resetstat",
-            arity: 2,
-            run: config_resetstat,
-            help: ["RESETSTAT", "    Reset statistics reported by the INFO command."],
-        },
+        sub(
+            "config|get",
+            -3,
+            config_get,
+            ["GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values."],
+        ),
+        sub(
+            "config|set",
+            -4,
+            config_set,
+            ["SET <directive> <value>", "    Refused: every parameter here is fixed at startup."],
+        ),
+        sub(
+            "config|resetstat",
+            2,
+            config_resetstat,
+            ["RESETSTAT", "    Reset statistics reported by the INFO command."],
+        ),
     ];
     dispatch_sub(kv, args, cx, "CONFIG", SUBS);
 }
@@ -199,12 +196,12 @@ fn config_resetstat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 /// array, so `redis-cli` 7 falls back to its built-in help.
 pub(super) fn command(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     const SUBS: &[Sub] = &[
-        Sub {
-            name: "command|count",
-            arity: 2,
-            run: command_count,
-            help: ["COUNT", "    Return the total number of commands in this server."],
-        },
+        sub(
+            "command|count",
+            2,
+            command_count,
+            ["COUNT", "    Return the total number of commands in this server."],
+        ),
         Sub {
             name: "command|info",
             arity: -2,
