@@ -67,6 +67,41 @@ fn ping_echo_get_set() {
 }
 
 #[test]
+fn setnx_setex_psetex_append_strlen_and_type() {
+    let (mut h, c) = kv_with(KvConfig { max_bulk: 8, ..KvConfig::default() });
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SETNX", "k", "a"], ":1\r\n"),
+            (&["SETNX", "k", "b"], ":0\r\n"),
+            (&["APPEND", "k", "bc"], ":3\r\n"),
+            (&["APPEND", "new", "xyz"], ":3\r\n"),
+            (&["GET", "k"], "$3\r\nabc\r\n"),
+            (&["STRLEN", "k"], ":3\r\n"),
+            (&["STRLEN", "nosuch"], ":0\r\n"),
+            (&["APPEND", "k", "123456"], "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"),
+            (&["TYPE", "k"], "+string\r\n"),
+            (&["TYPE", "nosuch"], "+none\r\n"),
+            (&["SETEX", "t", "10", "v"], "+OK\r\n"),
+            (&["TTL", "t"], ":10\r\n"),
+            (&["PSETEX", "p", "1500", "v"], "+OK\r\n"),
+            (&["PTTL", "p"], ":1500\r\n"),
+            (&["SETEX", "t", "0", "v"], "-ERR invalid expire time in 'setex' command\r\n"),
+            (&["PSETEX", "t", "-1", "v"], "-ERR invalid expire time in 'psetex' command\r\n"),
+            (&["SETEX", "t", "x", "v"], "-ERR value is not an integer or out of range\r\n"),
+            (&["SETEX", "t", "10"], "-ERR wrong number of arguments for 'setex' command\r\n"),
+        ],
+    );
+    // APPEND keeps the TTL, as Redis does; SETNX on an expired key sets it.
+    assert_eq!(ask(&mut h, c, &["APPEND", "t", "w"]), ":2\r\n");
+    assert_eq!(ask(&mut h, c, &["TTL", "t"]), ":10\r\n");
+    h.advance(std::time::Duration::from_secs(11));
+    assert_eq!(ask(&mut h, c, &["SETNX", "t", "again"]), ":1\r\n");
+    assert_eq!(ask(&mut h, c, &["TTL", "t"]), ":-1\r\n");
+}
+
+#[test]
 fn set_options() {
     let (mut h, c) = kv();
     script(
@@ -535,11 +570,11 @@ fn inline_commands() {
     );
     assert!(h.is_closing(c));
     let c = h.open();
-    h.input(c, b"SET k \"a\\x00b\\n\"\r\nSTRLEN\r\n");
+    h.input(c, b"SET k \"a\\x00b\\n\"\r\nLLEN\r\n");
     h.input(c, b"GET k\r\n");
     assert_eq!(
         h.take_text(c),
-        "+OK\r\n-ERR unknown command 'STRLEN', with args beginning with: \r\n$4\r\na\0b\n\r\n"
+        "+OK\r\n-ERR unknown command 'LLEN', with args beginning with: \r\n$4\r\na\0b\n\r\n"
     );
 }
 

@@ -1,5 +1,5 @@
-//! Keyspace commands: DEL, EXISTS, the expiry family (EXPIRE, PEXPIRE, TTL, PTTL, PERSIST),
-//! KEYS, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
+//! Keyspace commands: DEL, EXISTS, TYPE, the expiry family (EXPIRE, PEXPIRE, TTL, PTTL,
+//! PERSIST), KEYS, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
 
 use std::time::Duration;
 
@@ -21,6 +21,13 @@ pub(super) fn exists(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
     let found = args.iter_from(1).filter(|key| kv.store.exists(key, now)).count();
     reply::int(cx.out(), found as i64);
+}
+
+/// `TYPE key`: `string`, the only type here, or `none`.
+pub(super) fn key_type(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let found = kv.store.exists(args.arg(1), now);
+    reply::simple(cx.out(), if found { "string" } else { "none" });
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]`.

@@ -8,8 +8,8 @@
 //!
 //! | file            | commands                                                        |
 //! |-----------------|-----------------------------------------------------------------|
-//! | `strings.rs`    | GET SET MGET MSET INCR DECR INCRBY DECRBY                       |
-//! | `keyspace.rs`   | DEL EXISTS EXPIRE PEXPIRE TTL PTTL PERSIST KEYS DBSIZE FLUSHALL FLUSHDB |
+//! | `strings.rs`    | GET SET SETNX SETEX PSETEX MGET MSET APPEND STRLEN INCR DECR INCRBY DECRBY |
+//! | `keyspace.rs`   | DEL EXISTS TYPE EXPIRE PEXPIRE TTL PTTL PERSIST KEYS DBSIZE FLUSHALL FLUSHDB |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
 //! | `server.rs`     | INFO CONFIG COMMAND                                             |
 //!
@@ -85,6 +85,12 @@ pub static COMMANDS: &[Command] = &[
     command("ttl", 2, R, KEY, keyspace::ttl),
     command("pttl", 2, R, KEY, keyspace::pttl),
     command("persist", 2, WD, KEY, keyspace::persist),
+    command("setex", 4, W, KEY, strings::setex),
+    command("psetex", 4, W, KEY, strings::psetex),
+    command("setnx", 3, WF, KEY, strings::setnx),
+    command("strlen", 2, R, KEY, strings::strlen),
+    command("append", 3, WF, KEY, strings::append),
+    command("type", 2, R, KEY, keyspace::key_type),
     command("echo", 2, F, NONE, connection::echo),
     command("dbsize", 1, R, NONE, keyspace::dbsize),
     command("keys", 2, &["readonly"], NONE, keyspace::keys),

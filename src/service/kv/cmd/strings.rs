@@ -1,5 +1,6 @@
-//! String commands: GET, SET, MGET, MSET and the INCR family. The GET/SET path reads its
-//! arguments in place from the input and writes its reply straight into `cx.out()`.
+//! String commands: GET, SET (and SETNX, SETEX, PSETEX), MGET, MSET, APPEND, STRLEN and the
+//! INCR family. The GET/SET path reads its arguments in place from the input and writes its
+//! reply straight into `cx.out()`.
 
 use std::time::Duration;
 
@@ -65,11 +66,7 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             Unit::Seconds => amount.checked_mul(1000),
             Unit::Millis => Some(amount),
         };
-        let deadline = millis
-            .filter(|&ms| ms > 0)
-            .filter(|&ms| ms.checked_add(unix_ms(cx)).is_some())
-            .and_then(|ms| now.checked_add(Duration::from_millis(ms.unsigned_abs())));
-        let Some(deadline) = deadline else {
+        let Some(deadline) = deadline_in(millis, cx) else {
             return reply::err(cx.out(), "invalid expire time in 'set' command");
         };
         ttl = Ttl::At(deadline);
@@ -93,6 +90,69 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     if !get {
         cx.write(reply::OK);
     }
+}
+
+/// Redis's `getExpireMillisecondsOrReply`: a relative expiry must be positive and must not
+/// overflow when added to the current Unix time in milliseconds.
+fn deadline_in(millis: Option<i64>, cx: &Cx<'_>) -> Option<std::time::Instant> {
+    millis
+        .filter(|&ms| ms > 0)
+        .filter(|&ms| ms.checked_add(unix_ms(cx)).is_some())
+        .and_then(|ms| cx.now().checked_add(Duration::from_millis(ms.unsigned_abs())))
+}
+
+/// `SETEX key seconds value`: SET with EX, arguments in another order.
+pub(super) fn setex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    set_expiring(kv, args, 1000, "setex", cx);
+}
+
+/// `PSETEX key milliseconds value`.
+pub(super) fn psetex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    set_expiring(kv, args, 1, "psetex", cx);
+}
+
+fn set_expiring(kv: &mut Kv, args: Args<'_>, unit_ms: i64, name: &str, cx: &mut Cx<'_>) {
+    let Some(amount) = parse_int(args.arg(2)) else {
+        return not_an_integer(cx.out());
+    };
+    let Some(deadline) = deadline_in(amount.checked_mul(unit_ms), cx) else {
+        return reply::err(cx.out(), &format!("invalid expire time in '{name}' command"));
+    };
+    let now = cx.now();
+    kv.store.set(args.arg(1), args.arg(3), Ttl::At(deadline), now);
+    cx.write(reply::OK);
+}
+
+/// `SETNX key value`: `:1` if it was set, `:0` if the key existed.
+pub(super) fn setnx(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let (key, value) = (args.arg(1), args.arg(2));
+    if kv.store.contains(key, now) {
+        return reply::int(cx.out(), 0);
+    }
+    kv.store.set(key, value, Ttl::Clear, now);
+    reply::int(cx.out(), 1);
+}
+
+/// `STRLEN key`: the value's length in bytes, 0 for a missing key.
+pub(super) fn strlen(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let len = kv.store.get(args.arg(1), now).map_or(0, <[u8]>::len);
+    reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX));
+}
+
+/// `APPEND key value`: the new length. The result obeys the bulk limit, as in Redis, so a
+/// value can never grow past what a client could have SET.
+pub(super) fn append(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let (key, tail) = (args.arg(1), args.arg(2));
+    let mut value = kv.store.get(key, now).map(<[u8]>::to_vec).unwrap_or_default();
+    if value.len().saturating_add(tail.len()) > kv.config.max_bulk {
+        return reply::err(cx.out(), "string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    value.extend_from_slice(tail);
+    kv.store.set(key, &value, Ttl::Keep, now);
+    reply::int(cx.out(), i64::try_from(value.len()).unwrap_or(i64::MAX));
 }
 
 /// `MGET key [key ...]`: an array of values and nulls.
