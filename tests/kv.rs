@@ -108,6 +108,25 @@ fn a_client_configured_with_a_password_logs_in_as_with_redis_without_one() -> Re
 }
 
 #[test]
+fn an_atomic_pipeline_runs_as_multi_exec() -> RedisResult<()> {
+    // redis-rs's `pipe().atomic()` (like redis-py's default pipeline) wraps it in MULTI/EXEC.
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let (a, b, n): (String, String, i64) = redis::pipe()
+        .atomic()
+        .set("a", "1")
+        .ignore()
+        .set("b", "2")
+        .ignore()
+        .get("a")
+        .get("b")
+        .incr("n", 5)
+        .query(&mut con)?;
+    assert_eq!((a.as_str(), b.as_str(), n), ("1", "2", 5));
+    Ok(())
+}
+
+#[test]
 fn a_pipeline_of_1000_commands_gets_1000_replies() -> RedisResult<()> {
     let (addr, _s) = server(Config::default());
     let mut con = client(addr);

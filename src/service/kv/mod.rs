@@ -105,6 +105,8 @@ pub struct Kv {
 #[derive(Debug)]
 pub struct Session {
     parser: Parser,
+    /// Commands queued since `MULTI`, if one is open.
+    transaction: Option<cmd::Transaction>,
 }
 
 impl Kv {
@@ -146,7 +148,7 @@ impl Service for Kv {
             cx.id().serial(),
             Client { addr: cx.peer(), name: None, opened: now, last_command_at: now, last_command: "NULL" },
         );
-        Session { parser: Parser::new(self.limits()) }
+        Session { parser: Parser::new(self.limits()), transaction: None }
     }
 
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
@@ -165,7 +167,7 @@ impl Service for Kv {
                     let args = session.parser.args(rest);
                     consumed += len;
                     if !args.is_empty() {
-                        cmd::execute(self, args, cx);
+                        cmd::execute(self, &mut session.transaction, args, cx);
                     }
                     if cx.close_requested() {
                         // QUIT: nothing after it is read.

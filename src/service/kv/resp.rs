@@ -343,6 +343,11 @@ impl<'a> Args<'a> {
         self.get(i).unwrap_or_default()
     }
 
+    /// Arguments kept elsewhere: each range indexes `source` (a command queued by `MULTI`).
+    pub fn from_parts(source: &'a [u8], ranges: &'a [Range<usize>]) -> Self {
+        Args { source, ranges }
+    }
+
     /// Arguments from `start` on.
     pub fn iter_from(&self, start: usize) -> impl Iterator<Item = &'a [u8]> + 'a {
         let source = self.source;

@@ -102,6 +102,79 @@ fn setnx_setex_psetex_append_strlen_and_type() {
 }
 
 #[test]
+fn multi_exec_discard() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["EXEC"], "-ERR EXEC without MULTI\r\n"),
+            (&["DISCARD"], "-ERR DISCARD without MULTI\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["MULTI"], "-ERR MULTI calls can not be nested\r\n"),
+            (&["SET", "k", "1"], "+QUEUED\r\n"),
+            (&["INCR", "k"], "+QUEUED\r\n"),
+            (&["SET", "s", "x"], "+QUEUED\r\n"),
+            (&["INCR", "s"], "+QUEUED\r\n"),
+            (&["GET", "k"], "+QUEUED\r\n"),
+            // A runtime error is one element of the reply; the rest still run.
+            (
+                &["EXEC"],
+                "*5\r\n+OK\r\n:2\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$1\r\n2\r\n",
+            ),
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "k", "9"], "+QUEUED\r\n"),
+            (&["DISCARD"], "+OK\r\n"),
+            (&["GET", "k"], "$1\r\n2\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["EXEC"], "*0\r\n"),
+            // A command refused while queueing discards the whole transaction.
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "k", "3"], "+QUEUED\r\n"),
+            (&["GET"], "-ERR wrong number of arguments for 'get' command\r\n"),
+            (&["NOSUCH"], "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"),
+            (&["EXEC"], "-EXECABORT Transaction discarded because of previous errors.\r\n"),
+            (&["GET", "k"], "$1\r\n2\r\n"),
+        ],
+    );
+    // QUIT is obeyed at once, even inside a transaction.
+    assert_eq!(ask(&mut h, c, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, c, &["QUIT"]), "+OK\r\n");
+    assert!(h.is_closing(c));
+}
+
+#[test]
+fn a_transaction_is_bounded_in_what_it_queues_and_what_it_answers() {
+    let (mut h, c) = kv_with(KvConfig { max_bulk: 1000, max_query: 3000, ..KvConfig::default() });
+    let value = "v".repeat(900);
+    assert_eq!(ask(&mut h, c, &["SET", "big", &value]), "+OK\r\n");
+    // Queued bytes: 3 SETs of 900 bytes fit in 3000, the fourth does not, and the transaction
+    // is then discarded.
+    assert_eq!(ask(&mut h, c, &["MULTI"]), "+OK\r\n");
+    for key in ["a", "b", "c"] {
+        assert_eq!(ask(&mut h, c, &["SET", key, &value]), "+QUEUED\r\n");
+    }
+    assert_eq!(
+        ask(&mut h, c, &["SET", "d", &value]),
+        "-ERR transaction too large: over the query buffer limit\r\n"
+    );
+    assert!(ask(&mut h, c, &["EXEC"]).starts_with("-EXECABORT"));
+    // Replies: 10 GETs of 900 bytes is over 3000. They all run; the client is told, and closed.
+    assert_eq!(ask(&mut h, c, &["MULTI"]), "+OK\r\n");
+    for _ in 0..10 {
+        assert_eq!(ask(&mut h, c, &["GET", "big"]), "+QUEUED\r\n");
+    }
+    assert_eq!(ask(&mut h, c, &["INCR", "ran"]), "+QUEUED\r\n");
+    assert_eq!(
+        ask(&mut h, c, &["EXEC"]),
+        "-ERR EXEC replies over the output limit: the transaction ran, its replies are dropped\r\n"
+    );
+    assert!(h.is_closing(c));
+    let c = h.open();
+    assert_eq!(ask(&mut h, c, &["GET", "ran"]), "$1\r\n1\r\n", "the whole transaction ran");
+}
+
+#[test]
 fn set_options() {
     let (mut h, c) = kv();
     script(

@@ -12,6 +12,7 @@
 //! | `keyspace.rs`   | DEL EXISTS TYPE EXPIRE PEXPIRE TTL PTTL PERSIST KEYS DBSIZE FLUSHALL FLUSHDB |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
 //! | `server.rs`     | INFO CONFIG COMMAND                                             |
+//! | this file       | MULTI EXEC DISCARD (they concern the connection's queue, not a command) |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
 //! arguments counting the command name, `n < 0` means at least `-n`.
@@ -22,6 +23,8 @@ mod server;
 mod strings;
 
 use crate::service::Cx;
+
+use std::ops::Range;
 
 use super::Kv;
 use super::reply;
@@ -104,6 +107,9 @@ pub static COMMANDS: &[Command] = &[
     command("info", -1, S, NONE, server::info),
     command("config", -2, S, NONE, server::config),
     command("command", -1, S, NONE, server::command),
+    command("multi", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
+    command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, transaction_command),
+    command("discard", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
 ];
 
 /// Finds a command by name, ignoring ASCII case as Redis does.
@@ -117,20 +123,130 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
     if arity >= 0 { argc == arity } else { argc >= -arity }
 }
 
-/// Runs one request (`args` is not empty).
-pub(super) fn execute(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+/// Commands queued between `MULTI` and `EXEC`, copied out of the input (which moves on).
+#[derive(Debug, Default)]
+pub struct Transaction {
+    /// Each command's arguments, back to back, and where each argument lies in them.
+    commands: Vec<(Vec<u8>, Vec<Range<usize>>)>,
+    /// Bytes queued so far: bounded by `max_query`, since a transaction is one request.
+    bytes: usize,
+    /// A command was refused while queueing (unknown, wrong arity, too large): `EXEC` will
+    /// discard the whole transaction, as Redis does.
+    failed: bool,
+}
+
+/// Runs one request (`args` is not empty), or queues it if a `MULTI` is open.
+///
+/// `MULTI` opens `transaction`; until `EXEC` or `DISCARD`, every command is checked (known,
+/// right arity) and answered `+QUEUED` instead of run. `EXEC` then runs them all, one after
+/// another in this one call, so no other client's command can come between them: on a
+/// single-threaded reactor that is all atomicity takes.
+pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: Args<'_>, cx: &mut Cx<'_>) {
     if looks_like_http(args.arg(0)) {
         return cross_protocol_attack(cx);
     }
     let Some(command) = lookup(args.arg(0)) else {
+        if let Some(t) = transaction.as_mut() {
+            t.failed = true;
+        }
         return unknown_command(args, cx.out());
     };
     if !arity_ok(command.arity, args.len()) {
+        if command.name == "exec" && transaction.take().is_some() {
+            // Redis ends the transaction here and says why in the abort.
+            let text =
+                b"EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command";
+            return reply::error_bytes(cx.out(), text);
+        }
+        if let Some(t) = transaction.as_mut() {
+            t.failed = true;
+        }
         return wrong_arity(command.name, cx.out());
     }
+    match (command.name, transaction.as_mut()) {
+        ("multi", None) => {
+            *transaction = Some(Transaction::default());
+            cx.write(reply::OK);
+        }
+        ("multi", Some(_)) => reply::err(cx.out(), "MULTI calls can not be nested"),
+        ("exec", None) => reply::err(cx.out(), "EXEC without MULTI"),
+        ("discard", None) => reply::err(cx.out(), "DISCARD without MULTI"),
+        ("discard", Some(_)) => {
+            *transaction = None;
+            cx.write(reply::OK);
+        }
+        ("exec", Some(_)) => {
+            if let Some(t) = transaction.take() {
+                exec(kv, t, cx);
+            }
+        }
+        // QUIT is obeyed at once, transaction or not.
+        ("quit", _) | (_, None) => run(kv, command, args, cx),
+        (_, Some(t)) => queue(t, args, kv.config.max_query, cx),
+    }
+}
+
+fn run(kv: &mut Kv, command: &'static Command, args: Args<'_>, cx: &mut Cx<'_>) {
     kv.counters.commands_processed += 1;
     note_command(kv, cx, command.name);
     (command.run)(kv, args, cx);
+}
+
+fn queue(t: &mut Transaction, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) {
+    let size: usize = args.iter_from(0).map(<[u8]>::len).sum();
+    if t.bytes.saturating_add(size) > limit {
+        t.failed = true;
+        return reply::err(cx.out(), "transaction too large: over the query buffer limit");
+    }
+    let mut source = Vec::with_capacity(size);
+    let mut ranges = Vec::with_capacity(args.len());
+    for arg in args.iter_from(0) {
+        ranges.push(source.len()..source.len() + arg.len());
+        source.extend_from_slice(arg);
+    }
+    t.bytes += size;
+    t.commands.push((source, ranges));
+    reply::simple(cx.out(), "QUEUED");
+}
+
+/// `EXEC`: every queued command, in order, and an array of their replies. The replies of a
+/// transaction cannot be held back at the output limit like a pipeline's (holding back would
+/// let other clients' commands in between), so they are bounded on their own: past
+/// `max_query` bytes of replies the rest still run (a transaction is all or nothing) but their
+/// replies are dropped, the client gets an error, and the connection closes, as Redis closes
+/// a client over its output buffer limit.
+fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
+    if t.failed {
+        return reply::error_bytes(cx.out(), b"EXECABORT Transaction discarded because of previous errors.");
+    }
+    let start = cx.out().len();
+    let limit = kv.config.max_query;
+    let mut over = false;
+    reply::array(cx.out(), t.commands.len());
+    for (source, ranges) in &t.commands {
+        let args = Args::from_parts(source, ranges);
+        if let Some(command) = lookup(args.arg(0)) {
+            run(kv, command, args, cx);
+        }
+        if cx.out().len() - start > limit {
+            over = true;
+            cx.out().truncate(start);
+        }
+    }
+    if over {
+        cx.out().truncate(start);
+        reply::err(
+            cx.out(),
+            "EXEC replies over the output limit: the transaction ran, its replies are dropped",
+        );
+        cx.close();
+    }
+}
+
+/// The table's entry for MULTI, EXEC and DISCARD, which [`execute`] handles itself (they
+/// act on the connection's transaction, which commands do not see). Never called.
+fn transaction_command(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    unknown_command(args, cx.out());
 }
 
 /// An HTTP request line or header where a command should be. Inline commands make RESP
