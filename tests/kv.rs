@@ -108,6 +108,23 @@ fn a_client_configured_with_a_password_logs_in_as_with_redis_without_one() -> Re
 }
 
 #[test]
+fn a_resp3_client_gets_resp3_nulls_and_maps() -> RedisResult<()> {
+    // redis-rs with `protocol=resp3` opens with HELLO 3, as redis-py 8 does by default.
+    let (addr, _s) = server(Config::default());
+    let resp3 = redis::Client::open(format!("redis://{addr}/?protocol=resp3"))?;
+    let mut con = resp3.get_connection_with_timeout(Duration::from_secs(5))?;
+    let () = con.set("k", "v")?;
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg("k").arg("nope").query(&mut con)?;
+    assert_eq!(values, vec![Some("v".to_string()), None]);
+    let missing: Option<String> = con.get("nope")?;
+    assert_eq!(missing, None);
+    let config: std::collections::HashMap<String, String> =
+        redis::cmd("CONFIG").arg("GET").arg("hz").query(&mut con)?;
+    assert_eq!(config.get("hz").map(String::as_str), Some("10"));
+    Ok(())
+}
+
+#[test]
 fn an_atomic_pipeline_runs_as_multi_exec() -> RedisResult<()> {
     // redis-rs's `pipe().atomic()` (like redis-py's default pipeline) wraps it in MULTI/EXEC.
     let (addr, _s) = server(Config::default());

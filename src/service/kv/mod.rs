@@ -99,6 +99,10 @@ pub struct Kv {
     /// Connected clients by connection serial (which is also their `CLIENT ID`).
     clients: BTreeMap<u64, Client>,
     counters: Counters,
+    /// The protocol of the connection whose command is running: RESP3 after `HELLO 3`. The
+    /// session owns it; `input` lends it here for the command's time, since commands see the
+    /// service, not the session.
+    resp3: bool,
 }
 
 /// Per-connection state: where the parser is in the client's current request.
@@ -107,12 +111,20 @@ pub struct Session {
     parser: Parser,
     /// Commands queued since `MULTI`, if one is open.
     transaction: Option<cmd::Transaction>,
+    /// `HELLO 3` switched this connection to RESP3.
+    resp3: bool,
 }
 
 impl Kv {
     /// A service with an empty keyspace.
     pub fn new(config: KvConfig) -> Self {
-        Kv { config, store: Store::new(), clients: BTreeMap::new(), counters: Counters::default() }
+        Kv {
+            config,
+            store: Store::new(),
+            clients: BTreeMap::new(),
+            counters: Counters::default(),
+            resp3: false,
+        }
     }
 
     /// The keyspace, for tests and diagnostics.
@@ -148,7 +160,7 @@ impl Service for Kv {
             cx.id().serial(),
             Client { addr: cx.peer(), name: None, opened: now, last_command_at: now, last_command: "NULL" },
         );
-        Session { parser: Parser::new(self.limits()), transaction: None }
+        Session { parser: Parser::new(self.limits()), transaction: None, resp3: false }
     }
 
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
@@ -167,7 +179,9 @@ impl Service for Kv {
                     let args = session.parser.args(rest);
                     consumed += len;
                     if !args.is_empty() {
+                        self.resp3 = session.resp3;
                         cmd::execute(self, &mut session.transaction, args, cx);
+                        session.resp3 = self.resp3; // HELLO may have switched it
                     }
                     if cx.close_requested() {
                         // QUIT: nothing after it is read.

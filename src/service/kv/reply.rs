@@ -1,4 +1,5 @@
-//! RESP2 reply encoders: the bytes that leave the key-value service.
+//! RESP reply encoders: the bytes that leave the key-value service. RESP2, plus the two RESP3
+//! types a connection gets after `HELLO 3` ([`null`]'s `_` and [`map`]'s `%`).
 //!
 //! Every command ends here: it calls one of these functions with `cx.out()`, the reactor's
 //! reply buffer, and the bytes are appended in place. Nothing is allocated per reply; numbers
@@ -19,6 +20,14 @@
 pub const OK: &[u8] = b"+OK\r\n";
 /// The null bulk string: RESP2's "no value" (a missing key, a SET NX that did not set).
 pub const NULL: &[u8] = b"$-1\r\n";
+
+/// A RESP3 map header, `%pairs\r\n`, then a key and a value reply per pair. Only sent on a
+/// connection that asked for RESP3 (`HELLO 3`); RESP2 spells the same as a flat array.
+pub fn map(out: &mut Vec<u8>, pairs: usize) {
+    out.push(b'%');
+    out.extend_from_slice(pairs.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
 
 /// A simple string: `+text\r\n`. `text` must not contain CR or LF (ours are all constants).
 pub fn simple(out: &mut Vec<u8>, text: &str) {
@@ -61,11 +70,17 @@ pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// A bulk string, or the null bulk string for `None`.
-pub fn bulk_or_null(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+/// "No value": RESP2's null bulk string `$-1`, or RESP3's null `_` on a connection that
+/// switched with `HELLO 3` (a RESP3 parser need not read `$-1`, and redis-py's does not).
+pub fn null(out: &mut Vec<u8>, resp3: bool) {
+    out.extend_from_slice(if resp3 { b"_\r\n" } else { NULL });
+}
+
+/// A bulk string, or the null for `None` (see [`null`]).
+pub fn bulk_or_null(out: &mut Vec<u8>, bytes: Option<&[u8]>, resp3: bool) {
     match bytes {
         Some(bytes) => bulk(out, bytes),
-        None => out.extend_from_slice(NULL),
+        None => null(out, resp3),
     }
 }
 
@@ -108,7 +123,7 @@ mod tests {
         int(&mut out, i64::MIN);
         bulk(&mut out, b"a\r\nb");
         bulk(&mut out, b"");
-        bulk_or_null(&mut out, None);
+        bulk_or_null(&mut out, None, false);
         array(&mut out, 0);
         error_bytes(&mut out, b"ERR bad\r\nname");
         assert_eq!(

@@ -477,6 +477,41 @@ fn help_lists_each_containers_subcommands() {
 }
 
 #[test]
+fn hello_3_switches_the_connection_to_resp3() {
+    // redis-py 8 opens with HELLO 3 and gives up on -NOPROTO; its RESP3 parser reads `_` as
+    // null and cannot read RESP2's `$-1`, and it wants maps from HELLO and CONFIG GET.
+    let (mut h, c) = kv();
+    let id = c.serial();
+    let map = format!(
+        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n\
+         $5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
+         $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+    );
+    // A HELLO 3 that fails switches nothing.
+    assert_eq!(ask(&mut h, c, &["HELLO", "3", "BAD"]), "-ERR Syntax error in HELLO option 'BAD'\r\n");
+    assert_eq!(ask(&mut h, c, &["GET", "nope"]), "$-1\r\n");
+    assert_eq!(ask(&mut h, c, &["HELLO", "3"]), map);
+    script(
+        &mut h,
+        c,
+        &[
+            (&["GET", "nope"], "_\r\n"),
+            (&["SET", "k", "v"], "+OK\r\n"),
+            (&["MGET", "k", "nope"], "*2\r\n$1\r\nv\r\n_\r\n"),
+            (&["SET", "k", "w", "NX"], "_\r\n"),
+            (&["CLIENT", "GETNAME"], "_\r\n"),
+            (&["CONFIG", "GET", "hz"], "%1\r\n$2\r\nhz\r\n$2\r\n10\r\n"),
+        ],
+    );
+    // Per connection: another one still speaks RESP2.
+    let other = h.open();
+    assert_eq!(ask(&mut h, other, &["GET", "nope"]), "$-1\r\n");
+    // And back.
+    assert!(ask(&mut h, c, &["HELLO", "2"]).starts_with("*14\r\n"));
+    assert_eq!(ask(&mut h, c, &["GET", "nope"]), "$-1\r\n");
+}
+
+#[test]
 fn hello_handshake() {
     let (mut h, c) = kv();
     let id = c.serial();
@@ -487,7 +522,6 @@ fn hello_handshake() {
     );
     assert_eq!(ask(&mut h, c, &["HELLO"]), info);
     assert_eq!(ask(&mut h, c, &["HELLO", "2"]), info);
-    assert_eq!(ask(&mut h, c, &["HELLO", "3"]), "-NOPROTO unsupported protocol version\r\n");
     assert_eq!(ask(&mut h, c, &["HELLO", "1"]), "-NOPROTO unsupported protocol version\r\n");
     assert_eq!(
         ask(&mut h, c, &["HELLO", "two"]),

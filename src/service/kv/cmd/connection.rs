@@ -69,17 +69,20 @@ fn wrong_pass(out: &mut Vec<u8>) {
     reply::error_bytes(out, b"WRONGPASS invalid username-password pair or user is disabled.");
 }
 
-/// `HELLO [protover [AUTH username password] [SETNAME name]]`: the handshake of RESP3-aware clients. Only RESP2 is
-/// spoken, so `HELLO 3` gets `-NOPROTO` and the client stays on RESP2; the server information
-/// is a RESP2 array of alternating names and values.
+/// `HELLO [protover [AUTH username password] [SETNAME name]]`: the handshake of RESP3-aware
+/// clients (redis-py 8 sends `HELLO 3` and gives up on `-NOPROTO`). Both 2 and 3 are
+/// accepted. With 3 the server information is a map, and so is `CONFIG GET`'s reply; every
+/// other reply keeps its RESP2 spelling, which RESP3 includes (a missing value stays
+/// `$-1`, which RESP3 clients read as null, rather than RESP3's `_`).
 pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let mut next = 1;
+    let mut resp3 = kv.resp3;
     if let Some(version) = args.get(1) {
         match parse_int(version) {
             None => {
                 return reply::err(cx.out(), "Protocol version is not an integer or out of range");
             }
-            Some(2) => {}
+            Some(v @ (2 | 3)) => resp3 = v == 3,
             Some(_) => {
                 return reply::error_bytes(cx.out(), b"NOPROTO unsupported protocol version");
             }
@@ -109,15 +112,21 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     {
         return;
     }
+    // Only a HELLO that succeeds switches the protocol.
+    kv.resp3 = resp3;
     let id = cx.id().serial() as i64;
     let out = cx.out();
-    reply::array(out, 14);
+    if resp3 {
+        reply::map(out, 7);
+    } else {
+        reply::array(out, 14);
+    }
     for (field, value) in [("server", "redis"), ("version", REDIS_VERSION)] {
         reply::bulk(out, field.as_bytes());
         reply::bulk(out, value.as_bytes());
     }
     reply::bulk(out, b"proto");
-    reply::int(out, 2);
+    reply::int(out, if resp3 { 3 } else { 2 });
     reply::bulk(out, b"id");
     reply::int(out, id);
     for (field, value) in [("mode", "standalone"), ("role", "master")] {
@@ -186,7 +195,7 @@ fn set_name(kv: &mut Kv, cx: &mut Cx<'_>, name: &[u8]) -> bool {
 
 fn client_getname(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     let name = kv.clients.get(&cx.id().serial()).and_then(|c| c.name.as_deref());
-    reply::bulk_or_null(cx.out(), name);
+    reply::bulk_or_null(cx.out(), name, kv.resp3);
 }
 
 fn client_info(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {

@@ -164,8 +164,13 @@ fn config_get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             Some((if exact { asked[first] } else { name.as_bytes() }, value))
         })
         .collect();
+    let resp3 = kv.resp3;
     let out = cx.out();
-    reply::array(out, matching.len() * 2);
+    if resp3 {
+        reply::map(out, matching.len());
+    } else {
+        reply::array(out, matching.len() * 2);
+    }
     for (name, value) in matching {
         reply::bulk(out, name);
         reply::bulk(out, value.as_bytes());
@@ -233,13 +238,14 @@ fn command_count(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     reply::int(cx.out(), COMMANDS.len() as i64);
 }
 
-fn command_info(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+fn command_info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let resp3 = kv.resp3;
     let out = cx.out();
     reply::array(out, args.len() - 2);
     for name in args.iter_from(2) {
         match lookup(name) {
             Some(c) => describe_command(out, c),
-            None => out.extend_from_slice(reply::NULL),
+            None => reply::null(out, resp3),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::service::kv::store::{IncrError, Ttl};
 /// `GET key`: the value, or null.
 pub(super) fn get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
-    reply::bulk_or_null(cx.out(), kv.store.get(args.arg(1), now));
+    reply::bulk_or_null(cx.out(), kv.store.get(args.arg(1), now), kv.resp3);
 }
 
 /// `SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]`.
@@ -75,13 +75,13 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let key = args.arg(1);
     if get {
         // The reply is the old value, whether or not the write happens.
-        reply::bulk_or_null(cx.out(), kv.store.get(key, now));
+        reply::bulk_or_null(cx.out(), kv.store.get(key, now), kv.resp3);
     }
     if nx || xx {
         let found = kv.store.contains(key, now);
         if (nx && found) || (xx && !found) {
             if !get {
-                cx.write(reply::NULL);
+                reply::null(cx.out(), kv.resp3);
             }
             return;
         }
@@ -160,7 +160,7 @@ pub(super) fn mget(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
     reply::array(cx.out(), args.len() - 1);
     for key in args.iter_from(1) {
-        reply::bulk_or_null(cx.out(), kv.store.get(key, now));
+        reply::bulk_or_null(cx.out(), kv.store.get(key, now), kv.resp3);
     }
 }
 
