@@ -24,9 +24,7 @@ pub const NULL: &[u8] = b"$-1\r\n";
 /// A RESP3 map header, `%pairs\r\n`, then a key and a value reply per pair. Only sent on a
 /// connection that asked for RESP3 (`HELLO 3`); RESP2 spells the same as a flat array.
 pub fn map(out: &mut Vec<u8>, pairs: usize) {
-    out.push(b'%');
-    out.extend_from_slice(pairs.to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    prefixed(out, b'%', pairs as i64);
 }
 
 /// A simple string: `+text\r\n`. `text` must not contain CR or LF (ours are all constants).

@@ -71,9 +71,9 @@ fn wrong_pass(out: &mut Vec<u8>) {
 
 /// `HELLO [protover [AUTH username password] [SETNAME name]]`: the handshake of RESP3-aware
 /// clients (redis-py 8 sends `HELLO 3` and gives up on `-NOPROTO`). Both 2 and 3 are
-/// accepted. With 3 the server information is a map, and so is `CONFIG GET`'s reply; every
-/// other reply keeps its RESP2 spelling, which RESP3 includes (a missing value stays
-/// `$-1`, which RESP3 clients read as null, rather than RESP3's `_`).
+/// accepted. With 3 the server information is a map, and so is `CONFIG GET`'s reply, and a
+/// missing value is RESP3's `_` ([`reply::null`]); every other reply keeps its RESP2
+/// spelling, which RESP3 includes.
 pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let mut next = 1;
     let mut resp3 = kv.resp3;

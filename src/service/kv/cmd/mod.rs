@@ -34,6 +34,7 @@ use super::resp::Args;
 type Run = fn(&mut Kv, Args<'_>, &mut Cx<'_>);
 
 /// One row of the command table; also what `COMMAND` reports.
+#[derive(Debug)]
 pub struct Command {
     /// Lowercase name, as Redis prints it in errors.
     pub name: &'static str,
@@ -126,13 +127,21 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
 /// Commands queued between `MULTI` and `EXEC`, copied out of the input (which moves on).
 #[derive(Debug, Default)]
 pub struct Transaction {
-    /// Each command's arguments, back to back, and where each argument lies in them.
-    commands: Vec<(Vec<u8>, Vec<Range<usize>>)>,
+    commands: Vec<Queued>,
     /// Bytes queued so far: bounded by `max_query`, since a transaction is one request.
     bytes: usize,
     /// A command was refused while queueing (unknown, wrong arity, too large): `EXEC` will
     /// discard the whole transaction, as Redis does.
     failed: bool,
+}
+
+/// One queued command, looked up when it was queued, with its arguments copied back to back.
+#[derive(Debug)]
+struct Queued {
+    command: &'static Command,
+    source: Vec<u8>,
+    /// Where each argument lies in `source`.
+    ranges: Vec<Range<usize>>,
 }
 
 /// Runs one request (`args` is not empty), or queues it if a `MULTI` is open.
@@ -182,7 +191,7 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         }
         // QUIT is obeyed at once, transaction or not.
         ("quit", _) | (_, None) => run(kv, command, args, cx),
-        (_, Some(t)) => queue(t, args, kv.config.max_query, cx),
+        (_, Some(t)) => queue(t, command, args, kv.config.max_query, cx),
     }
 }
 
@@ -192,7 +201,7 @@ fn run(kv: &mut Kv, command: &'static Command, args: Args<'_>, cx: &mut Cx<'_>) 
     (command.run)(kv, args, cx);
 }
 
-fn queue(t: &mut Transaction, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) {
+fn queue(t: &mut Transaction, command: &'static Command, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) {
     let size: usize = args.iter_from(0).map(<[u8]>::len).sum();
     if t.bytes.saturating_add(size) > limit {
         t.failed = true;
@@ -205,7 +214,7 @@ fn queue(t: &mut Transaction, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) {
         source.extend_from_slice(arg);
     }
     t.bytes += size;
-    t.commands.push((source, ranges));
+    t.commands.push(Queued { command, source, ranges });
     reply::simple(cx.out(), "QUEUED");
 }
 
@@ -223,18 +232,15 @@ fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
     let limit = kv.config.max_query;
     let mut over = false;
     reply::array(cx.out(), t.commands.len());
-    for (source, ranges) in &t.commands {
-        let args = Args::from_parts(source, ranges);
-        if let Some(command) = lookup(args.arg(0)) {
-            run(kv, command, args, cx);
-        }
-        if cx.out().len() - start > limit {
-            over = true;
+    for Queued { command, source, ranges } in &t.commands {
+        run(kv, command, Args::from_parts(source, ranges), cx);
+        // Once over, every later reply is dropped as soon as it is written.
+        over |= cx.out().len() - start > limit;
+        if over {
             cx.out().truncate(start);
         }
     }
     if over {
-        cx.out().truncate(start);
         reply::err(
             cx.out(),
             "EXEC replies over the output limit: the transaction ran, its replies are dropped",

@@ -207,21 +207,18 @@ pub(super) fn command(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             command_count,
             ["COUNT", "    Return the total number of commands in this server."],
         ),
-        Sub {
-            name: "command|info",
-            arity: -2,
-            run: command_info,
-            help: [
-                "INFO <command-name> [<command-name> ...]",
-                "    Return details about the given commands.",
-            ],
-        },
-        Sub {
-            name: "command|docs",
-            arity: -2,
-            run: command_docs,
-            help: ["DOCS [<command-name> ...]", "    Return an empty array: no documentation is served."],
-        },
+        sub(
+            "command|info",
+            -2,
+            command_info,
+            ["INFO <command-name> [<command-name> ...]", "    Return details about the given commands."],
+        ),
+        sub(
+            "command|docs",
+            -2,
+            command_docs,
+            ["DOCS [<command-name> ...]", "    Return an empty array: no documentation is served."],
+        ),
     ];
     if args.len() == 1 {
         let out = cx.out();
