@@ -145,18 +145,10 @@ impl super::Reactor {
         self.stats.conns_total += 1;
         if !self.admit() {
             self.stats.conns_refused += 1;
-            match &self.shared_open {
-                Some(open) => log::debug!(
-                    "refusing {peer}: {} connections open in all reactors (max {})",
-                    open.load(Ordering::Relaxed),
-                    self.config.max_conns
-                ),
-                None => log::debug!(
-                    "refusing {peer}: {} connections open (max {})",
-                    self.stats.conns_open,
-                    self.config.max_conns
-                ),
-            }
+            // With shared places, the count that refused it is the process's, not this reactor's.
+            let open =
+                self.shared_open.as_ref().map_or(self.stats.conns_open, |o| o.load(Ordering::Relaxed) as u64);
+            log::debug!("refusing {peer}: {open} connections open (max {})", self.config.max_conns);
             // Best effort: a fresh socket's send buffer is empty, so this short write lands.
             // (A TLS peer could not read a plaintext refusal: it just sees the close.)
             if tls.is_none() {
