@@ -20,8 +20,12 @@ fn server(config: Config) -> (SocketAddr, common::Server) {
 }
 
 fn client(addr: SocketAddr) -> redis::Connection {
-    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
-    client.get_connection_with_timeout(Duration::from_secs(5)).unwrap()
+    connect_url(&format!("redis://{addr}/")).unwrap()
+}
+
+/// A redis-rs connection for `url` (credentials, `?protocol=resp3`), within 5 s.
+fn connect_url(url: &str) -> RedisResult<redis::Connection> {
+    redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(5))
 }
 
 #[test]
@@ -96,12 +100,10 @@ fn redis_rs_runs_every_string_and_keyspace_command() -> RedisResult<()> {
 fn a_client_configured_with_a_password_logs_in_as_with_redis_without_one() -> RedisResult<()> {
     let (addr, _s) = server(Config::default());
     // redis-rs sends AUTH (or HELLO ... AUTH) first when the URL carries credentials.
-    let with_password = redis::Client::open(format!("redis://default:secret@{addr}/"))?;
-    let mut con = with_password.get_connection_with_timeout(Duration::from_secs(5))?;
+    let mut con = connect_url(&format!("redis://default:secret@{addr}/"))?;
     let _: () = con.set("k", "v")?;
     assert_eq!(con.get::<_, String>("k")?, "v");
-    let stranger = redis::Client::open(format!("redis://bob:secret@{addr}/"))?;
-    let refused = stranger.get_connection_with_timeout(Duration::from_secs(5));
+    let refused = connect_url(&format!("redis://bob:secret@{addr}/"));
     let err = refused.err().expect("an unknown user must be refused");
     assert_eq!(err.kind(), redis::ErrorKind::AuthenticationFailed, "{err}");
     Ok(())
@@ -111,8 +113,7 @@ fn a_client_configured_with_a_password_logs_in_as_with_redis_without_one() -> Re
 fn a_resp3_client_gets_resp3_nulls_and_maps() -> RedisResult<()> {
     // redis-rs with `protocol=resp3` opens with HELLO 3, as redis-py 8 does by default.
     let (addr, _s) = server(Config::default());
-    let resp3 = redis::Client::open(format!("redis://{addr}/?protocol=resp3"))?;
-    let mut con = resp3.get_connection_with_timeout(Duration::from_secs(5))?;
+    let mut con = connect_url(&format!("redis://{addr}/?protocol=resp3"))?;
     let () = con.set("k", "v")?;
     let values: Vec<Option<String>> = redis::cmd("MGET").arg("k").arg("nope").query(&mut con)?;
     assert_eq!(values, vec![Some("v".to_string()), None]);
