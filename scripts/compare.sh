@@ -209,6 +209,21 @@ cpu_ticks() {
     echo "$total"
 }
 
+# The user-space part of cpu_ticks (utime only). Kept apart because on loopback most of a
+# server's time is kernel time that every server pays alike (the same syscalls per request):
+# the user column shows what the server's own code costs, the rest is the kernel's share.
+user_ticks() {
+    local total=0 pid stat rest
+    local -a f
+    for pid in $(tree_pids "$1"); do
+        stat=$(<"/proc/$pid/stat") || continue
+        rest=${stat##*) }
+        read -r -a f <<<"$rest"
+        total=$((total + f[11]))
+    done
+    echo "$total"
+}
+
 rss_kib() { # resident memory of the tree in KiB (VmRSS)
     local total=0 pid kib
     for pid in $(tree_pids "$1"); do
@@ -478,9 +493,10 @@ child_cpu_ms() {
 # CLIENT_PIN; with SPREAD=1 the connections per reactor are sampled mid-run (see spread_begin).
 wrk_run() {
     local server=$1 pid=$2 port=$3 run=$4 section=${5:-http} row=${6:-GET /} scheme=${7:-http}
-    local out=$TMP/wrk-$section-$server-$run.txt t0 t1 extra=""
+    local out=$TMP/wrk-$section-$server-$run.txt t0 t1 u0 u1 extra=""
     out=${out// /_}
     spread_begin "$pid" "$port" "$out.spread"
+    u0=$(user_ticks "$pid")
     t0=$(cpu_ticks "$pid")
     if ! client_on "${CLIENT_PIN:-$CLIENT_CPU}" $((DURATION + 30)) "$out" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$scheme://127.0.0.1:$port/"; then
         spread_end "$out.spread"
@@ -489,6 +505,7 @@ wrk_run() {
         return 0
     fi
     t1=$(cpu_ticks "$pid")
+    u1=$(user_ticks "$pid")
     spread_end "$out.spread"
     extra=$SPREAD_EXTRA
     # wrk prints e.g. "  1234567 requests in 10.00s, 150.00MB read", "Requests/sec: 123456.78",
@@ -507,7 +524,8 @@ wrk_run() {
         return 0
     }
     ((errors == 0)) || warn "$server run $run: $errors socket errors / non-2xx replies (see wrk output)"
-    record "$section" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$requests" "$errors" ${extra:+"$extra"}
+    record "$section" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$requests" "$errors" \
+        "user_us=$(cpu_us $((u1 - u0)) "$requests")" ${extra:+"$extra"}
     printf '    %-10s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
         "$server" "$scheme $row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$requests")" "$extra" >&2
 }
@@ -553,9 +571,10 @@ bench_http() {
 # --csv instead of -q: the same quiet one-line-per-test output, plus avg/min/p50/p95/p99/max
 # latency (redis-benchmark 7.x; -q alone gives only p50).
 bench_run() {
-    local server=$1 pid=$2 port=$3 run=$4 test=$5 pipe=$6 n=$7 out=$TMP/rb-$1-$5-$6-$4.txt t0 t1
+    local server=$1 pid=$2 port=$3 run=$4 test=$5 pipe=$6 n=$7 out=$TMP/rb-$1-$5-$6-$4.txt t0 t1 u0 u1
     local row=${test^^}
     ((pipe > 1)) && row="$row -P $pipe"
+    u0=$(user_ticks "$pid")
     t0=$(cpu_ticks "$pid")
     # Count-bounded, so bound it in time too: 10x the expected duration, then give up.
     if ! client $((DURATION * 10 + 30)) "$out" \
@@ -565,6 +584,7 @@ bench_run() {
         return 0
     fi
     t1=$(cpu_ticks "$pid")
+    u1=$(user_ticks "$pid")
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     local line rps p99
     # Take the last data line rather than matching the test's name: `-t ping` reports itself
@@ -577,7 +597,7 @@ bench_run() {
         cat "$out" >&2
         return 0
     }
-    record kv "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$n")" "$n" 0
+    record kv "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$n")" "$n" 0 "user_us=$(cpu_us $((u1 - u0)) "$n")"
     printf '    %-8s %-10s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req\n' \
         "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$n")" >&2
 }
@@ -691,12 +711,13 @@ PY
 # With LOAD_PEER set, that client runs instead (SERVER then names the client); with CPU_PCT=1
 # the record also gets server_cpu_pct and client_cpu_pct (% of one core over the client's run).
 echo_load() {
-    local server=$1 pid=$2 port=$3 run=$4 row=$5 t0 t1
+    local server=$1 pid=$2 port=$3 run=$4 row=$5 t0 t1 u0 u1
     local out=$TMP/load-${REC_SECTION:-echo}-${1//[^a-zA-Z0-9]/_}-$4-${5//[^a-zA-Z0-9]/_}.json
     shift 5
     local -a cmd=("$REACTOR" load "$@" --addr "127.0.0.1:$port" --duration "$DURATION" --json)
     [[ -z $LOAD_PEER ]] || cmd=("$LOAD_PEER" "127.0.0.1:$port" "$@" --duration "$DURATION")
     spread_begin "$pid" "$port" "$out.spread"
+    u0=$(user_ticks "$pid")
     t0=$(cpu_ticks "$pid")
     local wall0=$EPOCHREALTIME cpu0
     child_cpu_ms
@@ -710,6 +731,7 @@ echo_load() {
     child_cpu_ms
     local wall1=$EPOCHREALTIME cpu1=$CHILD_CPU_MS
     t1=$(cpu_ticks "$pid")
+    u1=$(user_ticks "$pid")
     spread_end "$out.spread"
     local -a extra=()
     [[ -z $SPREAD_EXTRA ]] || extra+=("$SPREAD_EXTRA")
@@ -725,6 +747,7 @@ echo_load() {
         return 0
     }
     ((errors == 0)) || warn "$server $row run $run: $errors errors (see $out)"
+    extra+=("user_us=$(cpu_us $((u1 - u0)) "$completed")")
     record "${REC_SECTION:-echo}" "$row" "$server" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "$completed" "$errors" "${extra[@]}"
     printf '    %-12s %-22s run %d: %10.0f req/s  p99 %7.3f ms  %6.2f µs CPU/req %s\n' \
         "$server" "$row" "$run" "$rps" "$p99" "$(cpu_us $((t1 - t0)) "$completed")" "${extra[*]}" >&2

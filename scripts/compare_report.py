@@ -138,25 +138,38 @@ def error_notes(rows):
 
 # ------------------------------------------------------------------------------ markdown
 def throughput_table(rows):
+    # The user/kernel split is in runs recorded since it was added (key user_us); older result
+    # files render without those two columns.
+    split = any(
+        "user_us" in rec["extra"] for servers in rows.values() for runs in servers.values() for rec in runs.values()
+    )
     out = [
         "| row | server | req/s median (min–max) | p99 ms median (min–max) "
-        "| server CPU µs/req median (min–max) | runs | ours/peer req/s | ours/peer CPU/req |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| server CPU µs/req median (min–max) "
+        + ("| of which user / kernel µs/req | " if split else "| ")
+        + "runs | ours/peer req/s | ours/peer CPU/req |"
+        + (" ours/peer user, kernel |" if split else ""),
+        "|---|---|---:|---:|---:|" + ("---:|" if split else "") + "---:|---:|---:|" + ("---:|" if split else ""),
     ]
     notes = []
     for row, servers in rows.items():
         ours = servers.get(OURS, {})
+        for rec in (rec for runs in servers.values() for rec in runs.values()):
+            rec["user"] = xval(rec, "user_us")
+            rec["kernel"] = rec["cpu"] - rec["user"]
         for server, runs in servers.items():
             recs = [runs[r] for r in sorted(runs)]
             if server == OURS or not ours:
-                r_rps = r_cpu = "—"
+                r_rps = r_cpu = r_split = "—"
             else:
                 r_rps, r_cpu = paired_ratio(ours, runs, "rps"), paired_ratio(ours, runs, "cpu")
+                r_split = f"{paired_ratio(ours, runs, 'user')}, {paired_ratio(ours, runs, 'kernel')}"
             name = f"**{server}**" if server == OURS else server
+            user_kernel = f"| {us(med([x['user'] for x in recs]))} / {us(med([x['kernel'] for x in recs]))} " if split else ""
             out.append(
                 f"| {row} | {name} | {spread([x['rps'] for x in recs], kilo)} "
                 f"| {spread([x['p99'] for x in recs], ms)} | {spread([x['cpu'] for x in recs], us)} "
-                f"| {len(recs)} | {r_rps} | {r_cpu} |"
+                f"{user_kernel}| {len(recs)} | {r_rps} | {r_cpu} |" + (f" {r_split} |" if split else "")
             )
             errors = sum(x["errors"] for x in recs)
             if errors:
