@@ -145,6 +145,29 @@ fn an_atomic_pipeline_runs_as_multi_exec() -> RedisResult<()> {
 }
 
 #[test]
+fn a_redis_rs_transaction_retries_when_a_watched_key_changes() -> RedisResult<()> {
+    // redis-rs's `transaction` helper is the check-and-set loop: WATCH the keys, read, then
+    // MULTI … EXEC, and all again while EXEC answers null because a watched key changed.
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let mut other = client(addr);
+    let _: () = con.set("counter", 10)?;
+    let mut attempts = 0;
+    let (doubled,): (i64,) = redis::transaction(&mut con, &["counter"], |con, pipe| {
+        attempts += 1;
+        let old: i64 = con.get("counter")?;
+        if attempts == 1 {
+            // Another client writes between this read and the EXEC.
+            let _: () = other.incr("counter", 100)?;
+        }
+        pipe.set("counter", old * 2).ignore().get("counter").query(con)
+    })?;
+    assert_eq!(attempts, 2, "the first EXEC must have been refused");
+    assert_eq!(doubled, 220, "the retry read the other client's write");
+    Ok(())
+}
+
+#[test]
 fn a_pipeline_of_1000_commands_gets_1000_replies() -> RedisResult<()> {
     let (addr, _s) = server(Config::default());
     let mut con = client(addr);

@@ -9,6 +9,7 @@
 //!                          ├─▶ resp.rs    parse one request into borrowed argument slices
 //!                          ├─▶ cmd/       look the command up, check arity, run it
 //!                          │     └─▶ store.rs   the keyspace, with lazy + active expiry
+//!                          │           └─▶ watch.rs   who WATCHes which key
 //!                          │     └─▶ glob.rs    KEYS / CONFIG GET patterns
 //!                          └─▶ reply.rs   encode the reply into cx.out()
 //!   reactor ◀── replies ── cx.out()
@@ -29,6 +30,7 @@ pub mod glob;
 pub mod reply;
 pub mod resp;
 pub mod store;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -200,6 +202,7 @@ impl Service for Kv {
 
     fn close(&mut self, _session: Session, _reason: CloseReason, cx: &mut Cx<'_>) {
         self.clients.remove(&cx.id().serial());
+        self.store.unwatch(cx.id().serial(), cx.now());
     }
 
     /// Active expiry, every [`EXPIRE_INTERVAL`]. It keeps asking even with no TTL keys, since

@@ -14,7 +14,7 @@
 //! | error         | `-`        | `-ERR syntax error\r\n` |
 //! | integer       | `:`        | `:42\r\n`               |
 //! | bulk string   | `$`        | `$3\r\nfoo\r\n`, null: `$-1\r\n` |
-//! | array         | `*`        | `*2\r\n…` (then two replies) |
+//! | array         | `*`        | `*2\r\n…` (then two replies), null: `*-1\r\n` |
 
 /// `+OK\r\n`, the most common reply of all.
 pub const OK: &[u8] = b"+OK\r\n";
@@ -72,6 +72,12 @@ pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
 /// switched with `HELLO 3` (a RESP3 parser need not read `$-1`, and redis-py's does not).
 pub fn null(out: &mut Vec<u8>, resp3: bool) {
     out.extend_from_slice(if resp3 { b"_\r\n" } else { NULL });
+}
+
+/// "No array": RESP2's null array `*-1` (an `EXEC` whose watched keys changed), or RESP3's
+/// null `_`.
+pub fn null_array(out: &mut Vec<u8>, resp3: bool) {
+    out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" });
 }
 
 /// A bulk string, or the null for `None` (see [`null`]).

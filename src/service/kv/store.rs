@@ -30,12 +30,20 @@
 //!
 //! A key is expired when `now` is *past* its deadline (at the deadline itself it is still
 //! alive, with a PTTL of 0), matching Redis's `keyIsExpired`.
+//!
+//! # Watched keys
+//!
+//! Every change to a key goes through one of five functions: `set` (every write), `persist`,
+//! `clear` (`FLUSHALL`), and the private `delete` (`DEL`, lazy and active expiry) and
+//! `set_expiry` (`EXPIRE`). Each tells [`Watches`] which key changed, so `WATCH` (see
+//! `watch.rs`) sees every change without the commands having to remember it.
 
 use std::collections::HashMap;
 use std::mem::size_of;
 use std::time::{Duration, Instant};
 
 use super::resp::parse_int;
+use super::watch::Watches;
 
 /// Keys with a TTL examined per active-expiry round (Redis's
 /// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
@@ -104,6 +112,8 @@ pub struct Store {
     pub misses: u64,
     /// Keys removed because their TTL passed, lazily or actively (`expired_keys`).
     pub expired: u64,
+    /// Who `WATCH`es which key.
+    watches: Watches,
 }
 
 impl Store {
@@ -169,6 +179,7 @@ impl Store {
     /// Writes `value` under `key`, with `ttl` deciding the expiry.
     pub fn set(&mut self, key: &[u8], value: &[u8], ttl: Ttl, now: Instant) {
         self.expire_if_due(key, now);
+        self.watches.touch(key);
         match self.map.get_mut(key) {
             Some(entry) => {
                 if entry.value.len() == value.len() {
@@ -228,6 +239,7 @@ impl Store {
             return false;
         };
         self.unlist(expiry.slot);
+        self.watches.touch(key);
         true
     }
 
@@ -255,8 +267,14 @@ impl Store {
         }
     }
 
-    /// Deletes every key (`FLUSHALL`). Counters are kept.
+    /// Deletes every key (`FLUSHALL`). Counters are kept. A watched key that existed has
+    /// changed; one that did not, has not (as in Redis).
     pub fn clear(&mut self) {
+        let existed: Vec<Box<[u8]>> =
+            self.watches.watched().filter(|key| self.map.contains_key(*key)).map(Box::from).collect();
+        for key in existed {
+            self.watches.touch(&key);
+        }
         self.map = HashMap::new();
         self.ttl_keys = Vec::new();
         self.cursor = 0;
@@ -300,6 +318,40 @@ impl Store {
         removed
     }
 
+    /// `client` watches `key` (`WATCH`). A key already past its deadline is removed first:
+    /// that expiry happened before the watch, so it must not count as a change after it.
+    pub fn watch(&mut self, client: u64, key: &[u8], now: Instant) {
+        self.expire_if_due(key, now);
+        self.watches.watch(client, key);
+    }
+
+    /// How many distinct keys are watched by anyone (for tests and diagnostics).
+    pub fn watched_keys(&self) -> usize {
+        self.watches.watched().count()
+    }
+
+    /// Bytes of the keys `client` watches (bounded by the caller, like a transaction).
+    pub fn watched_bytes(&self, client: u64) -> usize {
+        self.watches.bytes(client)
+    }
+
+    /// Ends `client`'s watch (at `EXEC`, `DISCARD`, `UNWATCH`, or when it disconnects) and
+    /// says whether every key it watched is unchanged. A watched key whose deadline has passed
+    /// by `now` counts as changed even if nobody has touched it since (Redis 7 checks this at
+    /// `EXEC` too), so it is expired here.
+    pub fn unwatch(&mut self, client: u64, now: Instant) -> bool {
+        if self.watches.is_empty() {
+            return true;
+        }
+        let keys = self.watches.keys(client).to_vec();
+        for key in &keys {
+            self.expire_if_due(key, now);
+        }
+        let unchanged = !self.watches.is_dirty(client);
+        self.watches.unwatch(client);
+        unchanged
+    }
+
     /// Lazy expiry: deletes `key` if its deadline has passed.
     fn expire_if_due(&mut self, key: &[u8], now: Instant) {
         if self.map.get(key).is_some_and(|e| e.expired(now)) {
@@ -316,6 +368,7 @@ impl Store {
         if let Some(expiry) = entry.expiry {
             self.unlist(expiry.slot);
         }
+        self.watches.touch(&key);
         true
     }
 
@@ -323,6 +376,7 @@ impl Store {
         let Some(entry) = self.map.get_mut(key) else {
             return;
         };
+        self.watches.touch(key);
         match &mut entry.expiry {
             Some(expiry) => expiry.at = at,
             None => {

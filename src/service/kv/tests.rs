@@ -144,6 +144,144 @@ fn multi_exec_discard() {
 }
 
 #[test]
+fn watch_aborts_exec_when_another_client_changed_a_watched_key() {
+    let (mut h, a) = kv();
+    let b = h.open();
+    assert_eq!(ask(&mut h, a, &["SET", "balance", "10"]), "+OK\r\n");
+    // Untouched: the transaction runs.
+    assert_eq!(ask(&mut h, a, &["WATCH", "balance", "other"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["INCRBY", "balance", "5"]), "+QUEUED\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*1\r\n:15\r\n");
+    // EXEC ended the watch: a later change does not abort the next transaction.
+    assert_eq!(ask(&mut h, b, &["SET", "balance", "0"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*0\r\n");
+    // Changed by another client between WATCH and EXEC: nothing runs, a null array.
+    assert_eq!(ask(&mut h, a, &["WATCH", "balance"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, b, &["INCR", "balance"]), ":1\r\n");
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["SET", "balance", "100"]), "+QUEUED\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*-1\r\n");
+    assert_eq!(ask(&mut h, a, &["GET", "balance"]), "$1\r\n1\r\n");
+    // A watched key that did not exist and then does has changed too; reads do not count.
+    assert_eq!(ask(&mut h, a, &["WATCH", "fresh", "balance"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, b, &["GET", "balance"]), "$1\r\n1\r\n");
+    assert_eq!(ask(&mut h, b, &["SET", "fresh", "x"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*-1\r\n");
+    assert!(!h.is_closing(a));
+}
+
+#[test]
+fn every_kind_of_change_to_a_watched_key_counts() {
+    let (mut h, a) = kv();
+    let b = h.open();
+    // (setup on b, the change b makes while a watches "k")
+    let changes: &[(&[&str], &[&str])] = &[
+        (&["SET", "k", "1"], &["DEL", "k"]),
+        (&["SET", "k", "1"], &["APPEND", "k", "2"]),
+        (&["SET", "k", "1"], &["EXPIRE", "k", "100"]),
+        (&["SET", "k", "1", "EX", "100"], &["PERSIST", "k"]),
+        (&["SET", "k", "1"], &["FLUSHALL"]),
+        (&["SET", "k", "1"], &["MSET", "j", "0", "k", "0"]),
+        (&["DEL", "k"], &["SETNX", "k", "1"]),
+    ];
+    for (setup, change) in changes {
+        ask(&mut h, b, setup);
+        assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "+OK\r\n");
+        ask(&mut h, b, change);
+        assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+        assert_eq!(ask(&mut h, a, &["EXEC"]), "*-1\r\n", "{change:?} must abort");
+    }
+    // Commands that leave the key as it was do not: a failed SET NX, a PERSIST of a key
+    // without a TTL, a FLUSHALL while the watched key did not exist, DEL of another key.
+    let no_changes: &[(&[&str], &[&str])] = &[
+        (&["SET", "k", "1"], &["SET", "k", "2", "NX"]),
+        (&["SET", "k", "1"], &["PERSIST", "k"]),
+        (&["DEL", "k"], &["FLUSHALL"]),
+        (&["SET", "k", "1"], &["DEL", "other"]),
+    ];
+    for (setup, change) in no_changes {
+        ask(&mut h, b, setup);
+        assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "+OK\r\n");
+        ask(&mut h, b, change);
+        assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+        assert_eq!(ask(&mut h, a, &["EXEC"]), "*0\r\n", "{change:?} must not abort");
+    }
+    // The watcher's own writes count too (Redis's rule: a watch is about the key, not who).
+    assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["SET", "k", "mine"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*-1\r\n");
+}
+
+#[test]
+fn a_watched_key_that_expires_before_exec_aborts_it_one_already_expired_does_not() {
+    let (mut h, a) = kv();
+    assert_eq!(ask(&mut h, a, &["SET", "k", "v", "PX", "100"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "+OK\r\n");
+    h.advance(Duration::from_millis(200));
+    // Nobody touched it, and active expiry has not run: EXEC itself notices the deadline.
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*-1\r\n");
+    // Already past its deadline when watched: its removal is not a change after the WATCH.
+    assert_eq!(ask(&mut h, a, &["SET", "k", "v", "PX", "100"]), "+OK\r\n");
+    h.advance(Duration::from_millis(200));
+    assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*0\r\n");
+}
+
+#[test]
+fn unwatch_discard_and_disconnect_end_a_watch() {
+    let (mut h, a) = kv();
+    let b = h.open();
+    for end in [&["UNWATCH"][..], &["DISCARD"][..]] {
+        assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "+OK\r\n");
+        if end == ["DISCARD"] {
+            assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+        }
+        assert_eq!(ask(&mut h, a, end), "+OK\r\n");
+        ask(&mut h, b, &["INCR", "k"]);
+        assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+        assert_eq!(ask(&mut h, a, &["EXEC"]), "*0\r\n", "after {end:?}");
+    }
+    // WATCH inside MULTI is refused without spoiling the transaction; UNWATCH is queued.
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "-ERR WATCH inside MULTI is not allowed\r\n");
+    assert_eq!(ask(&mut h, a, &["UNWATCH"]), "+QUEUED\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "*1\r\n+OK\r\n");
+    // A client that leaves while watching leaves nothing behind.
+    assert_eq!(ask(&mut h, b, &["WATCH", "k", "j"]), "+OK\r\n");
+    h.close(b, crate::service::CloseReason::PeerClosed);
+    assert_eq!(h.service.store().watched_keys(), 0);
+    // RESP3 spells the aborted EXEC as its null.
+    assert!(ask(&mut h, a, &["HELLO", "3"]).starts_with('%'));
+    assert_eq!(ask(&mut h, a, &["WATCH", "k"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["DEL", "k"]), ":1\r\n");
+    assert_eq!(ask(&mut h, a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["EXEC"]), "_\r\n");
+}
+
+#[test]
+fn watched_keys_are_bounded_like_a_transaction() {
+    let (mut h, a) = kv_with(KvConfig { max_bulk: 1000, max_query: 3000, ..KvConfig::default() });
+    let key = |i: u32| format!("{i:0>900}");
+    for i in 0..3 {
+        assert_eq!(ask(&mut h, a, &["WATCH", &key(i)]), "+OK\r\n");
+    }
+    assert_eq!(
+        ask(&mut h, a, &["WATCH", &key(3)]),
+        "-ERR too many watched keys: over the query buffer limit\r\n"
+    );
+    // Watching one already watched adds nothing, but the bound is checked before looking.
+    assert_eq!(ask(&mut h, a, &["UNWATCH"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, a, &["WATCH", &key(3)]), "+OK\r\n");
+    assert!(!h.is_closing(a));
+}
+
+#[test]
 fn a_transaction_is_bounded_in_what_it_queues_and_what_it_answers() {
     let (mut h, c) = kv_with(KvConfig { max_bulk: 1000, max_query: 3000, ..KvConfig::default() });
     let value = "v".repeat(900);

@@ -12,7 +12,7 @@
 //! | `keyspace.rs`   | DEL EXISTS TYPE EXPIRE PEXPIRE TTL PTTL PERSIST KEYS DBSIZE FLUSHALL FLUSHDB |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
 //! | `server.rs`     | INFO CONFIG COMMAND                                             |
-//! | this file       | MULTI EXEC DISCARD (they concern the connection's queue, not a command) |
+//! | this file       | MULTI EXEC DISCARD WATCH UNWATCH (transactions: the connection's queue and its watched keys) |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
 //! arguments counting the command name, `n < 0` means at least `-n`.
@@ -111,6 +111,8 @@ pub static COMMANDS: &[Command] = &[
     command("multi", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
     command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, transaction_command),
     command("discard", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
+    command("watch", -2, &["noscript", "loading", "stale", "fast"], KEYS, watch),
+    command("unwatch", 1, &["noscript", "loading", "stale", "fast"], NONE, unwatch),
 ];
 
 /// Finds a command by name, ignoring ASCII case as Redis does.
@@ -178,10 +180,14 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
             cx.write(reply::OK);
         }
         ("multi", Some(_)) => reply::err(cx.out(), "MULTI calls can not be nested"),
+        // Watching from inside the transaction would be too late to mean anything. Refused,
+        // but the transaction stays good (Redis answers this in the command, not at queueing).
+        ("watch", Some(_)) => reply::err(cx.out(), "WATCH inside MULTI is not allowed"),
         ("exec", None) => reply::err(cx.out(), "EXEC without MULTI"),
         ("discard", None) => reply::err(cx.out(), "DISCARD without MULTI"),
         ("discard", Some(_)) => {
             *transaction = None;
+            kv.store.unwatch(cx.id().serial(), cx.now());
             cx.write(reply::OK);
         }
         ("exec", Some(_)) => {
@@ -218,15 +224,23 @@ fn queue(t: &mut Transaction, command: &'static Command, args: Args<'_>, limit: 
     reply::simple(cx.out(), "QUEUED");
 }
 
-/// `EXEC`: every queued command, in order, and an array of their replies. The replies of a
+/// `EXEC`: every queued command, in order, and an array of their replies; or, if a key the
+/// client `WATCH`es has changed since, nothing at all and a null array. The replies of a
 /// transaction cannot be held back at the output limit like a pipeline's (holding back would
 /// let other clients' commands in between), so they are bounded on their own: past
 /// `max_query` bytes of replies the rest still run (a transaction is all or nothing) but their
 /// replies are dropped, the client gets an error, and the connection closes, as Redis closes
 /// a client over its output buffer limit.
 fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
+    // The watch ends here whatever happens next: the commands below may change the watched
+    // keys themselves, and that must not count against the next transaction.
+    let unchanged = kv.store.unwatch(cx.id().serial(), cx.now());
     if t.failed {
         return reply::error_bytes(cx.out(), b"EXECABORT Transaction discarded because of previous errors.");
+    }
+    if !unchanged {
+        log::debug!("kv: {} EXEC aborted: a watched key changed", cx.id());
+        return reply::null_array(cx.out(), kv.resp3);
     }
     let start = cx.out().len();
     let limit = kv.config.max_query;
@@ -247,6 +261,28 @@ fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
         );
         cx.close();
     }
+}
+
+/// `WATCH key [key ...]`: `EXEC` will run the next transaction only if none of these keys
+/// changes before it. The keys a client watches are bounded together by `max_query`, like
+/// the transaction they guard.
+fn watch(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let client = cx.id().serial();
+    let adding: usize = args.iter_from(1).map(<[u8]>::len).sum();
+    if kv.store.watched_bytes(client).saturating_add(adding) > kv.config.max_query {
+        return reply::err(cx.out(), "too many watched keys: over the query buffer limit");
+    }
+    let now = cx.now();
+    for key in args.iter_from(1) {
+        kv.store.watch(client, key, now);
+    }
+    cx.write(reply::OK);
+}
+
+/// `UNWATCH`: forget every watched key.
+fn unwatch(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    kv.store.unwatch(cx.id().serial(), cx.now());
+    cx.write(reply::OK);
 }
 
 /// The table's entry for MULTI, EXEC and DISCARD, which [`execute`] handles itself (they
