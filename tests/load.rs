@@ -172,7 +172,7 @@ fn json_output_parses_and_has_every_result() {
     assert_eq!(v["sent"], 300);
     assert_eq!(v["completed"], 300);
     assert_eq!(v["mismatches"], 0);
-    assert_eq!(v["verified"], "true");
+    assert_eq!(v["verified"], true, "a boolean, so `jq -e .verified` means what it says");
     assert_eq!(v["conns_opened"], 3);
     assert!(v["latency_p99_us"].as_u64().unwrap() >= v["latency_p50_us"].as_u64().unwrap());
     assert!(v["started"].as_str().unwrap().ends_with('Z'));
@@ -389,6 +389,16 @@ fn http_non_2xx_is_refused_and_a_short_body_is_a_mismatch() {
     assert_eq!(v["completed"], 20);
     assert_eq!(v["refused"]["HTTP/1.1 503 Service Unavailable"], 20, "{v}");
 
+    // Chunked: the chunks are joined, then checked.
+    let addr = http_peer(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nHello, \r\n7\r\nWorld!\n\r\n0\r\n\r\n",
+    )
+    .to_string();
+    let out = reactor_load(&["http", "--addr", &addr, "-c", "1", "-d", "3", "-n", "20", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["completed"], 20, "{v}");
+
     // Well framed, but 13 bytes where the service sends 14.
     let addr = http_peer(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!").to_string();
     let out = reactor_load(&["http", "--addr", &addr, "-c", "1", "-n", "5"]);
@@ -419,7 +429,7 @@ fn echo_over_tls_is_verified_and_needs_trust() {
     assert!(out.status.success(), "{v} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(v["completed"], 2000, "{v}");
     assert_eq!(v["conns_opened"], 4, "{v}");
-    assert_eq!(v["tls"], "true");
+    assert_eq!(v["tls"], true);
     let out =
         reactor_load(&["echo", "--addr", &a, "--tls", "--insecure-skip-verify", "-c", "2", "-n", "100"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
@@ -431,4 +441,159 @@ fn echo_over_tls_is_verified_and_needs_trust() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("no connection could be opened") && stderr.contains("certificate"), "{stderr}");
+}
+
+#[test]
+fn a_chat_member_that_leaves_is_no_longer_waited_for() {
+    // A chat peer written for the test: it relays each member's lines to the others, then, at
+    // member 0's 21st line, stops relaying to and from member 0 for 200 ms (the others' lines
+    // in that time can never reach it), disconnects it, and 100 ms later relays that 21st
+    // line to the others after all.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut members = Vec::new();
+        for i in 0..3 {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let _ = stream.write_all(format!("*** welcome, you are guest-{i}\n").as_bytes());
+            members.push(stream);
+        }
+        let writers: Arc<Vec<std::sync::Mutex<TcpStream>>> =
+            Arc::new(members.iter().map(|s| std::sync::Mutex::new(s.try_clone().unwrap())).collect());
+        let dropped = Arc::new(AtomicBool::new(false));
+        let relay = |writers: &[std::sync::Mutex<TcpStream>], from: usize, line: &str, skip_0: bool| {
+            for (to, w) in writers.iter().enumerate() {
+                if to != from && !(to == 0 && skip_0) {
+                    let _ = w.lock().unwrap().write_all(format!("guest-{from}: {line}").as_bytes());
+                }
+            }
+        };
+        for (i, stream) in members.into_iter().enumerate() {
+            let (writers, dropped) = (writers.clone(), dropped.clone());
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut reader = std::io::BufReader::new(stream);
+                let mut line = String::new();
+                for n in 1.. {
+                    line.clear();
+                    if !matches!(std::io::BufRead::read_line(&mut reader, &mut line), Ok(1..)) {
+                        return;
+                    }
+                    if i == 0 && n == 21 {
+                        dropped.store(true, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(200));
+                        let _ = writers[0].lock().unwrap().shutdown(std::net::Shutdown::Both);
+                        std::thread::sleep(Duration::from_millis(100));
+                        relay(&writers, 0, &line, true);
+                        return;
+                    }
+                    relay(&writers, i, &line, dropped.load(Ordering::SeqCst));
+                }
+            });
+        }
+    });
+    // Long enough to go on well past the drop (~0.2 s in) and the late line (~0.3 s).
+    let config = LoadConfig {
+        conns: 3,
+        stop: Stop::Duration(Duration::from_millis(700)),
+        timeout: Duration::from_secs(2),
+        ..LoadConfig::new(Service::Chat, addr)
+    };
+    let report = load::run(&config).expect("chat run");
+    let text = report.render_text();
+    let t = &report.tally;
+    // The lines the others sent while member 0 was cut off needed its reply; once it has
+    // gone they need one fewer, complete, and the other two chat on: thousands of lines
+    // in the 0.4 s left, where waiting for member 0 forever would stop them at a few dozen.
+    assert!(t.completed > 500, "{text}");
+    assert_eq!(t.timeouts, 0, "{text}");
+    // Its last line, still on its way when it left, is late at the others, not wrong.
+    assert!(report.verified(), "{text}");
+    assert_eq!(t.late, 2, "{text}");
+    assert_eq!(t.abandoned, 1, "member 0's last line left with it: {text}");
+    assert_eq!(t.completed + t.abandoned + t.in_flight_at_end, t.sent, "{text}");
+}
+
+#[test]
+fn open_loop_requests_due_at_a_stall_at_the_end_are_counted_and_in_the_latencies() {
+    // An echo peer that answers the first 20 requests and then stops reading: every request
+    // due after that waits for the only connection's only slot until the run ends.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peer = std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else { return };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut message = [0u8; 64];
+        for _ in 0..20 {
+            if stream.read_exact(&mut message).is_err() || stream.write_all(&message).is_err() {
+                return;
+            }
+        }
+        // Stalled: wait, unread, for the client to leave.
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    });
+    let out = reactor_load(&[
+        "echo",
+        "--addr",
+        &addr,
+        "-c",
+        "1",
+        "--rate",
+        "400",
+        "--duration",
+        "0.5",
+        "--timeout",
+        "5",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    common::join_within(peer, Duration::from_secs(10));
+    // 200 due in 0.5 s: 20 answered, one stuck in flight, the rest never sent.
+    let unsent = v["unsent_at_end"].as_u64().unwrap();
+    assert!((150..=180).contains(&unsent), "{v}");
+    assert_eq!(v["in_flight_at_end"], 1, "{v}");
+    assert!(v["warnings"].as_str().unwrap().contains("that were due never did"), "{v}");
+    // They are in the corrected latencies: the last ones had waited up to ~0.45 s.
+    assert!(v["latency_max_us"].as_u64().unwrap() > 300_000, "{v}");
+    assert!(v["uncorrected_max_us"].as_u64().unwrap() < 300_000, "{v}");
+}
+
+#[test]
+fn settings_that_would_overflow_are_refused_with_a_message_not_a_panic() {
+    for (args, says) in [
+        (&["--rate", "1e-20"][..], "--rate must be between"),
+        (&["--rate", "1e12"][..], "--rate must be between"),
+        (&["--duration", "1e19"][..], "--duration must be at most"),
+        (&["--timeout", "1e12"][..], "--timeout must be at most"),
+        (&["--depth", "100000"][..], "--depth must be at most"),
+        (&["-c", "1000", "-d", "1000", "-s", "10000"][..], "MiB of requests in flight"),
+    ] {
+        let out = reactor_load(&[&["echo", "--addr", "127.0.0.1:9"][..], args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_server_that_hangs_up_during_the_tls_handshake_is_a_connect_error() {
+    // A plain TCP peer that accepts and closes at once: the ClientHello gets an EOF.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for _ in 0..2 {
+            let Ok((stream, _)) = listener.accept() else { return };
+            drop(stream);
+        }
+    });
+    let out =
+        reactor_load(&["echo", "--addr", &addr, "--tls", "--insecure-skip-verify", "-c", "2", "-n", "10"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no connection could be opened") && stderr.contains("during the TLS handshake"),
+        "{stderr}"
+    );
 }

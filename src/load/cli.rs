@@ -24,8 +24,10 @@ Output (text, like wrk's; docs/load.md explains each field):
   Errors                  connect / read / write errors (with the OS's reason below),
                           timeouts (UDP: lost), mismatches (wrong replies), refused
                           (HTTP non-2xx, RESP errors)
-  Unfinished              requests in flight when the run ended; requests abandoned
-                          when their connection closed after a failure
+  Unfinished              requests in flight when the run ended; with --rate, requests
+                          due that never went out; requests abandoned when their
+                          connection closed after a failure; late replies (UDP: after
+                          their request was counted lost; chat: from a member that left)
 Exit status: 0 when every reply was right, 1 on any mismatch or when no connection opened.";
 
 /// Options of `reactor load`.

@@ -142,6 +142,14 @@ pub struct LoadConfig {
     pub tls: Option<tls::TlsClient>,
 }
 
+/// Bounds on the settings: past them a run could not be meant, and would overflow a clock or
+/// the memory rather than measure anything.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 1e9;
+const MAX_SECS: Duration = Duration::from_secs(365 * 24 * 3600);
+const MAX_DEPTH: usize = 1 << 16;
+const MAX_HELD: u128 = 4 << 30;
+
 impl LoadConfig {
     /// The defaults of `reactor load`: 16 connections, ping-pong, 64-byte requests, 10 s.
     pub fn new(service: Service, addr: SocketAddr) -> Self {
@@ -181,9 +189,36 @@ impl LoadConfig {
             return bad("--conns must be at most 16777216 (the echo tag keeps 24 bits for it)".into());
         }
         if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0)
+            && !(rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate))
         {
-            return bad("--rate must be a positive number of requests per second".into());
+            return bad(format!(
+                "--rate must be between {MIN_RATE} and {MAX_RATE:e} requests per second \
+                 (one every {} s at most, one per ns at least)",
+                1.0 / MIN_RATE
+            ));
+        }
+        for (name, value) in
+            [("--timeout", self.timeout), ("--warmup", self.warmup)].into_iter().chain(match self.stop {
+                Stop::Duration(d) => Some(("--duration", d)),
+                Stop::Requests(_) => None,
+            })
+        {
+            if value > MAX_SECS {
+                return bad(format!("{name} must be at most {} seconds (a year)", MAX_SECS.as_secs()));
+            }
+        }
+        if self.depth > MAX_DEPTH {
+            return bad(format!("--depth must be at most {MAX_DEPTH}"));
+        }
+        // Closed loop writes a connection's whole depth of requests at once: bound what that
+        // holds in memory before it starts, rather than find out from the allocator.
+        let held = (self.conns as u128) * (self.depth as u128) * (self.size.max(64) as u128);
+        if held > MAX_HELD {
+            return bad(format!(
+                "--conns × --depth × --size is {} MiB of requests in flight; at most {} MiB",
+                held >> 20,
+                MAX_HELD >> 20
+            ));
         }
         if self.service == Service::Kv && self.value_size < workload::kv::MIN_VALUE {
             return bad(format!("--value-size must be at least {}", workload::kv::MIN_VALUE));

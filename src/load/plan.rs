@@ -85,6 +85,24 @@ impl Plan {
         }
     }
 
+    /// Open loop, at the end of a run that ended at `end`: calls `f` with the due time of
+    /// every measured request from number `next` on that was due before then and never
+    /// sent (`measured_sent` went out; with `--requests` the count stops at N).
+    pub fn for_each_unsent(&self, next: u64, measured_sent: u64, end: Instant, mut f: impl FnMut(Instant)) {
+        let mut sent = measured_sent;
+        let mut k = next;
+        while let Some(due) = self.due(k) {
+            if due >= end || !self.may_send(due, sent) {
+                break;
+            }
+            if due >= self.measure_start {
+                f(due);
+                sent += 1;
+            }
+            k += 1;
+        }
+    }
+
     /// Whether the plan is done at `now`, with `sent` measured requests sent and `in_flight`
     /// still unanswered: the deadline passed, or `--requests` were all sent and answered.
     pub fn done(&self, now: Instant, sent: u64, in_flight: usize) -> bool {

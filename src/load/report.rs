@@ -63,6 +63,8 @@ pub struct Report {
 pub enum Value {
     /// A string.
     Str(String),
+    /// A yes or no (JSON `true`/`false`, so `jq -e .verified` fails on a failed run).
+    Bool(bool),
     /// A count.
     Int(u64),
     /// A measurement.
@@ -92,11 +94,25 @@ impl Report {
         }
         let mut report = Report { config: config.clone(), started, ended, window, tally, fd };
         if let Some(target) = config.rate {
-            let achieved = report.requests_per_sec();
-            if achieved < target * 0.99 {
+            // The rate at which requests actually went out, first to last, and how many that
+            // were due never did: completions ÷ window would also miss the requests still on
+            // their way when the window closed, and warn on a short run against a server
+            // that kept up.
+            let unsent = report.tally.unsent_at_end;
+            let slow = report.tally.send_rate().filter(|&achieved| achieved < target * 0.99);
+            if slow.is_some() || unsent > 0 {
+                let went = match report.tally.send_rate() {
+                    Some(rate) => format!("requests went out at {rate:.1} of {target:.1} per second"),
+                    None => format!("only {} request(s) went out", report.tally.sent),
+                };
+                let never = if unsent > 0 {
+                    format!(", and {unsent} that were due never did")
+                } else {
+                    String::new()
+                };
                 report.tally.warn(format!(
-                    "target rate not reached: {achieved:.1} of {target:.1} requests/s; \
-                     the corrected latencies show what the missing requests waited"
+                    "target rate not reached: {went}{never}; the corrected latencies show what the \
+                     missing requests waited"
                 ));
             }
         }
@@ -199,7 +215,12 @@ impl Report {
             self.mb_out_per_sec()
         );
         if let Some(target) = c.rate {
-            let _ = writeln!(s, "Target rate:  {target:>12.2} (achieved {:.2})", self.requests_per_sec());
+            let sent = self.tally.send_rate().unwrap_or(0.0);
+            let _ = writeln!(
+                s,
+                "Target rate:  {target:>12.2} (sent at {sent:.2}, completed at {:.2})",
+                self.requests_per_sec()
+            );
         }
         let sum = |r: &Reasons| r.values().sum::<u64>();
         let refused = sum(&t.refused);
@@ -215,8 +236,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "Unfinished: {} in flight at the end, {} abandoned with their connection{}",
+            "Unfinished: {} in flight at the end, {}{} abandoned with their connection{}",
             t.in_flight_at_end,
+            if c.rate.is_some() {
+                format!("{} due but never sent, ", t.unsent_at_end)
+            } else {
+                String::new()
+            },
             t.abandoned,
             if t.late > 0 { format!(", {} late replies", t.late) } else { String::new() }
         );
@@ -256,7 +282,7 @@ impl Report {
             ("size", Int(c.size as u64)),
             ("keys", Int(c.keys as u64)),
             ("value_size", Int(c.value_size as u64)),
-            ("tls", Str(c.tls.is_some().to_string())),
+            ("tls", Bool(c.tls.is_some())),
             ("duration_s", duration),
             ("requests_asked", requests),
             ("warmup_s", Float(c.warmup.as_secs_f64())),
@@ -290,6 +316,7 @@ impl Report {
             ("late", Int(t.late)),
             ("abandoned", Int(t.abandoned)),
             ("in_flight_at_end", Int(t.in_flight_at_end)),
+            ("unsent_at_end", Int(t.unsent_at_end)),
             ("connect_errors", Reasons(t.connect_errors.clone())),
             ("read_errors", Reasons(t.read_errors.clone())),
             ("write_errors", Reasons(t.write_errors.clone())),
@@ -298,7 +325,7 @@ impl Report {
             ("warnings", Str(t.warnings.join(" | "))),
             ("fd_soft_limit", Int(self.fd.soft)),
             ("fd_hard_limit", Int(self.fd.hard)),
-            ("verified", Str(self.verified().to_string())),
+            ("verified", Bool(self.verified())),
         ]);
         r
     }
@@ -323,6 +350,7 @@ impl Value {
     fn json(&self) -> String {
         match self {
             Value::Str(s) => json_str(s),
+            Value::Bool(b) => b.to_string(),
             Value::Int(n) => n.to_string(),
             Value::Float(f) if f.is_finite() => format!("{f}"),
             Value::Float(_) | Value::Null => "null".into(),

@@ -59,12 +59,18 @@ pub struct Tally {
     pub mismatch_examples: Vec<String>,
     /// Requests not answered within `--timeout` (UDP: lost datagrams).
     pub timeouts: u64,
-    /// UDP: replies that came after their request had been given up as lost.
+    /// Replies that came after their request had been given up: UDP datagrams counted as
+    /// lost (or duplicated by the network), chat lines of a member that had left.
     pub late: u64,
     /// Requests that died with their connection (closed after an error, mismatch or timeout).
     pub abandoned: u64,
     /// Measured requests still in flight when the run ended.
     pub in_flight_at_end: u64,
+    /// Open loop: measured requests that were due before the run ended and never sent,
+    /// because every connection was waiting at `--depth` (a server stalled at the end).
+    pub unsent_at_end: u64,
+    /// When the first and the last measured request went out, for the achieved send rate.
+    pub send_span: Option<(Instant, Instant)>,
     /// Connections that could not be opened, by reason.
     pub connect_errors: Reasons,
     /// Failed reads (and servers closing the connection), by reason.
@@ -99,6 +105,8 @@ impl Tally {
             late: 0,
             abandoned: 0,
             in_flight_at_end: 0,
+            unsent_at_end: 0,
+            send_span: None,
             connect_errors: Reasons::new(),
             read_errors: Reasons::new(),
             write_errors: Reasons::new(),
@@ -125,6 +133,29 @@ impl Tally {
         }
         self.latency.saturating_record(micros(now.saturating_duration_since(req.intended)));
         self.uncorrected.saturating_record(micros(now.saturating_duration_since(req.sent)));
+    }
+
+    /// A measured request left at `at`.
+    pub fn sent_at(&mut self, at: Instant) {
+        let span = self.send_span.get_or_insert((at, at));
+        span.1 = at;
+    }
+
+    /// Open loop: a measured request due at `due` was never sent before the run ended at
+    /// `end`. What it had waited by then goes into the corrected latencies (a lower bound:
+    /// it would have waited longer), so a stall at the end of a run is not hidden from the
+    /// percentiles that exist to show stalls.
+    pub fn unsent(&mut self, due: Instant, end: Instant) {
+        self.unsent_at_end += 1;
+        self.latency.saturating_record(micros(end.saturating_duration_since(due)));
+    }
+
+    /// Requests per second at which measured requests went out: the first to the last.
+    /// `None` with fewer than two.
+    pub fn send_rate(&self) -> Option<f64> {
+        let (first, last) = self.send_span?;
+        let span = last.saturating_duration_since(first).as_secs_f64();
+        (self.sent >= 2 && span > 0.0).then(|| (self.sent - 1) as f64 / span)
     }
 
     /// A reply was wrong.

@@ -132,6 +132,9 @@ pub struct Client<'a> {
     /// Open loop: the number of the next scheduled request, and a round-robin cursor.
     next_due: u64,
     cursor: usize,
+    /// Open loop: the last `send_scheduled` stopped at a due request because no connection
+    /// had room for it.
+    backlogged: bool,
     rbuf: Vec<u8>,
     /// When the last measured reply arrived: where the measured window ends.
     measured_until: Option<Instant>,
@@ -165,6 +168,7 @@ impl<'a> Client<'a> {
             ramped: false,
             next_due: 0,
             cursor: 0,
+            backlogged: false,
             rbuf: vec![0; READ_CHUNK],
             measured_until: None,
             measured_from: None,
@@ -194,7 +198,7 @@ impl<'a> Client<'a> {
             if self.plan.interval.is_some() {
                 self.send_scheduled(now);
             }
-            self.top_up_dirty(now);
+            self.top_up_dirty();
             if now >= next_timeout_check {
                 self.check_timeouts(now);
                 next_timeout_check = now + TIMEOUT_CHECK;
@@ -228,6 +232,10 @@ impl<'a> Client<'a> {
             }
         }
         let end = Instant::now();
+        if self.plan.interval.is_some() {
+            let tally = &mut *self.tally;
+            self.plan.for_each_unsent(self.next_due, tally.sent, end, |due| tally.unsent(due, end));
+        }
         self.finish();
         if self.tally.conns_opened == 0 {
             let why =
@@ -244,16 +252,21 @@ impl<'a> Client<'a> {
 
     /// Whether the run is over at `now`.
     fn over(&self, now: Instant) -> bool {
-        let started_all = self.next_start == self.conns.len();
-        let opening = self.conns.iter().any(|c| c.state.opening().is_some());
-        if started_all && self.open == 0 && !opening {
-            return true; // nothing left that could send or receive
+        // Nothing left that could send or receive. (The scan of every connection runs only
+        // once none is open, not on every turn of a run with thousands.)
+        if self.next_start == self.conns.len()
+            && self.open == 0
+            && !self.conns.iter().any(|c| c.state.opening().is_some())
+        {
+            return true;
         }
         self.plan.done(now, self.tally.sent, self.in_flight)
     }
 
     /// How long `poll` may sleep: until the next connection start, scheduled request or
-    /// deadline, at most [`MAX_SLEEP`].
+    /// deadline, at most [`MAX_SLEEP`]. A scheduled request that is already due but waits for
+    /// a free slot (every connection at `--depth`), or that may not be sent at all (`--requests`
+    /// all sent), is no reason to wake: only a reply can change that, and a reply is an event.
     fn sleep_time(&self, now: Instant) -> Duration {
         let mut wake = now + MAX_SLEEP;
         if self.next_start < self.conns.len() {
@@ -262,7 +275,10 @@ impl<'a> Client<'a> {
         if !self.ramped {
             wake = wake.min(self.plan.ramp_end);
         }
-        if let Some(due) = self.plan.due(self.next_due) {
+        if let Some(due) = self.plan.due(self.next_due)
+            && !self.backlogged
+            && self.plan.may_send(due, self.tally.sent)
+        {
             wake = wake.min(due);
         }
         if let Some(deadline) = self.plan.deadline {
@@ -380,12 +396,16 @@ impl<'a> Client<'a> {
 
     /// Closed loop: each dirty connection sends until `--depth` requests are in flight, then
     /// writes at once (write-before-sleep). Open loop: only flushes.
-    fn top_up_dirty(&mut self, now: Instant) {
+    fn top_up_dirty(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
         for &i in &dirty {
             if self.plan.interval.is_none() {
+                // The clock is read per connection, just before its write: a request's
+                // latency starts when it leaves, not when the turn began (with 50
+                // connections ready at once, the last one's write comes 49 writes later).
+                let now = Instant::now();
                 while self.can_send(i) && self.plan.may_send(now, self.tally.sent) {
                     if !self.enqueue(i, now, now) {
                         break;
@@ -399,23 +419,27 @@ impl<'a> Client<'a> {
     }
 
     /// Open loop: hands every request whose time has come to a connection with room, round
-    /// robin. When none has room the request stays due; it goes out as soon as a reply frees
-    /// a slot, and its latency still counts from when it was due.
+    /// robin, and writes it at once. When none has room the request stays due; it goes out as
+    /// soon as a reply frees a slot, and its latency still counts from when it was due.
     fn send_scheduled(&mut self, now: Instant) {
         let n = self.conns.len();
+        self.backlogged = false;
         while let Some(due) = self.plan.due(self.next_due) {
             if due > now || !self.plan.may_send(due, self.tally.sent) {
                 break;
             }
             let Some(i) = (0..n).map(|j| (self.cursor + j) % n).find(|&i| self.can_send(i)) else {
+                self.backlogged = true;
                 break;
             };
             self.cursor = (i + 1) % n;
-            if !self.enqueue(i, due, now) {
+            // Stamped just before its own write, not at the top of the turn: the writes of
+            // the connections ahead of it are not its latency.
+            if !self.enqueue(i, due, Instant::now()) {
                 break;
             }
             self.next_due += 1;
-            self.dirty.push(i);
+            self.flush(i);
         }
     }
 
@@ -435,6 +459,7 @@ impl<'a> Client<'a> {
         self.in_flight += 1;
         if measured {
             self.tally.sent += 1;
+            self.tally.sent_at(now);
             self.measured_from.get_or_insert(now);
         }
         true
@@ -459,7 +484,12 @@ impl<'a> Client<'a> {
             self.tally.bytes_out += (conn.written - before) as u64;
         }
         if let Err(e) = result {
-            tally::count(&mut self.tally.write_errors, e.to_string());
+            match conn.state {
+                State::Handshaking => {
+                    tally::count(&mut self.tally.connect_errors, format!("{e} during the TLS handshake"))
+                }
+                _ => tally::count(&mut self.tally.write_errors, e.to_string()),
+            }
             return self.close(i);
         }
         if conn.written == conn.out.len() {
@@ -479,10 +509,7 @@ impl<'a> Client<'a> {
                 return;
             };
             match socket.read(&mut self.rbuf) {
-                Ok(0) => {
-                    tally::count(&mut self.tally.read_errors, "connection closed by the server");
-                    return self.close(i);
-                }
+                Ok(0) => return self.read_failed(i, "connection closed by the server".into()),
                 Ok(n) => {
                     let before = self.conns[i].input.len();
                     if !self.take(i, n) {
@@ -505,12 +532,21 @@ impl<'a> Client<'a> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    tally::count(&mut self.tally.read_errors, e.to_string());
-                    return self.close(i);
-                }
+                Err(e) => return self.read_failed(i, e.to_string()),
             }
         }
+    }
+
+    /// A read found the connection closed or broken. Before the TLS handshake finished, the
+    /// connection never opened: that is a connect error, as the docs promise.
+    fn read_failed(&mut self, i: usize, why: String) {
+        match self.conns[i].state {
+            State::Handshaking => {
+                tally::count(&mut self.tally.connect_errors, format!("{why} during the TLS handshake"))
+            }
+            _ => tally::count(&mut self.tally.read_errors, why),
+        }
+        self.close(i);
     }
 
     /// Appends the `n` bytes just read into `rbuf` to connection `i`'s input: as they are, or
@@ -598,6 +634,17 @@ impl<'a> Client<'a> {
                 None => return Err("a reply with no request in flight".into()),
             },
             Answer::Request { conn, k } => {
+                // A line of a member that has left (its requests were abandoned with it) may
+                // still be on its way to the others; the workload has checked its order and
+                // bytes, so it is simply late. Unless it was never sent at all.
+                if let Some(sender) = self.conns.get(conn).filter(|c| c.state == State::Closed && !to_sender)
+                {
+                    if k >= sender.next_k {
+                        return Err(format!("a line #{k} of connection {conn}, which never sent it"));
+                    }
+                    self.tally.late += 1;
+                    return Ok(());
+                }
                 let Some(front) = self.conns.get(conn).and_then(|c| c.in_flight.front()) else {
                     return Err(format!(
                         "a reply to request #{k} of connection {conn}, which has none in flight"
@@ -627,8 +674,14 @@ impl<'a> Client<'a> {
         if refused.is_some() {
             req.refused = refused;
         }
-        // Requests complete in order (each member hears a sender's lines in order), so only
-        // the front can be finished.
+        self.complete_front(sender, now);
+        Ok(())
+    }
+
+    /// Completes the requests at the front of `sender`'s queue that have every reply they
+    /// need. Requests complete in order (each member hears a sender's lines in order), so
+    /// only the front can be finished.
+    fn complete_front(&mut self, sender: usize, now: Instant) {
         while let Some(front) = self.conns[sender].in_flight.front() {
             if front.remaining > 0 {
                 break;
@@ -641,7 +694,24 @@ impl<'a> Client<'a> {
             }
         }
         self.dirty.push(sender);
-        Ok(())
+    }
+
+    /// Fan-out: member `gone` has left the room. Every other member's request it had not
+    /// heard yet was counting on its reply; it needs one fewer now, and may be complete (it
+    /// reached everyone still there). Without this, one member's timeout or reset would
+    /// leave the others' requests waiting for a reply that cannot come.
+    fn release_member(&mut self, gone: usize) {
+        let now = Instant::now();
+        for sender in 0..self.conns.len() {
+            if sender == gone || self.conns[sender].in_flight.is_empty() {
+                continue;
+            }
+            let heard = self.work.heard(gone, sender);
+            for req in self.conns[sender].in_flight.iter_mut().filter(|r| r.k >= heard) {
+                req.remaining = req.remaining.saturating_sub(1);
+            }
+            self.complete_front(sender, now);
+        }
     }
 
     fn mismatch(&mut self, i: usize, what: String) {
@@ -681,7 +751,8 @@ impl<'a> Client<'a> {
     /// Closes connection `i`; its requests still in flight are abandoned.
     fn close(&mut self, i: usize) {
         let conn = &mut self.conns[i];
-        if conn.state == State::Open {
+        let was_open = conn.state == State::Open;
+        if was_open {
             self.open -= 1;
         }
         conn.state = State::Closed;
@@ -695,6 +766,9 @@ impl<'a> Client<'a> {
         conn.tls = None;
         self.in_flight -= abandoned;
         self.tally.abandoned += abandoned as u64;
+        if was_open && self.work.audience() == Audience::Others {
+            self.release_member(i);
+        }
     }
 
     /// The run is over: count what is still in flight, then close everything (a TLS session

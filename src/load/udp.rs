@@ -51,6 +51,10 @@ pub struct Client<'a> {
     next_start: usize,
     next_due: u64,
     cursor: usize,
+    /// Open loop: the last `send_scheduled` stopped at a due request because no socket had
+    /// room for it.
+    backlogged: bool,
+    /// Requests sent or waiting to be (a pending datagram), not yet answered or given up.
     in_flight: usize,
     buf: Vec<u8>,
     /// When the last measured reply arrived: where the measured window ends.
@@ -82,6 +86,7 @@ impl<'a> Client<'a> {
             next_start: 0,
             next_due: 0,
             cursor: 0,
+            backlogged: false,
             in_flight: 0,
             // One byte more than the largest datagram, so a too-long reply shows as too long.
             buf: vec![0; MAX_DATAGRAM + 1],
@@ -111,18 +116,28 @@ impl<'a> Client<'a> {
                 self.send_scheduled(now);
             } else {
                 for i in 0..self.socks.len() {
-                    self.top_up(i, now);
+                    self.top_up(i);
                 }
             }
             if self.config.live {
                 live.tick(now, self.tally);
             }
-            let mut timeout = MAX_SLEEP;
-            if let Some(due) = self.plan.due(self.next_due) {
-                timeout = timeout.min(due.saturating_duration_since(now));
-                if timeout < super::tcp::SPIN_BELOW {
-                    timeout = Duration::ZERO; // as in tcp: epoll cannot sleep less than 1 ms
-                }
+            // As in tcp: wake for the next due request only if it can go out (a backlog
+            // waits for a reply, which is an event), never past the deadline, and below a
+            // millisecond not at all (epoll cannot sleep less).
+            let mut wake = now + MAX_SLEEP;
+            if let Some(due) = self.plan.due(self.next_due)
+                && !self.backlogged
+                && self.plan.may_send(due, self.tally.sent)
+            {
+                wake = wake.min(due);
+            }
+            if let Some(deadline) = self.plan.deadline {
+                wake = wake.min(deadline);
+            }
+            let mut timeout = wake.saturating_duration_since(now);
+            if timeout < super::tcp::SPIN_BELOW {
+                timeout = Duration::ZERO;
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -141,8 +156,14 @@ impl<'a> Client<'a> {
             }
         }
         let end = Instant::now();
+        if self.plan.interval.is_some() {
+            let tally = &mut *self.tally;
+            self.plan.for_each_unsent(self.next_due, tally.sent, end, |due| tally.unsent(due, end));
+        }
         for sock in &mut self.socks {
-            self.tally.in_flight_at_end += sock.in_flight.iter().filter(|r| r.measured).count() as u64;
+            let pending = sock.pending.as_ref().is_some_and(|(_, r)| r.measured);
+            self.tally.in_flight_at_end +=
+                sock.in_flight.iter().filter(|r| r.measured).count() as u64 + u64::from(pending);
             sock.socket = None;
         }
         if self.tally.conns_opened == 0 {
@@ -180,7 +201,11 @@ impl<'a> Client<'a> {
         s.socket.is_some() && s.pending.is_none() && s.in_flight.len() < self.config.depth
     }
 
-    fn top_up(&mut self, i: usize, now: Instant) {
+    /// Closed loop: socket `i` sends until `--depth` requests are in flight. The clock is
+    /// read here, per socket, so a request's latency does not include the sends of the
+    /// sockets served before it in this turn.
+    fn top_up(&mut self, i: usize) {
+        let now = Instant::now();
         while self.can_send(i) && self.plan.may_send(now, self.tally.sent) {
             self.send(i, now);
         }
@@ -189,11 +214,13 @@ impl<'a> Client<'a> {
     /// Open loop, as in [`super::tcp`]: due requests go to sockets with room, round robin.
     fn send_scheduled(&mut self, now: Instant) {
         let n = self.socks.len();
+        self.backlogged = false;
         while let Some(due) = self.plan.due(self.next_due) {
             if due > now || !self.plan.may_send(due, self.tally.sent) {
                 break;
             }
             let Some(i) = (0..n).map(|j| (self.cursor + j) % n).find(|&i| self.can_send(i)) else {
+                self.backlogged = true;
                 break;
             };
             self.cursor = (i + 1) % n;
@@ -215,7 +242,10 @@ impl<'a> Client<'a> {
             self.measured_from.get_or_insert(intended);
         }
         let req = InFlight { k, intended, sent: intended, remaining: 1, refused: None, measured };
+        // In flight from now on, even while the datagram waits for room: `--requests` must
+        // not end the run under it, and the end of the run must count it.
         self.socks[i].pending = Some((datagram, req));
+        self.in_flight += 1;
         self.send_pending(i);
     }
 
@@ -233,8 +263,10 @@ impl<'a> Client<'a> {
                 }
                 if let Some((_, mut req)) = sock.pending.take() {
                     req.sent = now;
+                    if req.measured {
+                        self.tally.sent_at(now);
+                    }
                     sock.in_flight.push_back(req);
-                    self.in_flight += 1;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -272,7 +304,16 @@ impl<'a> Client<'a> {
                     self.answer(i, k, now);
                     continue;
                 }
-                Verdict::Ok { answers, .. } => format!("a datagram of {n} bytes answering {answers:?}"),
+                Verdict::Ok { answers, .. } => {
+                    // The tag names our request, but the datagram is the wrong size: that
+                    // request got its (wrong) answer, so it is not also lost later.
+                    if let Answer::Request { conn, k } = answers
+                        && conn == i
+                    {
+                        self.give_up(i, k);
+                    }
+                    format!("a datagram of {n} bytes answering {answers:?}")
+                }
                 Verdict::Incomplete => format!("a truncated datagram of {n} bytes"),
                 Verdict::Mismatch(what) => what,
                 other => format!("unexpected {other:?}"),
@@ -301,6 +342,16 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// Request `k` of socket `i` was answered wrongly: it leaves the flight without
+    /// completing.
+    fn give_up(&mut self, i: usize, k: u64) {
+        let sock = &mut self.socks[i];
+        if let Some(at) = sock.in_flight.iter().position(|r| r.k == k) {
+            sock.in_flight.remove(at);
+            self.in_flight -= 1;
+        }
+    }
+
     /// Requests older than `--timeout` are lost.
     fn expire(&mut self, now: Instant) {
         for sock in &mut self.socks {
@@ -319,9 +370,9 @@ impl<'a> Client<'a> {
     fn close(&mut self, i: usize) {
         let sock = &mut self.socks[i];
         sock.socket = None;
-        sock.pending = None;
-        self.in_flight -= sock.in_flight.len();
-        self.tally.abandoned += sock.in_flight.len() as u64;
+        let abandoned = sock.in_flight.len() + usize::from(sock.pending.take().is_some());
+        self.in_flight -= abandoned;
+        self.tally.abandoned += abandoned as u64;
         sock.in_flight.clear();
     }
 }

@@ -41,8 +41,26 @@ impl ChatLoad {
     }
 }
 
+/// Padding bytes of line `k` of member `conn`: whatever brings the line, header `L conn k `
+/// and newline included, to `size` bytes, and at least one, so the check always has
+/// something to check.
+fn padding_len(size: usize, conn: usize, k: u64) -> usize {
+    let header = format!("L {conn} {k} ").len();
+    size.saturating_sub(header + 1).max(1)
+}
+
 fn pad(k: u64, i: usize) -> u8 {
     b'a' + ((k as usize + i) % 26) as u8
+}
+
+/// `L <number>` and a space: the start of one of our lines, whatever follows. A line that
+/// starts so and does not parse was ours and got damaged, not a person's chatter.
+fn looks_like_ours(body: &[u8]) -> bool {
+    let Some(rest) = body.strip_prefix(b"L ") else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && rest.get(digits) == Some(&b' ')
 }
 
 /// Parses `L <sender> <k> <padding>` (after the `name: ` prefix).
@@ -60,12 +78,8 @@ impl Workload for ChatLoad {
     }
 
     fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
-        let start = out.len();
         out.extend_from_slice(format!("L {conn} {k} ").as_bytes());
-        let header = out.len() - start;
-        // At least one padding byte, so the padding check always has something to check.
-        let padding = self.size.saturating_sub(header + 1).max(1);
-        out.extend((0..padding).map(|i| pad(k, i)));
+        out.extend((0..padding_len(self.size, conn, k)).map(|i| pad(k, i)));
         out.push(b'\n');
     }
 
@@ -89,7 +103,14 @@ impl Workload for ChatLoad {
         let Some(colon) = line.windows(2).position(|w| w == b": ") else {
             return Verdict::Skip(len); // not a member's line: an action (`* x waves`), say
         };
-        let Some((sender, k, padding)) = parse_body(&line[colon + 2..]) else {
+        let body = &line[colon + 2..];
+        let Some((sender, k, padding)) = parse_body(body) else {
+            if looks_like_ours(body) {
+                return Verdict::Mismatch(format!(
+                    "a load line cut short: {:?}",
+                    String::from_utf8_lossy(body)
+                ));
+            }
             return Verdict::Skip(len); // somebody else in the room
         };
         if sender == conn {
@@ -103,6 +124,13 @@ impl Workload for ChatLoad {
         }
         if let Some(i) = padding.iter().enumerate().position(|(i, &b)| b != pad(k, i)) {
             return Verdict::Mismatch(format!("line #{k} of member {sender}: padding byte {i} changed"));
+        }
+        let expected = padding_len(self.size, sender, k);
+        if padding.len() != expected {
+            return Verdict::Mismatch(format!(
+                "line #{k} of member {sender}: {} bytes of padding, sent {expected}",
+                padding.len()
+            ));
         }
         *next += 1;
         Verdict::Ok { len, answers: Answer::Request { conn: sender, k } }
@@ -118,6 +146,10 @@ impl Workload for ChatLoad {
 
     fn start_together(&self) -> bool {
         true
+    }
+
+    fn heard(&self, receiver: usize, sender: usize) -> u64 {
+        self.next.get(&(receiver, sender)).copied().unwrap_or(0)
     }
 }
 
@@ -138,5 +170,31 @@ mod tests {
         assert_eq!(w.parse(1, &line), ok);
         // The same line again is a duplicate.
         assert!(matches!(w.parse(1, &line), Verdict::Mismatch(_)));
+        assert_eq!(w.heard(1, 0), 1);
+        assert_eq!(w.heard(0, 1), 0);
+    }
+
+    #[test]
+    fn a_line_that_lost_its_end_is_a_mismatch_not_someone_elses_chatter() {
+        let mut w = ChatLoad::new(32, 2);
+        let mut line = b"guest-1: ".to_vec();
+        w.encode(0, 0, &mut line);
+        let whole = line.clone();
+        // Padding cut short, padding gone, and the line cut right after its number.
+        for cut in [whole.len() - 5, whole.len() - 26, b"guest-1: L 0 0".len(), b"guest-1: L 0 ".len()] {
+            let mut damaged = whole[..cut].to_vec();
+            damaged.push(b'\n');
+            assert!(
+                matches!(w.parse(1, &damaged), Verdict::Mismatch(_)),
+                "{:?}",
+                String::from_utf8_lossy(&damaged)
+            );
+        }
+        // A person's line that merely starts with L is theirs.
+        assert_eq!(w.parse(1, b"bob: L is for lunch\n"), Verdict::Skip(20));
+        assert_eq!(
+            w.parse(1, &whole),
+            Verdict::Ok { len: whole.len(), answers: Answer::Request { conn: 0, k: 0 } }
+        );
     }
 }

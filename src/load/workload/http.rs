@@ -3,9 +3,12 @@
 //!
 //! Requests are pipelined when `--depth` is above 1 (RFC 9112 §9.3.2 lets a client do so;
 //! replies come back in request order), so a reply answers the oldest request in flight
-//! ([`Answer::Oldest`]). Only what a plain origin server needs is understood: a status line,
-//! headers, and a `Content-Length` body. A reply framed any other way (chunked, or until
-//! close) is a mismatch: the load generator cannot tell where it ends, so it cannot be fair.
+//! ([`Answer::Oldest`]). A reply body is framed by `Content-Length` or by chunked transfer
+//! coding (RFC 9112 §7.1: the chunks are joined before the body is checked). A 2xx reply
+//! framed by the connection's close is a mismatch: its end, and so its body, cannot be known
+//! while the connection lives. A non-2xx reply framed so (an overloaded server's `503` with
+//! `Connection: close`) is waited out: the server's close then ends the connection, which is
+//! counted as a read error, not as a wrong reply.
 
 use super::{Answer, Verdict, Workload};
 
@@ -14,6 +17,10 @@ pub const HELLO: &[u8] = b"Hello, World!\n";
 
 /// Largest header block accepted before calling the reply a mismatch.
 const MAX_HEAD: usize = 16 * 1024;
+
+/// Largest reply body accepted (`Content-Length`, chunked, or until close) before calling
+/// the reply a mismatch: the body is held in memory until it is whole.
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// The HTTP workload.
 #[derive(Debug, Clone)]
@@ -58,33 +65,55 @@ impl Workload for HttpLoad {
             return Verdict::Mismatch(format!("not an HTTP/1.x status line: {status_line:?}"));
         };
         let mut length = None;
+        let mut chunked = false;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
                 return Verdict::Mismatch(format!("malformed header line {line:?}"));
             };
             if name.eq_ignore_ascii_case("content-length") {
                 match value.trim().parse::<usize>() {
-                    Ok(n) => length = Some(n),
-                    Err(_) => return Verdict::Mismatch(format!("bad Content-Length {value:?}")),
+                    Ok(n) if n <= MAX_BODY => length = Some(n),
+                    _ => return Verdict::Mismatch(format!("bad or too large Content-Length {value:?}")),
                 }
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Verdict::Mismatch("Transfer-Encoding is not supported; send Content-Length".into());
+                // Chunked must be the last coding (RFC 9112 §6.3); anything else is not ours to
+                // decode, and would leave the body's end unknown.
+                let last = value.rsplit(',').next().unwrap_or("").trim();
+                if !last.eq_ignore_ascii_case("chunked") {
+                    return Verdict::Mismatch(format!(
+                        "Transfer-Encoding {value:?}: the body's end is unknown"
+                    ));
+                }
+                chunked = true;
             }
         }
-        let Some(length) = length else {
-            return Verdict::Mismatch(format!("reply {status} has no Content-Length"));
-        };
         let body_start = head_end + 4;
-        let Some(len) = body_start.checked_add(length) else {
-            return Verdict::Mismatch("Content-Length overflows".into());
+        let joined;
+        let (len, body) = if chunked {
+            match dechunk(&input[body_start..]) {
+                Ok(Some((used, body))) => {
+                    joined = body;
+                    (body_start + used, joined.as_slice())
+                }
+                Ok(None) => return Verdict::Incomplete,
+                Err(what) => return Verdict::Mismatch(what),
+            }
+        } else if let Some(length) = length {
+            let len = body_start + length;
+            if input.len() < len {
+                return Verdict::Incomplete;
+            }
+            (len, &input[body_start..len])
+        } else if !(200..300).contains(&status) && input.len() - body_start <= MAX_BODY {
+            return Verdict::Incomplete; // framed by the close that will follow; see the module docs
+        } else {
+            return Verdict::Mismatch(format!(
+                "reply {status} has neither Content-Length nor chunked coding"
+            ));
         };
-        if input.len() < len {
-            return Verdict::Incomplete;
-        }
         if !(200..300).contains(&status) {
             return Verdict::Refused { len, answers: Answer::Oldest, why: status_line.to_string() };
         }
-        let body = &input[body_start..len];
         if body != self.expect_body.as_slice() {
             return Verdict::Mismatch(format!(
                 "body {:?}, expected {:?}",
@@ -93,6 +122,53 @@ impl Workload for HttpLoad {
             ));
         }
         Verdict::Ok { len, answers: Answer::Oldest }
+    }
+}
+
+/// Decodes a chunked body at the front of `input`: `Some((bytes used, the joined chunks))`
+/// once the last chunk and the trailer section have arrived, `None` while they have not.
+fn dechunk(input: &[u8]) -> Result<Option<(usize, Vec<u8>)>, String> {
+    let mut pos = 0;
+    let mut body = Vec::new();
+    loop {
+        let Some(line_len) = input[pos..].windows(2).position(|w| w == b"\r\n") else {
+            return if input.len() - pos > 1024 { Err("chunk-size line too long".into()) } else { Ok(None) };
+        };
+        let line = &input[pos..pos + line_len];
+        // The size, then optional `;extensions`.
+        let digits = line.split(|&b| b == b';').next().unwrap_or_default();
+        let size = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| usize::from_str_radix(d.trim(), 16).ok())
+            .ok_or_else(|| format!("bad chunk-size line {:?}", String::from_utf8_lossy(line)))?;
+        pos += line_len + 2;
+        if size == 0 {
+            // Trailer fields, then an empty line.
+            loop {
+                let Some(end) = input[pos..].windows(2).position(|w| w == b"\r\n") else {
+                    return if input.len() - pos > MAX_HEAD {
+                        Err("trailers too long".into())
+                    } else {
+                        Ok(None)
+                    };
+                };
+                pos += end + 2;
+                if end == 0 {
+                    return Ok(Some((pos, body)));
+                }
+            }
+        }
+        if body.len() + size > MAX_BODY {
+            return Err(format!("chunked body over {MAX_BODY} bytes"));
+        }
+        if input.len() < pos + size + 2 {
+            return Ok(None);
+        }
+        if &input[pos + size..pos + size + 2] != b"\r\n" {
+            return Err("chunk data not followed by CRLF".into());
+        }
+        body.extend_from_slice(&input[pos..pos + size]);
+        pos += size + 2;
     }
 }
 
@@ -110,5 +186,36 @@ mod tests {
         assert!(matches!(w.parse(0, missing), Verdict::Refused { len: 45, .. }));
         let wrong = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhey";
         assert!(matches!(w.parse(0, wrong), Verdict::Mismatch(_)));
+    }
+
+    #[test]
+    fn a_chunked_body_is_joined_before_it_is_checked() {
+        let mut w = HttpLoad::new("127.0.0.1:8080");
+        let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7;ext=1\r\nHello, \r\n7\r\nWorld!\n\r\n0\r\nX-T: 1\r\n\r\n";
+        // Every cut before the last byte is incomplete, never wrong.
+        for cut in 0..reply.len() {
+            assert_eq!(w.parse(0, &reply[..cut]), Verdict::Incomplete, "cut at {cut}");
+        }
+        let mut two = reply.to_vec();
+        two.extend_from_slice(reply);
+        assert_eq!(w.parse(0, &two), Verdict::Ok { len: reply.len(), answers: Answer::Oldest });
+        let wrong = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhey\r\n0\r\n\r\n";
+        assert!(matches!(w.parse(0, wrong), Verdict::Mismatch(_)));
+        let garbled = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        assert!(matches!(w.parse(0, garbled), Verdict::Mismatch(_)));
+        let gzip = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
+        assert!(matches!(w.parse(0, gzip), Verdict::Mismatch(_)));
+        // A 503 with a chunked body is refused, not wrong.
+        let busy = b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n0\r\n\r\n";
+        assert!(matches!(w.parse(0, busy), Verdict::Refused { len, .. } if len == busy.len()));
+    }
+
+    #[test]
+    fn an_unframed_reply_is_waited_out_if_refused_and_wrong_if_a_success() {
+        let mut w = HttpLoad::new("127.0.0.1:8080");
+        let busy = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\nbusy";
+        assert_eq!(w.parse(0, busy), Verdict::Incomplete);
+        let ok = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nHello, World!\n";
+        assert!(matches!(w.parse(0, ok), Verdict::Mismatch(_)));
     }
 }

@@ -125,6 +125,13 @@ pub trait Workload {
     fn start_together(&self) -> bool {
         false
     }
+
+    /// Fan-out ([`Audience::Others`]): how many of `sender`'s requests `receiver` has heard
+    /// so far, which is the number of the next one it expects. When a member leaves, the
+    /// requests it had not heard yet need one reply fewer.
+    fn heard(&self, _receiver: usize, _sender: usize) -> u64 {
+        0
+    }
 }
 
 /// The workload a run's settings ask for.
