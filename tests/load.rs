@@ -597,3 +597,59 @@ fn a_server_that_hangs_up_during_the_tls_handshake_is_a_connect_error() {
         "{stderr}"
     );
 }
+
+/// An HTTP peer that serves `GET /` on up to 64 connections and ends each after 3 requests,
+/// the last reply saying `Connection: close` when `announce`, or with a bare close after it.
+fn http_peer_closing_every_3(announce: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..64 {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let (mut pending, mut buf, mut served) = (Vec::new(), [0u8; 4096], 0);
+                while let Ok(len @ 1..) = stream.read(&mut buf) {
+                    pending.extend_from_slice(&buf[..len]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        served += 1;
+                        let last = served == 3;
+                        let close = if last && announce { "Connection: close\r\n" } else { "" };
+                        let reply =
+                            format!("HTTP/1.1 200 OK\r\n{close}Content-Length: 14\r\n\r\nHello, World!\n");
+                        if stream.write_all(reply.as_bytes()).is_err() || last {
+                            return; // dropping the stream closes it
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn http_connections_the_server_closes_are_reopened_like_wrk_does() {
+    // nginx ends a keep-alive connection after `keepalive_requests` (1,000 by default):
+    // a load generator that did not reconnect would run out of connections.
+    for announce in [true, false] {
+        let addr = http_peer_closing_every_3(announce).to_string();
+        let out = reactor_load(&["http", "--addr", &addr, "-c", "2", "-n", "30", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success(), "{v}");
+        assert_eq!(v["conns_opened"], 2, "{v}");
+        let (completed, abandoned) = (v["completed"].as_u64().unwrap(), v["abandoned"].as_u64().unwrap());
+        assert!(v["reconnects"].as_u64().unwrap() * 3 >= completed - 6, "3 requests per connection: {v}");
+        if announce {
+            // Told in the reply: nothing else is sent on that connection, nothing is lost.
+            assert_eq!(completed, 30, "{v}");
+            assert_eq!(v["read_errors"], serde_json::json!({}), "a clean close is not an error: {v}");
+        } else {
+            // A bare close can cross the next request on its way: that one is lost, and
+            // counted, and the connection is reopened all the same.
+            assert_eq!(completed + abandoned, 30, "{v}");
+            assert!(completed >= 20, "{v}");
+        }
+    }
+}

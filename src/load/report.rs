@@ -92,6 +92,15 @@ impl Report {
                 config.conns
             ));
         }
+        if let Stop::Requests(asked) = config.stop
+            && tally.sent < asked
+        {
+            tally.warn(format!(
+                "ONLY {} OF {asked} REQUESTS WERE SENT: every connection had closed before the rest could go \
+                 (see the errors)",
+                tally.sent
+            ));
+        }
         let mut report = Report { config: config.clone(), started, ended, window, tally, fd };
         if let Some(target) = config.rate {
             // The rate at which requests actually went out, first to last, and how many that
@@ -165,9 +174,14 @@ impl Report {
             Service::Http => "GET /".into(),
             _ => format!("{}-byte requests", c.size),
         };
+        let reopened = if t.reconnects > 0 {
+            format!(", reopened {} times after the server closed them", t.reconnects)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "  {} connections ({} opened), depth {}, {what}, {mode}{warm}",
+            "  {} connections ({} opened{reopened}), depth {}, {what}, {mode}{warm}",
             c.conns, t.conns_opened, c.depth
         );
         let lat = &t.latency;
@@ -294,6 +308,7 @@ impl Report {
             ("ended_unix", Float(unix(self.ended))),
             ("window_s", Float(self.window.as_secs_f64())),
             ("conns_opened", Int(t.conns_opened)),
+            ("reconnects", Int(t.reconnects)),
             ("sent", Int(t.sent)),
             ("completed", Int(t.completed)),
             ("requests_per_sec", Float(self.requests_per_sec())),

@@ -79,6 +79,9 @@ pub struct Tally {
     pub write_errors: Reasons,
     /// Connections that opened.
     pub conns_opened: u64,
+    /// Connections opened again after the server closed them cleanly (HTTP `Connection:
+    /// close`, or keep-alive connections it ends), not counted in `conns_opened`.
+    pub reconnects: u64,
     /// Bytes written and read inside the measured window.
     pub bytes_out: u64,
     /// See `bytes_out`.
@@ -111,6 +114,7 @@ impl Tally {
             read_errors: Reasons::new(),
             write_errors: Reasons::new(),
             conns_opened: 0,
+            reconnects: 0,
             bytes_out: 0,
             bytes_in: 0,
             warnings: Vec::new(),

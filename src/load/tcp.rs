@@ -88,6 +88,12 @@ struct Conn {
     /// Requests sent and not yet complete, oldest first.
     in_flight: VecDeque<InFlight>,
     next_k: u64,
+    /// A request completed since the connection (last) opened: a server that closes it
+    /// cleanly after that gets it back (see [`Client::reopen`]); one that closes before
+    /// serving anything does not, or a refusing server would be hammered with connects.
+    served: bool,
+    /// This connect replaces a connection the server closed, so it is a reconnect.
+    reopening: bool,
 }
 
 impl Conn {
@@ -102,6 +108,8 @@ impl Conn {
             input: Vec::new(),
             in_flight: VecDeque::new(),
             next_k: 0,
+            served: false,
+            reopening: false,
         }
     }
 }
@@ -226,7 +234,8 @@ impl<'a> Client<'a> {
                 if event.is_writable() {
                     self.flush(i);
                 }
-                if event.is_readable() || fin || event.is_error() {
+                // The flush may have closed it (and begun a reconnect on a new socket).
+                if self.live(i) && (event.is_readable() || fin || event.is_error()) {
                     self.drain(i, fin);
                 }
             }
@@ -316,6 +325,7 @@ impl<'a> Client<'a> {
         self.conns[i].socket = Some(socket);
         self.conns[i].state = State::Connecting;
         self.conns[i].started = Some(Instant::now());
+        self.conns[i].served = false;
     }
 
     /// An event on a connecting socket. Writable does not mean connected: a refused connect is
@@ -354,9 +364,14 @@ impl<'a> Client<'a> {
 
     /// The connection is ready for requests: connected, and with `--tls` past the handshake.
     fn opened(&mut self, i: usize) {
-        self.conns[i].state = State::Open;
+        let conn = &mut self.conns[i];
+        conn.state = State::Open;
         self.open += 1;
-        self.tally.conns_opened += 1;
+        if std::mem::take(&mut conn.reopening) {
+            self.tally.reconnects += 1;
+        } else {
+            self.tally.conns_opened += 1;
+        }
         self.dirty.push(i);
     }
 
@@ -490,7 +505,10 @@ impl<'a> Client<'a> {
                 }
                 _ => tally::count(&mut self.tally.write_errors, e.to_string()),
             }
-            return self.close(i);
+            // A reset or broken pipe on a connection that served: the server closed it
+            // while we wrote (a bare close crossing our next request), so open it again.
+            self.close(i);
+            return self.reopen(i);
         }
         if conn.written == conn.out.len() {
             conn.out.clear();
@@ -509,7 +527,17 @@ impl<'a> Client<'a> {
                 return;
             };
             match socket.read(&mut self.rbuf) {
-                Ok(0) => return self.read_failed(i, "connection closed by the server".into()),
+                Ok(0) => {
+                    // A keep-alive connection the server ends (an idle limit, a request limit
+                    // like nginx's `keepalive_requests`) with nothing owed is not an error.
+                    let owed = !self.conns[i].in_flight.is_empty();
+                    if owed || self.conns[i].state != State::Open {
+                        self.read_failed(i, "connection closed by the server".into());
+                    } else {
+                        self.close(i);
+                    }
+                    return self.reopen(i);
+                }
                 Ok(n) => {
                     let before = self.conns[i].input.len();
                     if !self.take(i, n) {
@@ -524,6 +552,12 @@ impl<'a> Client<'a> {
                     if !self.live(i) {
                         return;
                     }
+                    if self.work.take_close(i) {
+                        // The reply said `Connection: close`: the server will close after it,
+                        // and will not answer what was pipelined behind it (abandoned).
+                        self.close(i);
+                        return self.reopen(i);
+                    }
                     // Short read: the receive queue is empty; skip the read that would only
                     // say WouldBlock.
                     if n < READ_CHUNK && !fin {
@@ -532,9 +566,32 @@ impl<'a> Client<'a> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.read_failed(i, e.to_string()),
+                Err(e) => {
+                    // A reset: counted, and, if it had served, reopened like a clean close.
+                    self.read_failed(i, e.to_string());
+                    return self.reopen(i);
+                }
             }
         }
+    }
+
+    /// Connection `i` was closed by the server, cleanly: opens it again, as `wrk` or a
+    /// browser would, so the load stays at `--conns` connections. Only after it served a
+    /// request (see `Conn::served`), when the workload can carry on over a new connection
+    /// ([`Workload::can_reopen`]: not chat, whose member would be a new one), and not once the
+    /// run is over.
+    fn reopen(&mut self, i: usize) {
+        let conn = &self.conns[i];
+        if conn.state != State::Closed
+            || !conn.served
+            || !self.work.can_reopen(i, conn.next_k)
+            || self.plan.done(Instant::now(), self.tally.sent, self.in_flight)
+        {
+            return;
+        }
+        log::debug!("connection {i}: closed by the server; reconnecting");
+        self.conns[i].reopening = true;
+        self.connect(i, self.config.addr);
     }
 
     /// A read found the connection closed or broken. Before the TLS handshake finished, the
@@ -687,6 +744,7 @@ impl<'a> Client<'a> {
                 break;
             }
             let Some(done) = self.conns[sender].in_flight.pop_front() else { break };
+            self.conns[sender].served = true;
             self.in_flight -= 1;
             self.tally.complete(&done, now);
             if done.measured {
@@ -762,6 +820,7 @@ impl<'a> Client<'a> {
         let abandoned = conn.in_flight.len();
         conn.in_flight.clear();
         conn.out = Vec::new();
+        conn.written = 0;
         conn.input = Vec::new();
         conn.tls = None;
         self.in_flight -= abandoned;
@@ -777,7 +836,9 @@ impl<'a> Client<'a> {
         for conn in &mut self.conns {
             // Not an error of the server's making for sure, but a connection the run meant to
             // measure and could not: say so instead of quietly measuring fewer.
-            if let Some(what) = conn.state.opening() {
+            if let Some(what) = conn.state.opening()
+                && !conn.reopening
+            {
                 tally::count(&mut self.tally.connect_errors, format!("{what} unfinished when the run ended"));
             }
             let measured = conn.in_flight.iter().filter(|r| r.measured).count() as u64;

@@ -148,6 +148,12 @@ impl Workload for ChatLoad {
         true
     }
 
+    /// A member that left is gone: a new connection would be a new member, with a new name,
+    /// that missed what was said meanwhile.
+    fn can_reopen(&self, _conn: usize, _next_k: u64) -> bool {
+        false
+    }
+
     fn heard(&self, receiver: usize, sender: usize) -> u64 {
         self.next.get(&(receiver, sender)).copied().unwrap_or(0)
     }

@@ -27,6 +27,8 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 pub struct HttpLoad {
     request: Vec<u8>,
     expect_body: Vec<u8>,
+    /// Connections whose last reply said `Connection: close`.
+    closing: std::collections::BTreeSet<usize>,
 }
 
 impl HttpLoad {
@@ -34,7 +36,7 @@ impl HttpLoad {
     pub fn new(host: &str) -> Self {
         let request =
             format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: reactor-load\r\n\r\n").into_bytes();
-        HttpLoad { request, expect_body: HELLO.to_vec() }
+        HttpLoad { request, expect_body: HELLO.to_vec(), closing: Default::default() }
     }
 }
 
@@ -47,7 +49,11 @@ impl Workload for HttpLoad {
         out.extend_from_slice(&self.request);
     }
 
-    fn parse(&mut self, _conn: usize, input: &[u8]) -> Verdict {
+    fn take_close(&mut self, conn: usize) -> bool {
+        self.closing.remove(&conn)
+    }
+
+    fn parse(&mut self, conn: usize, input: &[u8]) -> Verdict {
         let Some(head_end) = input.windows(4).position(|w| w == b"\r\n\r\n") else {
             if input.len() > MAX_HEAD {
                 return Verdict::Mismatch(format!("no end of headers in {MAX_HEAD} bytes"));
@@ -66,6 +72,7 @@ impl Workload for HttpLoad {
         };
         let mut length = None;
         let mut chunked = false;
+        let mut close = false;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
                 return Verdict::Mismatch(format!("malformed header line {line:?}"));
@@ -75,6 +82,8 @@ impl Workload for HttpLoad {
                     Ok(n) if n <= MAX_BODY => length = Some(n),
                     _ => return Verdict::Mismatch(format!("bad or too large Content-Length {value:?}")),
                 }
+            } else if name.eq_ignore_ascii_case("connection") {
+                close |= value.split(',').any(|token| token.trim().eq_ignore_ascii_case("close"));
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 // Chunked must be the last coding (RFC 9112 §6.3); anything else is not ours to
                 // decode, and would leave the body's end unknown.
@@ -111,6 +120,9 @@ impl Workload for HttpLoad {
                 "reply {status} has neither Content-Length nor chunked coding"
             ));
         };
+        if close {
+            self.closing.insert(conn);
+        }
         if !(200..300).contains(&status) {
             return Verdict::Refused { len, answers: Answer::Oldest, why: status_line.to_string() };
         }

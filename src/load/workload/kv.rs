@@ -138,6 +138,12 @@ impl Workload for KvLoad {
         }
     }
 
+    /// Only if every request sent was answered: a `SET` lost with the connection may or may
+    /// not have been applied, and the `GET`s after it could no longer be predicted.
+    fn can_reopen(&self, conn: usize, next_k: u64) -> bool {
+        self.replied.get(conn) == Some(&next_k)
+    }
+
     fn parse(&mut self, conn: usize, input: &[u8]) -> Verdict {
         let Some(&k) = self.replied.get(conn) else {
             return Verdict::Mismatch(format!("a reply on unknown connection {conn}"));

@@ -126,6 +126,21 @@ pub trait Workload {
         false
     }
 
+    /// Whether the reply just judged on `conn` said the server will close the connection
+    /// after it (HTTP `Connection: close`); asking clears it. The client then reopens the
+    /// connection, as a browser or `wrk` would, instead of waiting for the close.
+    fn take_close(&mut self, _conn: usize) -> bool {
+        false
+    }
+
+    /// Whether connection `conn`, closed by the server after its requests `0..next_k` were
+    /// sent, may be opened again and carry on with request `next_k`. Yes for stateless
+    /// request/reply protocols; a workload that tracks what the server holds must be sure
+    /// nothing was lost on the way.
+    fn can_reopen(&self, _conn: usize, _next_k: u64) -> bool {
+        true
+    }
+
     /// Fan-out ([`Audience::Others`]): how many of `sender`'s requests `receiver` has heard
     /// so far, which is the number of the next one it expects. When a member leaves, the
     /// requests it had not heard yet need one reply fewer.

@@ -35,7 +35,7 @@
 //!
 //! Every change to a key goes through one of five functions: `set` (every write), `persist`,
 //! `clear` (`FLUSHALL`), and the private `delete` (`DEL`, lazy and active expiry) and
-//! `set_expiry` (`EXPIRE`). Each tells [`Watches`] which key changed, so `WATCH` (see
+//! `set_expiry` (`EXPIRE`). Each tells `Watches` which key changed, so `WATCH` (see
 //! `watch.rs`) sees every change without the commands having to remember it.
 
 use std::collections::HashMap;
