@@ -149,6 +149,7 @@ const MAX_RATE: f64 = 1e9;
 const MAX_SECS: Duration = Duration::from_secs(365 * 24 * 3600);
 const MAX_DEPTH: usize = 1 << 16;
 const MAX_HELD: u128 = 4 << 30;
+const MAX_VALUE: usize = 512 << 20;
 
 impl LoadConfig {
     /// The defaults of `reactor load`: 16 connections, ping-pong, 64-byte requests, 10 s.
@@ -210,12 +211,20 @@ impl LoadConfig {
         if self.depth > MAX_DEPTH {
             return bad(format!("--depth must be at most {MAX_DEPTH}"));
         }
+        if self.service == Service::Kv && self.value_size > MAX_VALUE {
+            return bad(format!("--value-size must be at most {} MiB (Redis's own limit)", MAX_VALUE >> 20));
+        }
         // Closed loop writes a connection's whole depth of requests at once: bound what that
         // holds in memory before it starts, rather than find out from the allocator.
-        let held = (self.conns as u128) * (self.depth as u128) * (self.size.max(64) as u128);
+        let (request, sized_by) = match self.service {
+            Service::Kv => (self.value_size + 64, "--value-size"),
+            Service::Http => (128, "the request"),
+            Service::Echo | Service::Udp | Service::Chat => (self.size.max(64), "--size"),
+        };
+        let held = (self.conns as u128) * (self.depth as u128) * (request as u128);
         if held > MAX_HELD {
             return bad(format!(
-                "--conns × --depth × --size is {} MiB of requests in flight; at most {} MiB",
+                "--conns × --depth × {sized_by} is {} MiB of requests in flight; at most {} MiB",
                 held >> 20,
                 MAX_HELD >> 20
             ));

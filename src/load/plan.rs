@@ -85,14 +85,14 @@ impl Plan {
         }
     }
 
-    /// Open loop, at the end of a run that ended at `end`: calls `f` with the due time of
-    /// every measured request from number `next` on that was due before then and never
-    /// sent (`measured_sent` went out; with `--requests` the count stops at N).
-    pub fn for_each_unsent(&self, next: u64, measured_sent: u64, end: Instant, mut f: impl FnMut(Instant)) {
+    /// Open loop, at the end of a run: calls `f` with the due time of every measured request
+    /// from number `next` on that was due before `until` (the client's last attempt to send)
+    /// and never sent (`measured_sent` went out; with `--requests` the count stops at N).
+    pub fn for_each_unsent(&self, next: u64, measured_sent: u64, until: Instant, mut f: impl FnMut(Instant)) {
         let mut sent = measured_sent;
         let mut k = next;
         while let Some(due) = self.due(k) {
-            if due >= end || !self.may_send(due, sent) {
+            if due > until || !self.may_send(due, sent) {
                 break;
             }
             if due >= self.measure_start {

@@ -143,6 +143,9 @@ pub struct Client<'a> {
     /// Open loop: the last `send_scheduled` stopped at a due request because no connection
     /// had room for it.
     backlogged: bool,
+    /// Open loop: when `send_scheduled` last ran. A request due after it and before the
+    /// deadline was not refused a slot; the run simply ended first.
+    last_scheduled: Option<Instant>,
     rbuf: Vec<u8>,
     /// When the last measured reply arrived: where the measured window ends.
     measured_until: Option<Instant>,
@@ -177,6 +180,7 @@ impl<'a> Client<'a> {
             next_due: 0,
             cursor: 0,
             backlogged: false,
+            last_scheduled: None,
             rbuf: vec![0; READ_CHUNK],
             measured_until: None,
             measured_from: None,
@@ -241,9 +245,9 @@ impl<'a> Client<'a> {
             }
         }
         let end = Instant::now();
-        if self.plan.interval.is_some() {
+        if let Some(last) = self.last_scheduled {
             let tally = &mut *self.tally;
-            self.plan.for_each_unsent(self.next_due, tally.sent, end, |due| tally.unsent(due, end));
+            self.plan.for_each_unsent(self.next_due, tally.sent, last, |due| tally.unsent(due, end));
         }
         self.finish();
         if self.tally.conns_opened == 0 {
@@ -429,7 +433,10 @@ impl<'a> Client<'a> {
             }
             self.flush(i);
         }
+        // Keep what was marked meanwhile (a close releasing a chat member completes other
+        // senders' requests, and they must be topped up too), in the list's old allocation.
         dirty.clear();
+        dirty.append(&mut self.dirty);
         self.dirty = dirty;
     }
 
@@ -439,6 +446,7 @@ impl<'a> Client<'a> {
     fn send_scheduled(&mut self, now: Instant) {
         let n = self.conns.len();
         self.backlogged = false;
+        self.last_scheduled = Some(now);
         while let Some(due) = self.plan.due(self.next_due) {
             if due > now || !self.plan.may_send(due, self.tally.sent) {
                 break;

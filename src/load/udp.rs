@@ -54,6 +54,8 @@ pub struct Client<'a> {
     /// Open loop: the last `send_scheduled` stopped at a due request because no socket had
     /// room for it.
     backlogged: bool,
+    /// Open loop: when `send_scheduled` last ran (see the TCP client's field of that name).
+    last_scheduled: Option<Instant>,
     /// Requests sent or waiting to be (a pending datagram), not yet answered or given up.
     in_flight: usize,
     buf: Vec<u8>,
@@ -87,6 +89,7 @@ impl<'a> Client<'a> {
             next_due: 0,
             cursor: 0,
             backlogged: false,
+            last_scheduled: None,
             in_flight: 0,
             // One byte more than the largest datagram, so a too-long reply shows as too long.
             buf: vec![0; MAX_DATAGRAM + 1],
@@ -156,9 +159,9 @@ impl<'a> Client<'a> {
             }
         }
         let end = Instant::now();
-        if self.plan.interval.is_some() {
+        if let Some(last) = self.last_scheduled {
             let tally = &mut *self.tally;
-            self.plan.for_each_unsent(self.next_due, tally.sent, end, |due| tally.unsent(due, end));
+            self.plan.for_each_unsent(self.next_due, tally.sent, last, |due| tally.unsent(due, end));
         }
         for sock in &mut self.socks {
             let pending = sock.pending.as_ref().is_some_and(|(_, r)| r.measured);
@@ -215,6 +218,7 @@ impl<'a> Client<'a> {
     fn send_scheduled(&mut self, now: Instant) {
         let n = self.socks.len();
         self.backlogged = false;
+        self.last_scheduled = Some(now);
         while let Some(due) = self.plan.due(self.next_due) {
             if due > now || !self.plan.may_send(due, self.tally.sent) {
                 break;

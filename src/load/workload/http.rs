@@ -140,6 +140,11 @@ impl Workload for HttpLoad {
 /// Decodes a chunked body at the front of `input`: `Some((bytes used, the joined chunks))`
 /// once the last chunk and the trailer section have arrived, `None` while they have not.
 fn dechunk(input: &[u8]) -> Result<Option<(usize, Vec<u8>)>, String> {
+    // Bounds what is buffered, not only what is decoded: long chunk extensions, many tiny
+    // chunks or endless trailers must not grow the input without end either.
+    if input.len() > MAX_BODY + MAX_HEAD {
+        return Err(format!("a chunked body over {} bytes on the wire", MAX_BODY + MAX_HEAD));
+    }
     let mut pos = 0;
     let mut body = Vec::new();
     loop {
@@ -170,7 +175,7 @@ fn dechunk(input: &[u8]) -> Result<Option<(usize, Vec<u8>)>, String> {
                 }
             }
         }
-        if body.len() + size > MAX_BODY {
+        if body.len().checked_add(size).is_none_or(|total| total > MAX_BODY) {
             return Err(format!("chunked body over {MAX_BODY} bytes"));
         }
         if input.len() < pos + size + 2 {
@@ -213,6 +218,11 @@ mod tests {
         assert_eq!(w.parse(0, &two), Verdict::Ok { len: reply.len(), answers: Answer::Oldest });
         let wrong = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhey\r\n0\r\n\r\n";
         assert!(matches!(w.parse(0, wrong), Verdict::Mismatch(_)));
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\nffffffffffffffff\r\n";
+        assert!(
+            matches!(w.parse(0, huge), Verdict::Mismatch(_)),
+            "a size that overflows is wrong, not a panic"
+        );
         let garbled = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         assert!(matches!(w.parse(0, garbled), Verdict::Mismatch(_)));
         let gzip = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";

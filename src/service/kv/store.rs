@@ -330,7 +330,8 @@ impl Store {
         self.watches.watched().count()
     }
 
-    /// Bytes of the keys `client` watches (bounded by the caller, like a transaction).
+    /// What the keys `client` watches cost, their bytes and bookkeeping (bounded by the
+    /// caller, like a transaction).
     pub fn watched_bytes(&self, client: u64) -> usize {
         self.watches.bytes(client)
     }
@@ -343,7 +344,7 @@ impl Store {
         if self.watches.is_empty() {
             return true;
         }
-        let keys = self.watches.keys(client).to_vec();
+        let keys: Vec<Box<[u8]>> = self.watches.keys(client).map(Box::from).collect();
         for key in &keys {
             self.expire_if_due(key, now);
         }

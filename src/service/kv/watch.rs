@@ -28,19 +28,24 @@ pub struct Watches {
 
 #[derive(Debug, Default)]
 struct Watching {
-    keys: Vec<Box<[u8]>>,
+    /// A set, so watching a key twice (or 100,000 keys in one `WATCH`) costs one lookup per
+    /// key, not a scan of the keys watched so far.
+    keys: HashSet<Box<[u8]>>,
     bytes: usize,
 }
+
+/// Bookkeeping bytes of one watched key beyond its bytes, counted with them against the
+/// caller's bound: its copy in each index, the client's id in the key's list, table slots.
+pub const WATCH_OVERHEAD: usize = 96;
 
 impl Watches {
     /// `client` watches `key` from now on. Watching a key twice is watching it once.
     pub fn watch(&mut self, client: u64, key: &[u8]) {
         let watching = self.by_client.entry(client).or_default();
-        if watching.keys.iter().any(|k| **k == *key) {
+        if !watching.keys.insert(key.into()) {
             return;
         }
-        watching.keys.push(key.into());
-        watching.bytes += key.len();
+        watching.bytes += key.len() + WATCH_OVERHEAD;
         self.by_key.entry(key.into()).or_default().push(client);
     }
 
@@ -60,11 +65,12 @@ impl Watches {
     }
 
     /// The keys `client` watches.
-    pub fn keys(&self, client: u64) -> &[Box<[u8]>] {
-        self.by_client.get(&client).map_or(&[], |w| &w.keys)
+    pub fn keys(&self, client: u64) -> impl Iterator<Item = &[u8]> {
+        self.by_client.get(&client).into_iter().flat_map(|w| w.keys.iter().map(|k| &**k))
     }
 
-    /// Bytes of the keys `client` watches, for the caller's bound.
+    /// What the keys `client` watches cost: their bytes plus [`WATCH_OVERHEAD`] each, for
+    /// the caller's bound.
     pub fn bytes(&self, client: u64) -> usize {
         self.by_client.get(&client).map_or(0, |w| w.bytes)
     }
@@ -121,12 +127,12 @@ mod tests {
         w.watch(1, b"a");
         w.watch(1, b"bb");
         w.watch(2, b"a");
-        assert_eq!(w.keys(1).len(), 2, "a key watched twice is watched once");
-        assert_eq!(w.bytes(1), 3);
+        assert_eq!(w.keys(1).count(), 2, "a key watched twice is watched once");
+        assert_eq!(w.bytes(1), 3 + 2 * WATCH_OVERHEAD);
         w.touch(b"a");
         w.unwatch(1);
         assert!(!w.is_dirty(1));
-        assert!(w.keys(1).is_empty());
+        assert_eq!(w.keys(1).count(), 0);
         assert_eq!(w.watched().count(), 1, "only client 2's key is left");
         w.unwatch(2);
         assert!(w.is_empty());

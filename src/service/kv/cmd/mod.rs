@@ -164,7 +164,8 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     };
     if !arity_ok(command.arity, args.len()) {
         if command.name == "exec" && transaction.take().is_some() {
-            // Redis ends the transaction here and says why in the abort.
+            // Redis ends the transaction here, and its watch with it, and says why.
+            kv.store.unwatch(cx.id().serial(), cx.now());
             let text =
                 b"EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command";
             return reply::error_bytes(cx.out(), text);
@@ -264,11 +265,11 @@ fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
 }
 
 /// `WATCH key [key ...]`: `EXEC` will run the next transaction only if none of these keys
-/// changes before it. The keys a client watches are bounded together by `max_query`, like
-/// the transaction they guard.
+/// changes before it. The keys a client watches, with their bookkeeping, are bounded
+/// together by `max_query`, like the transaction they guard.
 fn watch(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let client = cx.id().serial();
-    let adding: usize = args.iter_from(1).map(<[u8]>::len).sum();
+    let adding: usize = args.iter_from(1).map(|key| key.len() + super::watch::WATCH_OVERHEAD).sum();
     if kv.store.watched_bytes(client).saturating_add(adding) > kv.config.max_query {
         return reply::err(cx.out(), "too many watched keys: over the query buffer limit");
     }
