@@ -197,6 +197,9 @@ tree_pids() {
 # is "(comm)" and may contain spaces, so cut everything up to the last ") " first; the rest
 # starts at field 3, which puts utime (field 14) at index 11 and stime (15) at 12. The
 # process's line already sums all its threads (Redis has background threads).
+# With a second argument `user`, only the user-space part (utime): kept apart because on
+# loopback most of a server's time is kernel time that every server pays alike (the same
+# syscalls per request), so the user part shows what the server's own code costs.
 cpu_ticks() {
     local total=0 pid stat rest
     local -a f
@@ -204,25 +207,16 @@ cpu_ticks() {
         stat=$(<"/proc/$pid/stat") || continue
         rest=${stat##*) }
         read -r -a f <<<"$rest"
-        total=$((total + f[11] + f[12]))
+        if [[ ${2:-} == user ]]; then
+            total=$((total + f[11]))
+        else
+            total=$((total + f[11] + f[12]))
+        fi
     done
     echo "$total"
 }
 
-# The user-space part of cpu_ticks (utime only). Kept apart because on loopback most of a
-# server's time is kernel time that every server pays alike (the same syscalls per request):
-# the user column shows what the server's own code costs, the rest is the kernel's share.
-user_ticks() {
-    local total=0 pid stat rest
-    local -a f
-    for pid in $(tree_pids "$1"); do
-        stat=$(<"/proc/$pid/stat") || continue
-        rest=${stat##*) }
-        read -r -a f <<<"$rest"
-        total=$((total + f[11]))
-    done
-    echo "$total"
-}
+user_ticks() { cpu_ticks "$1" user; }
 
 rss_kib() { # resident memory of the tree in KiB (VmRSS)
     local total=0 pid kib

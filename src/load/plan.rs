@@ -26,6 +26,17 @@ use super::{LoadConfig, Stop};
 pub const STAGGER: Duration = Duration::from_micros(100);
 /// The longest the staggered start may take in total.
 pub const MAX_RAMP: Duration = Duration::from_secs(1);
+/// Shorter sleeps than this are not slept (see [`poll_timeout`]).
+pub const SPIN_BELOW: Duration = Duration::from_millis(1);
+
+/// The `poll` timeout that wakes the loop at `wake`. `epoll_wait` sleeps in whole milliseconds
+/// (mio rounds up), so waiting for a request due in 300 µs would send it 700 µs late and the
+/// open loop would charge the server for the client's oversleeping. Below [`SPIN_BELOW`],
+/// poll without sleeping instead.
+pub fn poll_timeout(now: Instant, wake: Instant) -> Duration {
+    let sleep = wake.saturating_duration_since(now);
+    if sleep < SPIN_BELOW { Duration::ZERO } else { sleep }
+}
 
 /// The timetable of one run.
 #[derive(Debug, Clone)]
@@ -101,6 +112,23 @@ impl Plan {
             }
             k += 1;
         }
+    }
+
+    /// When the loop must wake, at the latest `wake`: for the deadline, and for request
+    /// `next_due` if it can go out when due. Not for one that waits for a free slot
+    /// (`backlogged`: only a reply can change that, and a reply is an event), nor for one that
+    /// may not be sent at all (`--requests` all sent).
+    pub fn wake_by(&self, mut wake: Instant, next_due: u64, backlogged: bool, measured_sent: u64) -> Instant {
+        if let Some(due) = self.due(next_due)
+            && !backlogged
+            && self.may_send(due, measured_sent)
+        {
+            wake = wake.min(due);
+        }
+        if let Some(deadline) = self.deadline {
+            wake = wake.min(deadline);
+        }
+        wake
     }
 
     /// Whether the plan is done at `now`, with `sent` measured requests sent and `in_flight`

@@ -45,9 +45,6 @@ const READ_CHUNK: usize = 64 * 1024;
 /// How often in-flight requests are checked against `--timeout`.
 const TIMEOUT_CHECK: Duration = Duration::from_millis(10);
 
-/// Shorter sleeps than this are not slept (see `Client::sleep_time`).
-pub(crate) const SPIN_BELOW: Duration = Duration::from_millis(1);
-
 /// The longest `poll` sleeps, so the live line and timeouts are never late by much.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
 
@@ -277,9 +274,7 @@ impl<'a> Client<'a> {
     }
 
     /// How long `poll` may sleep: until the next connection start, scheduled request or
-    /// deadline, at most [`MAX_SLEEP`]. A scheduled request that is already due but waits for
-    /// a free slot (every connection at `--depth`), or that may not be sent at all (`--requests`
-    /// all sent), is no reason to wake: only a reply can change that, and a reply is an event.
+    /// deadline, at most [`MAX_SLEEP`] (see [`Plan::wake_by`]).
     fn sleep_time(&self, now: Instant) -> Duration {
         let mut wake = now + MAX_SLEEP;
         if self.next_start < self.conns.len() {
@@ -288,20 +283,8 @@ impl<'a> Client<'a> {
         if !self.ramped {
             wake = wake.min(self.plan.ramp_end);
         }
-        if let Some(due) = self.plan.due(self.next_due)
-            && !self.backlogged
-            && self.plan.may_send(due, self.tally.sent)
-        {
-            wake = wake.min(due);
-        }
-        if let Some(deadline) = self.plan.deadline {
-            wake = wake.min(deadline);
-        }
-        let sleep = wake.saturating_duration_since(now);
-        // epoll_wait sleeps in whole milliseconds (mio rounds up), so waiting for a request
-        // due in 300 µs would send it 700 µs late and the open loop would charge the server
-        // for the client's oversleeping. Below a millisecond, poll without sleeping instead.
-        if sleep < SPIN_BELOW { Duration::ZERO } else { sleep }
+        let wake = self.plan.wake_by(wake, self.next_due, self.backlogged, self.tally.sent);
+        super::plan::poll_timeout(now, wake)
     }
 
     // ─── connecting ───────────────────────────────────────────────────────────────────────

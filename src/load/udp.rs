@@ -125,23 +125,8 @@ impl<'a> Client<'a> {
             if self.config.live {
                 live.tick(now, self.tally);
             }
-            // As in tcp: wake for the next due request only if it can go out (a backlog
-            // waits for a reply, which is an event), never past the deadline, and below a
-            // millisecond not at all (epoll cannot sleep less).
-            let mut wake = now + MAX_SLEEP;
-            if let Some(due) = self.plan.due(self.next_due)
-                && !self.backlogged
-                && self.plan.may_send(due, self.tally.sent)
-            {
-                wake = wake.min(due);
-            }
-            if let Some(deadline) = self.plan.deadline {
-                wake = wake.min(deadline);
-            }
-            let mut timeout = wake.saturating_duration_since(now);
-            if timeout < super::tcp::SPIN_BELOW {
-                timeout = Duration::ZERO;
-            }
+            let wake = self.plan.wake_by(now + MAX_SLEEP, self.next_due, self.backlogged, self.tally.sent);
+            let timeout = super::plan::poll_timeout(now, wake);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
