@@ -185,6 +185,47 @@ fn a_pipeline_of_1000_commands_gets_1000_replies() -> RedisResult<()> {
 }
 
 #[test]
+fn a_scan_walk_finds_every_key_while_another_client_writes() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let mut writer = client(addr);
+    let mut pipe = redis::pipe();
+    for i in 0..2000 {
+        pipe.set(format!("user:{i}"), i).ignore();
+    }
+    pipe.set("other", 0).ignore();
+    let () = pipe.query(&mut con)?;
+
+    // redis-rs's own iterator, with MATCH.
+    let mut found: Vec<String> = con.scan_match::<_, String>("user:1??")?.collect::<RedisResult<_>>()?;
+    found.sort();
+    found.dedup();
+    assert_eq!(found, (100..200).map(|i| format!("user:{i}")).collect::<Vec<_>>());
+
+    // By hand, while the second client deletes odd keys and adds new ones between steps:
+    // every even key was there for the whole walk, so each must be returned.
+    let (mut cursor, mut seen, mut steps) = (0u64, std::collections::HashSet::new(), 0);
+    loop {
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(50).query(&mut con)?;
+        seen.extend(keys);
+        steps += 1;
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+        let () = writer.del(format!("user:{}", 2 * steps + 1))?;
+        let () = writer.set(format!("new:{steps}"), 1)?;
+    }
+    assert!(steps >= 2000 / 50, "COUNT 50 over 2,001 keys took {steps} steps");
+    let missed: Vec<String> =
+        (0..2000).step_by(2).map(|i| format!("user:{i}")).filter(|k| !seen.contains(k)).collect();
+    assert!(missed.is_empty(), "missed {missed:?}");
+    assert!(seen.contains("other"));
+    Ok(())
+}
+
+#[test]
 fn keys_expire_without_being_touched() -> RedisResult<()> {
     let (addr, _s) = server(Config::default());
     let mut con = client(addr);

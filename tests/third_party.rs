@@ -98,6 +98,18 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     assert_eq!(cli(&["GET", "greeting"]), "Hello, Server!\n");
     assert_eq!(cli(&["DBSIZE"]), "1\n");
     assert!(cli(&["INFO", "keyspace"]).contains("db0:keys=1"));
+    // The key-listing tools that walk the keyspace with SCAN (and MEMORY USAGE, TYPE, STRLEN).
+    assert_eq!(cli(&["MSET", "user:1", "a", "user:2", "bb", "user:30", "ccc"]), "OK\n");
+    let mut listed: Vec<String> = cli(&["--scan", "--pattern", "user:?"]).lines().map(String::from).collect();
+    listed.sort();
+    assert_eq!(listed, ["user:1", "user:2"]);
+    let big = cli(&["--bigkeys"]);
+    assert!(
+        big.contains("Sampled 4 keys") && big.contains("Biggest string found '\"greeting\"' has 14 bytes"),
+        "{big}"
+    );
+    let mem = cli(&["--memkeys"]);
+    assert!(mem.contains("4 strings with") && !mem.contains("4 strings with 0 bytes"), "{mem}");
     let out = common::output(Command::new("redis-benchmark").args([
         "-p",
         &port,

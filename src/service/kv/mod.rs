@@ -9,8 +9,9 @@
 //!                          ├─▶ resp.rs    parse one request into borrowed argument slices
 //!                          ├─▶ cmd/       look the command up, check arity, run it
 //!                          │     └─▶ store.rs   the keyspace, with lazy + active expiry
+//!                          │           ├─▶ table.rs   the hash table, with positions for SCAN
 //!                          │           └─▶ watch.rs   who WATCHes which key
-//!                          │     └─▶ glob.rs    KEYS / CONFIG GET patterns
+//!                          │     └─▶ glob.rs    KEYS / SCAN / CONFIG GET patterns
 //!                          └─▶ reply.rs   encode the reply into cx.out()
 //!   reactor ◀── replies ── cx.out()
 //!   reactor ── tick ────▶ Kv::tick ─▶ Store::active_expire
@@ -30,6 +31,7 @@ pub mod glob;
 pub mod reply;
 pub mod resp;
 pub mod store;
+mod table;
 mod watch;
 
 #[cfg(test)]

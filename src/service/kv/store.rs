@@ -5,9 +5,11 @@
 //!
 //! # Memory
 //!
-//! A key costs one `HashMap` slot: the key and value as `Box<[u8]>` (pointer + length, no spare
-//! capacity) and an optional expiry. Overwriting a value with one of the same length reuses its
-//! allocation, so a benchmark's repeated `SET` of fixed-size values allocates nothing.
+//! A key costs one `Table` entry (`table.rs`): the key and value as `Box<[u8]>` (pointer +
+//! length, no spare capacity), an optional expiry, and the key's position and hash, which is
+//! what `SCAN` walks (below); the table is std's `HashMap` plus those 16 bytes a key.
+//! Overwriting a value with one of the same length reuses its allocation, so a benchmark's
+//! repeated `SET` of fixed-size values allocates nothing.
 //! [`Store::used_memory`] is our own running total of key and value bytes plus an estimate of
 //! the per-entry overhead; allocator rounding and the table's spare capacity are not counted.
 //!
@@ -31,6 +33,18 @@
 //! A key is expired when `now` is *past* its deadline (at the deadline itself it is still
 //! alive, with a PTTL of 0), matching Redis's `keyIsExpired`.
 //!
+//! # Scanning
+//!
+//! [`Store::scan`] serves `SCAN`: a client walks the keyspace a few keys per call, handing back
+//! the cursor each call returned, while other clients go on writing. Redis promises that a key
+//! present for the whole walk is returned at least once (perhaps twice), and that a key added or
+//! deleted meanwhile may or may not be. Redis keeps that promise with a reverse-binary cursor
+//! over its hash buckets; here the cursor is a position in the `Table`, walked from the top
+//! down. A delete swap-removes: the key at the *last* position moves into the hole. The walk has
+//! already passed the last entry (it started at the top), so a key can only move from the
+//! visited part into a hole, never out of the unvisited part: at worst it is returned twice.
+//! Inserts go at the end, above the cursor, and are not returned, which the promise allows.
+//!
 //! # Watched keys
 //!
 //! Every change to a key goes through one of five functions: `set` (every write), `persist`,
@@ -38,9 +52,10 @@
 //! `set_expiry` (`EXPIRE`). Each tells `Watches` which key changed, so `WATCH` (see
 //! `watch.rs`) sees every change without the commands having to remember it.
 
-use std::collections::HashMap;
 use std::mem::size_of;
 use std::time::{Duration, Instant};
+
+use super::table::{self, Table};
 
 use super::resp::parse_int;
 use super::watch::Watches;
@@ -91,16 +106,16 @@ impl Entry {
     }
 }
 
-/// Estimated bookkeeping bytes of one entry beyond its key and value bytes: the table slot
-/// (key box + entry) and hashbrown's one control byte.
-const ENTRY_OVERHEAD: usize = size_of::<Box<[u8]>>() + size_of::<Entry>() + 1;
+/// Estimated bookkeeping bytes of one entry beyond its key and value bytes (see
+/// [`table::overhead`]).
+const ENTRY_OVERHEAD: usize = table::overhead::<Entry>();
 /// Extra bytes of a key with a TTL, besides its second copy of the key bytes.
 const TTL_OVERHEAD: usize = size_of::<Box<[u8]>>();
 
 /// The keyspace (Redis's db 0; there is only one).
 #[derive(Debug, Default)]
 pub struct Store {
-    map: HashMap<Box<[u8]>, Entry>,
+    map: Table<Entry>,
     /// Every key that has an expiry, for active sampling.
     ttl_keys: Vec<Box<[u8]>>,
     /// Where the next active-expiry sample starts in `ttl_keys`.
@@ -140,6 +155,14 @@ impl Store {
     /// Our estimate of the bytes the keyspace holds (see the module docs).
     pub fn used_memory(&self) -> usize {
         self.used
+    }
+
+    /// What [`Store::used_memory`] charges `key`, or `None` if there is no such key. Like
+    /// Redis's `MEMORY USAGE`, it neither counts a hit nor expires the key.
+    pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
+        let (key, entry) = self.map.get_key_value(key)?;
+        let ttl = if entry.expiry.is_some() { key.len() + TTL_OVERHEAD } else { 0 };
+        Some(key.len() + entry.value.len() + ENTRY_OVERHEAD + ttl)
     }
 
     /// Reads a value, counting a hit or a miss.
@@ -192,7 +215,7 @@ impl Store {
             None => {
                 self.used += key.len() + value.len() + ENTRY_OVERHEAD;
                 let entry = Entry { value: value.into(), expiry: None };
-                self.map.insert(key.into(), entry);
+                self.map.insert_new(key.into(), entry);
             }
         }
         match ttl {
@@ -260,22 +283,44 @@ impl Store {
 
     /// Calls `f` with every live key (expired ones not yet removed are skipped).
     pub fn for_each_key(&self, now: Instant, mut f: impl FnMut(&[u8])) {
-        for (key, entry) in &self.map {
+        for (key, entry) in self.map.iter() {
             if !entry.expired(now) {
                 f(key);
             }
         }
     }
 
+    /// One step of a `SCAN` walk (see the module docs): calls `f` with each live key among the
+    /// next `count` entries below `cursor` (0 starts a walk), and returns the cursor to pass
+    /// next time, 0 when the walk is over. A cursor from before the keyspace shrank simply
+    /// resumes at its top.
+    pub fn scan(&self, cursor: u64, count: usize, now: Instant, mut f: impl FnMut(&[u8])) -> u64 {
+        let len = self.map.len();
+        let top = match usize::try_from(cursor) {
+            Ok(0) => len,
+            Ok(position) => position.min(len),
+            Err(_) => len,
+        };
+        let bottom = top.saturating_sub(count.max(1));
+        for index in (bottom..top).rev() {
+            if let Some((key, entry)) = self.map.at(index)
+                && !entry.expired(now)
+            {
+                f(key);
+            }
+        }
+        bottom as u64
+    }
+
     /// Deletes every key (`FLUSHALL`). Counters are kept. A watched key that existed has
     /// changed; one that did not, has not (as in Redis).
     pub fn clear(&mut self) {
         let existed: Vec<Box<[u8]>> =
-            self.watches.watched().filter(|key| self.map.contains_key(*key)).map(Box::from).collect();
+            self.watches.watched().filter(|key| self.map.contains_key(key)).map(Box::from).collect();
         for key in existed {
             self.watches.touch(&key);
         }
-        self.map = HashMap::new();
+        self.map = Table::new();
         self.ttl_keys = Vec::new();
         self.cursor = 0;
         self.used = 0;
@@ -362,7 +407,8 @@ impl Store {
     }
 
     fn delete(&mut self, key: &[u8]) -> bool {
-        let Some((key, entry)) = self.map.remove_entry(key) else {
+        // The last key moves to this one's position: the one change of order `scan` allows for.
+        let Some((key, entry)) = self.map.remove(key) else {
             return false;
         };
         self.used -= key.len() + entry.value.len() + ENTRY_OVERHEAD;
@@ -426,14 +472,101 @@ mod tests {
         }
         // Every listed key has an entry that points back at its slot.
         for (slot, key) in s.ttl_keys.iter().enumerate() {
-            assert_eq!(s.map[key].expiry.map(|e| e.slot), Some(slot));
+            assert_eq!(s.map.get(key).and_then(|e| e.expiry).map(|e| e.slot), Some(slot));
         }
-        let keys: Vec<Vec<u8>> = s.map.keys().map(|k| k.to_vec()).collect();
+        let keys: Vec<Vec<u8>> = s.map.iter().map(|(k, _)| k.to_vec()).collect();
         for key in keys {
             s.remove(&key, now);
         }
         assert_eq!(s.used_memory(), 0);
         assert_eq!(s.expires_len(), 0);
+    }
+
+    /// Redis's SCAN promise, under writes between calls: a key present for the whole walk is
+    /// returned at least once; nothing is returned that never existed. Many walks, each with
+    /// pseudo-random inserts and deletes between its steps (deletes move the last entry, the
+    /// case the downward walk exists for).
+    #[test]
+    fn a_scan_walk_returns_every_key_that_stayed_despite_writes_between_calls() {
+        let now = Instant::now();
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut fresh = 0u64;
+        for walk in 0..200 {
+            let mut s = Store::new();
+            let start = 1 + next(300);
+            for _ in 0..start {
+                fresh += 1;
+                s.set(fresh.to_string().as_bytes(), b"v", Ttl::Clear, now);
+            }
+            let mut stayed: std::collections::HashSet<Vec<u8>> =
+                s.map.iter().map(|(k, _)| k.to_vec()).collect();
+            let mut ever: std::collections::HashSet<Vec<u8>> = stayed.clone();
+            let mut seen = std::collections::HashSet::new();
+            let mut cursor = 0;
+            loop {
+                let count = 1 + next(20) as usize;
+                cursor = s.scan(cursor, count, now, |key| {
+                    seen.insert(key.to_vec());
+                });
+                if cursor == 0 {
+                    break;
+                }
+                for _ in 0..next(6) {
+                    if next(2) == 0 && !s.is_empty() {
+                        let index = next(s.len() as u64) as usize;
+                        let key = s.map.at(index).map(|(k, _)| k.to_vec()).unwrap_or_default();
+                        s.remove(&key, now);
+                        stayed.remove(&key);
+                    } else {
+                        fresh += 1;
+                        s.set(fresh.to_string().as_bytes(), b"v", Ttl::Clear, now);
+                        ever.insert(fresh.to_string().into_bytes());
+                    }
+                }
+            }
+            let missed: Vec<_> = stayed.difference(&seen).collect();
+            assert!(missed.is_empty(), "walk {walk}: missed {missed:?}");
+            assert!(seen.is_subset(&ever), "walk {walk}: returned a key that never existed");
+        }
+    }
+
+    #[test]
+    fn a_scan_skips_expired_keys_and_a_stale_cursor_resumes_inside_the_keyspace() {
+        let now = Instant::now();
+        let mut s = Store::new();
+        for i in 0..10u32 {
+            let ttl = if i < 5 { Ttl::At(now) } else { Ttl::Clear };
+            s.set(i.to_string().as_bytes(), b"v", ttl, now);
+        }
+        let later = now + Duration::from_millis(1);
+        let mut seen = Vec::new();
+        assert_eq!(s.scan(0, 100, later, |k| seen.push(k.to_vec())), 0);
+        seen.sort();
+        assert_eq!(seen, (5..10u32).map(|i| i.to_string().into_bytes()).collect::<Vec<_>>());
+        // A cursor beyond the keyspace (it shrank, or the client made one up) starts at its top.
+        let mut n = 0;
+        assert_eq!(s.scan(u64::MAX, 3, now, |_| n += 1), 7);
+        assert_eq!(n, 3);
+        assert_eq!(Store::new().scan(0, 10, now, |_| n += 1), 0);
+    }
+
+    #[test]
+    fn memory_usage_is_what_used_memory_charges_the_key() {
+        let now = Instant::now();
+        let mut s = Store::new();
+        s.set(b"plain", b"value", Ttl::Clear, now);
+        s.set(b"timed", b"value", Ttl::At(now + Duration::from_secs(9)), now);
+        let plain = s.memory_usage(b"plain").unwrap_or_default();
+        let timed = s.memory_usage(b"timed").unwrap_or_default();
+        assert_eq!(plain + timed, s.used_memory());
+        assert_eq!(timed - plain, b"timed".len() + TTL_OVERHEAD);
+        assert_eq!(s.memory_usage(b"none"), None);
     }
 
     #[test]

@@ -418,6 +418,92 @@ fn keys_matches_globs() {
 }
 
 #[test]
+fn scan_walks_every_key_in_steps_with_match_count_and_type() {
+    let (mut h, c) = kv();
+    let keys: Vec<String> = (0..25).map(|i| format!("user:{i}")).collect();
+    for key in &keys {
+        ask(&mut h, c, &["SET", key, "v"]);
+    }
+    ask(&mut h, c, &["SET", "other", "v"]);
+    // Each step: `*2`, the cursor as a bulk string, then the array of keys.
+    let step = |h: &mut Harness<Kv>, args: &[&str]| -> (String, Vec<String>) {
+        let reply = ask(h, c, args);
+        let lines: Vec<&str> = reply.split("\r\n").collect();
+        assert_eq!(lines[0], "*2", "{reply:?}");
+        let keys = lines[4..].iter().filter(|l| !l.starts_with('$') && !l.is_empty()).map(|l| l.to_string());
+        (lines[2].to_string(), keys.collect())
+    };
+    let walk = |h: &mut Harness<Kv>, options: &[&str]| -> (usize, Vec<String>) {
+        let (mut cursor, mut found, mut calls) = ("0".to_string(), Vec::new(), 0);
+        loop {
+            let mut args = vec!["SCAN", cursor.as_str()];
+            args.extend_from_slice(options);
+            let (next, keys) = step(h, &args);
+            found.extend(keys);
+            calls += 1;
+            if next == "0" {
+                found.sort();
+                return (calls, found);
+            }
+            cursor = next;
+        }
+    };
+    let mut all = keys.clone();
+    all.push("other".into());
+    all.sort();
+    // COUNT 10 (the default) examines 10 keys a call: 26 keys take 3 calls.
+    assert_eq!(walk(&mut h, &[]), (3, all.clone()));
+    assert_eq!(walk(&mut h, &["COUNT", "1"]).0, 26);
+    assert_eq!(walk(&mut h, &["count", "1000"]), (1, all));
+    let mut users = keys.clone();
+    users.sort();
+    assert_eq!(walk(&mut h, &["MATCH", "user:*", "TYPE", "string"]).1, users);
+    assert_eq!(walk(&mut h, &["MATCH", "*", "TYPE", "STRING", "COUNT", "7"]).1.len(), 26);
+    assert_eq!(walk(&mut h, &["TYPE", "hash"]), (3, vec![]));
+    // One key, one call: the exact bytes.
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["SET", "k", "v"]);
+    assert_eq!(ask(&mut h, c, &["SCAN", "0"]), "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n");
+}
+
+#[test]
+fn scan_and_memory_usage_errors_are_redis_texts() {
+    // Each reply here was compared byte for byte with redis-server 7.0.15.
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["SET", "a", "1"]);
+    let syntax = "-ERR syntax error\r\n";
+    let not_int = "-ERR value is not an integer or out of range\r\n";
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SCAN"], "-ERR wrong number of arguments for 'scan' command\r\n"),
+            (&["SCAN", "x"], "-ERR invalid cursor\r\n"),
+            (&["SCAN", " 0"], "-ERR invalid cursor\r\n"),
+            (&["SCAN", "18446744073709551616"], "-ERR invalid cursor\r\n"),
+            (&["SCAN", "-"], "-ERR invalid cursor\r\n"),
+            (&["SCAN", "+0"], "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"),
+            (&["SCAN", ""], "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"),
+            (&["SCAN", "0", "COUNT"], syntax),
+            (&["SCAN", "0", "COUNT", "0"], syntax),
+            (&["SCAN", "0", "COUNT", "01"], not_int),
+            (&["SCAN", "0", "BOGUS", "1"], syntax),
+            (&["SCAN", "0", "MATCH", "b*"], "*2\r\n$1\r\n0\r\n*0\r\n"),
+            (&["MEMORY"], "-ERR wrong number of arguments for 'memory' command\r\n"),
+            (&["MEMORY", "USAGE"], "-ERR wrong number of arguments for 'memory|usage' command\r\n"),
+            (&["MEMORY", "USAGE", "none"], "$-1\r\n"),
+            (&["MEMORY", "USAGE", "a", "SAMPLES"], syntax),
+            (&["MEMORY", "USAGE", "a", "SAMPLES", "-1"], syntax),
+            (&["MEMORY", "USAGE", "a", "SAMPLES", "x"], not_int),
+            (&["MEMORY", "NOSUCH"], "-ERR unknown subcommand 'NOSUCH'. Try MEMORY HELP.\r\n"),
+        ],
+    );
+    let usage = ask(&mut h, c, &["MEMORY", "USAGE", "a", "SAMPLES", "0"]);
+    let bytes: usize = usage.trim_start_matches(':').trim_end().parse().unwrap_or_default();
+    assert!(bytes > 2, "{usage:?}");
+}
+
+#[test]
 fn counters() {
     let (mut h, c) = kv();
     script(

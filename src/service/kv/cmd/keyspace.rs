@@ -1,5 +1,5 @@
 //! Keyspace commands: DEL, EXISTS, TYPE, the expiry family (EXPIRE, PEXPIRE, TTL, PTTL,
-//! PERSIST), KEYS, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
+//! PERSIST), KEYS, SCAN, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
 
 use std::time::Duration;
 
@@ -149,6 +149,84 @@ pub(super) fn keys(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     });
     reply::array(cx.out(), count);
     cx.write(&body);
+}
+
+/// Keys `SCAN` examines per call when the client gives no `COUNT` (Redis's default).
+const SCAN_COUNT: usize = 10;
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next few keys of a walk over the
+/// keyspace, and the cursor to continue from (`0` when the walk is done). `KEYS` without
+/// holding the loop: each call examines `COUNT` keys, so a client can list millions of keys
+/// while every other client is still served between its calls. How the cursor survives
+/// writes made between calls: `Store::scan`.
+///
+/// As in Redis, `COUNT` is how many keys are *examined*, so with `MATCH` or `TYPE` a call may
+/// return fewer, even none, before the walk is over; the only end is cursor `0`. `TYPE`
+/// filters by type name: `string` keeps every key, any other name none (Redis 7.0 does not
+/// reject unknown names either).
+pub(super) fn scan(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let Some(cursor) = parse_cursor(args.arg(1)) else {
+        return reply::err(cx.out(), "invalid cursor");
+    };
+    let (mut pattern, mut count, mut strings) = (None, SCAN_COUNT, true);
+    let mut i = 2;
+    while i < args.len() {
+        let (option, value) = (args.arg(i), args.arg(i + 1));
+        let has_value = i + 1 < args.len();
+        if option.eq_ignore_ascii_case(b"count") && has_value {
+            match parse_int(value) {
+                None => return not_an_integer(cx.out()),
+                Some(n) if n < 1 => return syntax_error(cx.out()),
+                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
+            }
+        } else if option.eq_ignore_ascii_case(b"match") && has_value {
+            pattern = (value != b"*").then_some(value);
+        } else if option.eq_ignore_ascii_case(b"type") && has_value {
+            strings = value.eq_ignore_ascii_case(b"string");
+        } else {
+            return syntax_error(cx.out());
+        }
+        i += 2;
+    }
+
+    let mut found = 0;
+    let mut body = Vec::new();
+    let next = kv.store.scan(cursor, count, cx.now(), |key| {
+        if strings && pattern.is_none_or(|p| glob::matches(p, key)) {
+            found += 1;
+            reply::bulk(&mut body, key);
+        }
+    });
+    reply::array(cx.out(), 2);
+    let mut digits = Vec::with_capacity(20);
+    // A position in the keyspace, so far below i64::MAX.
+    reply::decimal(&mut digits, i64::try_from(next).unwrap_or(i64::MAX));
+    reply::bulk(cx.out(), &digits);
+    reply::array(cx.out(), found);
+    cx.write(&body);
+}
+
+/// Reads a `SCAN` cursor as Redis does, with C's `strtoul`: an optional sign (a negative
+/// number wraps around, so `-1` is the largest cursor), decimal digits, nothing after them;
+/// no leading space, no overflow. An empty argument is cursor 0.
+fn parse_cursor(text: &[u8]) -> Option<u64> {
+    let digits = match text.first() {
+        Some(b'+' | b'-') => &text[1..],
+        Some(b) if b.is_ascii_whitespace() || *b == 0x0b => return None,
+        _ => text,
+    };
+    if digits.is_empty() {
+        // strtoul read nothing: its end pointer is the argument's first byte.
+        return text.is_empty().then_some(0);
+    }
+    let mut value: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(if text[0] == b'-' { value.wrapping_neg() } else { value })
 }
 
 /// `DBSIZE`: number of keys.

@@ -9,9 +9,9 @@
 //! | file            | commands                                                        |
 //! |-----------------|-----------------------------------------------------------------|
 //! | `strings.rs`    | GET SET SETNX SETEX PSETEX MGET MSET APPEND STRLEN INCR DECR INCRBY DECRBY |
-//! | `keyspace.rs`   | DEL EXISTS TYPE EXPIRE PEXPIRE TTL PTTL PERSIST KEYS DBSIZE FLUSHALL FLUSHDB |
+//! | `keyspace.rs`   | DEL EXISTS TYPE EXPIRE PEXPIRE TTL PTTL PERSIST KEYS SCAN DBSIZE FLUSHALL FLUSHDB |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
-//! | `server.rs`     | INFO CONFIG COMMAND                                             |
+//! | `server.rs`     | INFO CONFIG MEMORY COMMAND                                      |
 //! | this file       | MULTI EXEC DISCARD WATCH UNWATCH (transactions: the connection's queue and its watched keys) |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
@@ -98,6 +98,7 @@ pub static COMMANDS: &[Command] = &[
     command("echo", 2, F, NONE, connection::echo),
     command("dbsize", 1, R, NONE, keyspace::dbsize),
     command("keys", 2, &["readonly"], NONE, keyspace::keys),
+    command("scan", -2, &["readonly"], NONE, keyspace::scan),
     command("flushall", -1, &["write"], NONE, keyspace::flush),
     command("flushdb", -1, &["write"], NONE, keyspace::flush),
     command("select", 2, &["loading", "stale", "fast"], NONE, connection::select),
@@ -108,6 +109,7 @@ pub static COMMANDS: &[Command] = &[
     command("info", -1, S, NONE, server::info),
     command("config", -2, S, NONE, server::config),
     command("command", -1, S, NONE, server::command),
+    command("memory", -2, &[], NONE, server::memory),
     command("multi", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
     command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, transaction_command),
     command("discard", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),

@@ -1,4 +1,4 @@
-//! Server commands: INFO, CONFIG and COMMAND, the introspection that tools such as
+//! Server commands: INFO, CONFIG, MEMORY and COMMAND, the introspection that tools such as
 //! `redis-cli` and `redis-benchmark` send before (or instead of) real work.
 
 use std::fmt::Write as _;
@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use crate::service::Cx;
 
 use super::connection::REDIS_VERSION;
-use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, reply, sub};
+use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, not_an_integer, reply, sub, syntax_error};
 use crate::service::kv::glob;
-use crate::service::kv::resp::Args;
+use crate::service::kv::resp::{Args, parse_int};
 
 /// The INFO sections, in Redis's order. All are in `INFO`'s default output.
 const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
@@ -192,6 +192,40 @@ fn config_resetstat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     kv.store.misses = 0;
     kv.store.expired = 0;
     cx.write(reply::OK);
+}
+
+/// `MEMORY USAGE key [SAMPLES n]` (`redis-cli --memkeys` sends it for every key it scans).
+pub(super) fn memory(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    const SUBS: &[Sub] = &[sub(
+        "memory|usage",
+        -3,
+        memory_usage,
+        ["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."],
+    )];
+    dispatch_sub(kv, args, cx, "MEMORY", SUBS);
+}
+
+/// `MEMORY USAGE key [SAMPLES n]`: the bytes our own accounting charges the key (its key and
+/// value bytes and its bookkeeping, as `used_memory` adds them up), or null for no key.
+/// `SAMPLES` is checked as Redis checks it and otherwise ignored: a string has nothing to
+/// sample.
+fn memory_usage(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let mut i = 3;
+    while i < args.len() {
+        if !(args.arg(i).eq_ignore_ascii_case(b"samples") && i + 1 < args.len()) {
+            return syntax_error(cx.out());
+        }
+        match parse_int(args.arg(i + 1)) {
+            None => return not_an_integer(cx.out()),
+            Some(n) if n < 0 => return syntax_error(cx.out()),
+            Some(_) => {}
+        }
+        i += 2;
+    }
+    match kv.store.memory_usage(args.arg(2)) {
+        Some(bytes) => reply::int(cx.out(), i64::try_from(bytes).unwrap_or(i64::MAX)),
+        None => reply::null(cx.out(), kv.resp3),
+    }
 }
 
 /// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name...`, `COMMAND DOCS [name...]`.
