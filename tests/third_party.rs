@@ -127,3 +127,23 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("ERR"), "redis-benchmark complained: {stderr}");
 }
+
+/// redis-py, the most used Python client (RESP3 by default since 8.0: HELLO 3 with AUTH and
+/// SETNAME, then RESP3 nulls and maps), then the same checks over RESP2. The script
+/// (`tests/data/redis_py.py`) passes against redis-server 7.0.15 unchanged; `.ci/run` installs
+/// redis-py with pip.
+#[test]
+fn redis_py_works_over_resp3_and_resp2() {
+    let importable = Command::new("python3").args(["-c", "import redis"]).output();
+    if !importable.is_ok_and(|o| o.status.success()) {
+        eprintln!("note: python3 with redis-py is not installed; skipping (CI installs it)");
+        return;
+    }
+    let server = Binary::start(&["serve", "--kv", "127.0.0.1:0"]);
+    let port = server.addr("kv:tcp").port().to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/redis_py.py");
+    let out = common::output(Command::new("python3").args([script, &port]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("RESP3: ok") && stdout.contains("RESP2: ok"), "{stdout}");
+}

@@ -1,0 +1,64 @@
+"""redis-py, the most used Python client, against the kv service: run by tests/third_party.rs.
+
+Usage: python3 redis_py.py PORT. Prints one line per protocol and exits 0 when every check
+passed; any failure raises, so the exit status is non-zero and the traceback says which.
+redis-py 5+ speaks RESP3 when asked (protocol=3, the default from 8.0 on): it opens every
+connection with HELLO 3, and its RESP3 parser does not accept RESP2's $-1 null.
+"""
+import sys
+
+import redis
+
+port = int(sys.argv[1])
+
+for protocol in (3, 2):
+    r = redis.Redis(host="127.0.0.1", port=port, protocol=protocol, socket_timeout=10,
+                    username="default", password="any", client_name=f"py-resp{protocol}")
+    assert r.ping() is True
+    r.flushall()
+    assert r.set("greeting", "Hello, Server!") is True
+    assert r.get("greeting") == b"Hello, Server!"
+    assert r.get("missing") is None
+    assert r.mget("greeting", "missing") == [b"Hello, Server!", None]
+    assert r.set("greeting", "x", nx=True) is None
+    assert r.set("counter", 0, ex=100) is True
+    assert r.incrby("counter", 41) == 41 and r.incr("counter") == 42
+    assert 0 < r.ttl("counter") <= 100
+    name = r.client_getname()  # redis-py decodes it under RESP2 only
+    assert (name.decode() if isinstance(name, bytes) else name) == f"py-resp{protocol}"
+
+    # The default pipeline is a MULTI/EXEC transaction; a plain one is 1,000 commands in a row.
+    with r.pipeline() as p:
+        p.set("a", 1).incr("a").get("a")
+        assert p.execute() == [True, 2, b"2"]
+    with r.pipeline(transaction=False) as p:
+        for i in range(500):
+            p.set(f"key:{i}", i)
+            p.get(f"key:{i}")
+        replies = p.execute()
+    assert replies[1::2] == [str(i).encode() for i in range(500)]
+
+    # Check-and-set with WATCH: redis-py's transaction helper retries until it wins.
+    def double(pipe):
+        value = int(pipe.get("a"))
+        pipe.multi()
+        pipe.set("a", value * 2)
+    r.transaction(double, "a")
+    assert r.get("a") == b"4"
+
+    # SCAN through redis-py's iterator, with MATCH and COUNT.
+    found = {k for k in r.scan_iter(match="key:1??", count=37)}
+    assert found == {f"key:{i}".encode() for i in range(100, 200)}, sorted(found)
+    assert r.dbsize() == 503
+    assert r.memory_usage("greeting") > len("greeting") + len("Hello, Server!")
+
+    info = r.info()
+    assert info["redis_version"] and info["connected_clients"] >= 1
+    assert r.config_get("maxmemory") == {"maxmemory": "0"}
+    try:
+        r.execute_command("NOSUCHCOMMAND")
+        raise AssertionError("an unknown command must be an error")
+    except redis.ResponseError as e:
+        assert "unknown command" in str(e)
+    r.close()
+    print(f"redis-py {redis.__version__} RESP{protocol}: ok")
