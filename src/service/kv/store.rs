@@ -43,7 +43,8 @@
 //! down. A delete swap-removes: the key at the *last* position moves into the hole. The walk has
 //! already passed the last entry (it started at the top), so a key can only move from the
 //! visited part into a hole, never out of the unvisited part: at worst it is returned twice.
-//! Inserts go at the end, above the cursor, and are not returned, which the promise allows.
+//! Inserts go at the end: above the cursor, not returned, unless the keyspace has shrunk
+//! below the cursor since; either way the promise allows it.
 //!
 //! # Watched keys
 //!

@@ -113,7 +113,9 @@ impl<V> Table<V> {
         self.hashes.swap_remove(gone.pos);
         if gone.pos != last {
             let moved = self.hashes[gone.pos];
-            if let Some(slot) = self.entries.iter_hash_mut(moved).find(|slot| slot.pos == last) {
+            let slot = self.entries.iter_hash_mut(moved).find(|slot| slot.pos == last);
+            debug_assert!(slot.is_some(), "the entry at the last position was not found by its hash");
+            if let Some(slot) = slot {
                 slot.pos = gone.pos;
             }
         }

@@ -482,6 +482,7 @@ fn scan_and_memory_usage_errors_are_redis_texts() {
             (&["SCAN", " 0"], "-ERR invalid cursor\r\n"),
             (&["SCAN", "18446744073709551616"], "-ERR invalid cursor\r\n"),
             (&["SCAN", "-"], "-ERR invalid cursor\r\n"),
+            (&["SCAN", "0\0x"], "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"),
             (&["SCAN", "+0"], "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"),
             (&["SCAN", ""], "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"),
             (&["SCAN", "0", "COUNT"], syntax),
@@ -695,7 +696,7 @@ fn help_lists_each_containers_subcommands() {
         ),
         "{help}"
     );
-    assert!(help.ends_with("+HELP\r\n+    Print this help.\r\n"), "{help}");
+    assert!(help.ends_with("+HELP\r\n+    Prints this help.\r\n"), "{help}");
     for (container, subs) in [
         ("CONFIG", ["+GET <pattern>", "+SET <directive>", "+RESETSTAT"]),
         ("COMMAND", ["+COUNT", "+INFO <command-name>", "+DOCS"]),

@@ -208,8 +208,9 @@ pub(super) fn scan(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// Reads a `SCAN` cursor as Redis does, with C's `strtoul`: an optional sign (a negative
 /// number wraps around, so `-1` is the largest cursor), decimal digits, nothing after them;
-/// no leading space, no overflow. An empty argument is cursor 0.
+/// no leading space, no overflow. An empty argument is cursor 0. Like C, it stops at a NUL.
 fn parse_cursor(text: &[u8]) -> Option<u64> {
+    let text = text.split(|&b| b == 0).next().unwrap_or_default();
     let digits = match text.first() {
         Some(b'+' | b'-') => &text[1..],
         Some(b) if b.is_ascii_whitespace() || *b == 0x0b => return None,

@@ -380,7 +380,7 @@ fn dispatch_sub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, container: &str, s
             reply::simple(out, line);
         }
         reply::simple(out, "HELP");
-        reply::simple(out, "    Print this help.");
+        reply::simple(out, "    Prints this help.");
         return;
     }
     let found = subs.iter().find(|sub| {
