@@ -231,6 +231,28 @@ fn a_scan_walk_finds_every_key_while_another_client_writes() -> RedisResult<()> 
 }
 
 #[test]
+fn redis_rs_renames_swaps_and_expires_at_a_unix_time() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let () = con.set("a", "1")?;
+    assert_eq!(con.getset::<_, _, String>("a", "2")?, "1");
+    assert_eq!(con.get_del::<_, String>("a")?, "2");
+    assert_eq!(con.get::<_, Option<String>>("a")?, None);
+    let () = con.set("from", "v")?;
+    let () = con.rename("from", "to")?;
+    assert!(!con.rename_nx::<_, _, bool>("to", "to")?);
+    assert!(con.rename::<_, _, ()>("nope", "x").is_err());
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut con)?;
+    let deadline = secs as i64 + 100;
+    assert!(micros < 1_000_000);
+    assert!(con.expire_at::<_, bool>("to", deadline)?);
+    assert_eq!(con.expire_time::<_, i64>("to")?, deadline);
+    assert!((98..=100).contains(&con.ttl::<_, i64>("to")?));
+    assert_eq!(con.unlink::<_, i64>(&["to", "nope"])?, 1);
+    Ok(())
+}
+
+#[test]
 fn keys_expire_without_being_touched() -> RedisResult<()> {
     let (addr, _s) = server(Config::default());
     let mut con = client(addr);

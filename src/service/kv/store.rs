@@ -130,6 +130,8 @@ pub struct Store {
     pub expired: u64,
     /// Who `WATCH`es which key.
     watches: Watches,
+    /// `RANDOMKEY`'s xorshift state (0: not seeded yet).
+    rng: u64,
 }
 
 impl Store {
@@ -178,6 +180,38 @@ impl Store {
                 self.misses += 1;
                 None
             }
+        }
+    }
+
+    /// Reads a value without counting a hit or a miss (a read made in order to write, like
+    /// `RENAME`'s, Redis's `lookupKeyWrite`).
+    pub fn peek(&mut self, key: &[u8], now: Instant) -> Option<&[u8]> {
+        self.expire_if_due(key, now);
+        self.map.get(key).map(|entry| &*entry.value)
+    }
+
+    /// A live key picked at random (`RANDOMKEY`), or `None` if there is none. An expired key
+    /// that the pick lands on is removed on the way, as a read would, and the pick is made
+    /// again: each try either returns or shrinks the keyspace, so this ends.
+    pub fn random_key(&mut self, now: Instant) -> Option<&[u8]> {
+        if self.rng == 0 {
+            // Any non-zero seed; a per-process random one, as clients cannot guess it.
+            self.rng = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0u8) | 1;
+        }
+        loop {
+            if self.map.is_empty() {
+                return None;
+            }
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            let pos = (self.rng % self.map.len() as u64) as usize;
+            let (key, expired) = self.map.at(pos).map(|(key, entry)| (key.to_vec(), entry.expired(now)))?;
+            if !expired {
+                return self.map.at(pos).map(|(key, _)| key);
+            }
+            self.delete(&key);
+            self.expired += 1;
         }
     }
 

@@ -504,6 +504,112 @@ fn scan_and_memory_usage_errors_are_redis_texts() {
     assert!(bytes > 2, "{usage:?}");
 }
 
+/// GETSET, GETDEL, MSETNX, UNLINK, TOUCH, RENAME, RENAMENX, RANDOMKEY: replies compared
+/// byte for byte with redis-server 7.0.15.
+#[test]
+fn more_string_and_keyspace_commands() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "1"], "+OK\r\n"),
+            (&["GETSET", "a", "2"], "$1\r\n1\r\n"),
+            (&["GETSET", "new", "x"], "$-1\r\n"),
+            (&["GETDEL", "a"], "$1\r\n2\r\n"),
+            (&["GETDEL", "a"], "$-1\r\n"),
+            (&["EXISTS", "a"], ":0\r\n"),
+            (&["MSETNX", "k1", "v1", "k2"], "-ERR wrong number of arguments for 'msetnx' command\r\n"),
+            (&["MSETNX", "k1", "v1", "new", "y"], ":0\r\n"),
+            (&["EXISTS", "k1"], ":0\r\n"),
+            (&["MSETNX", "k1", "v1", "k2", "v2"], ":1\r\n"),
+            (&["TOUCH", "k1", "k1", "nope"], ":2\r\n"),
+            (&["UNLINK", "k1", "k2", "nope"], ":2\r\n"),
+            (&["SET", "r1", "v", "EX", "100"], "+OK\r\n"),
+            (&["RENAME", "r1", "r2"], "+OK\r\n"),
+            (&["EXISTS", "r1"], ":0\r\n"),
+            (&["GET", "r2"], "$1\r\nv\r\n"),
+            (&["TTL", "r2"], ":100\r\n"),
+            (&["RENAME", "nokey", "r3"], "-ERR no such key\r\n"),
+            (&["RENAME", "r2", "r2"], "+OK\r\n"),
+            (&["SET", "r4", "x"], "+OK\r\n"),
+            (&["RENAME", "r2", "r4"], "+OK\r\n"),
+            (&["GET", "r4"], "$1\r\nv\r\n"),
+            (&["SET", "r5", "y"], "+OK\r\n"),
+            (&["RENAMENX", "r4", "r5"], ":0\r\n"),
+            (&["RENAMENX", "r4", "r6"], ":1\r\n"),
+            (&["RENAMENX", "r6", "r6"], ":0\r\n"),
+            (&["RENAMENX", "nokey", "z"], "-ERR no such key\r\n"),
+            (&["TTL", "r6"], ":100\r\n"),
+            (&["FLUSHALL"], "+OK\r\n"),
+            (&["RANDOMKEY"], "$-1\r\n"),
+            (&["SET", "only", "1"], "+OK\r\n"),
+            (&["RANDOMKEY"], "$4\r\nonly\r\n"),
+        ],
+    );
+    // RANDOMKEY skips (and removes) expired keys, and over many picks finds every key.
+    ask(&mut h, c, &["SET", "gone", "1", "PX", "10"]);
+    h.advance(Duration::from_millis(11));
+    for key in ["b", "c", "d"] {
+        ask(&mut h, c, &["SET", key, "1"]);
+    }
+    let mut picked = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        picked.insert(ask(&mut h, c, &["RANDOMKEY"]));
+    }
+    let expected: std::collections::BTreeSet<String> = ["b", "c", "d", "only"]
+        .iter()
+        .map(|k| format!("$1\r\n{k}\r\n").replace("$1\r\nonly", "$4\r\nonly"))
+        .collect();
+    assert_eq!(picked, expected);
+    assert_eq!(ask(&mut h, c, &["DBSIZE"]), ":4\r\n");
+}
+
+/// EXPIREAT, PEXPIREAT, EXPIRETIME, PEXPIRETIME and TIME against the harness's wall clock.
+#[test]
+fn absolute_expiry_and_time() {
+    let (mut h, c) = kv();
+    let unix_ms =
+        |h: &Harness<Kv>| h.wall().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let at = unix_ms(&h) + 10_000;
+    ask(&mut h, c, &["SET", "k", "v"]);
+    script(
+        &mut h,
+        c,
+        &[
+            (&["EXPIRETIME", "k"], ":-1\r\n"),
+            (&["EXPIRETIME", "nope"], ":-2\r\n"),
+            (&["PEXPIREAT", "k", &at.to_string()], ":1\r\n"),
+            (&["PEXPIRETIME", "k"], &format!(":{at}\r\n")),
+            (&["EXPIRETIME", "k"], &format!(":{}\r\n", (at + 500) / 1000)),
+            (&["PEXPIREAT", "k", &at.to_string(), "GT"], ":0\r\n"),
+            (&["PEXPIREAT", "k", &(at + 1).to_string(), "GT"], ":1\r\n"),
+            (&["EXPIREAT", "k", "x"], "-ERR value is not an integer or out of range\r\n"),
+            (&["EXPIREAT", "k", "9223372036854775807"], "-ERR invalid expire time in 'expireat' command\r\n"),
+            (&["SET", "far", "v"], "+OK\r\n"),
+            (&["PEXPIREAT", "far", "9223372036854775807"], ":1\r\n"),
+            (&["PEXPIRETIME", "far"], ":9223372036854775807\r\n"),
+        ],
+    );
+    // The deadline holds as the clock moves: still there 1 ms before, gone after.
+    h.advance(Duration::from_millis(10_000));
+    assert_eq!(ask(&mut h, c, &["EXISTS", "k"]), ":1\r\n");
+    h.advance(Duration::from_millis(2));
+    assert_eq!(ask(&mut h, c, &["EXISTS", "k"]), ":0\r\n");
+    // A time in the past deletes at once and still answers 1.
+    ask(&mut h, c, &["SET", "k", "v"]);
+    assert_eq!(ask(&mut h, c, &["EXPIREAT", "k", "1"]), ":1\r\n");
+    assert_eq!(ask(&mut h, c, &["EXISTS", "k"]), ":0\r\n");
+
+    let time = ask(&mut h, c, &["TIME"]);
+    let parts: Vec<&str> = time.split("\r\n").collect();
+    assert_eq!(parts[0], "*2");
+    let secs: i64 = parts[2].parse().unwrap_or_default();
+    let micros: i64 = parts[4].parse().unwrap_or(-1);
+    assert_eq!(secs, unix_ms(&h) / 1000);
+    assert!((0..1_000_000).contains(&micros), "{time:?}");
+}
+
 #[test]
 fn counters() {
     let (mut h, c) = kv();

@@ -1,22 +1,27 @@
-//! Keyspace commands: DEL, EXISTS, TYPE, the expiry family (EXPIRE, PEXPIRE, TTL, PTTL,
-//! PERSIST), KEYS, SCAN, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
+//! Keyspace commands: DEL (and UNLINK), EXISTS (and TOUCH), TYPE, RENAME, RENAMENX, the expiry
+//! family (EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST),
+//! KEYS, SCAN, RANDOMKEY, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
 
 use std::time::Duration;
 
 use crate::service::Cx;
 
-use super::{Kv, not_an_integer, reply, syntax_error, unix_ms};
+use super::{Kv, instant_at_unix_ms, not_an_integer, reply, syntax_error, unix_ms, unix_ms_at};
 use crate::service::kv::glob;
 use crate::service::kv::resp::{Args, parse_int};
+use crate::service::kv::store::Ttl;
 
-/// `DEL key [key ...]`: how many of the keys existed.
+/// `DEL key [key ...]`: how many of the keys existed. Also `UNLINK`, which in Redis frees big
+/// values on a background thread; here there is nothing to gain from that (and no thread).
 pub(super) fn del(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
     let removed = args.iter_from(1).filter(|key| kv.store.remove(key, now)).count();
     reply::int(cx.out(), removed as i64);
 }
 
-/// `EXISTS key [key ...]`: how many of the keys exist (a key named twice counts twice).
+/// `EXISTS key [key ...]`: how many of the keys exist (a key named twice counts twice). Also
+/// `TOUCH`, which in Redis also refreshes the keys' last-access time, kept for eviction; there
+/// is no eviction here.
 pub(super) fn exists(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
     let found = args.iter_from(1).filter(|key| kv.store.exists(key, now)).count();
@@ -32,18 +37,28 @@ pub(super) fn key_type(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]`.
 pub(super) fn expire(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    expire_generic(kv, args, cx, 1000, "expire");
+    expire_generic(kv, args, cx, 1000, false, "expire");
 }
 
 /// `PEXPIRE key milliseconds [NX|XX|GT|LT]`.
 pub(super) fn pexpire(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    expire_generic(kv, args, cx, 1, "pexpire");
+    expire_generic(kv, args, cx, 1, false, "pexpire");
 }
 
-/// Redis's `expireGenericCommand`. A time in the past (zero or negative) deletes the key at
-/// once and still replies 1; the conditions compare with the current TTL, a key without one
-/// counting as an infinite TTL.
-fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, name: &str) {
+/// `EXPIREAT key unix-time-seconds [NX|XX|GT|LT]`.
+pub(super) fn expireat(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    expire_generic(kv, args, cx, 1000, true, "expireat");
+}
+
+/// `PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]`.
+pub(super) fn pexpireat(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    expire_generic(kv, args, cx, 1, true, "pexpireat");
+}
+
+/// Redis's `expireGenericCommand`: the time is relative to now, or with `absolute` a Unix
+/// time. A deadline that is not in the future deletes the key at once and still replies 1;
+/// the conditions compare with the current TTL, a key without one counting as an infinite TTL.
+fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, absolute: bool, name: &str) {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for option in args.iter_from(3) {
         let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
@@ -70,23 +85,26 @@ fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, na
     let Some(amount) = parse_int(args.arg(2)) else {
         return not_an_integer(cx.out());
     };
-    // Milliseconds from now; must survive the unit conversion and, as an absolute Unix time,
-    // the addition of the current time.
-    let Some(millis) = amount.checked_mul(unit_ms).filter(|ms| ms.checked_add(unix_ms(cx)).is_some()) else {
+    // The deadline as a Unix time in milliseconds must survive the unit conversion and, for a
+    // relative time, the addition of the current time. Then, as milliseconds from now:
+    let unix_now = unix_ms(cx);
+    let base = if absolute { 0 } else { unix_now };
+    let Some(when) = amount.checked_mul(unit_ms).and_then(|ms| ms.checked_add(base)) else {
         return reply::err(cx.out(), &format!("invalid expire time in '{name}' command"));
     };
+    let millis = when.saturating_sub(unix_now);
 
     let now = cx.now();
     let key = args.arg(1);
     let Some(current) = kv.store.deadline(key, now) else {
         return reply::int(cx.out(), 0);
     };
-    // The current TTL in milliseconds from now; `None` is "no TTL", i.e. infinite.
-    let current_ms = current.map(|at| at.saturating_duration_since(now).as_millis() as i64);
+    // Compared as Unix milliseconds, as Redis stores them; `None` is "no TTL", i.e. infinite.
+    let current_ms = current.map(|at| unix_ms_at(cx, at));
     let refused = (nx && current_ms.is_some())
         || (xx && current_ms.is_none())
-        || (gt && current_ms.is_none_or(|cur| millis <= cur))
-        || (lt && current_ms.is_some_and(|cur| millis >= cur));
+        || (gt && current_ms.is_none_or(|cur| when <= cur))
+        || (lt && current_ms.is_some_and(|cur| when >= cur));
     if refused {
         return reply::int(cx.out(), 0);
     }
@@ -94,7 +112,15 @@ fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, na
         kv.store.remove(key, now);
         return reply::int(cx.out(), 1);
     }
-    match now.checked_add(Duration::from_millis(millis.unsigned_abs())) {
+    // A relative time counts from this turn's instant exactly (so `PTTL` right after `PEXPIRE k
+    // 1000` says 1000); an absolute one is placed by the wall clock (so `PEXPIRETIME` gives
+    // back the very millisecond `PEXPIREAT` was given).
+    let at = if absolute {
+        instant_at_unix_ms(cx, when)
+    } else {
+        now.checked_add(Duration::from_millis(millis.unsigned_abs()))
+    };
+    match at {
         Some(at) => {
             kv.store.expire_at(key, at, now);
             reply::int(cx.out(), 1);
@@ -125,6 +151,66 @@ fn ttl_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool) {
         }
     };
     reply::int(cx.out(), answer);
+}
+
+/// `EXPIRETIME key`: the Unix time (seconds, rounded to nearest) at which the key expires, -1
+/// without a TTL, -2 without the key.
+pub(super) fn expiretime(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    expiretime_generic(kv, args, cx, false);
+}
+
+/// `PEXPIRETIME key`: the same in Unix milliseconds.
+pub(super) fn pexpiretime(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    expiretime_generic(kv, args, cx, true);
+}
+
+fn expiretime_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool) {
+    let now = cx.now();
+    let answer = match kv.store.ttl(args.arg(1), now) {
+        None => -2,
+        Some(None) => -1,
+        Some(Some(left)) => {
+            let ms = unix_ms_at(cx, cx.now() + left);
+            if millis { ms } else { ms.saturating_add(500) / 1000 }
+        }
+    };
+    reply::int(cx.out(), answer);
+}
+
+/// `RENAME key newkey`: moves the value and its TTL; `newkey` is overwritten.
+pub(super) fn rename(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    rename_generic(kv, args, cx, false);
+}
+
+/// `RENAMENX key newkey`: as RENAME, but only if `newkey` does not exist (`:1`, else `:0`).
+pub(super) fn renamenx(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    rename_generic(kv, args, cx, true);
+}
+
+fn rename_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, nx: bool) {
+    let now = cx.now();
+    let (from, to) = (args.arg(1), args.arg(2));
+    // Redis's order: a missing source first, then (same key) nothing to do.
+    let Some(deadline) = kv.store.deadline(from, now) else {
+        return reply::err(cx.out(), "no such key");
+    };
+    if from == to {
+        return if nx { reply::int(cx.out(), 0) } else { cx.write(reply::OK) };
+    }
+    if nx && kv.store.contains(to, now) {
+        return reply::int(cx.out(), 0);
+    }
+    let value = kv.store.peek(from, now).map(<[u8]>::to_vec).unwrap_or_default();
+    kv.store.remove(from, now);
+    kv.store.set(to, &value, deadline.map_or(Ttl::Clear, Ttl::At), now);
+    if nx { reply::int(cx.out(), 1) } else { cx.write(reply::OK) }
+}
+
+/// `RANDOMKEY`: a key picked at random, or null when there is none.
+pub(super) fn randomkey(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let key = kv.store.random_key(now).map(<[u8]>::to_vec);
+    reply::bulk_or_null(cx.out(), key.as_deref(), kv.resp3);
 }
 
 /// `PERSIST key`: 1 if a TTL was removed, 0 if the key has none or does not exist.

@@ -8,10 +8,13 @@
 //!
 //! | file            | commands                                                        |
 //! |-----------------|-----------------------------------------------------------------|
-//! | `strings.rs`    | GET SET SETNX SETEX PSETEX MGET MSET APPEND STRLEN INCR DECR INCRBY DECRBY |
-//! | `keyspace.rs`   | DEL EXISTS TYPE EXPIRE PEXPIRE TTL PTTL PERSIST KEYS SCAN DBSIZE FLUSHALL FLUSHDB |
+//! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL MGET MSET MSETNX APPEND |
+//! |                 | STRLEN INCR DECR INCRBY DECRBY                                  |
+//! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX EXPIRE PEXPIRE     |
+//! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
+//! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
-//! | `server.rs`     | INFO CONFIG MEMORY COMMAND                                      |
+//! | `server.rs`     | INFO CONFIG MEMORY TIME COMMAND                                 |
 //! | this file       | MULTI EXEC DISCARD WATCH UNWATCH (transactions: the connection's queue and its watched keys) |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
@@ -95,6 +98,18 @@ pub static COMMANDS: &[Command] = &[
     command("strlen", 2, R, KEY, strings::strlen),
     command("append", 3, WF, KEY, strings::append),
     command("type", 2, R, KEY, keyspace::key_type),
+    command("unlink", -2, WD, KEYS, keyspace::del),
+    command("touch", -2, R, KEYS, keyspace::exists),
+    command("getset", 3, WF, KEY, strings::getset),
+    command("getdel", 2, WD, KEY, strings::getdel),
+    command("msetnx", -3, W, (1, -1, 2), strings::msetnx),
+    command("expireat", -3, WD, KEY, keyspace::expireat),
+    command("pexpireat", -3, WD, KEY, keyspace::pexpireat),
+    command("expiretime", 2, R, KEY, keyspace::expiretime),
+    command("pexpiretime", 2, R, KEY, keyspace::pexpiretime),
+    command("rename", 3, &["write"], (1, 2, 1), keyspace::rename),
+    command("renamenx", 3, WD, (1, 2, 1), keyspace::renamenx),
+    command("randomkey", 1, &["readonly"], NONE, keyspace::randomkey),
     command("echo", 2, F, NONE, connection::echo),
     command("dbsize", 1, R, NONE, keyspace::dbsize),
     command("keys", 2, &["readonly"], NONE, keyspace::keys),
@@ -110,6 +125,7 @@ pub static COMMANDS: &[Command] = &[
     command("config", -2, S, NONE, server::config),
     command("command", -1, S, NONE, server::command),
     command("memory", -2, &[], NONE, server::memory),
+    command("time", 1, &["loading", "stale", "fast"], NONE, server::time),
     command("multi", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
     command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, transaction_command),
     command("discard", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
@@ -412,7 +428,22 @@ fn syntax_error(out: &mut Vec<u8>) {
 /// The wall clock as Unix milliseconds, which Redis adds to relative expire times before
 /// checking them for overflow.
 fn unix_ms(cx: &Cx<'_>) -> i64 {
-    cx.wall()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    unix_ms_at(cx, cx.now())
+}
+
+/// The Unix time in milliseconds of `at`, an instant of the reactor's clock (not before this
+/// turn), as this turn's wall clock places it, to the nearest millisecond: the two clocks are
+/// read a few nanoseconds apart each turn, so an instant made by [`instant_at_unix_ms`] in an
+/// earlier turn can come back a hair early, and rounding gives back the same millisecond.
+fn unix_ms_at(cx: &Cx<'_>, at: std::time::Instant) -> i64 {
+    let wall = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let unix = wall + at.saturating_duration_since(cx.now()) + std::time::Duration::from_micros(500);
+    i64::try_from(unix.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The instant of Unix time `when` (milliseconds), if that is after this turn's wall clock.
+fn instant_at_unix_ms(cx: &Cx<'_>, when: i64) -> Option<std::time::Instant> {
+    let wall = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let ahead = std::time::Duration::from_millis(u64::try_from(when).ok()?).checked_sub(wall)?;
+    cx.now().checked_add(ahead)
 }

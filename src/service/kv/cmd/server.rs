@@ -1,4 +1,4 @@
-//! Server commands: INFO, CONFIG, MEMORY and COMMAND, the introspection that tools such as
+//! Server commands: INFO, CONFIG, MEMORY, TIME and COMMAND, the introspection that tools such as
 //! `redis-cli` and `redis-benchmark` send before (or instead of) real work.
 
 use std::fmt::Write as _;
@@ -192,6 +192,15 @@ fn config_resetstat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     kv.store.misses = 0;
     kv.store.expired = 0;
     cx.write(reply::OK);
+}
+
+/// `TIME`: the server's clock, as two bulk strings: Unix seconds and microseconds.
+pub(super) fn time(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    let since = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let out = cx.out();
+    reply::array(out, 2);
+    reply::bulk(out, since.as_secs().to_string().as_bytes());
+    reply::bulk(out, since.subsec_micros().to_string().as_bytes());
 }
 
 /// `MEMORY USAGE key [SAMPLES n]` (`redis-cli --memkeys` sends it for every key it scans).

@@ -1,5 +1,5 @@
-//! String commands: GET, SET (and SETNX, SETEX, PSETEX), MGET, MSET, APPEND, STRLEN and the
-//! INCR family. The GET/SET path reads its arguments in place from the input and writes its
+//! String commands: GET, SET (and SETNX, SETEX, PSETEX), GETSET, GETDEL, MGET, MSET, MSETNX,
+//! APPEND, STRLEN and the INCR family. The GET/SET path reads its arguments in place from the input and writes its
 //! reply straight into `cx.out()`.
 
 use std::time::Duration;
@@ -175,6 +175,39 @@ pub(super) fn mset(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         kv.store.set(key, value, Ttl::Clear, now);
     }
     cx.write(reply::OK);
+}
+
+/// `MSETNX key value [key value ...]`: sets them all (clearing their TTLs) only if none of
+/// the keys exists: `:1`, else nothing is set: `:0`.
+pub(super) fn msetnx(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if args.len().is_multiple_of(2) {
+        return super::wrong_arity("msetnx", cx.out());
+    }
+    let now = cx.now();
+    if args.iter_from(1).step_by(2).any(|key| kv.store.contains(key, now)) {
+        return reply::int(cx.out(), 0);
+    }
+    let mut pairs = args.iter_from(1);
+    while let (Some(key), Some(value)) = (pairs.next(), pairs.next()) {
+        kv.store.set(key, value, Ttl::Clear, now);
+    }
+    reply::int(cx.out(), 1);
+}
+
+/// `GETSET key value`: the old value (or null), and the new one is set without a TTL.
+pub(super) fn getset(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let key = args.arg(1);
+    reply::bulk_or_null(cx.out(), kv.store.get(key, now), kv.resp3);
+    kv.store.set(key, args.arg(2), Ttl::Clear, now);
+}
+
+/// `GETDEL key`: the value (or null), and the key is gone.
+pub(super) fn getdel(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let key = args.arg(1);
+    reply::bulk_or_null(cx.out(), kv.store.get(key, now), kv.resp3);
+    kv.store.remove(key, now);
 }
 
 /// `INCR key`.
