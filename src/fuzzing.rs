@@ -17,8 +17,8 @@
 //!    connection. When the whole stream *is* an error, a split run may legitimately answer at
 //!    a different moment (HTTP parses a head lazily), so only 1 and 2 are checked.
 //!
-//! Two differences are not the service's choice and are normalised before comparing: HTTP's
-//! `Date` value (the two runs may straddle a second) and HTTP's interim `100 Continue`, which
+//! Both runs share one clock (so kv's `TIME` and `EXPIRETIME` agree). Two differences are
+//! normalised before comparing: HTTP's `Date` value and HTTP's interim `100 Continue`, which
 //! RFC 9110 §10.1.1 sends only when the body has not arrived yet — that is, depending on
 //! where the read ended.
 //!
@@ -27,7 +27,7 @@
 //!
 //! Not part of the public API: hidden from the docs, free to change with the tests.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::service::Service;
 use crate::service::chat::{Chat, ChatConfig};
@@ -105,7 +105,7 @@ pub fn check(target: Target, stream: &[u8], sizes: &[usize]) -> bool {
     match target {
         Target::Echo => {
             let open = compare(|| Echo, 1, stream, sizes, |b| b);
-            let whole = drive(Echo, 1, std::iter::once(stream));
+            let whole = drive(Echo, (Instant::now(), SystemTime::now()), 1, std::iter::once(stream));
             assert_eq!(whole.outputs[0], stream, "echo changed the bytes");
             open
         }
@@ -129,8 +129,10 @@ fn compare<S: Service>(
     sizes: &[usize],
     normalise: fn(Vec<u8>) -> Vec<u8>,
 ) -> bool {
-    let whole = drive(make(), conns, std::iter::once(stream));
-    let split = drive(make(), conns, Reads { rest: stream, sizes, next: 0 });
+    // One clock for both runs, so that replies that tell the time agree.
+    let clock = (Instant::now(), SystemTime::now());
+    let whole = drive(make(), clock, conns, std::iter::once(stream));
+    let split = drive(make(), clock, conns, Reads { rest: stream, sizes, next: 0 });
     if !whole.closing {
         assert!(!split.closing, "the split stream closed the connection, the whole one did not");
         for (i, (w, s)) in whole.outputs.into_iter().zip(split.outputs).enumerate() {
@@ -148,8 +150,13 @@ fn compare<S: Service>(
 
 /// Opens `conns` connections, sends every read on the first, and checks the input bound
 /// after each.
-fn drive<'a, S: Service>(service: S, conns: usize, reads: impl Iterator<Item = &'a [u8]>) -> Run {
-    let mut h = Harness::new(service);
+fn drive<'a, S: Service>(
+    service: S,
+    (now, wall): (Instant, SystemTime),
+    conns: usize,
+    reads: impl Iterator<Item = &'a [u8]>,
+) -> Run {
+    let mut h = Harness::with_clock(service, now, wall);
     let ids: Vec<_> = (0..conns.max(1)).map(|_| h.open()).collect();
     let speaker = ids[0];
     for read in reads {

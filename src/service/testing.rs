@@ -43,12 +43,18 @@ impl<S: Service> Harness<S> {
     /// A harness whose clock starts at the current instant and then moves only by
     /// [`Harness::advance`].
     pub fn new(service: S) -> Self {
-        let now = Instant::now();
+        Harness::with_clock(service, Instant::now(), SystemTime::now())
+    }
+
+    /// A harness whose clock starts at the given instant and wall-clock time: two harnesses
+    /// made with the same pair see the same times (the fuzz check compares two runs, and a
+    /// reply that tells the time, such as kv's `TIME`, must not differ between them).
+    pub fn with_clock(service: S, now: Instant, wall: SystemTime) -> Self {
         Harness {
             service,
             stats: Stats::new(now),
             now,
-            wall: SystemTime::now(),
+            wall,
             next_serial: 0,
             conns: BTreeMap::new(),
             outbox: Outbox::default(),

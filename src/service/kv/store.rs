@@ -592,6 +592,32 @@ mod tests {
     }
 
     #[test]
+    fn a_random_key_is_never_an_expired_one_and_expired_ones_it_meets_are_removed() {
+        let now = Instant::now();
+        let mut s = Store::new();
+        for i in 0..50u32 {
+            let ttl = if i % 10 == 0 { Ttl::Clear } else { Ttl::At(now) };
+            s.set(i.to_string().as_bytes(), b"v", ttl, now);
+        }
+        let later = now + Duration::from_millis(1);
+        let mut live = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            let key = s.random_key(later).map(<[u8]>::to_vec).unwrap_or_default();
+            live.insert(String::from_utf8(key).unwrap_or_default());
+        }
+        assert_eq!(live, ["0", "10", "20", "30", "40"].map(String::from).into());
+        // Each expired key it met was removed and counted; the others are still listed.
+        assert!(s.expired > 0);
+        assert_eq!(s.expired as usize + s.expires_len(), 45);
+        // Once every key is expired there is none to give, and none is left behind.
+        for key in ["0", "10", "20", "30", "40"] {
+            s.set(key.as_bytes(), b"v", Ttl::At(later), later);
+        }
+        assert_eq!(s.random_key(later + Duration::from_millis(1)), None);
+        assert!(s.is_empty());
+    }
+
+    #[test]
     fn memory_usage_is_what_used_memory_charges_the_key() {
         let now = Instant::now();
         let mut s = Store::new();

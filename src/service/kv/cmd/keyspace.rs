@@ -61,6 +61,8 @@ pub(super) fn pexpireat(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, absolute: bool, name: &str) {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for option in args.iter_from(3) {
+        // Redis compares (strcasecmp) and prints (%s) options as C strings: up to a NUL.
+        let option = option.split(|&b| b == 0).next().unwrap_or_default();
         let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
         if is("nx") {
             nx = true;
@@ -146,11 +148,17 @@ fn ttl_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool) {
         Some(None) => -1,
         Some(Some(left)) => {
             let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
-            // Redis rounds seconds to the nearest: `(ttl + 500) / 1000`.
-            if millis { ms } else { ms.saturating_add(500) / 1000 }
+            if millis { ms } else { nearest_second(ms) }
         }
     };
     reply::int(cx.out(), answer);
+}
+
+/// Milliseconds to seconds, rounded to the nearest as Redis does with `(ms + 500) / 1000`
+/// (which cannot overflow there: Redis's values are never that close to `i64::MAX`; ours, from
+/// `PEXPIREAT k 9223372036854775807`, can).
+fn nearest_second(ms: i64) -> i64 {
+    ms / 1000 + i64::from(ms % 1000 >= 500)
 }
 
 /// `EXPIRETIME key`: the Unix time (seconds, rounded to nearest) at which the key expires, -1
@@ -171,7 +179,7 @@ fn expiretime_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool
         Some(None) => -1,
         Some(Some(left)) => {
             let ms = unix_ms_at(cx, cx.now() + left);
-            if millis { ms } else { ms.saturating_add(500) / 1000 }
+            if millis { ms } else { nearest_second(ms) }
         }
     };
     reply::int(cx.out(), answer);

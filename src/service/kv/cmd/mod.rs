@@ -425,10 +425,11 @@ fn syntax_error(out: &mut Vec<u8>) {
     reply::err(out, "syntax error");
 }
 
-/// The wall clock as Unix milliseconds, which Redis adds to relative expire times before
-/// checking them for overflow.
+/// The wall clock as Unix milliseconds (whole ones, as Redis's `mstime`), which Redis adds to
+/// relative expire times before checking them for overflow.
 fn unix_ms(cx: &Cx<'_>) -> i64 {
-    unix_ms_at(cx, cx.now())
+    let wall = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(wall.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The Unix time in milliseconds of `at`, an instant of the reactor's clock (not before this
