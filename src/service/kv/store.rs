@@ -193,10 +193,13 @@ impl Store {
     /// A live key picked at random (`RANDOMKEY`), or `None` if there is none. An expired key
     /// that the pick lands on is removed on the way, as a read would, and the pick is made
     /// again: each try either returns or shrinks the keyspace, so this ends.
-    pub fn random_key(&mut self, now: Instant) -> Option<&[u8]> {
+    ///
+    /// The generator is seeded once, with `seed` (the caller passes the wall clock's
+    /// nanoseconds): random from run to run, yet the same picks for the same clock, which the
+    /// tests and the fuzz check (two runs of one input must agree) rely on.
+    pub fn random_key(&mut self, now: Instant, seed: u64) -> Option<&[u8]> {
         if self.rng == 0 {
-            // Any non-zero seed; a per-process random one, as clients cannot guess it.
-            self.rng = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0u8) | 1;
+            self.rng = seed | 1;
         }
         loop {
             if self.map.is_empty() {
@@ -602,7 +605,7 @@ mod tests {
         let later = now + Duration::from_millis(1);
         let mut live = std::collections::BTreeSet::new();
         for _ in 0..500 {
-            let key = s.random_key(later).map(<[u8]>::to_vec).unwrap_or_default();
+            let key = s.random_key(later, 7).map(<[u8]>::to_vec).unwrap_or_default();
             live.insert(String::from_utf8(key).unwrap_or_default());
         }
         assert_eq!(live, ["0", "10", "20", "30", "40"].map(String::from).into());
@@ -613,7 +616,7 @@ mod tests {
         for key in ["0", "10", "20", "30", "40"] {
             s.set(key.as_bytes(), b"v", Ttl::At(later), later);
         }
-        assert_eq!(s.random_key(later + Duration::from_millis(1)), None);
+        assert_eq!(s.random_key(later + Duration::from_millis(1), 7), None);
         assert!(s.is_empty());
     }
 

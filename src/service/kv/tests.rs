@@ -610,6 +610,52 @@ fn absolute_expiry_and_time() {
     assert!((0..1_000_000).contains(&micros), "{time:?}");
 }
 
+/// SET … EXAT/PXAT and GETEX, replies compared byte for byte with redis-server 7.0.15.
+#[test]
+fn set_exat_pxat_and_getex() {
+    let (mut h, c) = kv();
+    let unix_ms = h.wall().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let (future_s, past_s) = ((unix_ms / 1000 + 100).to_string(), (unix_ms / 1000 - 10).to_string());
+    let future_ms = (unix_ms + 50_000).to_string();
+    let syntax = "-ERR syntax error\r\n";
+    let invalid = |cmd: &str| format!("-ERR invalid expire time in '{cmd}' command\r\n");
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "1", "EXAT", &future_s], "+OK\r\n"),
+            (&["TTL", "a"], ":100\r\n"),
+            (&["SET", "a", "1", "PXAT", &future_ms], "+OK\r\n"),
+            (&["PEXPIRETIME", "a"], &format!(":{future_ms}\r\n")),
+            (&["SET", "a", "1", "EX", "10", "EXAT", &future_s], syntax),
+            (&["SET", "a", "1", "EXAT", &future_s, "EXAT", &future_s], "+OK\r\n"),
+            (&["SET", "a", "1", "KEEPTTL", "PXAT", &future_ms], syntax),
+            (&["SET", "a", "1", "EXAT", "0"], &invalid("set")),
+            (&["SET", "a", "1", "EXAT", "9223372036854775807"], &invalid("set")),
+            (&["SET", "a", "1", "EXAT", "x"], "-ERR value is not an integer or out of range\r\n"),
+            (&["SET", "b", "old"], "+OK\r\n"),
+            (&["SET", "b", "new", "GET", "EXAT", &past_s], "$3\r\nold\r\n"),
+            (&["EXISTS", "b"], ":0\r\n"),
+            (&["GETEX", "nokey", "EX", "x"], "$-1\r\n"),
+            (&["GETEX", "nokey", "BOGUS"], syntax),
+            (&["SET", "g", "v"], "+OK\r\n"),
+            (&["GETEX", "g"], "$1\r\nv\r\n"),
+            (&["GETEX", "g", "EX", "100"], "$1\r\nv\r\n"),
+            (&["TTL", "g"], ":100\r\n"),
+            (&["GETEX", "g", "PERSIST"], "$1\r\nv\r\n"),
+            (&["TTL", "g"], ":-1\r\n"),
+            (&["GETEX", "g", "PXAT", &future_ms], "$1\r\nv\r\n"),
+            (&["PEXPIRETIME", "g"], &format!(":{future_ms}\r\n")),
+            (&["GETEX", "g", "EX", "0"], &invalid("getex")),
+            (&["GETEX", "g", "PERSIST", "EX", "10"], syntax),
+            (&["GETEX", "g", "EX", "10", "PX", "10"], syntax),
+            (&["GETEX", "g", "KEEPTTL"], syntax),
+            (&["GETEX", "g", "EXAT", &past_s], "$1\r\nv\r\n"),
+            (&["EXISTS", "g"], ":0\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn counters() {
     let (mut h, c) = kv();

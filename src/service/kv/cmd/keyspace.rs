@@ -217,7 +217,8 @@ fn rename_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, nx: bool) {
 /// `RANDOMKEY`: a key picked at random, or null when there is none.
 pub(super) fn randomkey(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
-    let key = kv.store.random_key(now).map(<[u8]>::to_vec);
+    let seed = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let key = kv.store.random_key(now, u64::from(seed)).map(<[u8]>::to_vec);
     reply::bulk_or_null(cx.out(), key.as_deref(), kv.resp3);
 }
 

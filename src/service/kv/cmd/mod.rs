@@ -8,8 +8,8 @@
 //!
 //! | file            | commands                                                        |
 //! |-----------------|-----------------------------------------------------------------|
-//! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL MGET MSET MSETNX APPEND |
-//! |                 | STRLEN INCR DECR INCRBY DECRBY                                  |
+//! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX |
+//! |                 | APPEND STRLEN INCR DECR INCRBY DECRBY                           |
 //! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX EXPIRE PEXPIRE     |
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
@@ -102,6 +102,7 @@ pub static COMMANDS: &[Command] = &[
     command("touch", -2, R, KEYS, keyspace::exists),
     command("getset", 3, WF, KEY, strings::getset),
     command("getdel", 2, WD, KEY, strings::getdel),
+    command("getex", -2, WD, KEY, strings::getex),
     command("msetnx", -3, W, (1, -1, 2), strings::msetnx),
     command("expireat", -3, WD, KEY, keyspace::expireat),
     command("pexpireat", -3, WD, KEY, keyspace::pexpireat),

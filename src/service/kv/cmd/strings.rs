@@ -1,12 +1,12 @@
-//! String commands: GET, SET (and SETNX, SETEX, PSETEX), GETSET, GETDEL, MGET, MSET, MSETNX,
-//! APPEND, STRLEN and the INCR family. The GET/SET path reads its arguments in place from the input and writes its
+//! String commands: GET, SET (and SETNX, SETEX, PSETEX), GETSET, GETDEL, GETEX, MGET, MSET,
+//! MSETNX, APPEND, STRLEN and the INCR family. The GET/SET path reads its arguments in place from the input and writes its
 //! reply straight into `cx.out()`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::service::Cx;
 
-use super::{Kv, not_an_integer, reply, syntax_error, unix_ms};
+use super::{Kv, instant_at_unix_ms, not_an_integer, reply, syntax_error, unix_ms};
 use crate::service::kv::resp::{Args, parse_int};
 use crate::service::kv::store::{IncrError, Ttl};
 
@@ -16,24 +16,71 @@ pub(super) fn get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     reply::bulk_or_null(cx.out(), kv.store.get(args.arg(1), now), kv.resp3);
 }
 
-/// `SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]`.
+/// How a SET or GETEX option gives an expiry: relative (`EX` seconds, `PX` milliseconds) or as
+/// a Unix time (`EXAT` seconds, `PXAT` milliseconds).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+}
+
+impl Expiry {
+    /// The option this word names, if it is one of the four.
+    fn named(word: &[u8]) -> Option<Expiry> {
+        [
+            (b"ex".as_slice(), Expiry::Ex),
+            (b"px", Expiry::Px),
+            (b"exat", Expiry::ExAt),
+            (b"pxat", Expiry::PxAt),
+        ]
+        .into_iter()
+        .find(|(name, _)| word.eq_ignore_ascii_case(name))
+        .map(|(_, kind)| kind)
+    }
+}
+
+/// Where an expiry option puts the key's deadline.
+enum Deadline {
+    At(Instant),
+    /// An `EXAT`/`PXAT` time that has already passed: the key is deleted.
+    Passed,
+}
+
+/// Redis's `getExpireMillisecondsOrReply`: the amount must be an integer (else `None`, "not an
+/// integer"), positive, and must not overflow in milliseconds or, for a relative one, when
+/// added to the current Unix time (else `Some(Err(()))`, "invalid expire time").
+fn deadline(value: &[u8], kind: Expiry, cx: &Cx<'_>) -> Option<Result<Deadline, ()>> {
+    let amount = parse_int(value)?;
+    let unit_ms = if matches!(kind, Expiry::Ex | Expiry::ExAt) { 1000 } else { 1 };
+    let Some(millis) = amount.checked_mul(unit_ms).filter(|_| amount > 0) else {
+        return Some(Err(()));
+    };
+    Some(match kind {
+        Expiry::Ex | Expiry::Px => deadline_in(Some(millis), cx).map(Deadline::At).ok_or(()),
+        Expiry::ExAt | Expiry::PxAt => match instant_at_unix_ms(cx, millis) {
+            Some(at) => Ok(Deadline::At(at)),
+            None if millis <= unix_ms(cx) => Ok(Deadline::Passed),
+            None => Err(()),
+        },
+    })
+}
+
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]`.
 ///
 /// Options are read as Redis's `parseExtendedStringArgumentsOrReply` reads them: any order,
 /// NX with XX or two kinds of expiry is a syntax error, a repeated EX takes the last value.
-/// Only then is the expire time checked. (EXAT/PXAT are not supported: syntax error.)
+/// Only then is the expire time checked. An EXAT/PXAT time already past still sets the key,
+/// which is then gone at once (as Redis, where it expires on its next lookup).
 pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    #[derive(PartialEq)]
-    enum Unit {
-        Seconds,
-        Millis,
-    }
     let (mut nx, mut xx, mut get, mut keep_ttl) = (false, false, false, false);
-    let mut expire: Option<(&[u8], Unit)> = None;
+    let mut expire: Option<(&[u8], Expiry)> = None;
     let mut i = 3;
     while let Some(option) = args.get(i) {
         let next = args.get(i + 1);
         let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
-        let unit = expire.as_ref().map(|(_, unit)| unit);
+        let kind = Expiry::named(option);
         if is("nx") && !xx {
             nx = true;
         } else if is("xx") && !nx {
@@ -42,11 +89,10 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             get = true;
         } else if is("keepttl") && expire.is_none() {
             keep_ttl = true;
-        } else if let (true, Some(value)) = (is("ex") && !keep_ttl && unit != Some(&Unit::Millis), next) {
-            expire = Some((value, Unit::Seconds));
-            i += 1;
-        } else if let (true, Some(value)) = (is("px") && !keep_ttl && unit != Some(&Unit::Seconds), next) {
-            expire = Some((value, Unit::Millis));
+        } else if let (Some(kind), Some(value), false) = (kind, next, keep_ttl)
+            && expire.is_none_or(|(_, set)| set == kind)
+        {
+            expire = Some((value, kind));
             i += 1;
         } else {
             return syntax_error(cx.out());
@@ -56,20 +102,14 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
     let now = cx.now();
     let mut ttl = if keep_ttl { Ttl::Keep } else { Ttl::Clear };
-    if let Some((value, unit)) = expire {
-        let Some(amount) = parse_int(value) else {
-            return not_an_integer(cx.out());
-        };
-        // Redis's `getExpireMillisecondsOrReply`: positive, and no overflow when converted to
-        // milliseconds or added to the current time.
-        let millis = match unit {
-            Unit::Seconds => amount.checked_mul(1000),
-            Unit::Millis => Some(amount),
-        };
-        let Some(deadline) = deadline_in(millis, cx) else {
-            return reply::err(cx.out(), "invalid expire time in 'set' command");
-        };
-        ttl = Ttl::At(deadline);
+    let mut passed = false;
+    if let Some((value, kind)) = expire {
+        match deadline(value, kind, cx) {
+            None => return not_an_integer(cx.out()),
+            Some(Err(())) => return reply::err(cx.out(), "invalid expire time in 'set' command"),
+            Some(Ok(Deadline::At(at))) => ttl = Ttl::At(at),
+            Some(Ok(Deadline::Passed)) => passed = true,
+        }
     }
 
     let key = args.arg(1);
@@ -87,8 +127,57 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         }
     }
     kv.store.set(key, args.arg(2), ttl, now);
+    if passed {
+        kv.store.remove(key, now);
+    }
     if !get {
         cx.write(reply::OK);
+    }
+}
+
+/// `GETEX key [EX s|PX ms|EXAT unix-s|PXAT unix-ms|PERSIST]`: the value (or null), and the
+/// key's TTL set, or removed with PERSIST; an EXAT/PXAT time already past deletes the key
+/// after its value is read. Redis's order: options, then the key (a missing key is null even
+/// with a bad time), then the time.
+pub(super) fn getex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let (mut persist, mut expire) = (false, None::<(&[u8], Expiry)>);
+    let mut i = 2;
+    while let Some(option) = args.get(i) {
+        let next = args.get(i + 1);
+        if option.eq_ignore_ascii_case(b"persist") && expire.is_none() {
+            persist = true;
+        } else if let (Some(kind), Some(value), false) = (Expiry::named(option), next, persist)
+            && expire.is_none_or(|(_, set)| set == kind)
+        {
+            expire = Some((value, kind));
+            i += 1;
+        } else {
+            return syntax_error(cx.out());
+        }
+        i += 1;
+    }
+    let (now, key) = (cx.now(), args.arg(1));
+    let Some(value) = kv.store.get(key, now).map(<[u8]>::to_vec) else {
+        return reply::null(cx.out(), kv.resp3);
+    };
+    let deadline = match expire.map(|(value, kind)| deadline(value, kind, cx)) {
+        None => None,
+        Some(None) => return not_an_integer(cx.out()),
+        Some(Some(Err(()))) => return reply::err(cx.out(), "invalid expire time in 'getex' command"),
+        Some(Some(Ok(deadline))) => Some(deadline),
+    };
+    reply::bulk(cx.out(), &value);
+    match deadline {
+        Some(Deadline::At(at)) => {
+            kv.store.expire_at(key, at, now);
+        }
+        Some(Deadline::Passed) => {
+            kv.store.remove(key, now);
+        }
+        None if persist => {
+            kv.store.persist(key, now);
+        }
+        None => {}
     }
 }
 
