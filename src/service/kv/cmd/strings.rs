@@ -41,6 +41,24 @@ impl Expiry {
     }
 }
 
+/// Reads `option` and its `value` into `expire` if it is an expiry option allowed here: not
+/// after KEEPTTL or PERSIST (`blocked`), nor after an expiry of another kind (the same kind
+/// again takes the later value, as in Redis). True if it took it.
+fn take_expiry<'a>(
+    expire: &mut Option<(&'a [u8], Expiry)>,
+    option: &[u8],
+    value: Option<&'a [u8]>,
+    blocked: bool,
+) -> bool {
+    match (Expiry::named(option), value) {
+        (Some(kind), Some(value)) if !blocked && expire.is_none_or(|(_, set)| set == kind) => {
+            *expire = Some((value, kind));
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Where an expiry option puts the key's deadline.
 enum Deadline {
     At(Instant),
@@ -80,7 +98,6 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     while let Some(option) = args.get(i) {
         let next = args.get(i + 1);
         let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
-        let kind = Expiry::named(option);
         if is("nx") && !xx {
             nx = true;
         } else if is("xx") && !nx {
@@ -89,10 +106,7 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             get = true;
         } else if is("keepttl") && expire.is_none() {
             keep_ttl = true;
-        } else if let (Some(kind), Some(value), false) = (kind, next, keep_ttl)
-            && expire.is_none_or(|(_, set)| set == kind)
-        {
-            expire = Some((value, kind));
+        } else if take_expiry(&mut expire, option, next, keep_ttl) {
             i += 1;
         } else {
             return syntax_error(cx.out());
@@ -146,10 +160,7 @@ pub(super) fn getex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         let next = args.get(i + 1);
         if option.eq_ignore_ascii_case(b"persist") && expire.is_none() {
             persist = true;
-        } else if let (Some(kind), Some(value), false) = (Expiry::named(option), next, persist)
-            && expire.is_none_or(|(_, set)| set == kind)
-        {
-            expire = Some((value, kind));
+        } else if take_expiry(&mut expire, option, next, persist) {
             i += 1;
         } else {
             return syntax_error(cx.out());
