@@ -624,7 +624,7 @@ fn set_exat_pxat_and_getex() {
         c,
         &[
             (&["SET", "a", "1", "EXAT", &future_s], "+OK\r\n"),
-            (&["TTL", "a"], ":100\r\n"),
+            (&["EXPIRETIME", "a"], &format!(":{future_s}\r\n")),
             (&["SET", "a", "1", "PXAT", &future_ms], "+OK\r\n"),
             (&["PEXPIRETIME", "a"], &format!(":{future_ms}\r\n")),
             (&["SET", "a", "1", "EX", "10", "EXAT", &future_s], syntax),
