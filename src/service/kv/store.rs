@@ -132,6 +132,8 @@ pub struct Store {
     watches: Watches,
     /// `RANDOMKEY`'s xorshift state (0: not seeded yet).
     rng: u64,
+    /// Estimated mean time to live of keys with a TTL, in milliseconds (`INFO`'s `avg_ttl`).
+    avg_ttl_ms: u64,
 }
 
 impl Store {
@@ -360,13 +362,23 @@ impl Store {
         }
         self.map = Table::new();
         self.ttl_keys = Vec::new();
+        self.avg_ttl_ms = 0;
         self.cursor = 0;
         self.used = 0;
+    }
+
+    /// `INFO`'s `avg_ttl`: the mean time to live, in milliseconds, of the keys that active
+    /// expiry sampled, smoothed over passes as Redis smooths it (each pass moves the estimate
+    /// a fiftieth of the way); 0 before any sample, and whenever no key has a TTL.
+    pub fn avg_ttl_ms(&self) -> u64 {
+        if self.ttl_keys.is_empty() { 0 } else { self.avg_ttl_ms }
     }
 
     /// One pass of active expiry (see the module docs). Returns how many keys it removed.
     pub fn active_expire(&mut self, now: Instant) -> usize {
         let mut removed = 0;
+        // Remaining lifetimes of the sampled keys that live on, for `avg_ttl`.
+        let (mut ttl_sum, mut ttl_samples) = (0u64, 0u64);
         for _ in 0..EXPIRE_MAX_ROUNDS {
             let sample = EXPIRE_SAMPLE.min(self.ttl_keys.len());
             if sample == 0 {
@@ -380,7 +392,8 @@ impl Store {
                 let Some(key) = self.ttl_keys.get(self.cursor) else {
                     break;
                 };
-                let due = self.map.get(key).is_some_and(|e| e.expired(now));
+                let deadline = self.map.get(key).and_then(|e| e.expiry).map(|x| x.at);
+                let due = deadline.is_some_and(|at| now > at);
                 if due {
                     // `delete` swap-removes this slot, moving an unexamined key into it, so
                     // the cursor stays where it is.
@@ -389,6 +402,11 @@ impl Store {
                     self.expired += 1;
                     expired_in_sample += 1;
                 } else {
+                    if let Some(at) = deadline {
+                        let left = at.saturating_duration_since(now).as_millis();
+                        ttl_sum = ttl_sum.saturating_add(u64::try_from(left).unwrap_or(u64::MAX));
+                        ttl_samples += 1;
+                    }
                     self.cursor += 1;
                 }
             }
@@ -397,6 +415,13 @@ impl Store {
             if expired_in_sample * 4 <= sample {
                 break;
             }
+        }
+        // Redis's activeExpireCycle: start at the first pass's mean, then move by 1/50.
+        if let Some(mean) = ttl_sum.checked_div(ttl_samples) {
+            if self.avg_ttl_ms == 0 {
+                self.avg_ttl_ms = mean;
+            }
+            self.avg_ttl_ms = self.avg_ttl_ms / 50 * 49 + mean / 50;
         }
         removed
     }
@@ -618,6 +643,27 @@ mod tests {
         }
         assert_eq!(s.random_key(later + Duration::from_millis(1), 7), None);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn avg_ttl_estimates_the_remaining_lifetime_of_keys_with_a_ttl() {
+        let now = Instant::now();
+        let mut s = Store::new();
+        for i in 0..10u32 {
+            s.set(i.to_string().as_bytes(), b"v", Ttl::At(now + Duration::from_secs(10)), now);
+        }
+        s.set(b"no ttl", b"v", Ttl::Clear, now);
+        assert_eq!(s.avg_ttl_ms(), 0, "no sample yet");
+        s.active_expire(now);
+        // The first pass starts at the mean (10 s), then moves 1/50 of the way: about 10 s.
+        assert!((9_700..=10_000).contains(&s.avg_ttl_ms()), "{}", s.avg_ttl_ms());
+        // Later passes follow the keys' remaining time down, slowly.
+        for _ in 0..200 {
+            s.active_expire(now + Duration::from_secs(5));
+        }
+        assert!((5_000..6_000).contains(&s.avg_ttl_ms()), "{}", s.avg_ttl_ms());
+        s.clear();
+        assert_eq!(s.avg_ttl_ms(), 0);
     }
 
     #[test]

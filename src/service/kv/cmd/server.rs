@@ -87,7 +87,9 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
             if kv.store.is_empty() {
                 Ok(())
             } else {
-                write!(text, "db0:keys={},expires={},avg_ttl=0\r\n", kv.store.len(), kv.store.expires_len(),)
+                let (keys, expires, avg_ttl) =
+                    (kv.store.len(), kv.store.expires_len(), kv.store.avg_ttl_ms());
+                write!(text, "db0:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n")
             }
         }
         _ => Ok(()),
