@@ -17,7 +17,9 @@
 //!
 //! It prints the wall time of a round trip and the server thread's CPU time (user + system,
 //! from `/proc/self/stat`, in clock ticks of 10 ms: use enough rounds). The sleeping loop's CPU
-//! per round trip, less the work itself (one `read`, one `write`), is the price of one sleep.
+//! per round trip, less the work itself (the `epoll_wait`, a `read` that takes the byte, a
+//! `read` that finds the socket empty, a `write`: a few microseconds, about what the spinning
+//! loop spends on a message when the client is quick), is the price of one sleep.
 //! `docs/benchmarks.md` ("What one sleep costs here") has this machine's figures.
 //!
 //! Run it with the server and the client on different cores, as the benchmarks are run (the

@@ -6,8 +6,9 @@
 //! # Memory
 //!
 //! A key costs one `Table` entry (`table.rs`): the key and value as `Box<[u8]>` (pointer +
-//! length, no spare capacity), an optional expiry, and the key's position and hash, which is
-//! what `SCAN` walks (below); the table is std's `HashMap` plus those 16 bytes a key.
+//! length, no spare capacity), an optional expiry and the key's position, plus its hash in the
+//! table's dense vector; position and hash are what `SCAN` walks by (below), 16 bytes a key
+//! beyond what std's `HashMap` would cost.
 //! Overwriting a value with one of the same length reuses its allocation, so a benchmark's
 //! repeated `SET` of fixed-size values allocates nothing.
 //! [`Store::used_memory`] is our own running total of key and value bytes plus an estimate of
@@ -37,14 +38,16 @@
 //!
 //! [`Store::scan`] serves `SCAN`: a client walks the keyspace a few keys per call, handing back
 //! the cursor each call returned, while other clients go on writing. Redis promises that a key
-//! present for the whole walk is returned at least once (perhaps twice), and that a key added or
+//! present for the whole walk is returned at least once (perhaps more), and that a key added or
 //! deleted meanwhile may or may not be. Redis keeps that promise with a reverse-binary cursor
 //! over its hash buckets; here the cursor is a position in the `Table`, walked from the top
-//! down. A delete swap-removes: the key at the *last* position moves into the hole. The walk has
-//! already passed the last entry (it started at the top), so a key can only move from the
-//! visited part into a hole, never out of the unvisited part: at worst it is returned twice.
-//! Inserts go at the end: above the cursor, not returned, unless the keyspace has shrunk
-//! below the cursor since; either way the promise allows it.
+//! down, so the positions below the cursor are the part still to walk. A delete swap-removes:
+//! the key at the *last* position moves into the hole. If the last position is at or above the
+//! cursor, its key was walked already or added since (it may come again, or appear); if the
+//! keyspace shrank below the cursor, that key is still to walk and moves lower, still to walk.
+//! So no key still to walk ever moves into the walked part: none present throughout is
+//! skipped. Inserts go at the end: above the cursor, not returned, unless the keyspace has
+//! shrunk below the cursor since; either way the promise allows it.
 //!
 //! # Watched keys
 //!
