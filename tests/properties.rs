@@ -116,6 +116,8 @@ fn kv_command() -> impl Strategy<Value = Vec<u8>> {
         key.clone().prop_map(|k| common::resp(&[b"PEXPIRETIME", k])),
         (0u8..4).prop_map(|c| common::resp(&[b"SCAN", &[b'0' + c], b"COUNT", b"2"])),
         Just(common::resp(&[b"RANDOMKEY"])),
+        (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"SETRANGE", k, b"3", &v])),
+        key.clone().prop_map(|k| common::resp(&[b"GETRANGE", k, b"-5", b"-1"])),
         Just(common::resp(&[b"TIME"])),
         Just(b"PING\r\n".to_vec()),
         Just(b"SET inline \"quoted value\"\r\n".to_vec()),

@@ -656,6 +656,55 @@ fn set_exat_pxat_and_getex() {
     );
 }
 
+/// GETRANGE (SUBSTR) and SETRANGE, replies compared byte for byte with redis-server 7.0.15.
+#[test]
+fn getrange_and_setrange() {
+    let (mut h, c) = kv_with(KvConfig { max_bulk: 32, ..KvConfig::default() });
+    let empty = "$0\r\n\r\n";
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "s", "Hello World"], "+OK\r\n"),
+            (&["GETRANGE", "s", "0", "3"], "$4\r\nHell\r\n"),
+            (&["GETRANGE", "s", "-3", "-1"], "$3\r\nrld\r\n"),
+            (&["GETRANGE", "s", "0", "-1"], "$11\r\nHello World\r\n"),
+            (&["GETRANGE", "s", "-100", "4"], "$5\r\nHello\r\n"),
+            (&["GETRANGE", "s", "6", "100"], "$5\r\nWorld\r\n"),
+            (&["GETRANGE", "s", "5", "2"], empty),
+            (&["GETRANGE", "s", "-1", "-5"], empty),
+            (&["GETRANGE", "s", "100", "200"], empty),
+            (&["GETRANGE", "s", "-9223372036854775808", "9223372036854775807"], "$11\r\nHello World\r\n"),
+            (&["GETRANGE", "s", "x", "1"], "-ERR value is not an integer or out of range\r\n"),
+            (&["GETRANGE", "nokey", "0", "-1"], empty),
+            (&["SUBSTR", "s", "0", "4"], "$5\r\nHello\r\n"),
+            (&["SETRANGE", "s", "6", "Redis"], ":11\r\n"),
+            (&["GET", "s"], "$11\r\nHello Redis\r\n"),
+            (&["SETRANGE", "s", "13", "!"], ":14\r\n"),
+            (&["GET", "s"], "$14\r\nHello Redis\0\0!\r\n"),
+            (&["SETRANGE", "new", "0", ""], ":0\r\n"),
+            (&["EXISTS", "new"], ":0\r\n"),
+            (&["SETRANGE", "new", "2", "ab"], ":4\r\n"),
+            (&["GET", "new"], "$4\r\n\0\0ab\r\n"),
+            (&["SETRANGE", "s", "0", ""], ":14\r\n"),
+            (&["SETRANGE", "s", "-1", "x"], "-ERR offset is out of range\r\n"),
+            (&["SET", "t", "v", "EX", "100"], "+OK\r\n"),
+            (&["SETRANGE", "t", "0", "w"], ":1\r\n"),
+            (&["TTL", "t"], ":100\r\n"),
+            // The result obeys the bulk limit (32 bytes here, Redis's proto-max-bulk-len).
+            (&["SETRANGE", "big", "31", "x"], ":32\r\n"),
+            (
+                &["SETRANGE", "big", "32", "x"],
+                "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n",
+            ),
+            (
+                &["SETRANGE", "big", "9223372036854775807", "x"],
+                "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n",
+            ),
+        ],
+    );
+}
+
 #[test]
 fn counters() {
     let (mut h, c) = kv();

@@ -9,7 +9,7 @@
 //! | file            | commands                                                        |
 //! |-----------------|-----------------------------------------------------------------|
 //! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX |
-//! |                 | APPEND STRLEN INCR DECR INCRBY DECRBY                           |
+//! |                 | APPEND STRLEN GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY  |
 //! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX EXPIRE PEXPIRE     |
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
@@ -97,6 +97,9 @@ pub static COMMANDS: &[Command] = &[
     command("setnx", 3, WF, KEY, strings::setnx),
     command("strlen", 2, R, KEY, strings::strlen),
     command("append", 3, WF, KEY, strings::append),
+    command("getrange", 4, R, KEY, strings::getrange),
+    command("substr", 4, R, KEY, strings::getrange),
+    command("setrange", 4, W, KEY, strings::setrange),
     command("type", 2, R, KEY, keyspace::key_type),
     command("unlink", -2, WD, KEYS, keyspace::del),
     command("touch", -2, R, KEYS, keyspace::exists),

@@ -1,5 +1,5 @@
 //! String commands: GET, SET (and SETNX, SETEX, PSETEX), GETSET, GETDEL, GETEX, MGET, MSET,
-//! MSETNX, APPEND, STRLEN and the INCR family. The GET/SET path reads its arguments in place from the input and writes its
+//! MSETNX, APPEND, STRLEN, GETRANGE (and SUBSTR), SETRANGE and the INCR family. The GET/SET path reads its arguments in place from the input and writes its
 //! reply straight into `cx.out()`.
 
 use std::time::{Duration, Instant};
@@ -251,6 +251,57 @@ pub(super) fn append(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         return reply::err(cx.out(), "string exceeds maximum allowed size (proto-max-bulk-len)");
     }
     value.extend_from_slice(tail);
+    kv.store.set(key, &value, Ttl::Keep, now);
+    reply::int(cx.out(), i64::try_from(value.len()).unwrap_or(i64::MAX));
+}
+
+/// `GETRANGE key start end` (and its old name `SUBSTR`): the bytes from `start` to `end`,
+/// both included; negative offsets count from the end (-1 is the last byte), and the range
+/// is clipped to the value. A missing key reads as the empty string.
+pub(super) fn getrange(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let (Some(start), Some(end)) = (parse_int(args.arg(2)), parse_int(args.arg(3))) else {
+        return not_an_integer(cx.out());
+    };
+    let now = cx.now();
+    let value = kv.store.get(args.arg(1), now).unwrap_or_default();
+    // Redis's getrangeCommand, step by step (len + a negative i64 cannot overflow).
+    let len = i64::try_from(value.len()).unwrap_or(i64::MAX);
+    let from_end = |i: i64| if i < 0 { len + i } else { i };
+    let (first, last) = (from_end(start).max(0), from_end(end).max(0).min(len - 1));
+    let both_negative_and_crossed = start < 0 && end < 0 && start > end;
+    match (usize::try_from(first), usize::try_from(last)) {
+        (Ok(first), Ok(last)) if !both_negative_and_crossed && first <= last => {
+            reply::bulk(cx.out(), &value[first..=last]);
+        }
+        _ => reply::bulk(cx.out(), b""),
+    }
+}
+
+/// `SETRANGE key offset value`: overwrites the value from `offset` on, padding with zero bytes
+/// if it was shorter (a missing key is an empty value), and answers the new length. The TTL
+/// is kept; the result obeys the bulk limit, as APPEND's does.
+pub(super) fn setrange(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let Some(offset) = parse_int(args.arg(2)) else {
+        return not_an_integer(cx.out());
+    };
+    let Ok(offset) = usize::try_from(offset) else {
+        return reply::err(cx.out(), "offset is out of range");
+    };
+    let (now, key, piece) = (cx.now(), args.arg(1), args.arg(3));
+    let current = kv.store.peek(key, now).map(<[u8]>::to_vec);
+    if piece.is_empty() {
+        // Nothing to write: the current length (0 for no key), and no key is created.
+        let len = current.map_or(0, |v| v.len());
+        return reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX));
+    }
+    let Some(end) = offset.checked_add(piece.len()).filter(|&end| end <= kv.config.max_bulk) else {
+        return reply::err(cx.out(), "string exceeds maximum allowed size (proto-max-bulk-len)");
+    };
+    let mut value = current.unwrap_or_default();
+    if value.len() < end {
+        value.resize(end, 0);
+    }
+    value[offset..end].copy_from_slice(piece);
     kv.store.set(key, &value, Ttl::Keep, now);
     reply::int(cx.out(), i64::try_from(value.len()).unwrap_or(i64::MAX));
 }
