@@ -177,6 +177,48 @@ mod tests {
         check(&t);
     }
 
+    /// A long random mix of inserts, removes, updates and lookups, checked against std's
+    /// `HashMap` after every step, and the positions checked to be a permutation now and then.
+    #[test]
+    fn behaves_as_a_hash_map_under_a_random_mix_of_operations() {
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut t = Table::new();
+        let mut model = std::collections::HashMap::new();
+        for step in 0..20_000u64 {
+            // A small key space, so that operations often meet existing keys.
+            let key = next(300).to_string().into_bytes();
+            match next(4) {
+                0 | 1 if !model.contains_key(&key) => {
+                    t.insert_new(key.clone().into(), step);
+                    model.insert(key, step);
+                }
+                0 | 1 => {
+                    if let Some(v) = t.get_mut(&key) {
+                        *v = step;
+                    }
+                    model.insert(key, step);
+                }
+                2 => assert_eq!(t.remove(&key).map(|(_, v)| v), model.remove(&key), "step {step}"),
+                _ => assert_eq!(t.get(&key), model.get(&key), "step {step}"),
+            }
+            assert_eq!(t.len(), model.len());
+            if step % 1000 == 0 {
+                let mut seen = std::collections::HashSet::new();
+                for pos in 0..t.len() {
+                    let (key, value) = t.at(pos).expect("a key at every position below len");
+                    assert_eq!(model.get(key), Some(value));
+                    assert!(seen.insert(key.to_vec()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_value_changes_in_place_and_contains_follows_removal() {
         let mut t = Table::new();
