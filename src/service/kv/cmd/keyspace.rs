@@ -133,21 +133,38 @@ fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, ab
 
 /// `TTL key`: seconds left (rounded to nearest), -1 without a TTL, -2 without the key.
 pub(super) fn ttl(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    ttl_generic(kv, args, cx, false);
+    ttl_generic(kv, args, cx, false, false);
 }
 
 /// `PTTL key`: milliseconds left, -1 without a TTL, -2 without the key.
 pub(super) fn pttl(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    ttl_generic(kv, args, cx, true);
+    ttl_generic(kv, args, cx, true, false);
 }
 
-fn ttl_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool) {
+/// `EXPIRETIME key`: the Unix time (seconds, rounded to nearest) at which the key expires, -1
+/// without a TTL, -2 without the key.
+pub(super) fn expiretime(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    ttl_generic(kv, args, cx, false, true);
+}
+
+/// `PEXPIRETIME key`: the same in Unix milliseconds.
+pub(super) fn pexpiretime(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    ttl_generic(kv, args, cx, true, true);
+}
+
+/// Redis's `ttlGenericCommand`: the time left (or, `absolute`, the Unix time of the deadline),
+/// in milliseconds or in seconds rounded to the nearest.
+fn ttl_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool, absolute: bool) {
     let now = cx.now();
     let answer = match kv.store.ttl(args.arg(1), now) {
         None => -2,
         Some(None) => -1,
         Some(Some(left)) => {
-            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
+            let ms = if absolute {
+                unix_ms_at(cx, now + left)
+            } else {
+                i64::try_from(left.as_millis()).unwrap_or(i64::MAX)
+            };
             if millis { ms } else { nearest_second(ms) }
         }
     };
@@ -159,30 +176,6 @@ fn ttl_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool) {
 /// `PEXPIREAT k 9223372036854775807`, can).
 fn nearest_second(ms: i64) -> i64 {
     ms / 1000 + i64::from(ms % 1000 >= 500)
-}
-
-/// `EXPIRETIME key`: the Unix time (seconds, rounded to nearest) at which the key expires, -1
-/// without a TTL, -2 without the key.
-pub(super) fn expiretime(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    expiretime_generic(kv, args, cx, false);
-}
-
-/// `PEXPIRETIME key`: the same in Unix milliseconds.
-pub(super) fn pexpiretime(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    expiretime_generic(kv, args, cx, true);
-}
-
-fn expiretime_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, millis: bool) {
-    let now = cx.now();
-    let answer = match kv.store.ttl(args.arg(1), now) {
-        None => -2,
-        Some(None) => -1,
-        Some(Some(left)) => {
-            let ms = unix_ms_at(cx, cx.now() + left);
-            if millis { ms } else { nearest_second(ms) }
-        }
-    };
-    reply::int(cx.out(), answer);
 }
 
 /// `RENAME key newkey`: moves the value and its TTL; `newkey` is overwritten.
