@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::service::Cx;
 
-use super::{Kv, instant_at_unix_ms, not_an_integer, reply, syntax_error, unix_ms, unix_ms_at};
+use super::{Kv, instant_at_unix_ms, not_an_integer, reply, since_epoch, syntax_error, unix_ms, unix_ms_at};
 use crate::service::kv::glob;
 use crate::service::kv::resp::{Args, parse_int};
 use crate::service::kv::store::Ttl;
@@ -210,7 +210,7 @@ fn rename_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, nx: bool) {
 /// `RANDOMKEY`: a key picked at random, or null when there is none.
 pub(super) fn randomkey(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
-    let seed = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let seed = since_epoch(cx).subsec_nanos();
     let key = kv.store.random_key(now, u64::from(seed)).map(<[u8]>::to_vec);
     reply::bulk_or_null(cx.out(), key.as_deref(), kv.resp3);
 }

@@ -432,8 +432,12 @@ fn syntax_error(out: &mut Vec<u8>) {
 /// The wall clock as Unix milliseconds (whole ones, as Redis's `mstime`), which Redis adds to
 /// relative expire times before checking them for overflow.
 fn unix_ms(cx: &Cx<'_>) -> i64 {
-    let wall = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(wall.as_millis()).unwrap_or(i64::MAX)
+    i64::try_from(since_epoch(cx).as_millis()).unwrap_or(i64::MAX)
+}
+
+/// This turn's wall clock as time since the Unix epoch (zero for a clock set before 1970).
+fn since_epoch(cx: &Cx<'_>) -> std::time::Duration {
+    cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
 }
 
 /// The Unix time in milliseconds of `at`, an instant of the reactor's clock (not before this
@@ -441,14 +445,13 @@ fn unix_ms(cx: &Cx<'_>) -> i64 {
 /// read a few nanoseconds apart each turn, so an instant made by [`instant_at_unix_ms`] in an
 /// earlier turn can come back a hair early, and rounding gives back the same millisecond.
 fn unix_ms_at(cx: &Cx<'_>, at: std::time::Instant) -> i64 {
-    let wall = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let unix = wall + at.saturating_duration_since(cx.now()) + std::time::Duration::from_micros(500);
+    let unix =
+        since_epoch(cx) + at.saturating_duration_since(cx.now()) + std::time::Duration::from_micros(500);
     i64::try_from(unix.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The instant of Unix time `when` (milliseconds), if that is after this turn's wall clock.
 fn instant_at_unix_ms(cx: &Cx<'_>, when: i64) -> Option<std::time::Instant> {
-    let wall = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let ahead = std::time::Duration::from_millis(u64::try_from(when).ok()?).checked_sub(wall)?;
+    let ahead = std::time::Duration::from_millis(u64::try_from(when).ok()?).checked_sub(since_epoch(cx))?;
     cx.now().checked_add(ahead)
 }

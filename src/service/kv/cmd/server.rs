@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::service::Cx;
 
 use super::connection::REDIS_VERSION;
-use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, not_an_integer, reply, sub, syntax_error};
+use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, not_an_integer, reply, since_epoch, sub, syntax_error};
 use crate::service::kv::glob;
 use crate::service::kv::resp::{Args, parse_int};
 
@@ -198,7 +198,7 @@ fn config_resetstat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// `TIME`: the server's clock, as two bulk strings: Unix seconds and microseconds.
 pub(super) fn time(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
-    let since = cx.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since = since_epoch(cx);
     let out = cx.out();
     reply::array(out, 2);
     reply::bulk(out, since.as_secs().to_string().as_bytes());

@@ -1,6 +1,7 @@
 //! String commands: GET, SET (and SETNX, SETEX, PSETEX), GETSET, GETDEL, GETEX, MGET, MSET,
-//! MSETNX, APPEND, STRLEN, GETRANGE (and SUBSTR), SETRANGE and the INCR family. The GET/SET path reads its arguments in place from the input and writes its
-//! reply straight into `cx.out()`.
+//! MSETNX, APPEND, STRLEN, GETRANGE (and SUBSTR), SETRANGE and the INCR family. The GET/SET
+//! path reads its arguments in place from the input and writes its reply straight into
+//! `cx.out()`.
 
 use std::time::{Duration, Instant};
 
@@ -66,9 +67,10 @@ enum Deadline {
     Passed,
 }
 
-/// Redis's `getExpireMillisecondsOrReply`: the amount must be an integer (else `None`, "not an
-/// integer"), positive, and must not overflow in milliseconds or, for a relative one, when
-/// added to the current Unix time (else `Some(Err(()))`, "invalid expire time").
+/// Redis's `getExpireMillisecondsOrReply` (SET, GETEX, SETEX, PSETEX): the amount must be an
+/// integer (else `None`, "not an integer"), positive, and must not overflow in milliseconds
+/// or, for a relative one, when added to the current Unix time (else `Some(Err(()))`, "invalid
+/// expire time").
 fn deadline(value: &[u8], kind: Expiry, cx: &Cx<'_>) -> Option<Result<Deadline, ()>> {
     let amount = parse_int(value)?;
     let unit_ms = if matches!(kind, Expiry::Ex | Expiry::ExAt) { 1000 } else { 1 };
@@ -76,7 +78,11 @@ fn deadline(value: &[u8], kind: Expiry, cx: &Cx<'_>) -> Option<Result<Deadline, 
         return Some(Err(()));
     };
     Some(match kind {
-        Expiry::Ex | Expiry::Px => deadline_in(Some(millis), cx).map(Deadline::At).ok_or(()),
+        Expiry::Ex | Expiry::Px => millis
+            .checked_add(unix_ms(cx))
+            .and_then(|_| cx.now().checked_add(Duration::from_millis(millis.unsigned_abs())))
+            .map(Deadline::At)
+            .ok_or(()),
         Expiry::ExAt | Expiry::PxAt => match instant_at_unix_ms(cx, millis) {
             Some(at) => Ok(Deadline::At(at)),
             None if millis <= unix_ms(cx) => Ok(Deadline::Passed),
@@ -192,31 +198,22 @@ pub(super) fn getex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     }
 }
 
-/// Redis's `getExpireMillisecondsOrReply`: a relative expiry must be positive and must not
-/// overflow when added to the current Unix time in milliseconds.
-fn deadline_in(millis: Option<i64>, cx: &Cx<'_>) -> Option<std::time::Instant> {
-    millis
-        .filter(|&ms| ms > 0)
-        .filter(|&ms| ms.checked_add(unix_ms(cx)).is_some())
-        .and_then(|ms| cx.now().checked_add(Duration::from_millis(ms.unsigned_abs())))
-}
-
 /// `SETEX key seconds value`: SET with EX, arguments in another order.
 pub(super) fn setex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    set_expiring(kv, args, 1000, "setex", cx);
+    set_expiring(kv, args, Expiry::Ex, "setex", cx);
 }
 
 /// `PSETEX key milliseconds value`.
 pub(super) fn psetex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    set_expiring(kv, args, 1, "psetex", cx);
+    set_expiring(kv, args, Expiry::Px, "psetex", cx);
 }
 
-fn set_expiring(kv: &mut Kv, args: Args<'_>, unit_ms: i64, name: &str, cx: &mut Cx<'_>) {
-    let Some(amount) = parse_int(args.arg(2)) else {
-        return not_an_integer(cx.out());
-    };
-    let Some(deadline) = deadline_in(amount.checked_mul(unit_ms), cx) else {
-        return reply::err(cx.out(), &format!("invalid expire time in '{name}' command"));
+fn set_expiring(kv: &mut Kv, args: Args<'_>, kind: Expiry, name: &str, cx: &mut Cx<'_>) {
+    let deadline = match deadline(args.arg(2), kind, cx) {
+        None => return not_an_integer(cx.out()),
+        Some(Ok(Deadline::At(at))) => at,
+        // A relative time is never already past; every other outcome is an invalid time.
+        Some(_) => return reply::err(cx.out(), &format!("invalid expire time in '{name}' command")),
     };
     let now = cx.now();
     kv.store.set(args.arg(1), args.arg(3), Ttl::At(deadline), now);
