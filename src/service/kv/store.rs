@@ -71,6 +71,15 @@ pub const EXPIRE_SAMPLE: usize = 20;
 /// store cannot read a clock, so it bounds by work instead: at most 16 × 20 keys per tick.
 pub const EXPIRE_MAX_ROUNDS: usize = 16;
 
+/// One step of Marsaglia's xorshift64: a fast, small pseudo-random generator (never 0 from a
+/// non-zero state). `RANDOMKEY` uses it; so do the tests, to be reproducible.
+pub(super) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 /// What a write does to the key's TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ttl {
@@ -210,14 +219,13 @@ impl Store {
             if self.map.is_empty() {
                 return None;
             }
-            self.rng ^= self.rng << 13;
-            self.rng ^= self.rng >> 7;
-            self.rng ^= self.rng << 17;
-            let pos = (self.rng % self.map.len() as u64) as usize;
-            let (key, expired) = self.map.at(pos).map(|(key, entry)| (key.to_vec(), entry.expired(now)))?;
-            if !expired {
+            let pos = (xorshift(&mut self.rng) % self.map.len() as u64) as usize;
+            if self.map.at(pos).is_some_and(|(_, entry)| !entry.expired(now)) {
+                // Looked up again to return it: a borrow returned from inside a loop that goes
+                // on to mutate the map is what the borrow checker cannot yet accept.
                 return self.map.at(pos).map(|(key, _)| key);
             }
+            let key = self.map.at(pos).map(|(key, _)| key.to_vec())?;
             self.delete(&key);
             self.expired += 1;
         }
@@ -395,8 +403,9 @@ impl Store {
                 let Some(key) = self.ttl_keys.get(self.cursor) else {
                     break;
                 };
-                let deadline = self.map.get(key).and_then(|e| e.expiry).map(|x| x.at);
-                let due = deadline.is_some_and(|at| now > at);
+                let entry = self.map.get(key);
+                let due = entry.is_some_and(|e| e.expired(now));
+                let deadline = entry.and_then(|e| e.expiry).map(|x| x.at);
                 if due {
                     // `delete` swap-removes this slot, moving an unexamined key into it, so
                     // the cursor stays where it is.
@@ -556,12 +565,7 @@ mod tests {
     fn a_scan_walk_returns_every_key_that_stayed_despite_writes_between_calls() {
         let now = Instant::now();
         let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = move |n: u64| xorshift(&mut rng) % n;
         let mut fresh = 0u64;
         for walk in 0..200 {
             let mut s = Store::new();

@@ -182,12 +182,7 @@ mod tests {
     #[test]
     fn behaves_as_a_hash_map_under_a_random_mix_of_operations() {
         let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = move |n: u64| crate::service::kv::store::xorshift(&mut rng) % n;
         let mut t = Table::new();
         let mut model = std::collections::HashMap::new();
         for step in 0..20_000u64 {
