@@ -63,6 +63,10 @@ pub struct KvConfig {
     /// reactor enforces (`Config::idle_timeout`), not this service. `reactor serve` copies
     /// `--idle-timeout` here, so a client asking learns the truth.
     pub timeout_secs: u64,
+    /// Most keys the keyspace holds. Once it holds this many, commands that may add one
+    /// (Redis's `denyoom` flag: SET, INCR, MSET…) are refused with `-OOM`, as Redis refuses
+    /// them at its `maxmemory`; reads and deletes go on. Capped at [`store::MAX_KEYS`].
+    pub max_keys: usize,
 }
 
 impl Default for KvConfig {
@@ -74,6 +78,7 @@ impl Default for KvConfig {
             max_args: 1024 * 1024,
             // The reactor's default idle timeout.
             timeout_secs: 300,
+            max_keys: store::MAX_KEYS,
         }
     }
 }

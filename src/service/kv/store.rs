@@ -6,9 +6,10 @@
 //! # Memory
 //!
 //! A key costs one `Table` entry (`table.rs`): the key and value as `Box<[u8]>` (pointer +
-//! length, no spare capacity), an optional expiry and the key's position, plus its hash in the
-//! table's dense vector; position and hash are what `SCAN` walks by (below), 16 bytes a key
-//! beyond what std's `HashMap` would cost.
+//! length, no spare capacity), an optional deadline and two 32-bit indices (the key's position,
+//! and its slot in `ttl_keys`), 56 bytes in all, as std's `HashMap` would lay the same entry
+//! out; plus the key's hash in the table's dense vector, 8 bytes. Position and hash are what
+//! `SCAN` walks by (below).
 //! Overwriting a value with one of the same length reuses its allocation, so a benchmark's
 //! repeated `SET` of fixed-size values allocates nothing.
 //! [`Store::used_memory`] is our own running total of key and value bytes plus an estimate of
@@ -27,9 +28,11 @@
 //!
 //! To sample without scanning the whole keyspace, keys with a TTL are also listed in
 //! `ttl_keys`, a vector walked by a cursor (Redis 6+ also walks its `expires` table with a
-//! cursor rather than picking at random). Each entry remembers its slot in that vector, so
-//! removing a key from it is a `swap_remove`: O(1). The price is a second copy of the key
-//! bytes for keys that have a TTL, which [`Store::used_memory`] counts.
+//! cursor rather than picking at random). The list holds each key's *hash*, and the key's
+//! entry records its slot in the list, so a hash and a slot find the entry (the trick
+//! `table.rs` plays with positions) without a second copy of the key: 8 bytes a key with a
+//! TTL. Removing a key from the list is a `swap_remove`, O(1), that tells the moved key's
+//! entry its new slot.
 //!
 //! A key is expired when `now` is *past* its deadline (at the deadline itself it is still
 //! alive, with a PTTL of 0), matching Redis's `keyIsExpired`.
@@ -59,7 +62,7 @@
 use std::mem::size_of;
 use std::time::{Duration, Instant};
 
-use super::table::{self, Table};
+use super::table::{self, Positioned, Table};
 
 use super::resp::parse_int;
 use super::watch::Watches;
@@ -100,37 +103,63 @@ pub enum IncrError {
     Overflow,
 }
 
+/// One key's value and bookkeeping: 40 bytes on 64-bit Linux (16 for the value's box, 16 for
+/// the optional deadline, 4 + 4 for the two indices), so the table's slot, key box included,
+/// is 56 bytes.
 #[derive(Debug)]
 struct Entry {
     value: Box<[u8]>,
-    expiry: Option<Expiry>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Expiry {
-    at: Instant,
-    /// Index of this key in `Store::ttl_keys`.
-    slot: usize,
+    /// When the key expires (`None`: never).
+    deadline: Option<Instant>,
+    /// The key's position in the table (see [`Positioned`]).
+    pos: u32,
+    /// While the key has a deadline: where its hash sits in `Store::ttl_keys`.
+    ttl_slot: u32,
 }
 
 impl Entry {
+    fn new(value: Box<[u8]>) -> Entry {
+        // The table sets `pos`; `ttl_slot` means nothing until there is a deadline.
+        Entry { value, deadline: None, pos: u32::MAX, ttl_slot: u32::MAX }
+    }
+
     fn expired(&self, now: Instant) -> bool {
-        self.expiry.is_some_and(|e| now > e.at)
+        self.deadline.is_some_and(|at| now > at)
+    }
+
+    /// True for the entry listed at `ttl_keys[slot]`: it has a deadline and that slot.
+    fn listed_at(&self, slot: usize) -> bool {
+        self.deadline.is_some() && self.ttl_slot as usize == slot
+    }
+}
+
+impl Positioned for Entry {
+    fn position(&self) -> u32 {
+        self.pos
+    }
+    fn set_position(&mut self, pos: u32) {
+        self.pos = pos;
     }
 }
 
 /// Estimated bookkeeping bytes of one entry beyond its key and value bytes (see
 /// [`table::overhead`]).
 const ENTRY_OVERHEAD: usize = table::overhead::<Entry>();
-/// Extra bytes of a key with a TTL, besides its second copy of the key bytes.
-const TTL_OVERHEAD: usize = size_of::<Box<[u8]>>();
+/// Extra bytes of a key with a TTL: its hash in `ttl_keys`.
+const TTL_OVERHEAD: usize = size_of::<u64>();
+
+/// The most keys the service lets the keyspace hold (`KvConfig::max_keys` is capped at it):
+/// half the table's 2³² positions (`table::MAX_LEN`), so that what one last command can still add
+/// (its arguments are bounded by the query buffer limit) never reaches the table's limit.
+pub const MAX_KEYS: usize = table::MAX_LEN / 2;
 
 /// The keyspace (Redis's db 0; there is only one).
 #[derive(Debug, Default)]
 pub struct Store {
     map: Table<Entry>,
-    /// Every key that has an expiry, for active sampling.
-    ttl_keys: Vec<Box<[u8]>>,
+    /// The hash of every key that has an expiry, for active sampling; the entry records its
+    /// index here (`ttl_slot`), so hash and index find it (see `table.rs`).
+    ttl_keys: Vec<u64>,
     /// Where the next active-expiry sample starts in `ttl_keys`.
     cursor: usize,
     used: usize,
@@ -178,7 +207,7 @@ impl Store {
     /// Redis's `MEMORY USAGE`, it neither counts a hit nor expires the key.
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
         let (key, entry) = self.map.get_key_value(key)?;
-        let ttl = if entry.expiry.is_some() { key.len() + TTL_OVERHEAD } else { 0 };
+        let ttl = if entry.deadline.is_some() { TTL_OVERHEAD } else { 0 };
         Some(key.len() + entry.value.len() + ENTRY_OVERHEAD + ttl)
     }
 
@@ -225,9 +254,10 @@ impl Store {
                 // on to mutate the map is what the borrow checker cannot yet accept.
                 return self.map.at(pos).map(|(key, _)| key);
             }
-            let key = self.map.at(pos).map(|(key, _)| key.to_vec())?;
-            self.delete(&key);
-            self.expired += 1;
+            if let Some((key, entry)) = self.map.remove_at(pos) {
+                self.forget(&key, entry);
+                self.expired += 1;
+            }
         }
     }
 
@@ -247,7 +277,7 @@ impl Store {
     /// `Some(None)` if it has no TTL.
     pub fn deadline(&mut self, key: &[u8], now: Instant) -> Option<Option<Instant>> {
         self.expire_if_due(key, now);
-        self.map.get(key).map(|e| e.expiry.map(|x| x.at))
+        self.map.get(key).map(|e| e.deadline)
     }
 
     /// Writes `value` under `key`, with `ttl` deciding the expiry.
@@ -264,9 +294,12 @@ impl Store {
                 }
             }
             None => {
+                if self.map.insert_new(key.into(), Entry::new(value.into())).is_err() {
+                    // Cannot happen while commands are refused past MAX_KEYS (see there).
+                    log::error!("kv: the keyspace is full ({} keys): a key was not stored", self.map.len());
+                    return;
+                }
                 self.used += key.len() + value.len() + ENTRY_OVERHEAD;
-                let entry = Entry { value: value.into(), expiry: None };
-                self.map.insert_new(key.into(), entry);
             }
         }
         match ttl {
@@ -293,7 +326,7 @@ impl Store {
             Some(_) => self.hits += 1,
             None => self.misses += 1,
         }
-        entry.map(|e| e.expiry.map(|x| x.at.saturating_duration_since(now)))
+        entry.map(|e| e.deadline.map(|at| at.saturating_duration_since(now)))
     }
 
     /// Sets an existing key's deadline; false if there is no such key.
@@ -309,10 +342,12 @@ impl Store {
     /// Removes the key's TTL; true if it had one.
     pub fn persist(&mut self, key: &[u8], now: Instant) -> bool {
         self.expire_if_due(key, now);
-        let Some(expiry) = self.map.get_mut(key).and_then(|e| e.expiry.take()) else {
+        let Some(entry) = self.map.get_mut(key).filter(|e| e.deadline.is_some()) else {
             return false;
         };
-        self.unlist(expiry.slot);
+        entry.deadline = None;
+        let slot = entry.ttl_slot;
+        self.unlist(slot);
         self.watches.touch(key);
         true
     }
@@ -400,17 +435,17 @@ impl Store {
                 if self.cursor >= self.ttl_keys.len() {
                     self.cursor = 0;
                 }
-                let Some(key) = self.ttl_keys.get(self.cursor) else {
+                let (slot, Some(&hash)) = (self.cursor, self.ttl_keys.get(self.cursor)) else {
                     break;
                 };
-                let entry = self.map.get(key);
-                let due = entry.is_some_and(|e| e.expired(now));
-                let deadline = entry.and_then(|e| e.expiry).map(|x| x.at);
+                let deadline = self.map.find(hash, |_, e| e.listed_at(slot)).and_then(|(_, e)| e.deadline);
+                let due = deadline.is_some_and(|at| now > at);
                 if due {
-                    // `delete` swap-removes this slot, moving an unexamined key into it, so
+                    // Unlisting swap-removes this slot, moving an unexamined key into it, so
                     // the cursor stays where it is.
-                    let key = key.clone();
-                    self.delete(&key);
+                    if let Some((key, entry)) = self.map.remove_found(hash, |_, e| e.listed_at(slot)) {
+                        self.forget(&key, entry);
+                    }
                     self.expired += 1;
                     expired_in_sample += 1;
                 } else {
@@ -486,41 +521,48 @@ impl Store {
         let Some((key, entry)) = self.map.remove(key) else {
             return false;
         };
-        self.used -= key.len() + entry.value.len() + ENTRY_OVERHEAD;
-        if let Some(expiry) = entry.expiry {
-            self.unlist(expiry.slot);
-        }
-        self.watches.touch(&key);
+        self.forget(&key, entry);
         true
     }
 
+    /// The bookkeeping of a key just removed from the table: memory, the TTL list, watches.
+    fn forget(&mut self, key: &[u8], entry: Entry) {
+        self.used -= key.len() + entry.value.len() + ENTRY_OVERHEAD;
+        if entry.deadline.is_some() {
+            self.unlist(entry.ttl_slot);
+        }
+        self.watches.touch(key);
+    }
+
     fn set_expiry(&mut self, key: &[u8], at: Instant) {
-        let Some(entry) = self.map.get_mut(key) else {
+        let hash = self.map.hash(key);
+        let Some(entry) = self.map.find_mut(hash, |k, _| k == key) else {
             return;
         };
         self.watches.touch(key);
-        match &mut entry.expiry {
-            Some(expiry) => expiry.at = at,
-            None => {
-                entry.expiry = Some(Expiry { at, slot: self.ttl_keys.len() });
-                self.ttl_keys.push(key.into());
-                self.used += key.len() + TTL_OVERHEAD;
-            }
+        if entry.deadline.is_none() {
+            // At most one listed key per table entry, so the slot fits in u32 as positions do.
+            entry.ttl_slot = self.ttl_keys.len() as u32;
+            self.ttl_keys.push(hash);
+            self.used += TTL_OVERHEAD;
         }
+        entry.deadline = Some(at);
     }
 
-    /// Removes `ttl_keys[slot]`, moving the last key into its place and telling that key's
-    /// entry where it went.
-    fn unlist(&mut self, slot: usize) {
+    /// Removes `ttl_keys[slot]` (its entry has just lost its deadline, or gone), moving the
+    /// last listed hash into its place and telling that key's entry where it went.
+    fn unlist(&mut self, slot: u32) {
+        let slot = slot as usize;
         if slot >= self.ttl_keys.len() {
             return;
         }
-        let gone = self.ttl_keys.swap_remove(slot);
-        self.used -= gone.len() + TTL_OVERHEAD;
-        if let Some(moved) = self.ttl_keys.get(slot)
-            && let Some(expiry) = self.map.get_mut(moved).and_then(|e| e.expiry.as_mut())
+        let last = self.ttl_keys.len() - 1;
+        self.ttl_keys.swap_remove(slot);
+        self.used -= TTL_OVERHEAD;
+        if let Some(&moved) = self.ttl_keys.get(slot)
+            && let Some(entry) = self.map.find_mut(moved, |_, e| e.listed_at(last))
         {
-            expiry.slot = slot;
+            entry.ttl_slot = slot as u32;
         }
     }
 }
@@ -528,6 +570,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The layout the table's module docs count on: an entry of 40 bytes and a slot of 56, as
+    /// std's `HashMap<Box<[u8]>, Entry>` would have.
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    #[test]
+    fn an_entry_is_40_bytes_and_a_key_costs_65_with_its_slot_control_byte_and_hash() {
+        assert_eq!(size_of::<Entry>(), 40);
+        assert_eq!(ENTRY_OVERHEAD, 16 + 40 + 1 + 8);
+    }
 
     #[test]
     fn ttl_list_stays_consistent_and_memory_returns_to_zero() {
@@ -545,10 +596,13 @@ mod tests {
         for i in (0..100u32).step_by(5) {
             s.persist(i.to_string().as_bytes(), now);
         }
-        // Every listed key has an entry that points back at its slot.
-        for (slot, key) in s.ttl_keys.iter().enumerate() {
-            assert_eq!(s.map.get(key).and_then(|e| e.expiry).map(|e| e.slot), Some(slot));
+        // Every listed hash finds exactly one entry that points back at its slot, and every
+        // key with a deadline is listed.
+        for (slot, &hash) in s.ttl_keys.iter().enumerate() {
+            let (key, _) = s.map.find(hash, |_, e| e.listed_at(slot)).expect("a listed key's entry");
+            assert_eq!(s.map.hash(key), hash);
         }
+        assert_eq!(s.map.iter().filter(|(_, e)| e.deadline.is_some()).count(), s.expires_len());
         let keys: Vec<Vec<u8>> = s.map.iter().map(|(k, _)| k.to_vec()).collect();
         for key in keys {
             s.remove(&key, now);
@@ -682,7 +736,7 @@ mod tests {
         let plain = s.memory_usage(b"plain").unwrap_or_default();
         let timed = s.memory_usage(b"timed").unwrap_or_default();
         assert_eq!(plain + timed, s.used_memory());
-        assert_eq!(timed - plain, b"timed".len() + TTL_OVERHEAD);
+        assert_eq!(timed - plain, TTL_OVERHEAD);
         assert_eq!(s.memory_usage(b"none"), None);
     }
 

@@ -324,6 +324,34 @@ fn a_transaction_is_bounded_in_what_it_queues_and_what_it_answers() {
     assert_eq!(ask(&mut h, c, &["GET", "ran"]), "$1\r\n1\r\n", "the whole transaction ran");
 }
 
+/// At `max_keys`, commands that may add a key get `-OOM` (existing keys included, as Redis
+/// refuses by command, not by key); reads and deletes go on, and a delete makes room.
+#[test]
+fn a_full_keyspace_refuses_writes_that_may_add_keys_until_one_is_deleted() {
+    let (mut h, c) = kv_with(KvConfig { max_keys: 2, ..KvConfig::default() });
+    let oom = "-OOM command not allowed: the keyspace holds its most keys\r\n";
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "1"], "+OK\r\n"),
+            (&["MSET", "b", "2"], "+OK\r\n"),
+            (&["SET", "c", "3"], oom),
+            (&["SET", "a", "9"], oom),
+            (&["INCR", "a"], oom),
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "c", "3"], "+QUEUED\r\n"),
+            (&["GET", "a"], "+QUEUED\r\n"),
+            (&["EXEC"], &format!("*2\r\n{oom}$1\r\n1\r\n")),
+            (&["EXPIRE", "a", "100"], ":1\r\n"),
+            (&["DBSIZE"], ":2\r\n"),
+            (&["DEL", "a"], ":1\r\n"),
+            (&["SET", "c", "3"], "+OK\r\n"),
+            (&["MGET", "b", "c"], "*2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

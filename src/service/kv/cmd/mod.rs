@@ -225,6 +225,11 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
 }
 
 fn run(kv: &mut Kv, command: &'static Command, args: Args<'_>, cx: &mut Cx<'_>) {
+    // The keyspace is full: refuse what may add a key (only then are the flags read).
+    if kv.store.len() >= kv.config.max_keys.min(super::store::MAX_KEYS) && command.flags.contains(&"denyoom")
+    {
+        return reply::error_bytes(cx.out(), b"OOM command not allowed: the keyspace holds its most keys");
+    }
     kv.counters.commands_processed += 1;
     note_command(kv, cx, command.name);
     (command.run)(kv, args, cx);
