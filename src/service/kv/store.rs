@@ -62,7 +62,7 @@
 use std::mem::size_of;
 use std::time::{Duration, Instant};
 
-use super::table::{self, Positioned, Table};
+use super::table::{self, Keyed, Table};
 
 use super::resp::parse_int;
 use super::watch::Watches;
@@ -103,24 +103,52 @@ pub enum IncrError {
     Overflow,
 }
 
-/// One key's value and bookkeeping: 40 bytes on 64-bit Linux (16 for the value's box, 16 for
-/// the optional deadline, 4 + 4 for the two indices), so the table's slot, key box included,
-/// is 56 bytes.
+/// One key: its bytes and its value's in one allocation, an optional deadline, and three
+/// 32-bit fields. 48 bytes on 64-bit Linux (16 for the box, 16 for the deadline, 12 + 4 of
+/// padding), against 56 for std's `HashMap<Box<[u8]>, (Box<[u8]>, Option<Instant>)>`.
 #[derive(Debug)]
 struct Entry {
-    value: Box<[u8]>,
-    /// When the key expires (`None`: never).
-    deadline: Option<Instant>,
-    /// The key's position in the table (see [`Positioned`]).
+    /// The key's bytes, then the value's: a `GET` reads the value from the cache line the key
+    /// comparison has just brought in, and a short key and value cost one allocation, not two.
+    bytes: Box<[u8]>,
+    /// Where the key ends in `bytes`.
+    key_len: u32,
+    /// The key's position in the table (see `table.rs`).
     pos: u32,
     /// While the key has a deadline: where its hash sits in `Store::ttl_keys`.
     ttl_slot: u32,
+    /// When the key expires (`None`: never).
+    deadline: Option<Instant>,
 }
 
 impl Entry {
-    fn new(value: Box<[u8]>) -> Entry {
+    /// `None` if the key is longer than [`MAX_LEN`] (the service's bulk limit is capped below
+    /// that, so no request can carry one).
+    fn new(key: &[u8], value: &[u8]) -> Option<Entry> {
+        let key_len = u32::try_from(key.len()).ok()?;
         // The table sets `pos`; `ttl_slot` means nothing until there is a deadline.
-        Entry { value, deadline: None, pos: u32::MAX, ttl_slot: u32::MAX }
+        Some(Entry {
+            bytes: [key, value].concat().into(),
+            key_len,
+            pos: u32::MAX,
+            ttl_slot: u32::MAX,
+            deadline: None,
+        })
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.bytes[self.key_len as usize..]
+    }
+
+    /// Replaces the value, in place when the length is the same (a benchmark's repeated `SET`
+    /// of fixed-size values allocates nothing), else by a new allocation, the key copied over.
+    fn set_value(&mut self, value: &[u8]) {
+        let key_len = self.key_len as usize;
+        if self.bytes.len() - key_len == value.len() {
+            self.bytes[key_len..].copy_from_slice(value);
+        } else {
+            self.bytes = [&self.bytes[..key_len], value].concat().into();
+        }
     }
 
     fn expired(&self, now: Instant) -> bool {
@@ -133,7 +161,10 @@ impl Entry {
     }
 }
 
-impl Positioned for Entry {
+impl Keyed for Entry {
+    fn key(&self) -> &[u8] {
+        &self.bytes[..self.key_len as usize]
+    }
     fn position(&self) -> u32 {
         self.pos
     }
@@ -147,6 +178,10 @@ impl Positioned for Entry {
 const ENTRY_OVERHEAD: usize = table::overhead::<Entry>();
 /// Extra bytes of a key with a TTL: its hash in `ttl_keys`.
 const TTL_OVERHEAD: usize = size_of::<u64>();
+
+/// The longest key or value the store holds (`key_len` is a `u32`); the service caps its
+/// bulk length limit at this.
+pub const MAX_LEN: usize = u32::MAX as usize;
 
 /// The most keys the service lets the keyspace hold (`KvConfig::max_keys` is capped at it):
 /// half the table's 2³² positions (`table::MAX_LEN`), so that what one last command can still add
@@ -206,9 +241,9 @@ impl Store {
     /// What [`Store::used_memory`] charges `key`, or `None` if there is no such key. Like
     /// Redis's `MEMORY USAGE`, it neither counts a hit nor expires the key.
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
-        let (key, entry) = self.map.get_key_value(key)?;
+        let entry = self.map.get(key)?;
         let ttl = if entry.deadline.is_some() { TTL_OVERHEAD } else { 0 };
-        Some(key.len() + entry.value.len() + ENTRY_OVERHEAD + ttl)
+        Some(entry.bytes.len() + ENTRY_OVERHEAD + ttl)
     }
 
     /// Reads a value, counting a hit or a miss.
@@ -217,7 +252,7 @@ impl Store {
         match self.map.get(key) {
             Some(entry) => {
                 self.hits += 1;
-                Some(&entry.value)
+                Some(entry.value())
             }
             None => {
                 self.misses += 1;
@@ -230,7 +265,7 @@ impl Store {
     /// `RENAME`'s, Redis's `lookupKeyWrite`).
     pub fn peek(&mut self, key: &[u8], now: Instant) -> Option<&[u8]> {
         self.expire_if_due(key, now);
-        self.map.get(key).map(|entry| &*entry.value)
+        self.map.get(key).map(Entry::value)
     }
 
     /// A live key picked at random (`RANDOMKEY`), or `None` if there is none. An expired key
@@ -249,13 +284,13 @@ impl Store {
                 return None;
             }
             let pos = (xorshift(&mut self.rng) % self.map.len() as u64) as usize;
-            if self.map.at(pos).is_some_and(|(_, entry)| !entry.expired(now)) {
+            if self.map.at(pos).is_some_and(|entry| !entry.expired(now)) {
                 // Looked up again to return it: a borrow returned from inside a loop that goes
                 // on to mutate the map is what the borrow checker cannot yet accept.
-                return self.map.at(pos).map(|(key, _)| key);
+                return self.map.at(pos).map(Keyed::key);
             }
-            if let Some((key, entry)) = self.map.remove_at(pos) {
-                self.forget(&key, entry);
+            if let Some(entry) = self.map.remove_at(pos) {
+                self.forget(entry);
                 self.expired += 1;
             }
         }
@@ -286,19 +321,18 @@ impl Store {
         self.watches.touch(key);
         match self.map.get_mut(key) {
             Some(entry) => {
-                if entry.value.len() == value.len() {
-                    entry.value.copy_from_slice(value);
-                } else {
-                    self.used = self.used - entry.value.len() + value.len();
-                    entry.value = value.into();
-                }
+                self.used = self.used - entry.value().len() + value.len();
+                entry.set_value(value);
             }
             None => {
-                if self.map.insert_new(key.into(), Entry::new(value.into())).is_err() {
-                    // Cannot happen while commands are refused past MAX_KEYS (see there).
-                    log::error!("kv: the keyspace is full ({} keys): a key was not stored", self.map.len());
+                // Neither can fail while the service caps keys (MAX_KEYS) and lengths (MAX_LEN).
+                let Some(Ok(())) = Entry::new(key, value).map(|entry| self.map.insert_new(entry)) else {
+                    log::error!(
+                        "kv: a key ({} bytes) was not stored: the keyspace or the key is too big",
+                        key.len()
+                    );
                     return;
-                }
+                };
                 self.used += key.len() + value.len() + ENTRY_OVERHEAD;
             }
         }
@@ -357,7 +391,7 @@ impl Store {
     pub fn incr_by(&mut self, key: &[u8], delta: i64, now: Instant) -> Result<i64, IncrError> {
         self.expire_if_due(key, now);
         let current = match self.map.get(key) {
-            Some(entry) => parse_int(&entry.value).ok_or(IncrError::NotAnInteger)?,
+            Some(entry) => parse_int(entry.value()).ok_or(IncrError::NotAnInteger)?,
             None => 0,
         };
         let new = current.checked_add(delta).ok_or(IncrError::Overflow)?;
@@ -369,9 +403,9 @@ impl Store {
 
     /// Calls `f` with every live key (expired ones not yet removed are skipped).
     pub fn for_each_key(&self, now: Instant, mut f: impl FnMut(&[u8])) {
-        for (key, entry) in self.map.iter() {
+        for entry in self.map.iter() {
             if !entry.expired(now) {
-                f(key);
+                f(entry.key());
             }
         }
     }
@@ -389,10 +423,10 @@ impl Store {
         };
         let bottom = top.saturating_sub(count.max(1));
         for index in (bottom..top).rev() {
-            if let Some((key, entry)) = self.map.at(index)
+            if let Some(entry) = self.map.at(index)
                 && !entry.expired(now)
             {
-                f(key);
+                f(entry.key());
             }
         }
         bottom as u64
@@ -438,13 +472,13 @@ impl Store {
                 let (slot, Some(&hash)) = (self.cursor, self.ttl_keys.get(self.cursor)) else {
                     break;
                 };
-                let deadline = self.map.find(hash, |_, e| e.listed_at(slot)).and_then(|(_, e)| e.deadline);
+                let deadline = self.map.find(hash, |e| e.listed_at(slot)).and_then(|e| e.deadline);
                 let due = deadline.is_some_and(|at| now > at);
                 if due {
                     // Unlisting swap-removes this slot, moving an unexamined key into it, so
                     // the cursor stays where it is.
-                    if let Some((key, entry)) = self.map.remove_found(hash, |_, e| e.listed_at(slot)) {
-                        self.forget(&key, entry);
+                    if let Some(entry) = self.map.remove_found(hash, |e| e.listed_at(slot)) {
+                        self.forget(entry);
                     }
                     self.expired += 1;
                     expired_in_sample += 1;
@@ -518,25 +552,25 @@ impl Store {
 
     fn delete(&mut self, key: &[u8]) -> bool {
         // The last key moves to this one's position: the one change of order `scan` allows for.
-        let Some((key, entry)) = self.map.remove(key) else {
+        let Some(entry) = self.map.remove(key) else {
             return false;
         };
-        self.forget(&key, entry);
+        self.forget(entry);
         true
     }
 
     /// The bookkeeping of a key just removed from the table: memory, the TTL list, watches.
-    fn forget(&mut self, key: &[u8], entry: Entry) {
-        self.used -= key.len() + entry.value.len() + ENTRY_OVERHEAD;
+    fn forget(&mut self, entry: Entry) {
+        self.used -= entry.bytes.len() + ENTRY_OVERHEAD;
         if entry.deadline.is_some() {
             self.unlist(entry.ttl_slot);
         }
-        self.watches.touch(key);
+        self.watches.touch(entry.key());
     }
 
     fn set_expiry(&mut self, key: &[u8], at: Instant) {
         let hash = self.map.hash(key);
-        let Some(entry) = self.map.find_mut(hash, |k, _| k == key) else {
+        let Some(entry) = self.map.find_mut(hash, |e| e.key() == key) else {
             return;
         };
         self.watches.touch(key);
@@ -560,7 +594,7 @@ impl Store {
         self.ttl_keys.swap_remove(slot);
         self.used -= TTL_OVERHEAD;
         if let Some(&moved) = self.ttl_keys.get(slot)
-            && let Some(entry) = self.map.find_mut(moved, |_, e| e.listed_at(last))
+            && let Some(entry) = self.map.find_mut(moved, |e| e.listed_at(last))
         {
             entry.ttl_slot = slot as u32;
         }
@@ -571,13 +605,26 @@ impl Store {
 mod tests {
     use super::*;
 
-    /// The layout the table's module docs count on: an entry of 40 bytes and a slot of 56, as
-    /// std's `HashMap<Box<[u8]>, Entry>` would have.
+    /// The layout the docs count on: an entry of 48 bytes, so a key's bookkeeping is 57
+    /// bytes with its control byte and hash, what std's `HashMap` of the same fields would
+    /// cost without positions.
     #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
     #[test]
-    fn an_entry_is_40_bytes_and_a_key_costs_65_with_its_slot_control_byte_and_hash() {
-        assert_eq!(size_of::<Entry>(), 40);
-        assert_eq!(ENTRY_OVERHEAD, 16 + 40 + 1 + 8);
+    fn an_entry_is_48_bytes_and_a_key_costs_57_with_its_control_byte_and_hash() {
+        assert_eq!(size_of::<Entry>(), 48);
+        assert_eq!(ENTRY_OVERHEAD, 48 + 1 + 8);
+    }
+
+    /// A value's length changes (a new allocation) or not (in place), and the key stays.
+    #[test]
+    fn a_value_is_replaced_in_place_or_anew_and_the_key_is_kept() {
+        let mut e = Entry::new(b"key", b"abc").expect("a short key");
+        e.set_value(b"xyz");
+        assert_eq!((e.key(), e.value()), (&b"key"[..], &b"xyz"[..]));
+        e.set_value(b"");
+        assert_eq!((e.key(), e.value()), (&b"key"[..], &b""[..]));
+        e.set_value(b"a longer value");
+        assert_eq!((e.key(), e.value()), (&b"key"[..], &b"a longer value"[..]));
     }
 
     #[test]
@@ -599,11 +646,11 @@ mod tests {
         // Every listed hash finds exactly one entry that points back at its slot, and every
         // key with a deadline is listed.
         for (slot, &hash) in s.ttl_keys.iter().enumerate() {
-            let (key, _) = s.map.find(hash, |_, e| e.listed_at(slot)).expect("a listed key's entry");
-            assert_eq!(s.map.hash(key), hash);
+            let entry = s.map.find(hash, |e| e.listed_at(slot)).expect("a listed key's entry");
+            assert_eq!(s.map.hash(entry.key()), hash);
         }
-        assert_eq!(s.map.iter().filter(|(_, e)| e.deadline.is_some()).count(), s.expires_len());
-        let keys: Vec<Vec<u8>> = s.map.iter().map(|(k, _)| k.to_vec()).collect();
+        assert_eq!(s.map.iter().filter(|e| e.deadline.is_some()).count(), s.expires_len());
+        let keys: Vec<Vec<u8>> = s.map.iter().map(|e| e.key().to_vec()).collect();
         for key in keys {
             s.remove(&key, now);
         }
@@ -629,7 +676,7 @@ mod tests {
                 s.set(fresh.to_string().as_bytes(), b"v", Ttl::Clear, now);
             }
             let mut stayed: std::collections::HashSet<Vec<u8>> =
-                s.map.iter().map(|(k, _)| k.to_vec()).collect();
+                s.map.iter().map(|e| e.key().to_vec()).collect();
             let mut ever: std::collections::HashSet<Vec<u8>> = stayed.clone();
             let mut seen = std::collections::HashSet::new();
             let mut cursor = 0;
@@ -644,7 +691,7 @@ mod tests {
                 for _ in 0..next(6) {
                     if next(2) == 0 && !s.is_empty() {
                         let index = next(s.len() as u64) as usize;
-                        let key = s.map.at(index).map(|(k, _)| k.to_vec()).unwrap_or_default();
+                        let key = s.map.at(index).map(|e| e.key().to_vec()).unwrap_or_default();
                         s.remove(&key, now);
                         stayed.remove(&key);
                     } else {
