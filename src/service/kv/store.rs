@@ -5,13 +5,16 @@
 //!
 //! # Memory
 //!
-//! A key costs one `Table` entry (`table.rs`): the key and value as `Box<[u8]>` (pointer +
-//! length, no spare capacity), an optional deadline and two 32-bit indices (the key's position,
-//! and its slot in `ttl_keys`), 56 bytes in all, as std's `HashMap` would lay the same entry
-//! out; plus the key's hash in the table's dense vector, 8 bytes. Position and hash are what
-//! `SCAN` walks by (below).
+//! A key costs one `Table` entry (`table.rs`), 48 bytes: its key and value bytes in one
+//! `Box<[u8]>` (pointer + length, no spare capacity), an optional deadline and three 32-bit
+//! fields (the key's length, its position, its slot in `ttl_keys`); plus a control byte and
+//! the key's hash in the table's dense vector. Position and hash are what `SCAN` walks by
+//! (below). One allocation a key, not two: glibc's smallest chunk is 32 bytes, so for short
+//! keys and values that halves what the allocator takes, and a `GET` finds the value in the
+//! cache line its key comparison has just read.
 //! Overwriting a value with one of the same length reuses its allocation, so a benchmark's
-//! repeated `SET` of fixed-size values allocates nothing.
+//! repeated `SET` of fixed-size values allocates nothing; a value of another length is a new
+//! allocation with the key copied over.
 //! [`Store::used_memory`] is our own running total of key and value bytes plus an estimate of
 //! the per-entry overhead; allocator rounding and the table's spare capacity are not counted.
 //!
