@@ -75,7 +75,7 @@ pub struct ServeArgs {
     /// HTTP: largest request body in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = HttpConfig::default().max_body)]
     pub http_max_body: usize,
-    /// kv: largest bulk string (a key or value) in bytes; at most 4294967295 (4 GiB - 1).
+    /// kv: largest bulk string (a key or value) in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = KvConfig::default().max_bulk)]
     pub kv_max_bulk: usize,
     /// Longest chat line in bytes; longer lines are rejected with an error line.

@@ -52,8 +52,7 @@ pub const EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct KvConfig {
     /// Largest bulk string a request may carry, in bytes (Redis's `proto-max-bulk-len`,
-    /// 512 MiB there; at most 4 GiB - 1 here). Longer ones get `-ERR Protocol error: invalid
-    /// bulk length`.
+    /// 512 MiB there). Longer ones get `-ERR Protocol error: invalid bulk length`.
     pub max_bulk: usize,
     /// Largest single request, in bytes (Redis's `client-query-buffer-limit`, 1 GiB there).
     /// Only the request being received counts: complete ones are executed and dropped at once.
@@ -126,10 +125,8 @@ pub struct Session {
 }
 
 impl Kv {
-    /// A service with an empty keyspace. A `max_bulk` over [`store::MAX_LEN`] (4 GiB - 1,
-    /// eight times Redis's 512 MiB) is lowered to it, and `CONFIG GET proto-max-bulk-len` says so.
-    pub fn new(mut config: KvConfig) -> Self {
-        config.max_bulk = config.max_bulk.min(store::MAX_LEN);
+    /// A service with an empty keyspace.
+    pub fn new(config: KvConfig) -> Self {
         Kv {
             config,
             store: Store::new(),

@@ -5,13 +5,13 @@
 //!
 //! # Memory
 //!
-//! A key costs one `Table` entry (`table.rs`), 48 bytes: its key and value bytes in one
-//! `Box<[u8]>` (pointer + length, no spare capacity), an optional deadline and three 32-bit
-//! fields (the key's length, its position, its slot in `ttl_keys`); plus a control byte and
-//! the key's hash in the table's dense vector. Position and hash are what `SCAN` walks by
-//! (below). One allocation a key, not two: glibc's smallest chunk is 32 bytes, so for short
-//! keys and values that halves what the allocator takes, and a `GET` finds the value in the
-//! cache line its key comparison has just read.
+//! A key costs one `Table` entry (`table.rs`), 40 bytes: one `Box<[u8]>` (pointer + length,
+//! no spare capacity) holding the key's length, the key and the value; an optional deadline;
+//! and two 32-bit indices (the key's position, its slot in `ttl_keys`). Add the table's
+//! control byte and the key's hash in its dense vector (what `SCAN` walks by, below): 49 bytes
+//! of bookkeeping a key, and one allocation, not two. glibc's smallest chunk is 32 bytes, so for
+//! short keys and values one allocation halves what the allocator takes, and a `GET` finds the
+//! value in the cache line its key comparison has just read.
 //! Overwriting a value with one of the same length reuses its allocation, so a benchmark's
 //! repeated `SET` of fixed-size values allocates nothing; a value of another length is a new
 //! allocation with the key copied over.
@@ -57,10 +57,11 @@
 //!
 //! # Watched keys
 //!
-//! Every change to a key goes through one of five functions: `set` (every write), `persist`,
-//! `clear` (`FLUSHALL`), and the private `delete` (`DEL`, lazy and active expiry) and
-//! `set_expiry` (`EXPIRE`). Each tells `Watches` which key changed, so `WATCH` (see
-//! `watch.rs`) sees every change without the commands having to remember it.
+//! Every change to a key goes through one of five functions: `write` (every `SET`-like
+//! write), `set_deadline` (`EXPIRE` and writes with a TTL), `persist`, `forget` (every
+//! removal: `DEL`, lazy and active expiry, `RANDOMKEY` meeting an expired key) and `clear`
+//! (`FLUSHALL`). Each tells `Watches` which key changed, so `WATCH` (see `watch.rs`) sees every
+//! change without the commands having to remember it.
 
 use std::mem::size_of;
 use std::time::{Duration, Instant};
@@ -106,16 +107,18 @@ pub enum IncrError {
     Overflow,
 }
 
-/// One key: its bytes and its value's in one allocation, an optional deadline, and three
-/// 32-bit fields. 48 bytes on 64-bit Linux (16 for the box, 16 for the deadline, 12 + 4 of
-/// padding), against 56 for std's `HashMap<Box<[u8]>, (Box<[u8]>, Option<Instant>)>`.
+/// One key: its length, its bytes and its value's in one allocation, an optional deadline,
+/// and two 32-bit indices. 40 bytes on 64-bit Linux (16 for the box, 16 for the deadline,
+/// 4 + 4 for the indices): as small as a `(Box<[u8]>, Option<Instant>)` could be with a
+/// `usize` beside it, so the two indices cost no more than one `usize` would.
 #[derive(Debug)]
 struct Entry {
-    /// The key's bytes, then the value's: a `GET` reads the value from the cache line the key
-    /// comparison has just brought in, and a short key and value cost one allocation, not two.
+    /// The key's length (LEB128: 7 bits a byte, low bits first, the top bit set on all but
+    /// the last byte, so one byte for keys under 128 bytes), the key's bytes, then the
+    /// value's. One allocation: a `GET` reads the value from the cache line the key comparison
+    /// has just brought in, and a short key and value cost one allocation, not two. The length
+    /// lives here rather than in a field because a field would cost 8 bytes with padding.
     bytes: Box<[u8]>,
-    /// Where the key ends in `bytes`.
-    key_len: u32,
     /// The key's position in the table (see `table.rs`).
     pos: u32,
     /// While the key has a deadline: where its hash sits in `Store::ttl_keys`.
@@ -125,32 +128,49 @@ struct Entry {
 }
 
 impl Entry {
-    /// `None` if the key is longer than [`MAX_LEN`] (the service's bulk limit is capped below
-    /// that, so no request can carry one).
-    fn new(key: &[u8], value: &[u8]) -> Option<Entry> {
-        let key_len = u32::try_from(key.len()).ok()?;
+    fn new(key: &[u8], value: &[u8]) -> Entry {
+        // The exact size: a vector with spare room would be shrunk by `into` below, a `realloc`
+        // that glibc does in place, keeping the bigger chunk (measured: 16 bytes more a key).
+        let prefix = (usize::BITS - key.len().leading_zeros()).div_ceil(7).max(1) as usize;
+        let mut bytes = Vec::with_capacity(prefix + key.len() + value.len());
+        let mut len = key.len();
+        while len >= 0x80 {
+            bytes.push(0x80 | (len & 0x7f) as u8);
+            len >>= 7;
+        }
+        bytes.push(len as u8);
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value);
+        debug_assert_eq!(bytes.len(), bytes.capacity());
         // The table sets `pos`; `ttl_slot` means nothing until there is a deadline.
-        Some(Entry {
-            bytes: [key, value].concat().into(),
-            key_len,
-            pos: u32::MAX,
-            ttl_slot: u32::MAX,
-            deadline: None,
-        })
+        Entry { bytes: bytes.into(), pos: u32::MAX, ttl_slot: u32::MAX, deadline: None }
+    }
+
+    /// Where the value starts in `bytes` (the key ends there), and where the key starts.
+    fn bounds(&self) -> (usize, usize) {
+        let mut len = 0;
+        for (i, &byte) in self.bytes.iter().enumerate() {
+            len |= usize::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                return (i + 1 + len, i + 1);
+            }
+        }
+        // `new` always ends the length with a byte below 0x80.
+        (0, 0)
     }
 
     fn value(&self) -> &[u8] {
-        &self.bytes[self.key_len as usize..]
+        &self.bytes[self.bounds().0..]
     }
 
     /// Replaces the value, in place when the length is the same (a benchmark's repeated `SET`
     /// of fixed-size values allocates nothing), else by a new allocation, the key copied over.
     fn set_value(&mut self, value: &[u8]) {
-        let key_len = self.key_len as usize;
-        if self.bytes.len() - key_len == value.len() {
-            self.bytes[key_len..].copy_from_slice(value);
+        let (value_start, _) = self.bounds();
+        if self.bytes.len() - value_start == value.len() {
+            self.bytes[value_start..].copy_from_slice(value);
         } else {
-            self.bytes = [&self.bytes[..key_len], value].concat().into();
+            self.bytes = [&self.bytes[..value_start], value].concat().into();
         }
     }
 
@@ -166,7 +186,8 @@ impl Entry {
 
 impl Keyed for Entry {
     fn key(&self) -> &[u8] {
-        &self.bytes[..self.key_len as usize]
+        let (value_start, key_start) = self.bounds();
+        &self.bytes[key_start..value_start]
     }
     fn position(&self) -> u32 {
         self.pos
@@ -182,14 +203,11 @@ const ENTRY_OVERHEAD: usize = table::overhead::<Entry>();
 /// Extra bytes of a key with a TTL: its hash in `ttl_keys`.
 const TTL_OVERHEAD: usize = size_of::<u64>();
 
-/// The longest key or value the store holds (`key_len` is a `u32`); the service caps its
-/// bulk length limit at this.
-pub const MAX_LEN: usize = u32::MAX as usize;
-
-/// The most keys the service lets the keyspace hold (`KvConfig::max_keys` is capped at it):
-/// half the table's 2³² positions (`table::MAX_LEN`), so that what one last command can still add
-/// (its arguments are bounded by the query buffer limit) never reaches the table's limit.
-pub const MAX_KEYS: usize = table::MAX_LEN / 2;
+/// The most keys the service lets the keyspace hold, 2³¹ (`KvConfig::max_keys` is capped at
+/// it): half the table's 2³² − 1 positions (`table::MAX_LEN`), so that what one last command
+/// or transaction can still add (its arguments are bounded by the query buffer limit) never
+/// reaches the table's limit.
+pub const MAX_KEYS: usize = 1 << 31;
 
 /// The keyspace (Redis's db 0; there is only one).
 #[derive(Debug, Default)]
@@ -251,8 +269,8 @@ impl Store {
 
     /// Reads a value, counting a hit or a miss.
     pub fn get(&mut self, key: &[u8], now: Instant) -> Option<&[u8]> {
-        self.expire_if_due(key, now);
-        match self.map.get(key) {
+        let hash = self.lookup(key, now);
+        match self.map.find(hash, |e| e.key() == key) {
             Some(entry) => {
                 self.hits += 1;
                 Some(entry.value())
@@ -267,8 +285,8 @@ impl Store {
     /// Reads a value without counting a hit or a miss (a read made in order to write, like
     /// `RENAME`'s, Redis's `lookupKeyWrite`).
     pub fn peek(&mut self, key: &[u8], now: Instant) -> Option<&[u8]> {
-        self.expire_if_due(key, now);
-        self.map.get(key).map(Entry::value)
+        let hash = self.lookup(key, now);
+        self.map.find(hash, |e| e.key() == key).map(Entry::value)
     }
 
     /// A live key picked at random (`RANDOMKEY`), or `None` if there is none. An expired key
@@ -307,58 +325,34 @@ impl Store {
     /// True when `key` exists, without counting a hit or miss (a lookup made in order to
     /// write, like Redis's `lookupKeyWrite`).
     pub fn contains(&mut self, key: &[u8], now: Instant) -> bool {
-        self.expire_if_due(key, now);
-        self.map.contains_key(key)
+        let hash = self.lookup(key, now);
+        self.map.find(hash, |e| e.key() == key).is_some()
     }
 
     /// The key's deadline, without counting a hit or miss: `None` if there is no such key,
     /// `Some(None)` if it has no TTL.
     pub fn deadline(&mut self, key: &[u8], now: Instant) -> Option<Option<Instant>> {
-        self.expire_if_due(key, now);
-        self.map.get(key).map(|e| e.deadline)
+        let hash = self.lookup(key, now);
+        self.map.find(hash, |e| e.key() == key).map(|e| e.deadline)
     }
 
     /// Writes `value` under `key`, with `ttl` deciding the expiry.
     pub fn set(&mut self, key: &[u8], value: &[u8], ttl: Ttl, now: Instant) {
-        self.expire_if_due(key, now);
-        self.watches.touch(key);
-        match self.map.get_mut(key) {
-            Some(entry) => {
-                self.used = self.used - entry.value().len() + value.len();
-                entry.set_value(value);
-            }
-            None => {
-                // Neither can fail while the service caps keys (MAX_KEYS) and lengths (MAX_LEN).
-                let Some(Ok(())) = Entry::new(key, value).map(|entry| self.map.insert_new(entry)) else {
-                    log::error!(
-                        "kv: a key ({} bytes) was not stored: the keyspace or the key is too big",
-                        key.len()
-                    );
-                    return;
-                };
-                self.used += key.len() + value.len() + ENTRY_OVERHEAD;
-            }
-        }
-        match ttl {
-            Ttl::Keep => {}
-            Ttl::Clear => {
-                self.persist(key, now);
-            }
-            Ttl::At(at) => self.set_expiry(key, at),
-        }
+        let hash = self.lookup(key, now);
+        self.write(hash, key, value, ttl);
     }
 
     /// Deletes `key`; true if it existed (an expired key did not).
     pub fn remove(&mut self, key: &[u8], now: Instant) -> bool {
-        self.expire_if_due(key, now);
-        self.delete(key)
+        let hash = self.lookup(key, now);
+        self.delete(hash, key)
     }
 
     /// The key's remaining time to live: `None` if there is no such key, `Some(None)` if it
     /// has no TTL.
     pub fn ttl(&mut self, key: &[u8], now: Instant) -> Option<Option<Duration>> {
-        self.expire_if_due(key, now);
-        let entry = self.map.get(key);
+        let hash = self.lookup(key, now);
+        let entry = self.map.find(hash, |e| e.key() == key);
         match entry {
             Some(_) => self.hits += 1,
             None => self.misses += 1,
@@ -368,39 +362,32 @@ impl Store {
 
     /// Sets an existing key's deadline; false if there is no such key.
     pub fn expire_at(&mut self, key: &[u8], at: Instant, now: Instant) -> bool {
-        self.expire_if_due(key, now);
-        if !self.map.contains_key(key) {
-            return false;
-        }
-        self.set_expiry(key, at);
-        true
+        let hash = self.lookup(key, now);
+        self.set_deadline(hash, key, at)
     }
 
     /// Removes the key's TTL; true if it had one.
     pub fn persist(&mut self, key: &[u8], now: Instant) -> bool {
-        self.expire_if_due(key, now);
-        let Some(entry) = self.map.get_mut(key).filter(|e| e.deadline.is_some()) else {
-            return false;
-        };
-        entry.deadline = None;
-        let slot = entry.ttl_slot;
-        self.unlist(slot);
-        self.watches.touch(key);
-        true
+        let hash = self.lookup(key, now);
+        let had = self.clear_deadline(hash, key);
+        if had {
+            self.watches.touch(key);
+        }
+        had
     }
 
     /// Adds `delta` to the integer stored at `key` (0 if absent), keeping its TTL. Returns the
     /// new value.
     pub fn incr_by(&mut self, key: &[u8], delta: i64, now: Instant) -> Result<i64, IncrError> {
-        self.expire_if_due(key, now);
-        let current = match self.map.get(key) {
+        let hash = self.lookup(key, now);
+        let current = match self.map.find(hash, |e| e.key() == key) {
             Some(entry) => parse_int(entry.value()).ok_or(IncrError::NotAnInteger)?,
             None => 0,
         };
         let new = current.checked_add(delta).ok_or(IncrError::Overflow)?;
         let mut text = Vec::with_capacity(20);
         super::reply::decimal(&mut text, new);
-        self.set(key, &text, Ttl::Keep, now);
+        self.write(hash, key, &text, Ttl::Keep);
         Ok(new)
     }
 
@@ -478,8 +465,8 @@ impl Store {
                 let deadline = self.map.find(hash, |e| e.listed_at(slot)).and_then(|e| e.deadline);
                 let due = deadline.is_some_and(|at| now > at);
                 if due {
-                    // Unlisting swap-removes this slot, moving an unexamined key into it, so
-                    // the cursor stays where it is.
+                    // Unlisting swap-removes this slot, moving the last listed key into it
+                    // (one not yet examined in this lap), so the cursor stays where it is.
                     if let Some(entry) = self.map.remove_found(hash, |e| e.listed_at(slot)) {
                         self.forget(entry);
                     }
@@ -513,7 +500,7 @@ impl Store {
     /// `client` watches `key` (`WATCH`). A key already past its deadline is removed first:
     /// that expiry happened before the watch, so it must not count as a change after it.
     pub fn watch(&mut self, client: u64, key: &[u8], now: Instant) {
-        self.expire_if_due(key, now);
+        self.lookup(key, now);
         self.watches.watch(client, key);
     }
 
@@ -538,24 +525,58 @@ impl Store {
         }
         let keys: Vec<Box<[u8]>> = self.watches.keys(client).map(Box::from).collect();
         for key in &keys {
-            self.expire_if_due(key, now);
+            self.lookup(key, now);
         }
         let unchanged = !self.watches.is_dirty(client);
         self.watches.unwatch(client);
         unchanged
     }
 
-    /// Lazy expiry: deletes `key` if its deadline has passed.
-    fn expire_if_due(&mut self, key: &[u8], now: Instant) {
-        if self.map.get(key).is_some_and(|e| e.expired(now)) {
-            self.delete(key);
+    /// Every command's first step: lazy expiry (deletes `key` if its deadline has passed, so
+    /// that no command ever sees an expired key). Returns the key's hash, which the caller's
+    /// next lookups take instead of hashing the key again.
+    fn lookup(&mut self, key: &[u8], now: Instant) -> u64 {
+        let hash = self.map.hash(key);
+        if self.map.find(hash, |e| e.key() == key).is_some_and(|e| e.expired(now)) {
+            self.delete(hash, key);
             self.expired += 1;
+        }
+        hash
+    }
+
+    /// `set`, for a key already looked up (`hash` is its hash).
+    fn write(&mut self, hash: u64, key: &[u8], value: &[u8], ttl: Ttl) {
+        self.watches.touch(key);
+        match self.map.find_mut(hash, |e| e.key() == key) {
+            Some(entry) => {
+                self.used = self.used - entry.value().len() + value.len();
+                entry.set_value(value);
+            }
+            None => {
+                let entry = Entry::new(key, value);
+                let cost = entry.bytes.len() + ENTRY_OVERHEAD;
+                if self.map.insert_new(hash, entry).is_err() {
+                    // Cannot happen while the service refuses writes past MAX_KEYS.
+                    log::error!("kv: the keyspace is full ({} keys): a key was not stored", self.map.len());
+                    return;
+                }
+                self.used += cost;
+            }
+        }
+        match ttl {
+            Ttl::Keep => {}
+            Ttl::Clear => {
+                self.clear_deadline(hash, key);
+            }
+            Ttl::At(at) => {
+                self.set_deadline(hash, key, at);
+            }
         }
     }
 
-    fn delete(&mut self, key: &[u8]) -> bool {
+    fn delete(&mut self, hash: u64, key: &[u8]) -> bool {
         // The last key moves to this one's position: the one change of order `scan` allows for.
-        let Some(entry) = self.map.remove(key) else {
+        let Some(entry) = self.map.remove_found(hash, |e| e.key() == key) else {
             return false;
         };
         self.forget(entry);
@@ -571,12 +592,12 @@ impl Store {
         self.watches.touch(entry.key());
     }
 
-    fn set_expiry(&mut self, key: &[u8], at: Instant) {
-        let hash = self.map.hash(key);
+    /// Gives the key (`hash` is its hash) a deadline, listing it in `ttl_keys` if it had
+    /// none; false if there is no such key.
+    fn set_deadline(&mut self, hash: u64, key: &[u8], at: Instant) -> bool {
         let Some(entry) = self.map.find_mut(hash, |e| e.key() == key) else {
-            return;
+            return false;
         };
-        self.watches.touch(key);
         if entry.deadline.is_none() {
             // At most one listed key per table entry, so the slot fits in u32 as positions do.
             entry.ttl_slot = self.ttl_keys.len() as u32;
@@ -584,6 +605,19 @@ impl Store {
             self.used += TTL_OVERHEAD;
         }
         entry.deadline = Some(at);
+        self.watches.touch(key);
+        true
+    }
+
+    /// Takes the key's deadline away, unlisting it; true if it had one.
+    fn clear_deadline(&mut self, hash: u64, key: &[u8]) -> bool {
+        let Some(entry) = self.map.find_mut(hash, |e| e.key() == key).filter(|e| e.deadline.is_some()) else {
+            return false;
+        };
+        entry.deadline = None;
+        let slot = entry.ttl_slot;
+        self.unlist(slot);
+        true
     }
 
     /// Removes `ttl_keys[slot]` (its entry has just lost its deadline, or gone), moving the
@@ -608,26 +642,38 @@ impl Store {
 mod tests {
     use super::*;
 
-    /// The layout the docs count on: an entry of 48 bytes, so a key's bookkeeping is 57
-    /// bytes with its control byte and hash, what std's `HashMap` of the same fields would
-    /// cost without positions.
+    /// The layout the docs count on: an entry of 40 bytes, so a key's bookkeeping is 49 bytes
+    /// with its control byte and hash.
     #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
     #[test]
-    fn an_entry_is_48_bytes_and_a_key_costs_57_with_its_control_byte_and_hash() {
-        assert_eq!(size_of::<Entry>(), 48);
-        assert_eq!(ENTRY_OVERHEAD, 48 + 1 + 8);
+    fn an_entry_is_40_bytes_and_a_key_costs_49_with_its_control_byte_and_hash() {
+        assert_eq!(size_of::<Entry>(), 40);
+        assert_eq!(ENTRY_OVERHEAD, 40 + 1 + 8);
     }
 
-    /// A value's length changes (a new allocation) or not (in place), and the key stays.
+    /// Keys of every length class of the length prefix (1, 2 and 3 bytes of LEB128, and the
+    /// edges between), with values replaced in place (same length) or anew, keep their bytes.
     #[test]
-    fn a_value_is_replaced_in_place_or_anew_and_the_key_is_kept() {
-        let mut e = Entry::new(b"key", b"abc").expect("a short key");
-        e.set_value(b"xyz");
-        assert_eq!((e.key(), e.value()), (&b"key"[..], &b"xyz"[..]));
-        e.set_value(b"");
-        assert_eq!((e.key(), e.value()), (&b"key"[..], &b""[..]));
-        e.set_value(b"a longer value");
-        assert_eq!((e.key(), e.value()), (&b"key"[..], &b"a longer value"[..]));
+    fn keys_of_any_length_and_their_values_survive_replacement() {
+        for len in [0, 1, 127, 128, 129, 16_383, 16_384, 70_000] {
+            let key: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut e = Entry::new(&key, b"abc");
+            assert_eq!((e.key(), e.value()), (&key[..], &b"abc"[..]), "key of {len} bytes");
+            e.set_value(b"xyz");
+            assert_eq!((e.key(), e.value()), (&key[..], &b"xyz"[..]));
+            e.set_value(b"");
+            assert_eq!((e.key(), e.value()), (&key[..], &b""[..]));
+            e.set_value(&key);
+            assert_eq!((e.key(), e.value()), (&key[..], &key[..]));
+            let prefix = if len < 128 {
+                1
+            } else if len < 16_384 {
+                2
+            } else {
+                3
+            };
+            assert_eq!(e.bytes.len(), prefix + 2 * len);
+        }
     }
 
     #[test]
@@ -802,5 +848,170 @@ mod tests {
         while s.active_expire(later) > 0 {}
         assert!(s.is_empty());
         assert_eq!(s.expired, 1000);
+    }
+
+    /// Checks every invariant the store's bookkeeping rests on: positions are a permutation
+    /// of 0..len, each entry found by its position; every listed TTL hash finds exactly the
+    /// entry that points back at its slot and has its key's hash; every entry with a deadline
+    /// is listed; `used` is the sum of `memory_usage` over the keys.
+    fn check_invariants(s: &Store) {
+        let len = s.map.len();
+        assert_eq!(s.map.iter().count(), len, "entries and positions disagree on the count");
+        let mut seen = std::collections::HashSet::new();
+        for pos in 0..len {
+            let e = s.map.at(pos).expect("an entry at every position below len");
+            assert_eq!(e.position() as usize, pos);
+            assert!(seen.insert(e.key().to_vec()), "two positions hold one key");
+            assert!(std::ptr::eq(s.map.get(e.key()).expect("found by key"), e));
+        }
+        assert!(s.map.at(len).is_none());
+        for (slot, &hash) in s.ttl_keys.iter().enumerate() {
+            let claimed: Vec<&Entry> = s.map.iter().filter(|e| e.listed_at(slot)).collect();
+            assert_eq!(claimed.len(), 1, "slot {slot} is claimed by {} entries", claimed.len());
+            assert_eq!(s.map.hash(claimed[0].key()), hash, "slot {slot} lists another key's hash");
+            assert!(s.map.find(hash, |e| e.listed_at(slot)).is_some());
+        }
+        let mut used = 0;
+        for e in s.map.iter() {
+            if e.deadline.is_some() {
+                let slot = e.ttl_slot as usize;
+                assert!(slot < s.ttl_keys.len(), "a deadline without a slot");
+                assert_eq!(s.ttl_keys[slot], s.map.hash(e.key()));
+            }
+            used += s.memory_usage(e.key()).expect("every entry has a usage");
+        }
+        assert_eq!(s.map.iter().filter(|e| e.deadline.is_some()).count(), s.ttl_keys.len());
+        assert_eq!(used, s.used_memory(), "used_memory is not the sum of MEMORY USAGE");
+    }
+
+    /// A long random mix of every write (SET with and without TTL or KEEPTTL, DEL, PERSIST,
+    /// EXPIRE, RENAME as the command does it, INCR, RANDOMKEY, active expiry, FLUSHALL) under a
+    /// moving clock, checked against a `HashMap` model after every step, with the invariants
+    /// of `check_invariants`.
+    #[test]
+    fn behaves_as_a_model_keyspace_and_keeps_its_bookkeeping_in_step() {
+        type Model = std::collections::HashMap<Vec<u8>, (Vec<u8>, Option<Instant>)>;
+        let live = |m: &Model, k: &[u8], now: Instant| -> Option<(Vec<u8>, Option<Instant>)> {
+            m.get(k).filter(|(_, d)| !d.is_some_and(|at| now > at)).cloned()
+        };
+        let start = Instant::now();
+        for seed in 1..=10u64 {
+            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut next = move |n: u64| xorshift(&mut rng) % n;
+            let mut s = Store::new();
+            let mut m: Model = Model::new();
+            let mut now = start;
+            for step in 0..5_000 {
+                // Mostly short keys; now and then one past 127 bytes (a two-byte length).
+                let key =
+                    format!("k{}{}", next(60), "-".repeat(if next(8) == 0 { 130 } else { 0 })).into_bytes();
+                let value = vec![b'a' + next(26) as u8; next(4) as usize];
+                let ms = |n: u64| Duration::from_millis(n);
+                match next(16) {
+                    0..=2 => {
+                        let ttl = match next(3) {
+                            0 => Ttl::Clear,
+                            1 => Ttl::Keep,
+                            _ => Ttl::At(now + ms(next(10))),
+                        };
+                        let old = live(&m, &key, now);
+                        let deadline = match ttl {
+                            Ttl::Clear => None,
+                            Ttl::Keep => old.and_then(|(_, d)| d),
+                            Ttl::At(at) => Some(at),
+                        };
+                        s.set(&key, &value, ttl, now);
+                        m.insert(key.clone(), (value, deadline));
+                    }
+                    3 => {
+                        let was = live(&m, &key, now).is_some();
+                        m.remove(&key);
+                        assert_eq!(s.remove(&key, now), was, "step {step}");
+                    }
+                    4 => {
+                        let had = live(&m, &key, now).is_some_and(|(_, d)| d.is_some());
+                        if had && let Some(e) = m.get_mut(&key) {
+                            e.1 = None;
+                        }
+                        assert_eq!(s.persist(&key, now), had, "step {step}");
+                    }
+                    5 | 6 => {
+                        let at = now + ms(next(10));
+                        let exists = live(&m, &key, now).is_some();
+                        if exists && let Some(e) = m.get_mut(&key) {
+                            e.1 = Some(at);
+                        }
+                        assert_eq!(s.expire_at(&key, at, now), exists, "step {step}");
+                    }
+                    7 => {
+                        // RENAME, as `keyspace::rename_generic` does it.
+                        let to = format!("k{}", next(60)).into_bytes();
+                        let from = live(&m, &key, now);
+                        assert_eq!(s.deadline(&key, now), from.as_ref().map(|e| e.1), "step {step}");
+                        if let Some((v, d)) = from
+                            && key != to
+                        {
+                            let got = s.peek(&key, now).map(<[u8]>::to_vec);
+                            assert_eq!(got.as_ref(), Some(&v));
+                            s.remove(&key, now);
+                            s.set(&to, &v, d.map_or(Ttl::Clear, Ttl::At), now);
+                            m.remove(&key);
+                            m.insert(to, (v, d));
+                        }
+                    }
+                    8 => {
+                        let expect = live(&m, &key, now).map(|e| e.0);
+                        assert_eq!(s.get(&key, now).map(<[u8]>::to_vec), expect, "step {step}");
+                    }
+                    9 => {
+                        let old = live(&m, &key, now);
+                        let cur = match &old {
+                            Some((v, _)) => std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()),
+                            None => Some(0),
+                        };
+                        let r = s.incr_by(&key, 1, now);
+                        match cur {
+                            Some(n) => {
+                                assert_eq!(r, Ok(n + 1), "step {step}");
+                                m.insert(
+                                    key.clone(),
+                                    ((n + 1).to_string().into_bytes(), old.and_then(|e| e.1)),
+                                );
+                            }
+                            None => assert_eq!(r, Err(IncrError::NotAnInteger), "step {step}"),
+                        }
+                    }
+                    10 => {
+                        let got = s.random_key(now, 7).map(<[u8]>::to_vec);
+                        match got {
+                            Some(k) => assert!(live(&m, &k, now).is_some(), "step {step}: a dead random key"),
+                            None => assert!(m.keys().all(|k| live(&m, k, now).is_none()), "step {step}"),
+                        }
+                    }
+                    11 | 12 => {
+                        s.active_expire(now);
+                    }
+                    13 | 14 => now += ms(next(4)),
+                    _ => {
+                        if next(50) == 0 {
+                            s.clear();
+                            m.clear();
+                        }
+                    }
+                }
+                check_invariants(&s);
+                // The live keys agree, with their values and deadlines.
+                for e in s.map.iter().filter(|e| !e.expired(now)) {
+                    let expect = live(&m, e.key(), now);
+                    assert_eq!(expect, Some((e.value().to_vec(), e.deadline)), "seed {seed} step {step}");
+                }
+                let live_count = m.keys().filter(|k| live(&m, k, now).is_some()).count();
+                assert_eq!(
+                    s.map.iter().filter(|e| !e.expired(now)).count(),
+                    live_count,
+                    "seed {seed} step {step}"
+                );
+            }
+        }
     }
 }

@@ -25,17 +25,18 @@
 //! trait) instead of keeping a key and a position of its own beside each value. That leaves
 //! the layout to the entry, which knows its own fields: the store's entry keeps its key and
 //! value in one allocation (one cache miss fewer per lookup, one allocation fewer per key) and
-//! its `u32` position beside its other small fields, where a lone `u32` in the table's slot
-//! would have been padded to 8 bytes. So the price of positions is the hash in `hashes`:
-//! 8 bytes a key. (`indexmap` offers positions too, but keeps its entries in a vector and only
-//! indices in the table, one more memory access per lookup: measured 12–18% slower `GET`s on a
-//! million keys.)
+//! its `u32` position beside its other 32-bit field, where 8-byte alignment would otherwise
+//! leave 4 bytes of padding. So the price of positions is the hash in `hashes`: 8 bytes a key.
+//! (`indexmap` offers positions too, but keeps its entries in a vector and only indices in the
+//! table, one more memory access per lookup: measured 12–18% slower `GET`s on a million keys.)
+//!
+//! The hasher is a type parameter only so that the tests can use one that collides on purpose.
 
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
-/// The most keys a table holds: positions are `u32`.
+/// The most keys a table holds (2³² − 1): positions are `u32`.
 pub const MAX_LEN: usize = u32::MAX as usize;
 
 /// What the table needs of the entries it stores (see the module docs).
@@ -50,13 +51,13 @@ pub trait Keyed {
 
 /// A hash table of entries found by key, with positions (see the module docs).
 #[derive(Debug)]
-pub struct Table<E> {
+pub struct Table<E, S = RandomState> {
     entries: HashTable<E>,
     /// The hash of the key at each position.
     hashes: Vec<u64>,
-    /// SipHash with a per-process random key, as std's `HashMap` uses: a client choosing keys
-    /// cannot aim them all at one bucket.
-    hasher: RandomState,
+    /// By default SipHash with a per-process random key, as std's `HashMap` uses: a client
+    /// choosing keys cannot aim them all at one bucket.
+    hasher: S,
 }
 
 /// The bytes one entry costs the table beyond what the entry points to: the entry itself,
@@ -74,7 +75,14 @@ impl<E> Default for Table<E> {
 impl<E> Table<E> {
     /// An empty table.
     pub fn new() -> Self {
-        Table { entries: HashTable::new(), hashes: Vec::new(), hasher: RandomState::new() }
+        Table::with_hasher(RandomState::new())
+    }
+}
+
+impl<E, S: BuildHasher> Table<E, S> {
+    /// An empty table that hashes keys with `hasher`.
+    pub fn with_hasher(hasher: S) -> Self {
+        Table { entries: HashTable::new(), hashes: Vec::new(), hasher }
     }
 
     /// Number of entries.
@@ -87,14 +95,17 @@ impl<E> Table<E> {
         self.hashes.is_empty()
     }
 
-    /// The hash this table gives `key`: what [`Table::find`] takes.
+    /// The hash this table gives `key`: what [`Table::find`] and [`Table::insert_new`] take.
+    /// A caller about to look a key up more than once hashes it once, here.
     pub fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
 
-    /// The entry whose key has hash `hash` and which passes `test`. `test` tells apart keys
-    /// that share a hash; it may compare the key, or only look at other fields (an entry that
-    /// records an index of its own is found by hash and index, without its key).
+    /// The entry whose key has hash `hash` and which passes `test`. The hash only narrows the
+    /// search (hashbrown calls `test` on every entry whose 7 bits of tag match along the probe
+    /// path), so `test` must single out one entry of the whole table: compare the key, or an
+    /// index the entry alone holds (an entry that records its index in some list is found by
+    /// hash and index, without its key).
     pub fn find(&self, hash: u64, test: impl FnMut(&E) -> bool) -> Option<&E> {
         self.entries.find(hash, test)
     }
@@ -110,13 +121,15 @@ impl<E> Table<E> {
     }
 }
 
-impl<E: Keyed> Table<E> {
+impl<E: Keyed, S: BuildHasher> Table<E, S> {
     /// The entry for `key`.
     pub fn get(&self, key: &[u8]) -> Option<&E> {
         self.find(self.hash(key), |e| e.key() == key)
     }
 
-    /// The entry for `key`, to change in place (but not its key).
+    /// The entry for `key`, to change in place (but not its key). (The store hashes a key once
+    /// per command and uses `find_mut`; this and `remove` serve the tests.)
+    #[cfg(test)]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut E> {
         self.find_mut(self.hash(key), |e| e.key() == key)
     }
@@ -126,14 +139,15 @@ impl<E: Keyed> Table<E> {
         self.get(key).is_some()
     }
 
-    /// Adds `entry`, whose key must not be present (the caller has just looked), at the last
-    /// position. Gives it back if the table already holds [`MAX_LEN`] entries.
-    pub fn insert_new(&mut self, mut entry: E) -> Result<(), E> {
+    /// Adds `entry`, whose key must not be present (the caller has just looked) and hashes to
+    /// `hash`, at the last position. Gives it back if the table already holds [`MAX_LEN`]
+    /// entries.
+    pub fn insert_new(&mut self, hash: u64, mut entry: E) -> Result<(), E> {
+        debug_assert_eq!(hash, self.hash(entry.key()), "insert_new was given another key's hash");
         let pos = match u32::try_from(self.hashes.len()) {
             Ok(pos) if (pos as usize) < MAX_LEN => pos,
             _ => return Err(entry),
         };
-        let hash = self.hash(entry.key());
         self.hashes.push(hash);
         entry.set_position(pos);
         let hasher = &self.hasher;
@@ -142,13 +156,14 @@ impl<E: Keyed> Table<E> {
         Ok(())
     }
 
-    /// Removes the entry for `key` and gives it back. The entry at the last position moves to
-    /// the removed one's position.
+    /// Removes the entry for `key` and gives it back, as [`Table::remove_found`] does.
+    #[cfg(test)]
     pub fn remove(&mut self, key: &[u8]) -> Option<E> {
         self.remove_found(self.hash(key), |e| e.key() == key)
     }
 
-    /// Removes the entry [`Table::find`] would find, as [`Table::remove`] does.
+    /// Removes the entry [`Table::find`] would find and gives it back. The entry at the last
+    /// position moves to the removed one's position.
     pub fn remove_found(&mut self, hash: u64, test: impl FnMut(&E) -> bool) -> Option<E> {
         let (gone, _) = self.entries.find_entry(hash, test).ok()?.remove();
         let hole = gone.position();
@@ -211,8 +226,34 @@ mod tests {
     }
 
     /// Inserts a key that is not present yet.
-    fn insert(t: &mut Table<Val>, key: impl Into<Vec<u8>>, n: impl Into<u64>) {
-        assert!(t.insert_new(val(key, n)).is_ok());
+    fn insert<S: BuildHasher>(t: &mut Table<Val, S>, key: impl Into<Vec<u8>>, n: impl Into<u64>) {
+        let v = val(key, n);
+        assert!(t.insert_new(t.hash(&v.0), v).is_ok());
+    }
+
+    /// A hasher that gives every key one of four hashes, so that most lookups meet entries
+    /// of other keys with the very same 64-bit hash.
+    #[derive(Clone, Default)]
+    struct Colliding;
+
+    impl BuildHasher for Colliding {
+        type Hasher = CollidingHasher;
+        fn build_hasher(&self) -> CollidingHasher {
+            CollidingHasher(0)
+        }
+    }
+
+    struct CollidingHasher(u64);
+
+    impl std::hash::Hasher for CollidingHasher {
+        fn finish(&self) -> u64 {
+            self.0 % 4
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = self.0.wrapping_mul(31).wrapping_add(u64::from(b));
+            }
+        }
     }
 
     /// Every position holds exactly one key and every key knows its position, through a
@@ -256,11 +297,21 @@ mod tests {
     /// `HashMap` after every step, and the positions checked to be a permutation now and then.
     #[test]
     fn behaves_as_a_hash_map_under_a_random_mix_of_operations() {
+        random_mix(Table::new(), 20_000);
+    }
+
+    /// The same with four hashes for all keys: keys that share a whole 64-bit hash are told
+    /// apart by their key or their position, never mixed up.
+    #[test]
+    fn keys_that_share_a_hash_are_kept_apart() {
+        random_mix(Table::with_hasher(Colliding), 5_000);
+    }
+
+    fn random_mix<S: BuildHasher>(mut t: Table<Val, S>, steps: u64) {
         let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move |n: u64| crate::service::kv::store::xorshift(&mut rng) % n;
-        let mut t = Table::new();
         let mut model = std::collections::HashMap::new();
-        for step in 0..20_000u64 {
+        for step in 0..steps {
             // A small key space, so that operations often meet existing keys.
             let key = next(300).to_string().into_bytes();
             match next(4) {

@@ -325,7 +325,9 @@ fn a_transaction_is_bounded_in_what_it_queues_and_what_it_answers() {
 }
 
 /// At `max_keys`, commands that may add a key get `-OOM` (existing keys included, as Redis
-/// refuses by command, not by key); reads and deletes go on, and a delete makes room.
+/// refuses by command, not by key); reads and deletes go on, and a delete makes room. A
+/// transaction never runs in part: a refused queued command fails it, and one that would add
+/// keys is discarded at EXEC if the keyspace has filled up meanwhile.
 #[test]
 fn a_full_keyspace_refuses_writes_that_may_add_keys_until_one_is_deleted() {
     let (mut h, c) = kv_with(KvConfig { max_keys: 2, ..KvConfig::default() });
@@ -339,16 +341,36 @@ fn a_full_keyspace_refuses_writes_that_may_add_keys_until_one_is_deleted() {
             (&["SET", "c", "3"], oom),
             (&["SET", "a", "9"], oom),
             (&["INCR", "a"], oom),
+            // Refused at queueing: the transaction fails as a whole.
             (&["MULTI"], "+OK\r\n"),
-            (&["SET", "c", "3"], "+QUEUED\r\n"),
             (&["GET", "a"], "+QUEUED\r\n"),
-            (&["EXEC"], &format!("*2\r\n{oom}$1\r\n1\r\n")),
+            (&["SET", "c", "3"], oom),
+            (&["DEL", "a"], "+QUEUED\r\n"),
+            (&["EXEC"], "-EXECABORT Transaction discarded because of previous errors.\r\n"),
             (&["EXPIRE", "a", "100"], ":1\r\n"),
             (&["DBSIZE"], ":2\r\n"),
             (&["DEL", "a"], ":1\r\n"),
             (&["SET", "c", "3"], "+OK\r\n"),
             (&["MGET", "b", "c"], "*2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+            // Queued while there was room, then full at EXEC: nothing of it runs.
+            (&["DEL", "c"], ":1\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["DEL", "b"], "+QUEUED\r\n"),
+            (&["SET", "d", "4"], "+QUEUED\r\n"),
         ],
+    );
+    let d = h.open();
+    assert_eq!(ask(&mut h, d, &["SET", "e", "5"]), "+OK\r\n");
+    assert_eq!(
+        ask(&mut h, c, &["EXEC"]),
+        "-EXECABORT Transaction discarded because of: OOM command not allowed: the keyspace holds its most keys\r\n"
+    );
+    assert_eq!(ask(&mut h, c, &["MGET", "b", "d"]), "*2\r\n$1\r\n2\r\n$-1\r\n");
+    // A transaction that adds nothing runs even now.
+    script(
+        &mut h,
+        c,
+        &[(&["MULTI"], "+OK\r\n"), (&["DEL", "b"], "+QUEUED\r\n"), (&["EXEC"], "*1\r\n:1\r\n")],
     );
 }
 

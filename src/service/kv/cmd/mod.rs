@@ -197,6 +197,26 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         }
         return wrong_arity(command.name, cx.out());
     }
+    // A full keyspace refuses what may add a key, as Redis does at its `maxmemory`: at once,
+    // or, for a transaction, at queueing (which fails it) and at EXEC (which discards it), so
+    // that a transaction never runs in part. (Flags are read only once the keyspace is full.)
+    if full(kv) && denyoom(command) {
+        if let Some(t) = transaction.as_mut() {
+            t.failed = true;
+        }
+        return reply::error_bytes(cx.out(), OOM);
+    }
+    if command.name == "exec"
+        && full(kv)
+        && transaction.as_ref().is_some_and(|t| t.commands.iter().any(|q| denyoom(q.command)))
+    {
+        *transaction = None;
+        kv.store.unwatch(cx.id().serial(), cx.now());
+        return reply::error_bytes(
+            cx.out(),
+            &[&b"EXECABORT Transaction discarded because of: "[..], OOM].concat(),
+        );
+    }
     match (command.name, transaction.as_mut()) {
         ("multi", None) => {
             *transaction = Some(Transaction::default());
@@ -224,12 +244,21 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     }
 }
 
+/// The error a write gets when the keyspace is full (Redis says `OOM command not allowed when
+/// used memory > 'maxmemory'.`; clients look at the `OOM` code).
+const OOM: &[u8] = b"OOM command not allowed: the keyspace holds its most keys";
+
+/// The keyspace holds `max_keys` keys (see `KvConfig::max_keys`).
+fn full(kv: &Kv) -> bool {
+    kv.store.len() >= kv.config.max_keys.min(super::store::MAX_KEYS)
+}
+
+/// A command that may add a key (Redis's `denyoom` flag).
+fn denyoom(command: &Command) -> bool {
+    command.flags.contains(&"denyoom")
+}
+
 fn run(kv: &mut Kv, command: &'static Command, args: Args<'_>, cx: &mut Cx<'_>) {
-    // The keyspace is full: refuse what may add a key (only then are the flags read).
-    if kv.store.len() >= kv.config.max_keys.min(super::store::MAX_KEYS) && command.flags.contains(&"denyoom")
-    {
-        return reply::error_bytes(cx.out(), b"OOM command not allowed: the keyspace holds its most keys");
-    }
     kv.counters.commands_processed += 1;
     note_command(kv, cx, command.name);
     (command.run)(kv, args, cx);
