@@ -53,6 +53,14 @@ fn redis_rs_runs_every_string_and_keyspace_command() -> RedisResult<()> {
     assert_eq!(redis::cmd("DECR").arg("n").query::<i64>(&mut con)?, 41);
     let err = con.incr::<_, _, i64>("k", 1).unwrap_err();
     assert!(err.to_string().contains("value is not an integer or out of range"), "{err}");
+    // redis-rs sends INCRBYFLOAT for a float increment. The stored text is Redis's long
+    // double sum: "0.3", where f64 arithmetic would store 0.30000000000000004.
+    assert_eq!(con.incr::<_, _, f64>("f", 0.1)?, 0.1);
+    assert_eq!(con.incr::<_, _, f64>("f", 0.2)?, 0.3);
+    assert_eq!(con.get::<_, String>("f")?, "0.3");
+    let err = con.incr::<_, _, f64>("k", 1.5).unwrap_err();
+    assert!(err.to_string().contains("value is not a valid float"), "{err}");
+    assert_eq!(con.del::<_, i64>("f")?, 1);
 
     let () = con.mset(&[("a", "1"), ("b", "2")])?;
     let got: Vec<Option<String>> = con.mget(&["a", "b", "nope"])?;

@@ -98,6 +98,8 @@ fn kv_command() -> impl Strategy<Value = Vec<u8>> {
         (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"SET", k, &v])),
         key.clone().prop_map(|k| common::resp(&[b"GET", k])),
         key.clone().prop_map(|k| common::resp(&[b"INCR", k])),
+        (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"INCRBYFLOAT", k, &v])),
+        key.clone().prop_map(|k| common::resp(&[b"INCRBYFLOAT", k, b"-0.1e1"])),
         key.clone().prop_map(|k| common::resp(&[b"DEL", k])),
         (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"APPEND", k, &v])),
         (key.clone(), key.clone()).prop_map(|(a, b)| common::resp(&[b"EXISTS", a, b])),

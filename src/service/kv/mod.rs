@@ -28,6 +28,7 @@
 
 mod cmd;
 pub mod glob;
+mod longdouble;
 pub mod reply;
 pub mod resp;
 pub mod store;

@@ -374,6 +374,38 @@ fn a_full_keyspace_refuses_writes_that_may_add_keys_until_one_is_deleted() {
     );
 }
 
+/// INCRBYFLOAT through the service: Redis's digits (compared with redis-server 7.0.15), the
+/// TTL kept, a missing key read as 0, and the error texts, the stored value checked first.
+#[test]
+fn incrbyfloat_answers_and_stores_what_redis_does() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["INCRBYFLOAT", "f", "0.1"], "$3\r\n0.1\r\n"),
+            (&["INCRBYFLOAT", "f", "0.2"], "$3\r\n0.3\r\n"),
+            (&["SET", "f", "10.50", "EX", "100"], "+OK\r\n"),
+            (&["INCRBYFLOAT", "f", "0.1"], "$4\r\n10.6\r\n"),
+            (&["TTL", "f"], ":100\r\n"),
+            (&["INCRBYFLOAT", "f", "-5"], "$3\r\n5.6\r\n"),
+            // 17 decimals show the 64-bit significand's error once the integer part grows.
+            (&["INCRBYFLOAT", "f", "5e3"], "$22\r\n5005.60000000000000009\r\n"),
+            (&["SET", "f", "5.0e3"], "+OK\r\n"),
+            (&["INCRBYFLOAT", "f", "2.0e2"], "$4\r\n5200\r\n"),
+            (&["INCRBYFLOAT", "f", "0x1p-1"], "$6\r\n5200.5\r\n"),
+            (&["GET", "f"], "$6\r\n5200.5\r\n"),
+            (&["INCRBYFLOAT", "f", "inf"], "-ERR increment would produce NaN or Infinity\r\n"),
+            (&["INCRBYFLOAT", "f", "1e5000"], "-ERR value is not a valid float\r\n"),
+            (&["INCRBYFLOAT", "f", " 1"], "-ERR value is not a valid float\r\n"),
+            (&["SET", "s", "abc"], "+OK\r\n"),
+            (&["INCRBYFLOAT", "s", "nan"], "-ERR value is not a valid float\r\n"),
+            (&["INCRBYFLOAT", "f"], "-ERR wrong number of arguments for 'incrbyfloat' command\r\n"),
+            (&["GET", "f"], "$6\r\n5200.5\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

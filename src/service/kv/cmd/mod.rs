@@ -10,6 +10,7 @@
 //! |-----------------|-----------------------------------------------------------------|
 //! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX |
 //! |                 | APPEND STRLEN GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY  |
+//! |                 | INCRBYFLOAT                                                     |
 //! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX EXPIRE PEXPIRE     |
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
@@ -87,6 +88,7 @@ pub static COMMANDS: &[Command] = &[
     command("decr", 2, WF, KEY, strings::decr),
     command("incrby", 3, WF, KEY, strings::incrby),
     command("decrby", 3, WF, KEY, strings::decrby),
+    command("incrbyfloat", 3, WF, KEY, strings::incrbyfloat),
     command("expire", -3, WD, KEY, keyspace::expire),
     command("pexpire", -3, WD, KEY, keyspace::pexpire),
     command("ttl", 2, R, KEY, keyspace::ttl),

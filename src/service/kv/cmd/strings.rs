@@ -1,5 +1,6 @@
 //! String commands: GET, SET (and SETNX, SETEX, PSETEX), GETSET, GETDEL, GETEX, MGET, MSET,
-//! MSETNX, APPEND, STRLEN, GETRANGE (and SUBSTR), SETRANGE and the INCR family. The GET/SET
+//! MSETNX, APPEND, STRLEN, GETRANGE (and SUBSTR), SETRANGE and the INCR family (INCRBYFLOAT's
+//! arithmetic is in `longdouble.rs`). The GET/SET
 //! path reads its arguments in place from the input and writes its reply straight into
 //! `cx.out()`.
 
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::service::Cx;
 
 use super::{Kv, instant_at_unix_ms, not_an_integer, reply, syntax_error, unix_ms};
+use crate::service::kv::longdouble::{self, Value};
 use crate::service::kv::resp::{Args, parse_int};
 use crate::service::kv::store::{IncrError, Ttl};
 
@@ -384,6 +386,27 @@ pub(super) fn decrby(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         Some(delta) => incr_by(kv, args.arg(1), -delta, cx),
         None => not_an_integer(cx.out()),
     }
+}
+
+/// `INCRBYFLOAT key increment`: the sum as Redis computes it, in x86's 80-bit `long double`,
+/// stored and answered as `"%.17Lf"` with trailing zeros trimmed (see `longdouble.rs`). The
+/// stored value is checked first, then the increment; the TTL is kept.
+pub(super) fn incrbyfloat(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let key = args.arg(1);
+    let current = match kv.store.peek(key, now) {
+        Some(text) => longdouble::parse(text),
+        None => Some(Value::Finite(longdouble::Ld::default())),
+    };
+    let (Some(current), Some(increment)) = (current, longdouble::parse(args.arg(2))) else {
+        return reply::err(cx.out(), "value is not a valid float");
+    };
+    let Some(sum) = longdouble::add(current, increment) else {
+        return reply::err(cx.out(), "increment would produce NaN or Infinity");
+    };
+    let text = longdouble::format(sum);
+    kv.store.set(key, &text, Ttl::Keep, now);
+    reply::bulk(cx.out(), &text);
 }
 
 fn incr_by(kv: &mut Kv, key: &[u8], delta: i64, cx: &mut Cx<'_>) {
