@@ -27,6 +27,7 @@
 //! reply is sent. See `docs/kv.md` for the command table, the limits and a transcript.
 
 mod cmd;
+mod entry;
 pub mod glob;
 mod longdouble;
 pub mod reply;

@@ -5,18 +5,14 @@
 //!
 //! # Memory
 //!
-//! A key costs one `Table` entry (`table.rs`), 40 bytes: one `Box<[u8]>` (pointer + length,
-//! no spare capacity) holding the key's length, the key and the value; an optional deadline;
-//! and two 32-bit indices (the key's position, its slot in `ttl_keys`). Add the table's
-//! control byte and the key's hash in its dense vector (what `SCAN` walks by, below): 49 bytes
-//! of bookkeeping a key, and one allocation, not two. glibc's smallest chunk is 32 bytes, so for
-//! short keys and values one allocation halves what the allocator takes, and a `GET` finds the
-//! value in the cache line its key comparison has just read.
-//! Overwriting a value with one of the same length reuses its allocation, so a benchmark's
-//! repeated `SET` of fixed-size values allocates nothing; a value of another length is a new
-//! allocation with the key copied over.
-//! [`Store::used_memory`] is our own running total of key and value bytes plus an estimate of
-//! the per-entry overhead; allocator rounding and the table's spare capacity are not counted.
+//! A key costs one `Table` entry, 40 bytes (`entry.rs`: the key and value bytes in one
+//! allocation, the deadline, two 32-bit indices), plus the table's control byte and the key's
+//! hash in its dense vector (what `SCAN` walks by, below): 49 bytes of bookkeeping a key, and
+//! one allocation. `SET` stores a value exactly; `APPEND` and `SETRANGE` grow it greedily, in
+//! place, as Redis grows its strings (see `entry.rs`).
+//! [`Store::used_memory`] is our own running total of the entries' allocations (key, value and
+//! any spare room grown for appends) plus an estimate of the per-entry overhead; allocator
+//! rounding and the table's spare capacity are not counted.
 //!
 //! # Expiry
 //!
@@ -66,6 +62,7 @@
 use std::mem::size_of;
 use std::time::{Duration, Instant};
 
+use super::entry::Entry;
 use super::table::{self, Keyed, Table};
 
 use super::resp::parse_int;
@@ -105,96 +102,6 @@ pub enum IncrError {
     NotAnInteger,
     /// The result would not fit in an `i64`.
     Overflow,
-}
-
-/// One key: its length, its bytes and its value's in one allocation, an optional deadline,
-/// and two 32-bit indices. 40 bytes on 64-bit Linux (16 for the box, 16 for the deadline,
-/// 4 + 4 for the indices): as small as a `(Box<[u8]>, Option<Instant>)` could be with a
-/// `usize` beside it, so the two indices cost no more than one `usize` would.
-#[derive(Debug)]
-struct Entry {
-    /// The key's length (LEB128: 7 bits a byte, low bits first, the top bit set on all but
-    /// the last byte, so one byte for keys under 128 bytes), the key's bytes, then the
-    /// value's. One allocation: a `GET` reads the value from the cache line the key comparison
-    /// has just brought in, and a short key and value cost one allocation, not two. The length
-    /// lives here rather than in a field because a field would cost 8 bytes with padding.
-    bytes: Box<[u8]>,
-    /// The key's position in the table (see `table.rs`).
-    pos: u32,
-    /// While the key has a deadline: where its hash sits in `Store::ttl_keys`.
-    ttl_slot: u32,
-    /// When the key expires (`None`: never).
-    deadline: Option<Instant>,
-}
-
-impl Entry {
-    fn new(key: &[u8], value: &[u8]) -> Entry {
-        // The exact size: a vector with spare room would be shrunk by `into` below, a `realloc`
-        // that glibc does in place, keeping the bigger chunk (measured: 16 bytes more a key).
-        let prefix = (usize::BITS - key.len().leading_zeros()).div_ceil(7).max(1) as usize;
-        let mut bytes = Vec::with_capacity(prefix + key.len() + value.len());
-        let mut len = key.len();
-        while len >= 0x80 {
-            bytes.push(0x80 | (len & 0x7f) as u8);
-            len >>= 7;
-        }
-        bytes.push(len as u8);
-        bytes.extend_from_slice(key);
-        bytes.extend_from_slice(value);
-        debug_assert_eq!(bytes.len(), bytes.capacity());
-        // The table sets `pos`; `ttl_slot` means nothing until there is a deadline.
-        Entry { bytes: bytes.into(), pos: u32::MAX, ttl_slot: u32::MAX, deadline: None }
-    }
-
-    /// Where the value starts in `bytes` (the key ends there), and where the key starts.
-    fn bounds(&self) -> (usize, usize) {
-        let mut len = 0;
-        for (i, &byte) in self.bytes.iter().enumerate() {
-            len |= usize::from(byte & 0x7f) << (7 * i);
-            if byte < 0x80 {
-                return (i + 1 + len, i + 1);
-            }
-        }
-        // `new` always ends the length with a byte below 0x80.
-        (0, 0)
-    }
-
-    fn value(&self) -> &[u8] {
-        &self.bytes[self.bounds().0..]
-    }
-
-    /// Replaces the value, in place when the length is the same (a benchmark's repeated `SET`
-    /// of fixed-size values allocates nothing), else by a new allocation, the key copied over.
-    fn set_value(&mut self, value: &[u8]) {
-        let (value_start, _) = self.bounds();
-        if self.bytes.len() - value_start == value.len() {
-            self.bytes[value_start..].copy_from_slice(value);
-        } else {
-            self.bytes = [&self.bytes[..value_start], value].concat().into();
-        }
-    }
-
-    fn expired(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|at| now > at)
-    }
-
-    /// True for the entry listed at `ttl_keys[slot]`: it has a deadline and that slot.
-    fn listed_at(&self, slot: usize) -> bool {
-        self.deadline.is_some() && self.ttl_slot as usize == slot
-    }
-}
-
-impl Keyed for Entry {
-    fn key(&self) -> &[u8] {
-        let (value_start, key_start) = self.bounds();
-        &self.bytes[key_start..value_start]
-    }
-    fn position(&self) -> u32 {
-        self.pos
-    }
-    fn set_position(&mut self, pos: u32) {
-        self.pos = pos;
-    }
 }
 
 /// Estimated bookkeeping bytes of one entry beyond its key and value bytes (see
@@ -264,7 +171,7 @@ impl Store {
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
         let entry = self.map.get(key)?;
         let ttl = if entry.deadline.is_some() { TTL_OVERHEAD } else { 0 };
-        Some(entry.bytes.len() + ENTRY_OVERHEAD + ttl)
+        Some(entry.allocated() + ENTRY_OVERHEAD + ttl)
     }
 
     /// Reads a value, counting a hit or a miss.
@@ -374,6 +281,48 @@ impl Store {
             self.watches.touch(key);
         }
         had
+    }
+
+    /// `APPEND`: adds `tail` to the value at `key` (a new key if there is none), keeping its
+    /// TTL, unless the result would be longer than `max_len`; returns the new length, or
+    /// `None` (nothing changed) if it would be too long. The value grows in place, greedily
+    /// (see `entry.rs`), so appends cost amortized O(1), not a copy of the value each.
+    pub fn append(&mut self, key: &[u8], tail: &[u8], max_len: usize, now: Instant) -> Option<usize> {
+        let hash = self.lookup(key, now);
+        let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
+        let new_len = len.checked_add(tail.len()).filter(|&n| n <= max_len)?;
+        self.change_value(hash, key, new_len, |value| value[len..].copy_from_slice(tail));
+        Some(new_len)
+    }
+
+    /// `SETRANGE`'s write: `piece` at `offset` of the value at `key` (a new key if there is
+    /// none), zeros between the old end and `offset`, keeping the TTL; returns the new length.
+    /// The caller has checked `offset + piece.len()` against the size limit.
+    pub fn set_range(&mut self, key: &[u8], offset: usize, piece: &[u8], now: Instant) -> usize {
+        let hash = self.lookup(key, now);
+        let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
+        let new_len = len.max(offset + piece.len());
+        self.change_value(hash, key, new_len, |value| {
+            value[offset..offset + piece.len()].copy_from_slice(piece)
+        });
+        new_len
+    }
+
+    /// Calls `change` with the value at `key` (`hash` is its hash) made at least `len` bytes
+    /// long (zeros added), to change in place; a missing key is first created with `len` zero
+    /// bytes, exactly (a new key's value is as likely to stay as it is as to grow). Counts a
+    /// change for `WATCH`.
+    fn change_value(&mut self, hash: u64, key: &[u8], len: usize, change: impl FnOnce(&mut [u8])) {
+        if self.map.find(hash, |e| e.key() == key).is_none() {
+            self.write(hash, key, &vec![0; len], Ttl::Keep);
+        }
+        self.watches.touch(key);
+        // None only if the keyspace was full, which the service prevents (see MAX_KEYS).
+        if let Some(entry) = self.map.find_mut(hash, |e| e.key() == key) {
+            let before = entry.allocated();
+            change(entry.grow_value(len));
+            self.used = self.used - before + entry.allocated();
+        }
     }
 
     /// Adds `delta` to the integer stored at `key` (0 if absent), keeping its TTL. Returns the
@@ -549,12 +498,13 @@ impl Store {
         self.watches.touch(key);
         match self.map.find_mut(hash, |e| e.key() == key) {
             Some(entry) => {
-                self.used = self.used - entry.value().len() + value.len();
+                let before = entry.allocated();
                 entry.set_value(value);
+                self.used = self.used - before + entry.allocated();
             }
             None => {
                 let entry = Entry::new(key, value);
-                let cost = entry.bytes.len() + ENTRY_OVERHEAD;
+                let cost = entry.allocated() + ENTRY_OVERHEAD;
                 if self.map.insert_new(hash, entry).is_err() {
                     // Cannot happen while the service refuses writes past MAX_KEYS.
                     log::error!("kv: the keyspace is full ({} keys): a key was not stored", self.map.len());
@@ -585,7 +535,7 @@ impl Store {
 
     /// The bookkeeping of a key just removed from the table: memory, the TTL list, watches.
     fn forget(&mut self, entry: Entry) {
-        self.used -= entry.bytes.len() + ENTRY_OVERHEAD;
+        self.used -= entry.allocated() + ENTRY_OVERHEAD;
         if entry.deadline.is_some() {
             self.unlist(entry.ttl_slot);
         }
@@ -649,31 +599,6 @@ mod tests {
     fn an_entry_is_40_bytes_and_a_key_costs_49_with_its_control_byte_and_hash() {
         assert_eq!(size_of::<Entry>(), 40);
         assert_eq!(ENTRY_OVERHEAD, 40 + 1 + 8);
-    }
-
-    /// Keys of every length class of the length prefix (1, 2 and 3 bytes of LEB128, and the
-    /// edges between), with values replaced in place (same length) or anew, keep their bytes.
-    #[test]
-    fn keys_of_any_length_and_their_values_survive_replacement() {
-        for len in [0, 1, 127, 128, 129, 16_383, 16_384, 70_000] {
-            let key: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let mut e = Entry::new(&key, b"abc");
-            assert_eq!((e.key(), e.value()), (&key[..], &b"abc"[..]), "key of {len} bytes");
-            e.set_value(b"xyz");
-            assert_eq!((e.key(), e.value()), (&key[..], &b"xyz"[..]));
-            e.set_value(b"");
-            assert_eq!((e.key(), e.value()), (&key[..], &b""[..]));
-            e.set_value(&key);
-            assert_eq!((e.key(), e.value()), (&key[..], &key[..]));
-            let prefix = if len < 128 {
-                1
-            } else if len < 16_384 {
-                2
-            } else {
-                3
-            };
-            assert_eq!(e.bytes.len(), prefix + 2 * len);
-        }
     }
 
     #[test]
@@ -885,7 +810,8 @@ mod tests {
     }
 
     /// A long random mix of every write (SET with and without TTL or KEEPTTL, DEL, PERSIST,
-    /// EXPIRE, RENAME as the command does it, INCR, RANDOMKEY, active expiry, FLUSHALL) under a
+    /// EXPIRE, RENAME as the command does it, INCR, APPEND, SETRANGE, RANDOMKEY, active expiry,
+    /// FLUSHALL) under a
     /// moving clock, checked against a `HashMap` model after every step, with the invariants
     /// of `check_invariants`.
     #[test]
@@ -907,7 +833,7 @@ mod tests {
                     format!("k{}{}", next(60), "-".repeat(if next(8) == 0 { 130 } else { 0 })).into_bytes();
                 let value = vec![b'a' + next(26) as u8; next(4) as usize];
                 let ms = |n: u64| Duration::from_millis(n);
-                match next(16) {
+                match next(18) {
                     0..=2 => {
                         let ttl = match next(3) {
                             0 => Ttl::Clear,
@@ -992,6 +918,30 @@ mod tests {
                         s.active_expire(now);
                     }
                     13 | 14 => now += ms(next(4)),
+                    15 => {
+                        // APPEND, sometimes long enough to grow past the spare room.
+                        let tail = vec![b'+'; next(40) as usize];
+                        let old = live(&m, &key, now);
+                        let mut v = old.as_ref().map(|e| e.0.clone()).unwrap_or_default();
+                        let max = 100;
+                        let got = s.append(&key, &tail, max, now);
+                        if v.len() + tail.len() > max {
+                            assert_eq!(got, None, "step {step}");
+                        } else {
+                            v.extend_from_slice(&tail);
+                            assert_eq!(got, Some(v.len()), "step {step}");
+                            m.insert(key.clone(), (v, old.and_then(|e| e.1)));
+                        }
+                    }
+                    16 => {
+                        let (offset, piece) = (next(30) as usize, vec![b'#'; 1 + next(5) as usize]);
+                        let old = live(&m, &key, now);
+                        let mut v = old.as_ref().map(|e| e.0.clone()).unwrap_or_default();
+                        v.resize(v.len().max(offset + piece.len()), 0);
+                        v[offset..offset + piece.len()].copy_from_slice(&piece);
+                        assert_eq!(s.set_range(&key, offset, &piece, now), v.len(), "step {step}");
+                        m.insert(key.clone(), (v, old.and_then(|e| e.1)));
+                    }
                     _ => {
                         if next(50) == 0 {
                             s.clear();

@@ -244,14 +244,10 @@ pub(super) fn strlen(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 /// value can never grow past what a client could have SET.
 pub(super) fn append(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
-    let (key, tail) = (args.arg(1), args.arg(2));
-    let mut value = kv.store.get(key, now).map(<[u8]>::to_vec).unwrap_or_default();
-    if value.len().saturating_add(tail.len()) > kv.config.max_bulk {
-        return reply::err(cx.out(), "string exceeds maximum allowed size (proto-max-bulk-len)");
+    match kv.store.append(args.arg(1), args.arg(2), kv.config.max_bulk, now) {
+        Some(len) => reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX)),
+        None => reply::err(cx.out(), "string exceeds maximum allowed size (proto-max-bulk-len)"),
     }
-    value.extend_from_slice(tail);
-    kv.store.set(key, &value, Ttl::Keep, now);
-    reply::int(cx.out(), i64::try_from(value.len()).unwrap_or(i64::MAX));
 }
 
 /// `GETRANGE key start end` (and its old name `SUBSTR`): the bytes from `start` to `end`,
@@ -287,22 +283,16 @@ pub(super) fn setrange(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         return reply::err(cx.out(), "offset is out of range");
     };
     let (now, key, piece) = (cx.now(), args.arg(1), args.arg(3));
-    let current = kv.store.peek(key, now).map(<[u8]>::to_vec);
     if piece.is_empty() {
         // Nothing to write: the current length (0 for no key), and no key is created.
-        let len = current.map_or(0, |v| v.len());
+        let len = kv.store.peek(key, now).map_or(0, <[u8]>::len);
         return reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX));
     }
-    let Some(end) = offset.checked_add(piece.len()).filter(|&end| end <= kv.config.max_bulk) else {
+    if offset.checked_add(piece.len()).is_none_or(|end| end > kv.config.max_bulk) {
         return reply::err(cx.out(), "string exceeds maximum allowed size (proto-max-bulk-len)");
-    };
-    let mut value = current.unwrap_or_default();
-    if value.len() < end {
-        value.resize(end, 0);
     }
-    value[offset..end].copy_from_slice(piece);
-    kv.store.set(key, &value, Ttl::Keep, now);
-    reply::int(cx.out(), i64::try_from(value.len()).unwrap_or(i64::MAX));
+    let len = kv.store.set_range(key, offset, piece, now);
+    reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX));
 }
 
 /// `MGET key [key ...]`: an array of values and nulls.
