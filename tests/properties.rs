@@ -100,6 +100,15 @@ fn kv_command() -> impl Strategy<Value = Vec<u8>> {
         key.clone().prop_map(|k| common::resp(&[b"INCR", k])),
         (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"INCRBYFLOAT", k, &v])),
         key.clone().prop_map(|k| common::resp(&[b"INCRBYFLOAT", k, b"-0.1e1"])),
+        (key.clone(), 0u16..300).prop_map(|(k, o)| common::resp(&[
+            b"SETBIT",
+            k,
+            o.to_string().as_bytes(),
+            b"1"
+        ])),
+        key.clone().prop_map(|k| common::resp(&[b"BITCOUNT", k, b"1", b"-2", b"BIT"])),
+        key.clone().prop_map(|k| common::resp(&[b"BITPOS", k, b"0", b"1"])),
+        (key.clone(), key.clone()).prop_map(|(a, b)| common::resp(&[b"BITOP", b"XOR", a, a, b])),
         key.clone().prop_map(|k| common::resp(&[b"DEL", k])),
         (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"APPEND", k, &v])),
         (key.clone(), key.clone()).prop_map(|(a, b)| common::resp(&[b"EXISTS", a, b])),

@@ -181,7 +181,8 @@ fn write_leb128(out: &mut [u8], mut n: usize) -> usize {
 /// ends one with a byte below 0x80, within the box.
 fn read_leb128(bytes: &[u8], at: usize) -> (usize, usize) {
     let mut n = 0;
-    for (i, &byte) in bytes[at..].iter().enumerate() {
+    // At most 10 bytes: a `usize` needs no more, and the shift below stays under 64.
+    for (i, &byte) in bytes[at..].iter().take(10).enumerate() {
         n |= usize::from(byte & 0x7f) << (7 * i);
         if byte < 0x80 {
             return (n, at + i + 1);
@@ -262,5 +263,36 @@ mod tests {
         assert!(e.value()[2 * MAX_PREALLOC..].iter().all(|&b| b == 0));
         // Not shorter: growing to less changes nothing.
         assert_eq!(e.grow_value(3).len(), 2 * MAX_PREALLOC + 5);
+    }
+
+    /// `leb128_len` is what `write_leb128` writes, and `read_leb128` reads it back, at every
+    /// edge of every width up to `usize::MAX`.
+    #[test]
+    fn leb128_sizes_writes_and_reads_agree_at_every_width_edge() {
+        let mut lens = vec![0, usize::MAX, usize::MAX - 1];
+        for bit in 0..usize::BITS {
+            lens.extend([1usize << bit, (1usize << bit) - 1, (1usize << bit) + 1]);
+        }
+        for len in lens {
+            let mut out = [0u8; 10];
+            let written = write_leb128(&mut out, len);
+            assert_eq!(leb128_len(len), written, "{len}");
+            assert_eq!(read_leb128(&out, 0), (len, written), "{len}");
+        }
+        assert_eq!(leb128_len(usize::MAX), 10);
+    }
+
+    /// Key and value bytes that look like LEB128 continuation bytes (0x80 and up) are never
+    /// read as part of a length, at every head width that can be allocated here.
+    #[test]
+    fn key_bytes_are_never_read_as_a_length() {
+        for len in [0usize, 63, 64, 8191, 8192, (1 << 20) - 1, 1 << 20] {
+            let key = vec![0xff; len];
+            let mut e = Entry::new(&key, &[0x80, 0x81]);
+            assert_eq!((e.key(), e.value()), (&key[..], &[0x80u8, 0x81][..]), "{len}");
+            assert_eq!(e.allocated(), leb128_len(len << 1) + len + 2);
+            e.grow_value(3)[2] = 0xff;
+            assert_eq!((e.key(), e.value()), (&key[..], &[0x80u8, 0x81, 0xff][..]), "{len}");
+        }
     }
 }

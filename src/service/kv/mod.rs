@@ -56,7 +56,8 @@ pub struct KvConfig {
     /// Largest bulk string a request may carry, in bytes (Redis's `proto-max-bulk-len`,
     /// 512 MiB there). Longer ones get `-ERR Protocol error: invalid bulk length`.
     pub max_bulk: usize,
-    /// Largest single request, in bytes (Redis's `client-query-buffer-limit`, 1 GiB there).
+    /// Largest single request, in bytes (Redis's `client-query-buffer-limit`, 1 GiB there and
+    /// at most that here: see [`MAX_QUERY`]).
     /// Only the request being received counts: complete ones are executed and dropped at once.
     pub max_query: usize,
     /// Most arguments in one request. More get `-ERR Protocol error: invalid multibulk length`.
@@ -70,6 +71,9 @@ pub struct KvConfig {
     /// them at its `maxmemory`; reads and deletes go on. Capped at [`store::MAX_KEYS`].
     pub max_keys: usize,
 }
+
+/// The ceiling on `KvConfig::max_query`: 1 GiB.
+pub const MAX_QUERY: usize = 1 << 30;
 
 impl Default for KvConfig {
     fn default() -> Self {
@@ -127,8 +131,11 @@ pub struct Session {
 }
 
 impl Kv {
-    /// A service with an empty keyspace.
-    pub fn new(config: KvConfig) -> Self {
+    /// A service with an empty keyspace. A `max_query` over 1 GiB (Redis's own default
+    /// `client-query-buffer-limit`) is lowered to it: that bounds what one command or
+    /// transaction can add past `max_keys` (see `store::MAX_KEYS`).
+    pub fn new(mut config: KvConfig) -> Self {
+        config.max_query = config.max_query.min(MAX_QUERY);
         Kv {
             config,
             store: Store::new(),

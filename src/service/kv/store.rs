@@ -111,9 +111,10 @@ const ENTRY_OVERHEAD: usize = table::overhead::<Entry>();
 const TTL_OVERHEAD: usize = size_of::<u64>();
 
 /// The most keys the service lets the keyspace hold, 2³¹ (`KvConfig::max_keys` is capped at
-/// it): half the table's 2³² − 1 positions (`table::MAX_LEN`), so that what one last command
-/// or transaction can still add (its arguments are bounded by the query buffer limit) never
-/// reaches the table's limit.
+/// it): half the table's 2³² − 1 positions (`table::MAX_LEN`). The limit is checked before a
+/// command runs, so one last command or transaction may go past it, but by less than 2³⁰
+/// keys: its arguments, at least a byte a key, are bounded by the query buffer limit, itself
+/// capped at 1 GiB (`kv::MAX_QUERY`). So the table's own limit is never reached.
 pub const MAX_KEYS: usize = 1 << 31;
 
 /// The keyspace (Redis's db 0; there is only one).
@@ -306,6 +307,26 @@ impl Store {
             value[offset..offset + piece.len()].copy_from_slice(piece)
         });
         new_len
+    }
+
+    /// `SETBIT`: sets (`on`) or clears bit `offset` of the value at `key` (bit 0 is the most
+    /// significant bit of the first byte), growing it with zero bytes to reach it, creating the
+    /// key if there is none; keeps the TTL. Returns the bit's old value. The caller has checked
+    /// `offset / 8` against the size limit.
+    pub fn set_bit(&mut self, key: &[u8], offset: usize, on: bool, now: Instant) -> bool {
+        let hash = self.lookup(key, now);
+        let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
+        let (byte, mask) = (offset / 8, 0x80 >> (offset % 8));
+        let mut was = false;
+        self.change_value(hash, key, len.max(byte + 1), |value| {
+            was = value[byte] & mask != 0;
+            if on {
+                value[byte] |= mask;
+            } else {
+                value[byte] &= !mask;
+            }
+        });
+        was
     }
 
     /// Calls `change` with the value at `key` (`hash` is its hash) made at least `len` bytes
@@ -963,5 +984,75 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every change to a key dirties a watcher, and what changes nothing does not (from the
+    /// second review).
+    #[test]
+    fn every_change_is_seen_by_a_watcher_and_no_non_change_is() {
+        let t0 = Instant::now();
+        type Op = fn(&mut Store, Instant);
+        let changes: &[(&str, &[u8], Op)] = &[
+            ("set new", b"w", |s, now| s.set(b"w", b"1", Ttl::Clear, now)),
+            ("set same value", b"k", |s, now| s.set(b"k", b"v", Ttl::Keep, now)),
+            ("set with ttl", b"k", |s, now| s.set(b"k", b"v", Ttl::At(now + Duration::from_secs(1)), now)),
+            ("incr new", b"w", |s, now| assert_eq!(s.incr_by(b"w", 1, now), Ok(1))),
+            ("append", b"k", |s, now| assert_eq!(s.append(b"k", b"+", 10, now), Some(2))),
+            ("setrange", b"k", |s, now| assert_eq!(s.set_range(b"k", 0, b"x", now), 1)),
+            ("expire", b"k", |s, now| assert!(s.expire_at(b"k", now + Duration::from_secs(1), now))),
+            ("persist", b"t", |s, now| assert!(s.persist(b"t", now))),
+            ("remove", b"k", |s, now| assert!(s.remove(b"k", now))),
+            ("clear", b"k", |s, _| s.clear()),
+            ("lazy expiry by get", b"t", |s, now| {
+                assert_eq!(s.get(b"t", now + Duration::from_secs(100)), None)
+            }),
+            ("active expiry", b"t", |s, now| assert_eq!(s.active_expire(now + Duration::from_secs(100)), 1)),
+        ];
+        let non_changes: &[(&str, Op)] = &[
+            ("get", |s, now| assert!(s.get(b"k", now).is_some())),
+            ("persist without ttl", |s, now| assert!(!s.persist(b"k", now))),
+            ("expire missing", |s, now| assert!(!s.expire_at(b"nope", now, now))),
+            ("remove missing", |s, now| assert!(!s.remove(b"nope", now))),
+            ("incr not an integer", |s, now| assert!(s.incr_by(b"k", 1, now).is_err())),
+            ("append too long", |s, now| assert_eq!(s.append(b"k", b"++", 2, now), None)),
+        ];
+        let fresh = |watch: &[u8]| {
+            let mut s = Store::new();
+            s.set(b"k", b"v", Ttl::Clear, t0);
+            s.set(b"t", b"v", Ttl::At(t0 + Duration::from_secs(50)), t0);
+            s.watch(1, watch, t0);
+            s
+        };
+        for (name, watched, op) in changes {
+            let mut s = fresh(watched);
+            op(&mut s, t0);
+            assert!(!s.unwatch(1, t0), "{name} was not seen");
+        }
+        for (name, op) in non_changes {
+            let mut s = fresh(b"k");
+            op(&mut s, t0);
+            assert!(s.unwatch(1, t0), "{name} dirtied the watch");
+        }
+    }
+
+    /// `lookup` deletes an expired key, and `write` then inserts it anew with the hash taken
+    /// before the delete: the key is found by that hash afterwards, by position and by TTL
+    /// slot, with the bookkeeping in step (from the second review).
+    #[test]
+    fn a_write_after_lazy_expiry_uses_a_hash_that_is_still_right() {
+        let t0 = Instant::now();
+        let mut s = Store::new();
+        for i in 0..200u32 {
+            s.set(format!("k{i}").as_bytes(), b"v", Ttl::At(t0 + Duration::from_millis(1)), t0);
+        }
+        let t1 = t0 + Duration::from_secs(1);
+        for i in (0..200u32).step_by(2) {
+            s.set(format!("k{i}").as_bytes(), b"new", Ttl::At(t1 + Duration::from_secs(1)), t1);
+        }
+        for i in (1..200u32).step_by(2) {
+            assert_eq!(s.incr_by(format!("k{i}").as_bytes(), 5, t1), Ok(5));
+        }
+        assert_eq!((s.len(), s.expires_len(), s.expired), (200, 100, 200));
+        check_invariants(&s);
     }
 }

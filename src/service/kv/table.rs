@@ -187,7 +187,7 @@ impl<E: Keyed, S: BuildHasher> Table<E, S> {
         self.find(hash, |e| e.position() as usize == pos)
     }
 
-    /// Removes the entry at position `pos`, if `pos < len`, as [`Table::remove`] does.
+    /// Removes the entry at position `pos`, if `pos < len`, as [`Table::remove_found`] does.
     pub fn remove_at(&mut self, pos: usize) -> Option<E> {
         let hash = *self.hashes.get(pos)?;
         self.remove_found(hash, |e| e.position() as usize == pos)

@@ -406,6 +406,129 @@ fn incrbyfloat_answers_and_stores_what_redis_does() {
     );
 }
 
+/// An EXEC discarded for OOM ends the client's watch too (Redis's execCommandAbort calls
+/// discardTransaction, which unwatches), and leaves the client out of MULTI; the OOM abort
+/// comes before an earlier queueing error's (from the second review).
+#[test]
+fn an_oom_execabort_ends_the_watch_and_the_transaction() {
+    let (mut h, c) = kv_with(KvConfig { max_keys: 2, ..KvConfig::default() });
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "1"], "+OK\r\n"),
+            (&["WATCH", "a"], "+OK\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "b", "2"], "+QUEUED\r\n"),
+        ],
+    );
+    let d = h.open();
+    assert_eq!(ask(&mut h, d, &["SET", "z", "9"]), "+OK\r\n");
+    assert_eq!(h.service.store().watched_keys(), 1);
+    let abort = "-EXECABORT Transaction discarded because of: OOM command not allowed: the keyspace holds its most keys\r\n";
+    assert_eq!(ask(&mut h, c, &["EXEC"]), abort);
+    assert_eq!(h.service.store().watched_keys(), 0);
+    assert_eq!(ask(&mut h, c, &["GET", "b"]), "$-1\r\n");
+    assert_eq!(ask(&mut h, c, &["EXEC"]), "-ERR EXEC without MULTI\r\n");
+    assert_eq!(ask(&mut h, c, &["DEL", "z"]), ":1\r\n");
+    script(
+        &mut h,
+        c,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "b", "2"], "+QUEUED\r\n"),
+            (&["NOSUCH"], "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"),
+        ],
+    );
+    assert_eq!(ask(&mut h, d, &["SET", "z", "9"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, c, &["EXEC"]), abort);
+}
+
+/// A transaction queued while there was room runs whole at EXEC and may take the keyspace
+/// past `max_keys`, as Redis at `maxmemory` checks before a command, not inside EXEC.
+#[test]
+fn a_transaction_queued_with_room_may_take_the_keyspace_past_max_keys() {
+    let (mut h, c) = kv_with(KvConfig { max_keys: 2, ..KvConfig::default() });
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "1"], "+OK\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "b", "2"], "+QUEUED\r\n"),
+            (&["SET", "c", "3"], "+QUEUED\r\n"),
+            (&["SET", "d", "4"], "+QUEUED\r\n"),
+            (&["EXEC"], "*3\r\n+OK\r\n+OK\r\n+OK\r\n"),
+            (&["DBSIZE"], ":4\r\n"),
+            (&["SET", "e", "5"], "-OOM command not allowed: the keyspace holds its most keys\r\n"),
+        ],
+    );
+}
+
+/// The bitmap commands, replies compared byte for byte with redis-server 7.0.15.
+#[test]
+fn bitmap_commands_answer_as_redis_does() {
+    let (mut h, c) = kv_with(KvConfig { max_bulk: 1024, ..KvConfig::default() });
+    // Redis's limit is its proto-max-bulk-len, 512 MiB by default: an offset whose byte lies
+    // beyond it is refused, as here beyond max_bulk.
+    let bad_offset = "-ERR bit offset is not an integer or out of range\r\n";
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SETBIT", "b", "7", "1"], ":0\r\n"),
+            (&["SETBIT", "b", "7", "1"], ":1\r\n"),
+            (&["SETBIT", "b", "18", "1"], ":0\r\n"),
+            (&["GET", "b"], "$3\r\n\x01\x00\x20\r\n"),
+            (&["GETBIT", "b", "18"], ":1\r\n"),
+            (&["GETBIT", "b", "1000"], ":0\r\n"),
+            (&["SETBIT", "b", "8191", "0"], ":0\r\n"),
+            (&["STRLEN", "b"], ":1024\r\n"),
+            (&["SETBIT", "b", "8192", "1"], bad_offset),
+            (&["SETBIT", "b", "-1", "1"], bad_offset),
+            (&["SETBIT", "b", "0", "2"], "-ERR bit is not an integer or out of range\r\n"),
+            (&["SETBIT", "z", "3", "0"], ":0\r\n"),
+            (&["GET", "z"], "$1\r\n\x00\r\n"),
+            (&["SET", "s", "foobar"], "+OK\r\n"),
+            (&["BITCOUNT", "s"], ":26\r\n"),
+            (&["BITCOUNT", "s", "0", "0"], ":4\r\n"),
+            (&["BITCOUNT", "s", "1", "1"], ":6\r\n"),
+            (&["BITCOUNT", "s", "1", "1", "BYTE"], ":6\r\n"),
+            (&["BITCOUNT", "s", "5", "30", "BIT"], ":17\r\n"),
+            (&["BITCOUNT", "s", "-2", "-1"], ":7\r\n"),
+            (&["BITCOUNT", "s", "-1", "-2", "nonsense"], ":0\r\n"),
+            (&["BITCOUNT", "s", "0"], "-ERR syntax error\r\n"),
+            (&["BITCOUNT", "s", "0", "1", "WORD"], "-ERR syntax error\r\n"),
+            (&["BITCOUNT", "missing", "any", "thing"], ":0\r\n"),
+            (&["SET", "p", "x"], "+OK\r\n"),
+            (&["SETBIT", "p", "0", "1"], ":0\r\n"),
+            (&["BITPOS", "p", "0"], ":5\r\n"),
+            (&["SET", "q", ""], "+OK\r\n"),
+            (&["SETBIT", "q", "23", "0"], ":0\r\n"),
+            (&["SETBIT", "q", "12", "1"], ":0\r\n"),
+            (&["BITPOS", "q", "1"], ":12\r\n"),
+            (&["BITPOS", "q", "1", "2"], ":-1\r\n"),
+            (&["BITPOS", "q", "1", "7", "15", "BIT"], ":12\r\n"),
+            (&["BITPOS", "q", "0", "1", "1"], ":8\r\n"),
+            (&["BITPOS", "missing", "0"], ":0\r\n"),
+            (&["BITPOS", "missing", "1"], ":-1\r\n"),
+            (&["BITPOS", "q", "2"], "-ERR The bit argument must be 1 or 0.\r\n"),
+            (&["BITOP", "AND", "dest", "s", "missing"], ":6\r\n"),
+            (&["BITCOUNT", "dest"], ":0\r\n"),
+            (
+                &["BITOP", "NOT", "dest", "s", "s"],
+                "-ERR BITOP NOT must be called with a single source key.\r\n",
+            ),
+            (&["BITOP", "NAND", "dest", "s"], "-ERR syntax error\r\n"),
+            (&["EXPIRE", "dest", "100"], ":1\r\n"),
+            (&["BITOP", "OR", "dest", "q", "b"], ":1024\r\n"),
+            (&["TTL", "dest"], ":-1\r\n"),
+            (&["BITOP", "XOR", "dest", "missing"], ":0\r\n"),
+            (&["EXISTS", "dest"], ":0\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -11,6 +11,7 @@
 //! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX |
 //! |                 | APPEND STRLEN GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY  |
 //! |                 | INCRBYFLOAT                                                     |
+//! | `bits.rs`       | SETBIT GETBIT BITCOUNT BITPOS BITOP (strings as bitmaps)        |
 //! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX EXPIRE PEXPIRE     |
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
@@ -21,6 +22,7 @@
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
 //! arguments counting the command name, `n < 0` means at least `-n`.
 
+mod bits;
 mod connection;
 mod keyspace;
 mod server;
@@ -89,6 +91,11 @@ pub static COMMANDS: &[Command] = &[
     command("incrby", 3, WF, KEY, strings::incrby),
     command("decrby", 3, WF, KEY, strings::decrby),
     command("incrbyfloat", 3, WF, KEY, strings::incrbyfloat),
+    command("setbit", 4, W, KEY, bits::setbit),
+    command("getbit", 3, R, KEY, bits::getbit),
+    command("bitcount", -2, &["readonly"], KEY, bits::bitcount),
+    command("bitpos", -3, &["readonly"], KEY, bits::bitpos),
+    command("bitop", -4, W, (2, -1, 1), bits::bitop),
     command("expire", -3, WD, KEY, keyspace::expire),
     command("pexpire", -3, WD, KEY, keyspace::pexpire),
     command("ttl", 2, R, KEY, keyspace::ttl),
@@ -202,6 +209,10 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     // A full keyspace refuses what may add a key, as Redis does at its `maxmemory`: at once,
     // or, for a transaction, at queueing (which fails it) and at EXEC (which discards it), so
     // that a transaction never runs in part. (Flags are read only once the keyspace is full.)
+    // Redis at `maxmemory` also refuses to *queue* commands that add nothing, since queueing
+    // costs memory; here the limit counts keys and the queue is bounded by `max_query`, so
+    // only commands that may add a key are refused. Like `maxmemory`, the limit is checked
+    // before a command runs: one command or transaction may take the keyspace past it.
     if full(kv) && denyoom(command) {
         if let Some(t) = transaction.as_mut() {
             t.failed = true;

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""The kv service against real Redis, reply for reply: random command sequences sent to two
+servers, every reply compared byte for byte. Traffic goes to loopback only, a bounded number of
+commands.
+
+    redis-server --port 27999 --save '' --appendonly no &
+    cargo run --release -- serve --kv 127.0.0.1:27998 &
+    scripts/kv_diff.py float SEED OURS_PORT REDIS_PORT [CASES]    # e.g. float 1 27998 27999 5000
+    scripts/kv_diff.py bits  SEED OURS_PORT REDIS_PORT [CASES]
+
+float: chains of SET + 1-4 INCRBYFLOATs + GET. The inputs mix plain decimals (to 25 digits
+  either side of the point), exponents up to +-4960 (past the long double's range both ways),
+  small fractions, hexadecimal floats with binary exponents to the subnormal range, 64-bit
+  integers and the special texts (inf, nan, '', ' 1', '1e', '1.19e4932', '3.6e-4951', ...).
+bits: SETBIT, GETBIT, BITCOUNT, BITPOS (every argument form, negative and out-of-range
+  offsets, BYTE/BIT and bad units, bad integers), BITOP of every kind, over four keys that SET
+  and DEL also change (values of 0x00, 0xff and random bytes).
+
+Exit status 1 if any reply differs; the first ten differences are printed. Both servers
+should start empty (FLUSHALL both first).
+"""
+import random
+import socket
+import sys
+
+
+def enc(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        if isinstance(a, int):
+            a = str(a)
+        if isinstance(a, str):
+            a = a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def read_reply(f):
+    line = f.readline()
+    if line[:1] == b"$":
+        n = int(line[1:])
+        return line if n < 0 else line + f.read(n + 2)
+    if line[:1] == b"*":
+        n = int(line[1:])
+        return line + b"".join(read_reply(f) for _ in range(max(n, 0)))
+    return line
+
+
+class Client:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.file = self.sock.makefile("rb")
+
+    def ask(self, *args):
+        self.sock.sendall(enc(*args))
+        return read_reply(self.file)
+
+
+def rfloat(rnd):
+    k = rnd.random()
+    sign = rnd.choice(["", "", "-", "+"])
+    if k < 0.3:
+        ip = str(rnd.randint(0, 10 ** rnd.randint(0, 25)))
+        fp = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(0, 25)))
+        return sign + ip + ("." + fp if fp or rnd.random() < 0.2 else "")
+    if k < 0.55:
+        m = str(rnd.randint(1, 10 ** rnd.randint(1, 22)))
+        if rnd.random() < 0.5:
+            m = m[:1] + "." + m[1:]
+        e = str(rnd.randint(0, rnd.choice([5, 30, 400, 4940, 4960])))
+        return sign + m + rnd.choice("eE") + rnd.choice(["", "-", "+"]) + e
+    if k < 0.7:
+        return sign + "0." + "0" * rnd.randint(0, 20) + str(rnd.randint(1, 999999))
+    if k < 0.8:
+        h = "".join(rnd.choice("0123456789abcdefABCDEF") for _ in range(rnd.randint(1, 20)))
+        if rnd.random() < 0.5:
+            p = rnd.randint(0, len(h))
+            h = h[:p] + "." + h[p:]
+        e = rnd.choice(["", "p" + str(rnd.randint(-100, 100)), "P-" + str(rnd.randint(0, 16500)),
+                        "p+" + str(rnd.randint(0, 16400))])
+        return sign + rnd.choice(["0x", "0X"]) + h + e
+    if k < 0.9:
+        return sign + str(rnd.randint(-10 ** 18, 10 ** 18))
+    return rnd.choice(["inf", "-inf", "nan", "1e", "1e+", ".", "", "0x", "1.5.5", "  1", "1 ", "-0",
+                       "0.0", "1e-4951", "3.6e-4951", "1.18e4932", "1.19e4932", "0.1", "0.2", "1e-18",
+                       "5e-18", "0.5e-17"])
+
+
+def float_cases(rnd):
+    start = rfloat(rnd)
+    yield ["SET", "k", start]
+    for _ in range(rnd.randint(1, 4)):
+        yield ["INCRBYFLOAT", "k", rfloat(rnd)]
+    yield ["GET", "k"]
+
+
+def bits_cases(rnd):
+    keys = ["k1", "k2", "k3", "none"]
+    rint = lambda: rnd.choice([0, 1, 2, 3, 7, 8, 9, 15, 16, -1, -2, -3, -7, -8, -9, -16, -17, 100, -100,
+                               rnd.randint(-70, 70)])
+    unit = lambda: rnd.choice([[], [], ["BIT"], ["BYTE"], ["bit"], ["bad"]])
+    k, r = rnd.choice(keys), rnd.random()
+    if r < 0.2:
+        offset = rnd.choice([rnd.randint(0, 120), rnd.randint(0, 2000), -1, "x", "01", "1.0"])
+        yield ["SETBIT", k, offset, rnd.choice(["0", "1", "1", "2", "-1", "x"])]
+    elif r < 0.3:
+        yield ["GETBIT", k, rnd.choice([rnd.randint(0, 150), -1, "x"])]
+    elif r < 0.5:
+        yield ["BITCOUNT", k] + rnd.choice([[], [rint()], [rint(), rint()], [rint(), rint()] + unit(),
+                                            [rint(), "x"], [rint(), rint(), "BIT", "extra"]])
+    elif r < 0.7:
+        yield ["BITPOS", k, rnd.choice(["0", "1", "1", "0", "2", "x"])] + rnd.choice(
+            [[], [rint()], [rint(), rint()], [rint(), rint()] + unit(), ["x"], [rint(), "x"]])
+    elif r < 0.8:
+        yield ["BITOP", rnd.choice(["AND", "or", "XOR", "NOT", "bad"]), rnd.choice(keys)] + [
+            rnd.choice(keys) for _ in range(rnd.randint(1, 3))]
+    elif r < 0.9:
+        value = bytes(rnd.choice([0, 255, rnd.randint(0, 255)]) for _ in range(rnd.randint(0, 12)))
+        yield ["SET", k, value]
+    elif r < 0.95:
+        yield ["GET", k]
+    else:
+        yield ["DEL", k]
+
+
+def main():
+    mode, seed, ours, redis = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    cases = int(sys.argv[5]) if len(sys.argv) > 5 else 2000
+    generate = {"float": float_cases, "bits": bits_cases}[mode]
+    rnd = random.Random(seed)
+    a, b = Client(ours), Client(redis)
+    bad = 0
+    for _ in range(cases):
+        for command in generate(rnd):
+            got, want = a.ask(*command), b.ask(*command)
+            if got != want:
+                bad += 1
+                if bad <= 10:
+                    print("DIFF %r\n  ours  %r\n  redis %r" % (command, got[:200], want[:200]))
+    print("mode", mode, "cases", cases, "diffs", bad)
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
