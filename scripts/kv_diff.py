@@ -7,6 +7,7 @@ commands.
     cargo run --release -- serve --kv 127.0.0.1:27998 &
     scripts/kv_diff.py float SEED OURS_PORT REDIS_PORT [CASES]    # e.g. float 1 27998 27999 5000
     scripts/kv_diff.py bits  SEED OURS_PORT REDIS_PORT [CASES]
+    scripts/kv_diff.py bitfield SEED OURS_PORT REDIS_PORT [CASES]
 
 float: chains of SET + 1-4 INCRBYFLOATs + GET. The inputs mix plain decimals (to 25 digits
   either side of the point), exponents up to +-4960 (past the long double's range both ways),
@@ -15,6 +16,9 @@ float: chains of SET + 1-4 INCRBYFLOATs + GET. The inputs mix plain decimals (to
 bits: SETBIT, GETBIT, BITCOUNT, BITPOS (every argument form, negative and out-of-range
   offsets, BYTE/BIT and bad units, bad integers), BITOP of every kind, over four keys that SET
   and DEL also change (values of 0x00, 0xff and random bytes).
+bitfield: BITFIELD and BITFIELD_RO with 1-5 operations each: GET, SET and INCRBY on signed and
+  unsigned fields of every width (and bad ones), plain and #n offsets, values at and past each
+  range's edges, OVERFLOW WRAP/SAT/FAIL (and a bad one), over keys that SET and DEL change.
 
 Exit status 1 if any reply differs; the first ten differences are printed. Both servers
 should start empty (FLUSHALL both first).
@@ -123,10 +127,43 @@ def bits_cases(rnd):
         yield ["DEL", k]
 
 
+def bitfield_cases(rnd):
+    keys = ["f1", "f2", "none"]
+    k, r = rnd.choice(keys), rnd.random()
+    if r < 0.1:
+        yield ["SET", k, bytes(rnd.randint(0, 255) for _ in range(rnd.randint(0, 10)))]
+        return
+    if r < 0.13:
+        yield ["DEL", k]
+        return
+    command = [rnd.choice(["BITFIELD", "BITFIELD", "BITFIELD", "BITFIELD_RO", "bitfield"]), k]
+    for _ in range(rnd.randint(0, 5)):
+        width = rnd.choice([1, 2, 3, 7, 8, 9, 15, 16, 31, 32, 33, 62, 63, 64, rnd.randint(1, 64)])
+        sign = rnd.choice(["i", "u"])
+        ftype = rnd.choice([sign + str(width)] * 12 + ["u64", "i65", "i0", "x8", "I8", "u-1", "i"])
+        offset = rnd.choice([str(rnd.randint(0, 100)), "#" + str(rnd.randint(0, 12)), str(rnd.randint(0, 20)),
+                             "-1", "#-1", "#", "x"])
+        lim = 1 << min(width, 63)
+        value = rnd.choice([0, 1, -1, lim - 1, lim, -lim, lim // 2, -(lim // 2) - 1, lim // 2 - 1,
+                            rnd.randint(-lim, lim), 2 ** 63 - 1, -(2 ** 63), "x"])
+        op = rnd.random()
+        if op < 0.35:
+            command += ["GET", ftype, offset]
+        elif op < 0.6:
+            command += ["SET", ftype, offset, value]
+        elif op < 0.85:
+            command += ["INCRBY", ftype, offset, value]
+        elif op < 0.97:
+            command += ["OVERFLOW", rnd.choice(["WRAP", "SAT", "FAIL", "sat", "bad"])]
+        else:
+            command += [rnd.choice(["GET", "SET", "NOPE"])]
+    yield command
+
+
 def main():
     mode, seed, ours, redis = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     cases = int(sys.argv[5]) if len(sys.argv) > 5 else 2000
-    generate = {"float": float_cases, "bits": bits_cases}[mode]
+    generate = {"float": float_cases, "bits": bits_cases, "bitfield": bitfield_cases}[mode]
     rnd = random.Random(seed)
     a, b = Client(ours), Client(redis)
     bad = 0

@@ -109,6 +109,10 @@ fn kv_command() -> impl Strategy<Value = Vec<u8>> {
         key.clone().prop_map(|k| common::resp(&[b"BITCOUNT", k, b"1", b"-2", b"BIT"])),
         key.clone().prop_map(|k| common::resp(&[b"BITPOS", k, b"0", b"1"])),
         (key.clone(), key.clone()).prop_map(|(a, b)| common::resp(&[b"BITOP", b"XOR", a, a, b])),
+        (key.clone(), 0u8..40).prop_map(|(k, o)| {
+            let offset = o.to_string();
+            common::resp(&[b"BITFIELD", k, b"INCRBY", b"i5", offset.as_bytes(), b"7", b"GET", b"u3", b"#2"])
+        }),
         key.clone().prop_map(|k| common::resp(&[b"DEL", k])),
         (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"APPEND", k, &v])),
         (key.clone(), key.clone()).prop_map(|(a, b)| common::resp(&[b"EXISTS", a, b])),

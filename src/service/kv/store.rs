@@ -329,6 +329,13 @@ impl Store {
         was
     }
 
+    /// `BITFIELD`'s write: makes the value at `key` at least `len` bytes long (zeros added; a
+    /// missing key is created), then lets `change` edit it in place; keeps the TTL.
+    pub fn modify(&mut self, key: &[u8], len: usize, now: Instant, change: impl FnOnce(&mut [u8])) {
+        let hash = self.lookup(key, now);
+        self.change_value(hash, key, len, change);
+    }
+
     /// Calls `change` with the value at `key` (`hash` is its hash) made at least `len` bytes
     /// long (zeros added), to change in place; a missing key is first created with `len` zero
     /// bytes, exactly (a new key's value is as likely to stay as it is as to grow). Counts a

@@ -529,6 +529,67 @@ fn bitmap_commands_answer_as_redis_does() {
     );
 }
 
+/// BITFIELD and BITFIELD_RO, replies compared byte for byte with redis-server 7.0.15.
+#[test]
+fn bitfield_answers_as_redis_does() {
+    let (mut h, c) = kv();
+    let bad_type = "-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.\r\n";
+    script(
+        &mut h,
+        c,
+        &[
+            (
+                &[
+                    "BITFIELD", "bf", "SET", "i8", "0", "100", "INCRBY", "i8", "0", "100", "OVERFLOW", "SAT",
+                    "INCRBY", "i8", "0", "100", "OVERFLOW", "FAIL", "INCRBY", "i8", "0", "100", "GET", "u4",
+                    "0",
+                ],
+                "*5\r\n:0\r\n:-56\r\n:44\r\n$-1\r\n:2\r\n",
+            ),
+            (
+                &[
+                    "BITFIELD", "bf", "SET", "u63", "#1", "-1", "GET", "u63", "63", "OVERFLOW", "SAT", "SET",
+                    "u2", "0", "5", "GET", "u2", "0",
+                ],
+                "*4\r\n:0\r\n:9223372036854775807\r\n:0\r\n:3\r\n",
+            ),
+            (
+                &[
+                    "BITFIELD",
+                    "bf",
+                    "INCRBY",
+                    "i64",
+                    "200",
+                    "9223372036854775807",
+                    "OVERFLOW",
+                    "WRAP",
+                    "INCRBY",
+                    "i64",
+                    "200",
+                    "1",
+                ],
+                "*2\r\n:9223372036854775807\r\n:-9223372036854775808\r\n",
+            ),
+            (&["STRLEN", "bf"], ":33\r\n"),
+            (&["BITFIELD_RO", "bf", "GET", "i8", "0", "GET", "u64", "0"], bad_type),
+            (
+                &["BITFIELD_RO", "bf", "GET", "i8", "0", "SET", "i8", "0", "1"],
+                "-ERR BITFIELD_RO only supports the GET subcommand\r\n",
+            ),
+            (&["BITFIELD", "bf", "GET", "i8", "-1"], "-ERR bit offset is not an integer or out of range\r\n"),
+            (&["BITFIELD", "bf", "OVERFLOW", "up"], "-ERR Invalid OVERFLOW type specified\r\n"),
+            (&["BITFIELD", "bf", "GET", "i8"], "-ERR syntax error\r\n"),
+            (
+                &["BITFIELD", "bf", "INCRBY", "i8", "0", "x"],
+                "-ERR value is not an integer or out of range\r\n",
+            ),
+            (&["BITFIELD", "nokey", "GET", "u8", "#3"], "*1\r\n:0\r\n"),
+            (&["EXISTS", "nokey"], ":0\r\n"),
+            (&["BITFIELD", "bf"], "*0\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

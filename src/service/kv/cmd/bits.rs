@@ -1,4 +1,4 @@
-//! Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP. Redis's bitmaps are not a type of
+//! Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD and BITFIELD_RO. Redis's bitmaps are not a type of
 //! their own but strings read as arrays of bits, bit 0 being the most significant bit of the
 //! first byte; a missing key reads as an empty string, which reads as all zeros. Each follows
 //! Redis 7's `bitops.c` step by step, error texts and odd corners included (compared with
@@ -225,4 +225,229 @@ pub(super) fn bitop(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         .collect();
     kv.store.set(dest, &result, Ttl::Clear, now);
     reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX));
+}
+
+/// What a BITFIELD `SET` or `INCRBY` does past the field's range (`OVERFLOW`, until the next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    /// Two's complement wrap-around (the default).
+    Wrap,
+    /// Saturate at the field's minimum or maximum.
+    Sat,
+    /// Write nothing; the reply is null.
+    Fail,
+}
+
+/// One parsed BITFIELD operation.
+#[derive(Debug)]
+struct FieldOp {
+    /// `None` for GET, else SET (`false`) or INCRBY (`true`) with its argument.
+    write: Option<(bool, i64)>,
+    signed: bool,
+    bits: u32,
+    offset: u64,
+    overflow: Overflow,
+}
+
+const BAD_TYPE: &str =
+    "Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+
+/// `i1`..`i64` or `u1`..`u63` (lowercase only, as Redis reads it).
+fn field_type(text: &[u8]) -> Option<(bool, u32)> {
+    let (signed, width) = match text.split_first()? {
+        (b'i', rest) => (true, rest),
+        (b'u', rest) => (false, rest),
+        _ => return None,
+    };
+    let bits = parse_int(width)?;
+    let max = if signed { 64 } else { 63 };
+    (1..=max).contains(&bits).then_some((signed, bits as u32))
+}
+
+/// A BITFIELD offset: a bit offset, or `#n`, the n-th field of this width.
+fn field_offset(text: &[u8], bits: u32, max_bulk: usize) -> Option<u64> {
+    let (number, scale) = match text {
+        [b'#', rest @ ..] if !rest.is_empty() => (rest, i64::from(bits)),
+        _ => (text, 1),
+    };
+    let offset = parse_int(number)?.checked_mul(scale)?;
+    u64::try_from(offset).ok().filter(|&o| o / 8 < max_bulk as u64)
+}
+
+/// `BITFIELD key [GET type offset] [SET type offset value] [INCRBY type offset increment]
+/// [OVERFLOW WRAP|SAT|FAIL] ...`: an array with one reply per GET, SET (the old value) and
+/// INCRBY (the new value, or null when `OVERFLOW FAIL` refused it). Every operation is parsed
+/// before any runs: a bad one fails the whole command. A command that writes makes the value
+/// long enough for its farthest field first (creating the key), even if FAIL then writes
+/// nothing; fields are read past the end as zeros.
+pub(super) fn bitfield(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    bitfield_generic(kv, args, cx, false);
+}
+
+/// `BITFIELD_RO key [GET type offset] ...`: BITFIELD's reads, allowed on read-only replicas.
+pub(super) fn bitfield_ro(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    bitfield_generic(kv, args, cx, true);
+}
+
+fn bitfield_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, read_only: bool) {
+    let mut ops = Vec::new();
+    let mut overflow = Overflow::Wrap;
+    // One past the last byte a write reaches.
+    let mut reach = 0u64;
+    let mut i = 2;
+    while let Some(word) = args.get(i) {
+        let left = args.len() - i - 1;
+        let is = |name: &str| word.eq_ignore_ascii_case(name.as_bytes());
+        let write = if is("get") && left >= 2 {
+            false
+        } else if (is("set") || is("incrby")) && left >= 3 {
+            true
+        } else if is("overflow") && left >= 1 {
+            let kind = args.arg(i + 1);
+            let is = |name: &str| kind.eq_ignore_ascii_case(name.as_bytes());
+            overflow = if is("wrap") {
+                Overflow::Wrap
+            } else if is("sat") {
+                Overflow::Sat
+            } else if is("fail") {
+                Overflow::Fail
+            } else {
+                return reply::err(cx.out(), "Invalid OVERFLOW type specified");
+            };
+            i += 2;
+            continue;
+        } else {
+            return syntax_error(cx.out());
+        };
+        let Some((signed, bits)) = field_type(args.arg(i + 1)) else {
+            return reply::err(cx.out(), BAD_TYPE);
+        };
+        let Some(offset) = field_offset(args.arg(i + 2), bits, kv.config.max_bulk) else {
+            return reply::err(cx.out(), BAD_OFFSET);
+        };
+        let write = if write {
+            let Some(n) = parse_int(args.arg(i + 3)) else {
+                return not_an_integer(cx.out());
+            };
+            reach = reach.max((offset + u64::from(bits) - 1) / 8 + 1);
+            Some((is("incrby"), n))
+        } else {
+            None
+        };
+        ops.push(FieldOp { write, signed, bits, offset, overflow });
+        i += if write.is_some() { 4 } else { 3 };
+    }
+    let now = cx.now();
+    let key = args.arg(1);
+    let mut replies = Vec::new();
+    if ops.iter().all(|op| op.write.is_none()) {
+        let value = kv.store.get(key, now).unwrap_or_default();
+        replies.extend(ops.iter().map(|op| Some(read_field(value, op))));
+    } else if read_only {
+        return reply::err(cx.out(), "BITFIELD_RO only supports the GET subcommand");
+    } else {
+        // `reach` is within the bulk limit plus 8 bytes, as every offset's byte is.
+        kv.store.modify(key, reach as usize, now, |value| {
+            replies.extend(ops.iter().map(|op| run_field(value, op)));
+        });
+    }
+    reply::array(cx.out(), replies.len());
+    for answer in replies {
+        match answer {
+            Some(n) => reply::int(cx.out(), n),
+            None => reply::null(cx.out(), kv.resp3),
+        }
+    }
+}
+
+/// The field's bits as an unsigned number, zeros past the end of the value.
+fn get_bits(value: &[u8], offset: u64, bits: u32) -> u64 {
+    (offset..offset + u64::from(bits)).fold(0, |acc, i| {
+        let bit = value.get((i / 8) as usize).is_some_and(|byte| byte & (0x80 >> (i % 8)) != 0);
+        acc << 1 | u64::from(bit)
+    })
+}
+
+fn set_bits(value: &mut [u8], offset: u64, bits: u32, n: u64) {
+    for k in 0..u64::from(bits) {
+        let i = offset + k;
+        let (byte, mask) = ((i / 8) as usize, 0x80u8 >> (i % 8));
+        if n >> (u64::from(bits) - 1 - k) & 1 == 1 {
+            value[byte] |= mask;
+        } else {
+            value[byte] &= !mask;
+        }
+    }
+}
+
+/// The field read as its type says: unsigned, or two's complement of `bits` bits.
+fn read_field(value: &[u8], op: &FieldOp) -> i64 {
+    let raw = get_bits(value, op.offset, op.bits);
+    if op.signed && op.bits < 64 && raw >> (op.bits - 1) & 1 == 1 {
+        (raw | u64::MAX << op.bits) as i64
+    } else {
+        raw as i64
+    }
+}
+
+/// A SET or INCRBY on `value` (long enough): the reply, `None` if `OVERFLOW FAIL` refused it.
+fn run_field(value: &mut [u8], op: &FieldOp) -> Option<i64> {
+    let Some((incr, n)) = op.write else {
+        return Some(read_field(value, op));
+    };
+    let old = read_field(value, op);
+    // SET checks the new value against the range as an increment of 0 from it.
+    let (base, delta) = if incr { (old, n) } else { (n, 0) };
+    let (overflowed, limit) =
+        if op.signed { signed_overflow(base, delta, op) } else { unsigned_overflow(base as u64, delta, op) };
+    if overflowed && op.overflow == Overflow::Fail {
+        return None;
+    }
+    let new = if overflowed { limit } else { base.wrapping_add(delta) };
+    set_bits(value, op.offset, op.bits, new as u64);
+    Some(if incr { new } else { old })
+}
+
+/// Redis's `checkSignedBitfieldOverflow`: whether `value + incr` leaves the signed range of
+/// `op.bits` bits, and the value WRAP or SAT puts there instead.
+fn signed_overflow(value: i64, incr: i64, op: &FieldOp) -> (bool, i64) {
+    let bits = op.bits;
+    let max = if bits == 64 { i64::MAX } else { (1i64 << (bits - 1)) - 1 };
+    let min = -max - 1;
+    let max_incr = (max as u64).wrapping_sub(value as u64) as i64;
+    let min_incr = min.wrapping_sub(value);
+    let wrap = || {
+        let sum = (value as u64).wrapping_add(incr as u64);
+        let wrapped = if bits < 64 {
+            let mask = u64::MAX << bits;
+            if sum & (1 << (bits - 1)) != 0 { sum | mask } else { sum & !mask }
+        } else {
+            sum
+        };
+        wrapped as i64
+    };
+    let over = value > max || (bits != 64 && incr > max_incr) || (value >= 0 && incr > 0 && incr > max_incr);
+    let under = value < min || (bits != 64 && incr < min_incr) || (value < 0 && incr < 0 && incr < min_incr);
+    match (over, under, op.overflow) {
+        (true, _, Overflow::Sat) => (true, max),
+        (false, true, Overflow::Sat) => (true, min),
+        (true, _, _) | (false, true, _) => (true, wrap()),
+        _ => (false, 0),
+    }
+}
+
+/// Redis's `checkUnsignedBitfieldOverflow`, the same for an unsigned field.
+fn unsigned_overflow(value: u64, incr: i64, op: &FieldOp) -> (bool, i64) {
+    let max = (1u64 << op.bits) - 1;
+    let max_incr = max.wrapping_sub(value) as i64;
+    let min_incr = value.wrapping_neg() as i64;
+    let wrap = || (value.wrapping_add(incr as u64) & max) as i64;
+    let over = value > max || (incr > 0 && incr > max_incr);
+    let under = incr < 0 && incr < min_incr;
+    match (over, under, op.overflow) {
+        (true, _, Overflow::Sat) => (true, max as i64),
+        (false, true, Overflow::Sat) => (true, 0),
+        (true, _, _) | (false, true, _) => (true, wrap()),
+        _ => (false, 0),
+    }
 }

@@ -11,7 +11,7 @@
 //! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX |
 //! |                 | APPEND STRLEN GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY  |
 //! |                 | INCRBYFLOAT                                                     |
-//! | `bits.rs`       | SETBIT GETBIT BITCOUNT BITPOS BITOP (strings as bitmaps)        |
+//! | `bits.rs`       | SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO        |
 //! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX EXPIRE PEXPIRE     |
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
@@ -96,6 +96,8 @@ pub static COMMANDS: &[Command] = &[
     command("bitcount", -2, &["readonly"], KEY, bits::bitcount),
     command("bitpos", -3, &["readonly"], KEY, bits::bitpos),
     command("bitop", -4, W, (2, -1, 1), bits::bitop),
+    command("bitfield", -2, W, KEY, bits::bitfield),
+    command("bitfield_ro", -2, &["readonly", "fast"], KEY, bits::bitfield_ro),
     command("expire", -3, WD, KEY, keyspace::expire),
     command("pexpire", -3, WD, KEY, keyspace::pexpire),
     command("ttl", 2, R, KEY, keyspace::ttl),
