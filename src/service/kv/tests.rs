@@ -590,6 +590,42 @@ fn bitfield_answers_as_redis_does() {
     );
 }
 
+/// COPY, replies compared with redis-server 7.0.15 (whose `DB 1` is another database; here
+/// there is one, so it is out of range, as SELECT 1 is).
+#[test]
+fn copy_copies_value_and_ttl() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "1"], "+OK\r\n"),
+            (&["EXPIRE", "a", "100"], ":1\r\n"),
+            (&["COPY", "a", "b"], ":1\r\n"),
+            (&["TTL", "b"], ":100\r\n"),
+            (&["GET", "b"], "$1\r\n1\r\n"),
+            (&["COPY", "a", "b"], ":0\r\n"),
+            (&["SET", "a", "2"], "+OK\r\n"),
+            (&["COPY", "a", "b", "REPLACE"], ":1\r\n"),
+            (&["GET", "b"], "$1\r\n2\r\n"),
+            (&["TTL", "b"], ":-1\r\n"),
+            (&["COPY", "a", "a"], "-ERR source and destination objects are the same\r\n"),
+            (&["COPY", "missing", "b"], ":0\r\n"),
+            (&["COPY", "missing", "missing"], "-ERR source and destination objects are the same\r\n"),
+            (&["COPY", "a", "c", "DB", "0"], ":1\r\n"),
+            (&["COPY", "a", "c", "DB", "99"], "-ERR DB index is out of range\r\n"),
+            (&["COPY", "a", "c", "DB", "x"], "-ERR value is not an integer or out of range\r\n"),
+            (
+                &["COPY", "a", "c", "DB", "99999999999"],
+                "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n",
+            ),
+            (&["COPY", "a", "c", "BAD"], "-ERR syntax error\r\n"),
+            (&["COPY", "a", "c", "DB"], "-ERR syntax error\r\n"),
+            (&["COPY", "a", "c", "replace", "db", "0"], ":1\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -1,4 +1,4 @@
-//! Keyspace commands: DEL (and UNLINK), EXISTS (and TOUCH), TYPE, RENAME, RENAMENX, the expiry
+//! Keyspace commands: DEL (and UNLINK), EXISTS (and TOUCH), TYPE, RENAME, RENAMENX, COPY, the expiry
 //! family (EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST),
 //! KEYS, SCAN, RANDOMKEY, DBSIZE and FLUSHALL/FLUSHDB. They work on keys whatever their value.
 
@@ -205,6 +205,48 @@ fn rename_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, nx: bool) {
     kv.store.remove(from, now);
     kv.store.set(to, &value, deadline.map_or(Ttl::Clear, Ttl::At), now);
     if nx { reply::int(cx.out(), 1) } else { cx.write(reply::OK) }
+}
+
+/// `COPY source destination [DB destination-db] [REPLACE]`: copies the value and its TTL; 1
+/// if copied, 0 if the source is missing or the destination exists (REPLACE overwrites it).
+/// There is one database, so `DB` takes only 0 (another is out of range, as for SELECT).
+pub(super) fn copy(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let mut replace = false;
+    let mut i = 3;
+    while let Some(word) = args.get(i) {
+        if word.eq_ignore_ascii_case(b"replace") {
+            replace = true;
+        } else if word.eq_ignore_ascii_case(b"db") && i + 1 < args.len() {
+            match parse_int(args.arg(i + 1)) {
+                None => return not_an_integer(cx.out()),
+                Some(n) if i32::try_from(n).is_err() => {
+                    return reply::err(
+                        cx.out(),
+                        "value is out of range, value must between -2147483648 and 2147483647",
+                    );
+                }
+                Some(0) => {}
+                Some(_) => return reply::err(cx.out(), "DB index is out of range"),
+            }
+            i += 1;
+        } else {
+            return syntax_error(cx.out());
+        }
+        i += 1;
+    }
+    let (now, from, to) = (cx.now(), args.arg(1), args.arg(2));
+    if from == to {
+        return reply::err(cx.out(), "source and destination objects are the same");
+    }
+    let Some(value) = kv.store.get(from, now).map(<[u8]>::to_vec) else {
+        return reply::int(cx.out(), 0);
+    };
+    let deadline = kv.store.deadline(from, now).flatten();
+    if kv.store.contains(to, now) && !replace {
+        return reply::int(cx.out(), 0);
+    }
+    kv.store.set(to, &value, deadline.map_or(Ttl::Clear, Ttl::At), now);
+    reply::int(cx.out(), 1);
 }
 
 /// `RANDOMKEY`: a key picked at random, or null when there is none.

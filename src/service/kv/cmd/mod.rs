@@ -12,7 +12,7 @@
 //! |                 | APPEND STRLEN GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY  |
 //! |                 | INCRBYFLOAT                                                     |
 //! | `bits.rs`       | SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO        |
-//! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX EXPIRE PEXPIRE     |
+//! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX COPY EXPIRE PEXPIRE |
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
@@ -124,6 +124,7 @@ pub static COMMANDS: &[Command] = &[
     command("pexpiretime", 2, R, KEY, keyspace::pexpiretime),
     command("rename", 3, &["write"], (1, 2, 1), keyspace::rename),
     command("renamenx", 3, WD, (1, 2, 1), keyspace::renamenx),
+    command("copy", -3, W, (1, 2, 1), keyspace::copy),
     command("randomkey", 1, &["readonly"], NONE, keyspace::randomkey),
     command("echo", 2, F, NONE, connection::echo),
     command("dbsize", 1, R, NONE, keyspace::dbsize),
