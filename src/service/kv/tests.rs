@@ -626,6 +626,45 @@ fn copy_copies_value_and_ttl() {
     );
 }
 
+/// LCS, replies compared byte for byte with redis-server 7.0.15 (the example of Redis's docs),
+/// and the table's size bound.
+#[test]
+fn lcs_answers_as_redis_does_within_the_bulk_limit() {
+    let (mut h, c) = kv_with(KvConfig { max_bulk: 4096, ..KvConfig::default() });
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "key1", "ohmytext"], "+OK\r\n"),
+            (&["SET", "key2", "mynewtext"], "+OK\r\n"),
+            (&["LCS", "key1", "key2"], "$6\r\nmytext\r\n"),
+            (&["LCS", "key1", "key2", "LEN"], ":6\r\n"),
+            (
+                &["LCS", "key1", "key2", "IDX"],
+                "*4\r\n$7\r\nmatches\r\n*2\r\n*2\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n*2\r\n*2\r\n:2\r\n:3\r\n\
+                 *2\r\n:0\r\n:1\r\n$3\r\nlen\r\n:6\r\n",
+            ),
+            (
+                &["LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"],
+                "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n",
+            ),
+            (
+                &["LCS", "key1", "key2", "IDX", "LEN"],
+                "-ERR If you want both the length and indexes, please just use IDX.\r\n",
+            ),
+            (&["LCS", "key1", "nokey"], "$0\r\n\r\n"),
+            (&["LCS", "key1", "key2", "MINMATCHLEN"], "-ERR syntax error\r\n"),
+            // 32 x 32 values: 33 x 33 cells of 4 bytes = 4356 bytes, over the 4096 limit.
+            (&["SET", "x", &"x".repeat(32)], "+OK\r\n"),
+            (
+                &["LCS", "x", "x"],
+                "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n",
+            ),
+            (&["LCS", "x", "key1", "LEN"], ":1\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -10,7 +10,7 @@
 //! |-----------------|-----------------------------------------------------------------|
 //! | `strings.rs`    | GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX |
 //! |                 | APPEND STRLEN GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY  |
-//! |                 | INCRBYFLOAT                                                     |
+//! |                 | INCRBYFLOAT LCS                                                 |
 //! | `bits.rs`       | SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO        |
 //! | `keyspace.rs`   | DEL UNLINK EXISTS TOUCH TYPE RENAME RENAMENX COPY EXPIRE PEXPIRE |
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
@@ -111,6 +111,7 @@ pub static COMMANDS: &[Command] = &[
     command("getrange", 4, R, KEY, strings::getrange),
     command("substr", 4, R, KEY, strings::getrange),
     command("setrange", 4, W, KEY, strings::setrange),
+    command("lcs", -3, &["readonly"], (1, 2, 1), strings::lcs),
     command("type", 2, R, KEY, keyspace::key_type),
     command("unlink", -2, WD, KEYS, keyspace::del),
     command("touch", -2, R, KEYS, keyspace::exists),

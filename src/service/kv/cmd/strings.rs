@@ -1,5 +1,5 @@
 //! String commands: GET, SET (and SETNX, SETEX, PSETEX), GETSET, GETDEL, GETEX, MGET, MSET,
-//! MSETNX, APPEND, STRLEN, GETRANGE (and SUBSTR), SETRANGE and the INCR family (INCRBYFLOAT's
+//! MSETNX, APPEND, STRLEN, GETRANGE (and SUBSTR), SETRANGE, LCS and the INCR family (INCRBYFLOAT's
 //! arithmetic is in `longdouble.rs`). The GET/SET
 //! path reads its arguments in place from the input and writes its reply straight into
 //! `cx.out()`.
@@ -406,4 +406,128 @@ fn incr_by(kv: &mut Kv, key: &[u8], delta: i64, cx: &mut Cx<'_>) {
         Err(IncrError::NotAnInteger) => not_an_integer(cx.out()),
         Err(IncrError::Overflow) => reply::err(cx.out(), "increment or decrement would overflow"),
     }
+}
+
+/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`: the longest common
+/// subsequence of two values (missing keys read as empty), its length, or with IDX the
+/// matching ranges, last first, as Redis 7's `lcsCommand` walks its table back (transcribed
+/// step by step, so the ranges come out as Redis's do). The table costs 4 bytes a cell,
+/// (len1 + 1) × (len2 + 1) cells, and is refused past the bulk length limit, as Redis refuses
+/// it past `proto-max-bulk-len`: that bounds both the memory and the loop's time.
+pub(super) fn lcs(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let now = cx.now();
+    let a = kv.store.get(args.arg(1), now).map(<[u8]>::to_vec).unwrap_or_default();
+    let b = kv.store.get(args.arg(2), now).unwrap_or_default();
+    let (mut want_len, mut want_idx, mut with_len, mut min_len) = (false, false, false, 0u64);
+    let mut i = 3;
+    while let Some(option) = args.get(i) {
+        let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
+        if is("idx") {
+            want_idx = true;
+        } else if is("len") {
+            want_len = true;
+        } else if is("withmatchlen") {
+            with_len = true;
+        } else if is("minmatchlen") && i + 1 < args.len() {
+            let Some(n) = parse_int(args.arg(i + 1)) else {
+                return not_an_integer(cx.out());
+            };
+            min_len = n.max(0).unsigned_abs();
+            i += 1;
+        } else {
+            return syntax_error(cx.out());
+        }
+        i += 1;
+    }
+    if want_idx && want_len {
+        return reply::err(cx.out(), "If you want both the length and indexes, please just use IDX.");
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen + 1).saturating_mul(blen + 1);
+    if cells.saturating_mul(4) > kv.config.max_bulk {
+        return reply::err(
+            cx.out(),
+            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        );
+    }
+    // table[i * (blen + 1) + j]: the LCS length of a[..i] and b[..j]. Its cells are at most
+    // max_bulk / 4, so lengths fit in u32.
+    let mut table = vec![0u32; cells];
+    let at = |i: usize, j: usize| i * (blen + 1) + j;
+    for i in 1..=alen {
+        for j in 1..=blen {
+            table[at(i, j)] = if a[i - 1] == b[j - 1] {
+                table[at(i - 1, j - 1)] + 1
+            } else {
+                table[at(i - 1, j)].max(table[at(i, j - 1)])
+            };
+        }
+    }
+    let total = table[at(alen, blen)] as usize;
+    if want_len {
+        return reply::int(cx.out(), total as i64);
+    }
+    // Walk back from the end, collecting the subsequence and, for IDX, the matched ranges.
+    let mut common = vec![0u8; total];
+    let mut ranges: Vec<[usize; 4]> = Vec::new();
+    let (mut i, mut j, mut left) = (alen, blen, total);
+    // (a_start, a_end, b_start, b_end) of the range being grown; a_start == alen: none.
+    let (mut a_start, mut a_end, mut b_start, mut b_end) = (alen, 0, 0, 0);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            common[left - 1] = a[i - 1];
+            if a_start == alen {
+                (a_start, a_end, b_start, b_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if a_start == i && b_start == j {
+                a_start -= 1;
+                b_start -= 1;
+            } else {
+                emit = true;
+            }
+            if a_start == 0 || b_start == 0 {
+                emit = true;
+            }
+            (left, i, j) = (left - 1, i - 1, j - 1);
+        } else {
+            if table[at(i - 1, j)] > table[at(i, j - 1)] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = a_start != alen;
+        }
+        if emit {
+            let matched = (a_end - a_start + 1) as u64;
+            if min_len == 0 || matched >= min_len {
+                ranges.push([a_start, a_end, b_start, b_end]);
+            }
+            a_start = alen;
+        }
+    }
+    if !want_idx {
+        return reply::bulk(cx.out(), &common);
+    }
+    let resp3 = kv.resp3;
+    let out = cx.out();
+    if resp3 {
+        reply::map(out, 2);
+    } else {
+        reply::array(out, 4);
+    }
+    reply::bulk(out, b"matches");
+    reply::array(out, ranges.len());
+    for [a_start, a_end, b_start, b_end] in ranges {
+        reply::array(out, 2 + usize::from(with_len));
+        for (start, end) in [(a_start, a_end), (b_start, b_end)] {
+            reply::array(out, 2);
+            reply::int(out, start as i64);
+            reply::int(out, end as i64);
+        }
+        if with_len {
+            reply::int(out, (a_end - a_start + 1) as i64);
+        }
+    }
+    reply::bulk(out, b"len");
+    reply::int(out, total as i64);
 }
