@@ -24,8 +24,8 @@
 //!
 //! `SET` writes a value exactly (no spare room: most values are never changed in place).
 //! Overwriting a value with one of the same length reuses the box, so a benchmark's repeated
-//! `SET` of fixed-size values allocates nothing. `APPEND` and a `SETRANGE` past the end grow
-//! the value greedily, as Redis's `sdsMakeRoomFor` does: to twice the new length, or 1 MiB
+//! `SET` of fixed-size values allocates nothing. `APPEND`, and a `SETRANGE`, `SETBIT` or
+//! `BITFIELD` write past the end, grow the value greedily, as Redis's `sdsMakeRoomFor` does: to twice the new length, or 1 MiB
 //! more than it past 1 MiB. So a value built by many small appends is copied O(log n) times,
 //! not once per append: amortized O(1) an append, where copying the whole value every time
 //! made 20,000 appends of 100 bytes ten times slower than Redis.
@@ -62,7 +62,13 @@ struct Parts {
 impl Entry {
     /// An entry for `key` holding exactly `value`.
     pub(super) fn new(key: &[u8], value: &[u8]) -> Entry {
-        Entry { bytes: build(key, value, 0), pos: u32::MAX, ttl_slot: u32::MAX, deadline: None }
+        Entry { bytes: build(key, value, value.len(), 0), pos: u32::MAX, ttl_slot: u32::MAX, deadline: None }
+    }
+
+    /// An entry for `key` holding `len` zero bytes (SETBIT, SETRANGE, BITFIELD on a missing
+    /// key), made without a value to copy from.
+    pub(super) fn zeroed(key: &[u8], len: usize) -> Entry {
+        Entry { bytes: build(key, &[], len, 0), pos: u32::MAX, ttl_slot: u32::MAX, deadline: None }
     }
 
     /// The bytes the entry's allocation holds (what `used_memory` charges beyond the entry).
@@ -91,7 +97,7 @@ impl Entry {
         if !p.spare && p.value_end - p.value_start == value.len() {
             self.bytes[p.value_start..].copy_from_slice(value);
         } else {
-            self.bytes = build(&self.bytes[p.key_start..p.value_start], value, 0);
+            self.bytes = build(&self.bytes[p.key_start..p.value_start], value, value.len(), 0);
         }
     }
 
@@ -109,10 +115,9 @@ impl Entry {
                 self.bytes[p.value_end..p.value_start + len].fill(0);
             } else {
                 let capacity = if len < MAX_PREALLOC { len * 2 } else { len + MAX_PREALLOC };
-                let mut value = Vec::with_capacity(len);
-                value.extend_from_slice(&self.bytes[p.value_start..p.value_end]);
-                value.resize(len, 0);
-                self.bytes = build(&self.bytes[p.key_start..p.value_start], &value, capacity - len);
+                let (key, value) =
+                    (&self.bytes[p.key_start..p.value_start], &self.bytes[p.value_start..p.value_end]);
+                self.bytes = build(key, value, len, capacity - len);
             }
         }
         let p = self.parts();
@@ -142,17 +147,19 @@ impl Keyed for Entry {
     }
 }
 
-/// The box for `key` and `value` with `spare` zero bytes after the value, sized exactly: a
-/// vector with room left over would be shrunk on the way into a box, a `realloc` that glibc
-/// does in place, keeping the bigger chunk (measured: 16 bytes more a key).
-fn build(key: &[u8], value: &[u8], spare: usize) -> Box<[u8]> {
+/// The box for `key` and a value of `len` bytes that starts with `value` (zeros after it),
+/// with `spare` zero bytes of room after the value: one allocation, sized exactly (a vector
+/// with room left over would be shrunk on the way into a box, a `realloc` that glibc does in
+/// place, keeping the bigger chunk: measured, 16 bytes more a key).
+fn build(key: &[u8], value: &[u8], len: usize, spare: usize) -> Box<[u8]> {
+    debug_assert!(value.len() <= len);
     let head = key.len() << 1 | usize::from(spare > 0);
-    let value_len = if spare > 0 { leb128_len(value.len()) } else { 0 };
-    let size = leb128_len(head) + value_len + key.len() + value.len() + spare;
+    let value_len = if spare > 0 { leb128_len(len) } else { 0 };
+    let size = leb128_len(head) + value_len + key.len() + len + spare;
     let mut bytes = vec![0; size];
     let mut at = write_leb128(&mut bytes, head);
     if spare > 0 {
-        at += write_leb128(&mut bytes[at..], value.len());
+        at += write_leb128(&mut bytes[at..], len);
     }
     bytes[at..at + key.len()].copy_from_slice(key);
     bytes[at + key.len()..at + key.len() + value.len()].copy_from_slice(value);
@@ -293,6 +300,21 @@ mod tests {
             assert_eq!(e.allocated(), leb128_len(len << 1) + len + 2);
             e.grow_value(3)[2] = 0xff;
             assert_eq!((e.key(), e.value()), (&key[..], &[0x80u8, 0x81, 0xff][..]), "{len}");
+        }
+    }
+
+    /// Growing one byte at a time across the value length's LEB128 width edges (127/128,
+    /// 16383/16384) keeps the bytes and zero-fills the new ones (from the third review).
+    #[test]
+    fn byte_by_byte_growth_across_length_width_edges() {
+        let mut e = Entry::zeroed(b"key", 0);
+        let mut expect = Vec::new();
+        for len in 1..=20_000usize {
+            let v = e.grow_value(len);
+            assert_eq!((v.len(), v[len - 1]), (len, 0), "at {len}");
+            v[len - 1] = (len % 251) as u8;
+            expect.push((len % 251) as u8);
+            assert_eq!((e.key(), e.value()), (&b"key"[..], &expect[..]), "at {len}");
         }
     }
 }

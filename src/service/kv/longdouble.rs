@@ -572,6 +572,15 @@ mod tests {
             ("abc", "1", NOT_FLOAT),
             ("0", "1\0abc", NOT_FLOAT),
             ("0", "\x001", NOT_FLOAT),
+            // From the third review, each checked on redis-server 7.0.15.
+            ("0", "8.000003814697265625", "8.00000381469726562"),
+            ("-8.000003814697265625", "0", "-8.00000381469726562"),
+            ("0.000000000000000025", "0", "0.00000000000000002"),
+            ("1", "1e0000000000000000000001", "11"),
+            ("0x1p-16382", "-0x1p-16445", "0"),
+            ("0", "0x1.0000000000000002p-16446", "0"),
+            ("0", "0x1.ffffffffffffffffp16383", NOT_FLOAT),
+            ("1.18973149535723176502e4932", "1e4913", NAN_OR_INF),
         ];
         for &(start, increment, expected) in cases {
             assert_eq!(run(start, increment), expected, "SET k {start:?}; INCRBYFLOAT k {increment:?}");

@@ -197,6 +197,13 @@ impl Store {
         self.map.find(hash, |e| e.key() == key).map(Entry::value)
     }
 
+    /// The value at `key` as it is, without expiring it or counting a hit or miss: for a
+    /// command that has just looked all its keys up with [`Store::get`] and now reads several
+    /// values at once (`BITOP`), which needs shared borrows.
+    pub fn value_in_place(&self, key: &[u8]) -> Option<&[u8]> {
+        self.map.get(key).map(Entry::value)
+    }
+
     /// A live key picked at random (`RANDOMKEY`), or `None` if there is none. An expired key
     /// that the pick lands on is removed on the way, as a read would, and the pick is made
     /// again: each try either returns or shrinks the keyspace, so this ends.
@@ -292,7 +299,10 @@ impl Store {
         let hash = self.lookup(key, now);
         let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
         let new_len = len.checked_add(tail.len()).filter(|&n| n <= max_len)?;
-        self.change_value(hash, key, new_len, |value| value[len..].copy_from_slice(tail));
+        self.change_value(hash, key, new_len, |value, _| {
+            value[len..].copy_from_slice(tail);
+            true
+        });
         Some(new_len)
     }
 
@@ -303,8 +313,9 @@ impl Store {
         let hash = self.lookup(key, now);
         let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
         let new_len = len.max(offset + piece.len());
-        self.change_value(hash, key, new_len, |value| {
-            value[offset..offset + piece.len()].copy_from_slice(piece)
+        self.change_value(hash, key, new_len, |value, _| {
+            value[offset..offset + piece.len()].copy_from_slice(piece);
+            true
         });
         new_len
     }
@@ -318,38 +329,60 @@ impl Store {
         let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
         let (byte, mask) = (offset / 8, 0x80 >> (offset % 8));
         let mut was = false;
-        self.change_value(hash, key, len.max(byte + 1), |value| {
+        self.change_value(hash, key, len.max(byte + 1), |value, grown| {
             was = value[byte] & mask != 0;
             if on {
                 value[byte] |= mask;
             } else {
                 value[byte] &= !mask;
             }
+            grown || was != on
         });
         was
     }
 
     /// `BITFIELD`'s write: makes the value at `key` at least `len` bytes long (zeros added; a
-    /// missing key is created), then lets `change` edit it in place; keeps the TTL.
-    pub fn modify(&mut self, key: &[u8], len: usize, now: Instant, change: impl FnOnce(&mut [u8])) {
+    /// missing key is created), then lets `change` edit it in place; keeps the TTL. `change` is
+    /// told whether the key was created or grown, and answers whether `WATCH` should see a
+    /// change.
+    pub fn modify(
+        &mut self,
+        key: &[u8],
+        len: usize,
+        now: Instant,
+        change: impl FnOnce(&mut [u8], bool) -> bool,
+    ) {
         let hash = self.lookup(key, now);
         self.change_value(hash, key, len, change);
     }
 
     /// Calls `change` with the value at `key` (`hash` is its hash) made at least `len` bytes
     /// long (zeros added), to change in place; a missing key is first created with `len` zero
-    /// bytes, exactly (a new key's value is as likely to stay as it is as to grow). Counts a
-    /// change for `WATCH`.
-    fn change_value(&mut self, hash: u64, key: &[u8], len: usize, change: impl FnOnce(&mut [u8])) {
-        if self.map.find(hash, |e| e.key() == key).is_none() {
-            self.write(hash, key, &vec![0; len], Ttl::Keep);
+    /// bytes, exactly (a new key's value is as likely to stay as it is as to grow). `change`
+    /// is told whether the key was created or grown, and answers whether that counts as a
+    /// change for `WATCH` (Redis signals a SETBIT or BITFIELD only when something changed).
+    fn change_value(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        len: usize,
+        change: impl FnOnce(&mut [u8], bool) -> bool,
+    ) {
+        let created = self.map.find(hash, |e| e.key() == key).is_none();
+        if created && !self.insert(hash, Entry::zeroed(key, len)) {
+            return;
         }
-        self.watches.touch(key);
-        // None only if the keyspace was full, which the service prevents (see MAX_KEYS).
-        if let Some(entry) = self.map.find_mut(hash, |e| e.key() == key) {
-            let before = entry.allocated();
-            change(entry.grow_value(len));
-            self.used = self.used - before + entry.allocated();
+        // Found: it was there, or has just been inserted.
+        let Some(entry) = self.map.find_mut(hash, |e| e.key() == key) else {
+            return;
+        };
+        let (before, old_len) = (entry.allocated(), entry.value().len());
+        let value = entry.grow_value(len);
+        let grown = created || value.len() > old_len;
+        let changed = change(value, grown);
+        self.used = self.used - before + entry.allocated();
+        if changed {
+            self.watches.touch(key);
         }
     }
 
@@ -512,9 +545,16 @@ impl Store {
     /// Every command's first step: lazy expiry (deletes `key` if its deadline has passed, so
     /// that no command ever sees an expired key). Returns the key's hash, which the caller's
     /// next lookups take instead of hashing the key again.
+    ///
+    /// The caller then probes the table again for the key: the borrow checker cannot yet
+    /// accept one probe that either returns the entry or, if it is due, deletes it. The second
+    /// probe finds its cache lines warm, and while no key has a deadline the first is skipped:
+    /// no key can be due.
     fn lookup(&mut self, key: &[u8], now: Instant) -> u64 {
         let hash = self.map.hash(key);
-        if self.map.find(hash, |e| e.key() == key).is_some_and(|e| e.expired(now)) {
+        if !self.ttl_keys.is_empty()
+            && self.map.find(hash, |e| e.key() == key).is_some_and(|e| e.expired(now))
+        {
             self.delete(hash, key);
             self.expired += 1;
         }
@@ -531,14 +571,9 @@ impl Store {
                 self.used = self.used - before + entry.allocated();
             }
             None => {
-                let entry = Entry::new(key, value);
-                let cost = entry.allocated() + ENTRY_OVERHEAD;
-                if self.map.insert_new(hash, entry).is_err() {
-                    // Cannot happen while the service refuses writes past MAX_KEYS.
-                    log::error!("kv: the keyspace is full ({} keys): a key was not stored", self.map.len());
+                if !self.insert(hash, Entry::new(key, value)) {
                     return;
                 }
-                self.used += cost;
             }
         }
         match ttl {
@@ -550,6 +585,18 @@ impl Store {
                 self.set_deadline(hash, key, at);
             }
         }
+    }
+
+    /// Adds a new key's entry (`hash` is its key's hash), charging its memory; false if the
+    /// table is full, which cannot happen while the service refuses writes past MAX_KEYS.
+    fn insert(&mut self, hash: u64, entry: Entry) -> bool {
+        let cost = entry.allocated() + ENTRY_OVERHEAD;
+        if self.map.insert_new(hash, entry).is_err() {
+            log::error!("kv: the keyspace is full ({} keys): a key was not stored", self.map.len());
+            return false;
+        }
+        self.used += cost;
+        true
     }
 
     fn delete(&mut self, hash: u64, key: &[u8]) -> bool {
@@ -861,7 +908,7 @@ mod tests {
                     format!("k{}{}", next(60), "-".repeat(if next(8) == 0 { 130 } else { 0 })).into_bytes();
                 let value = vec![b'a' + next(26) as u8; next(4) as usize];
                 let ms = |n: u64| Duration::from_millis(n);
-                match next(18) {
+                match next(20) {
                     0..=2 => {
                         let ttl = match next(3) {
                             0 => Ttl::Clear,
@@ -968,6 +1015,39 @@ mod tests {
                         v.resize(v.len().max(offset + piece.len()), 0);
                         v[offset..offset + piece.len()].copy_from_slice(&piece);
                         assert_eq!(s.set_range(&key, offset, &piece, now), v.len(), "step {step}");
+                        m.insert(key.clone(), (v, old.and_then(|e| e.1)));
+                    }
+                    17 => {
+                        // SETBIT, growing the value (zeros) to reach the bit.
+                        let (offset, on) = (next(300) as usize, next(2) == 1);
+                        let old = live(&m, &key, now);
+                        let mut v = old.as_ref().map(|e| e.0.clone()).unwrap_or_default();
+                        v.resize(v.len().max(offset / 8 + 1), 0);
+                        let mask = 0x80u8 >> (offset % 8);
+                        let was = v[offset / 8] & mask != 0;
+                        if on {
+                            v[offset / 8] |= mask;
+                        } else {
+                            v[offset / 8] &= !mask;
+                        }
+                        assert_eq!(s.set_bit(&key, offset, on, now), was, "step {step}");
+                        m.insert(key.clone(), (v, old.and_then(|e| e.1)));
+                    }
+                    18 => {
+                        // BITFIELD's modify: grow to `len`, then flip the last byte.
+                        let len = next(50) as usize;
+                        let old = live(&m, &key, now);
+                        let mut v = old.as_ref().map(|e| e.0.clone()).unwrap_or_default();
+                        v.resize(v.len().max(len), 0);
+                        if let Some(b) = v.last_mut() {
+                            *b ^= 0x5a;
+                        }
+                        s.modify(&key, len, now, |value, _| {
+                            if let Some(b) = value.last_mut() {
+                                *b ^= 0x5a;
+                            }
+                            true
+                        });
                         m.insert(key.clone(), (v, old.and_then(|e| e.1)));
                     }
                     _ => {

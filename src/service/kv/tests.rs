@@ -665,6 +665,74 @@ fn lcs_answers_as_redis_does_within_the_bulk_limit() {
     );
 }
 
+/// Redis 7.0.15 signals a modified key (dirtying a WATCH) for SETBIT and BITFIELD only when
+/// a bit changed, or the key was created or grown by a write that ran; a write that changes
+/// nothing, or only FAILs, leaves the watch intact (from the third review, checked against
+/// redis-server 7.0.15).
+#[test]
+fn bit_writes_that_change_nothing_leave_a_watch_intact() {
+    let (mut h, c) = kv();
+    let noops: &[(&[&str], &str)] = &[
+        (&["SETBIT", "k", "0", "0"], ":0\r\n"),
+        (&["BITFIELD", "k", "SET", "u8", "0", "0"], "*1\r\n:0\r\n"),
+        (&["BITFIELD", "k", "INCRBY", "u8", "0", "0"], "*1\r\n:0\r\n"),
+        (&["BITFIELD", "k", "OVERFLOW", "SAT", "INCRBY", "u8", "0", "-5"], "*1\r\n:0\r\n"),
+        (&["BITFIELD", "k", "OVERFLOW", "FAIL", "SET", "u8", "0", "300"], "*1\r\n$-1\r\n"),
+        // Grows the value to 13 bytes, but the only write FAILs: Redis does not signal.
+        (&["BITFIELD", "k", "OVERFLOW", "FAIL", "SET", "u8", "100", "300"], "*1\r\n$-1\r\n"),
+    ];
+    for (noop, answer) in noops {
+        script(
+            &mut h,
+            c,
+            &[
+                (&["SET", "k", "\x00"], "+OK\r\n"),
+                (&["WATCH", "k"], "+OK\r\n"),
+                (noop, answer),
+                (&["MULTI"], "+OK\r\n"),
+                (&["PING"], "+QUEUED\r\n"),
+                (&["EXEC"], "*1\r\n+PONG\r\n"),
+            ],
+        );
+    }
+    // And ones that change something do break it.
+    for change in [&["SETBIT", "k", "0", "1"][..], &["BITFIELD", "k", "SET", "u8", "8", "0"]] {
+        script(&mut h, c, &[(&["SET", "k", "\x00"], "+OK\r\n"), (&["WATCH", "k"], "+OK\r\n")]);
+        ask(&mut h, c, change);
+        script(&mut h, c, &[(&["MULTI"], "+OK\r\n"), (&["PING"], "+QUEUED\r\n"), (&["EXEC"], "*-1\r\n")]);
+    }
+}
+
+/// BITOP with a source repeated, the destination among its sources and an expired source
+/// (replies checked against redis-server 7.0.15): sources are read in place, not copied.
+#[test]
+fn bitop_reads_repeated_and_destination_sources() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "\x0f\x0f"], "+OK\r\n"),
+            (&["SET", "b", "\x01"], "+OK\r\n"),
+            (&["SET", "gone", "\x7f\x7f\x7f", "PX", "1"], "+OK\r\n"),
+        ],
+    );
+    h.advance(std::time::Duration::from_millis(5));
+    script(
+        &mut h,
+        c,
+        &[
+            (&["BITOP", "XOR", "a", "a", "b", "a", "gone"], ":2\r\n"),
+            (&["GET", "a"], "$2\r\n\x01\x00\r\n"),
+            (&["BITOP", "OR", "d", "b", "b", "b", "gone"], ":1\r\n"),
+            (&["GET", "d"], "$1\r\n\x01\r\n"),
+            (&["BITOP", "AND", "d", "a", "b"], ":2\r\n"),
+            (&["GET", "d"], "$2\r\n\x01\x00\r\n"),
+            (&["EXISTS", "gone"], ":0\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -199,30 +199,43 @@ pub(super) fn bitop(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         return reply::err(cx.out(), "BITOP NOT must be called with a single source key.");
     }
     let now = cx.now();
-    let sources: Vec<Vec<u8>> =
-        args.iter_from(3).map(|key| kv.store.get(key, now).map(<[u8]>::to_vec).unwrap_or_default()).collect();
-    let len = sources.iter().map(Vec::len).max().unwrap_or(0);
-    let dest = args.arg(2);
+    // Every source looked up first (expiring, counting hits and misses), then read where it
+    // lies: a key named many times is not copied many times.
+    for key in args.iter_from(3) {
+        kv.store.get(key, now);
+    }
+    let result = {
+        let store = &kv.store;
+        let sources: Vec<&[u8]> =
+            args.iter_from(3).map(|key| store.value_in_place(key).unwrap_or_default()).collect();
+        let len = sources.iter().map(|s| s.len()).max().unwrap_or(0);
+        // The first source, zero-padded; then each other one folded in, byte by byte where
+        // it has bytes (past its end, AND clears and OR and XOR keep).
+        let mut result = vec![0u8; len];
+        let (first, rest) = sources.split_first().map_or((&[][..], &[][..]), |(f, r)| (*f, r));
+        result[..first.len()].copy_from_slice(first);
+        if not {
+            result.iter_mut().for_each(|b| *b = !*b);
+        }
+        for source in rest {
+            let (head, tail) = result.split_at_mut(source.len());
+            let pairs = head.iter_mut().zip(source.iter());
+            if and {
+                pairs.for_each(|(r, s)| *r &= s);
+                tail.fill(0);
+            } else if or {
+                pairs.for_each(|(r, s)| *r |= s);
+            } else {
+                pairs.for_each(|(r, s)| *r ^= s);
+            }
+        }
+        result
+    };
+    let (dest, len) = (args.arg(2), result.len());
     if len == 0 {
         kv.store.remove(dest, now);
         return reply::int(cx.out(), 0);
     }
-    let byte = |source: &Vec<u8>, i: usize| source.get(i).copied().unwrap_or(0);
-    let result: Vec<u8> = (0..len)
-        .map(|i| {
-            let mut bytes = sources.iter().map(|s| byte(s, i));
-            let first = bytes.next().unwrap_or(0);
-            if not {
-                !first
-            } else if and {
-                bytes.fold(first, |acc, b| acc & b)
-            } else if or {
-                bytes.fold(first, |acc, b| acc | b)
-            } else {
-                bytes.fold(first, |acc, b| acc ^ b)
-            }
-        })
-        .collect();
     kv.store.set(dest, &result, Ttl::Clear, now);
     reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX));
 }
@@ -347,8 +360,18 @@ fn bitfield_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, read_only: boo
         return reply::err(cx.out(), "BITFIELD_RO only supports the GET subcommand");
     } else {
         // `reach` is within the bulk limit plus 8 bytes, as every offset's byte is.
-        kv.store.modify(key, reach as usize, now, |value| {
-            replies.extend(ops.iter().map(|op| run_field(value, op)));
+        // WATCH sees a change only from an operation that ran (not refused by FAIL) and
+        // created or grew the key or changed its field, as Redis counts `changes`.
+        kv.store.modify(key, reach as usize, now, |value, grown| {
+            let mut changed = false;
+            for op in &ops {
+                let before = op.write.map(|_| read_field(value, op));
+                let answer = run_field(value, op);
+                changed |=
+                    answer.is_some() && before.is_some_and(|old| grown || old != read_field(value, op));
+                replies.push(answer);
+            }
+            changed
         });
     }
     reply::array(cx.out(), replies.len());
