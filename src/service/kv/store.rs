@@ -548,13 +548,11 @@ impl Store {
     ///
     /// The caller then probes the table again for the key: the borrow checker cannot yet
     /// accept one probe that either returns the entry or, if it is due, deletes it. The second
-    /// probe finds its cache lines warm, and while no key has a deadline the first is skipped:
-    /// no key can be due.
+    /// probe finds its cache lines warm: skipping the first while no key has a deadline made
+    /// no measurable difference to GETs over a million keys (1.01x, 5 rounds), so it is not.
     fn lookup(&mut self, key: &[u8], now: Instant) -> u64 {
         let hash = self.map.hash(key);
-        if !self.ttl_keys.is_empty()
-            && self.map.find(hash, |e| e.key() == key).is_some_and(|e| e.expired(now))
-        {
+        if self.map.find(hash, |e| e.key() == key).is_some_and(|e| e.expired(now)) {
             self.delete(hash, key);
             self.expired += 1;
         }
