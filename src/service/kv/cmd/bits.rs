@@ -1,8 +1,10 @@
-//! Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD and BITFIELD_RO. Redis's bitmaps are not a type of
-//! their own but strings read as arrays of bits, bit 0 being the most significant bit of the
-//! first byte; a missing key reads as an empty string, which reads as all zeros. Each follows
-//! Redis 7's `bitops.c` step by step, error texts and odd corners included (compared with
-//! redis-server 7.0.15).
+//! Bitmap commands: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD and BITFIELD_RO.
+//!
+//! Redis's bitmaps are not a type of their own but strings read as arrays of bits, bit 0 being
+//! the most significant bit of the first byte; a missing key reads as an empty string, which
+//! reads as all zeros. Each command follows Redis 7's `bitops.c` step by step, error texts and
+//! odd corners included (`scripts/kv_diff.py bits` and `bitfield` compare them with a real
+//! redis-server). Writes go through the store, which grows a value in place (`entry.rs`).
 
 use crate::service::Cx;
 
