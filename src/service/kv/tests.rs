@@ -733,6 +733,38 @@ fn bitop_reads_repeated_and_destination_sources() {
     );
 }
 
+/// Option words are C strings to Redis (`strcasecmp`): `NX\0x` is `NX` there, and here too.
+/// Replies recorded from redis-server 7.0.15 for these very commands.
+#[test]
+fn option_words_are_read_up_to_a_nul_as_redis_reads_them() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "k", "v", "NX\0x"], "+OK\r\n"),
+            (&["SET", "k", "v", "XX\0x"], "+OK\r\n"),
+            (&["SET", "k", "v", "EX\0", "10"], "+OK\r\n"),
+            (&["GETEX", "k", "PERSIST\0"], "$1\r\nv\r\n"),
+            (&["TTL", "k"], ":-1\r\n"),
+            (&["SCAN", "0", "COUNT\0z", "10", "TYPE", "string\0x"], "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n"),
+            (&["BITCOUNT", "k", "0", "1", "BIT\0"], ":1\r\n"),
+            (&["BITOP", "AND\0x", "d", "k"], ":1\r\n"),
+            (&["BITFIELD", "k", "GET", "i8\0zz", "0"], "*1\r\n:118\r\n"),
+            (&["BITFIELD", "k", "OVERFLOW", "SAT\0", "INCRBY", "u8", "0", "1"], "*1\r\n:119\r\n"),
+            (&["BITFIELD", "k", "GET\0", "u8", "0"], "*1\r\n:119\r\n"),
+            (&["SET", "a", "ab"], "+OK\r\n"),
+            (&["SET", "b", "ab"], "+OK\r\n"),
+            (&["LCS", "a", "b", "LEN\0"], ":2\r\n"),
+            (&["COPY", "a", "b", "REPLACE\0"], ":1\r\n"),
+            (&["EXPIRE", "a", "10", "NX\0"], ":1\r\n"),
+            (&["BITPOS", "k", "1", "0", "-1", "BYTE\0"], ":1\r\n"),
+            (&["FLUSHALL", "ASYNC\0"], "+OK\r\n"),
+            (&["DBSIZE"], ":0\r\n"),
+        ],
+    );
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -8,7 +8,7 @@
 
 use crate::service::Cx;
 
-use super::{Kv, not_an_integer, reply, syntax_error};
+use super::{Kv, c_str, not_an_integer, reply, syntax_error};
 use crate::service::kv::resp::{Args, parse_int};
 use crate::service::kv::store::Ttl;
 
@@ -66,8 +66,8 @@ fn bit_range(len: usize, start: i64, end: i64, in_bits: bool) -> Option<(u64, u6
 fn unit(word: Option<&[u8]>) -> Option<bool> {
     match word {
         None => Some(false),
-        Some(w) if w.eq_ignore_ascii_case(b"bit") => Some(true),
-        Some(w) if w.eq_ignore_ascii_case(b"byte") => Some(false),
+        Some(w) if c_str(w).eq_ignore_ascii_case(b"bit") => Some(true),
+        Some(w) if c_str(w).eq_ignore_ascii_case(b"byte") => Some(false),
         Some(_) => None,
     }
 }
@@ -191,7 +191,7 @@ pub(super) fn bitpos(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 /// and shorter values read as zeros, out to the longest), stored at `destkey` (its TTL
 /// cleared, as by SET); answers the result's length. An empty result deletes `destkey`.
 pub(super) fn bitop(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    let op = args.arg(1);
+    let op = c_str(args.arg(1));
     let is = |name: &str| op.eq_ignore_ascii_case(name.as_bytes());
     let (and, or, xor, not) = (is("and"), is("or"), is("xor"), is("not"));
     if !(and || or || xor || not) {
@@ -267,9 +267,9 @@ struct FieldOp {
 const BAD_TYPE: &str =
     "Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
 
-/// `i1`..`i64` or `u1`..`u63` (lowercase only, as Redis reads it).
+/// `i1`..`i64` or `u1`..`u63` (lowercase only, and up to a NUL, as Redis reads it).
 fn field_type(text: &[u8]) -> Option<(bool, u32)> {
-    let (signed, width) = match text.split_first()? {
+    let (signed, width) = match c_str(text).split_first()? {
         (b'i', rest) => (true, rest),
         (b'u', rest) => (false, rest),
         _ => return None,
@@ -312,13 +312,13 @@ fn bitfield_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, read_only: boo
     let mut i = 2;
     while let Some(word) = args.get(i) {
         let left = args.len() - i - 1;
-        let is = |name: &str| word.eq_ignore_ascii_case(name.as_bytes());
+        let is = |name: &str| c_str(word).eq_ignore_ascii_case(name.as_bytes());
         let write = if is("get") && left >= 2 {
             false
         } else if (is("set") || is("incrby")) && left >= 3 {
             true
         } else if is("overflow") && left >= 1 {
-            let kind = args.arg(i + 1);
+            let kind = c_str(args.arg(i + 1));
             let is = |name: &str| kind.eq_ignore_ascii_case(name.as_bytes());
             overflow = if is("wrap") {
                 Overflow::Wrap

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::service::Cx;
 
-use super::{Kv, instant_at_unix_ms, not_an_integer, reply, since_epoch, syntax_error, unix_ms, unix_ms_at};
+use super::{
+    Kv, c_str, instant_at_unix_ms, not_an_integer, reply, since_epoch, syntax_error, unix_ms, unix_ms_at,
+};
 use crate::service::kv::glob;
 use crate::service::kv::resp::{Args, parse_int};
 use crate::service::kv::store::Ttl;
@@ -62,7 +64,7 @@ fn expire_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, unit_ms: i64, ab
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for option in args.iter_from(3) {
         // Redis compares (strcasecmp) and prints (%s) options as C strings: up to a NUL.
-        let option = option.split(|&b| b == 0).next().unwrap_or_default();
+        let option = c_str(option);
         let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
         if is("nx") {
             nx = true;
@@ -214,9 +216,9 @@ pub(super) fn copy(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let mut replace = false;
     let mut i = 3;
     while let Some(word) = args.get(i) {
-        if word.eq_ignore_ascii_case(b"replace") {
+        if c_str(word).eq_ignore_ascii_case(b"replace") {
             replace = true;
-        } else if word.eq_ignore_ascii_case(b"db") && i + 1 < args.len() {
+        } else if c_str(word).eq_ignore_ascii_case(b"db") && i + 1 < args.len() {
             match parse_int(args.arg(i + 1)) {
                 None => return not_an_integer(cx.out()),
                 Some(n) if i32::try_from(n).is_err() => {
@@ -301,7 +303,7 @@ pub(super) fn scan(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let (mut pattern, mut count, mut strings) = (None, SCAN_COUNT, true);
     let mut i = 2;
     while i < args.len() {
-        let (option, value) = (args.arg(i), args.arg(i + 1));
+        let (option, value) = (c_str(args.arg(i)), args.arg(i + 1));
         let has_value = i + 1 < args.len();
         if option.eq_ignore_ascii_case(b"count") && has_value {
             match parse_int(value) {
@@ -312,7 +314,7 @@ pub(super) fn scan(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         } else if option.eq_ignore_ascii_case(b"match") && has_value {
             pattern = (value != b"*").then_some(value);
         } else if option.eq_ignore_ascii_case(b"type") && has_value {
-            strings = value.eq_ignore_ascii_case(b"string");
+            strings = c_str(value).eq_ignore_ascii_case(b"string");
         } else {
             return syntax_error(cx.out());
         }
@@ -340,7 +342,7 @@ pub(super) fn scan(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 /// number wraps around, so `-1` is the largest cursor), decimal digits, nothing after them;
 /// no leading space, no overflow. An empty argument is cursor 0. Like C, it stops at a NUL.
 fn parse_cursor(text: &[u8]) -> Option<u64> {
-    let text = text.split(|&b| b == 0).next().unwrap_or_default();
+    let text = c_str(text);
     let digits = match text.first() {
         Some(b'+' | b'-') => &text[1..],
         Some(b) if b.is_ascii_whitespace() || *b == 0x0b => return None,
@@ -371,7 +373,7 @@ pub(super) fn flush(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let mode_ok = match args.len() {
         1 => true,
         2 => {
-            let mode = args.arg(1);
+            let mode = c_str(args.arg(1));
             mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync")
         }
         _ => false,

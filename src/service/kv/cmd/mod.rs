@@ -475,6 +475,13 @@ fn not_an_integer(out: &mut Vec<u8>) {
     reply::err(out, "value is not an integer or out of range");
 }
 
+/// An option word as Redis reads it: a C string, up to its first NUL byte. Redis compares
+/// options (`strcasecmp`) on the argument's C string, so `NX\0junk` is `NX` there; lengths and
+/// numbers, read with their full length, are not cut.
+fn c_str(arg: &[u8]) -> &[u8] {
+    arg.split(|&b| b == 0).next().unwrap_or_default()
+}
+
 /// Redis's reply to options it cannot make sense of.
 fn syntax_error(out: &mut Vec<u8>) {
     reply::err(out, "syntax error");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::service::Cx;
 
-use super::{Kv, instant_at_unix_ms, not_an_integer, reply, syntax_error, unix_ms};
+use super::{Kv, c_str, instant_at_unix_ms, not_an_integer, reply, syntax_error, unix_ms};
 use crate::service::kv::longdouble::{self, Value};
 use crate::service::kv::resp::{Args, parse_int};
 use crate::service::kv::store::{IncrError, Ttl};
@@ -39,7 +39,7 @@ impl Expiry {
             (b"pxat", Expiry::PxAt),
         ]
         .into_iter()
-        .find(|(name, _)| word.eq_ignore_ascii_case(name))
+        .find(|(name, _)| c_str(word).eq_ignore_ascii_case(name))
         .map(|(_, kind)| kind)
     }
 }
@@ -105,7 +105,7 @@ pub(super) fn set(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let mut i = 3;
     while let Some(option) = args.get(i) {
         let next = args.get(i + 1);
-        let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
+        let is = |name: &str| c_str(option).eq_ignore_ascii_case(name.as_bytes());
         if is("nx") && !xx {
             nx = true;
         } else if is("xx") && !nx {
@@ -166,7 +166,7 @@ pub(super) fn getex(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let mut i = 2;
     while let Some(option) = args.get(i) {
         let next = args.get(i + 1);
-        if option.eq_ignore_ascii_case(b"persist") && expire.is_none() {
+        if c_str(option).eq_ignore_ascii_case(b"persist") && expire.is_none() {
             persist = true;
         } else if take_expiry(&mut expire, option, next, persist) {
             i += 1;
@@ -421,7 +421,7 @@ pub(super) fn lcs(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let (mut want_len, mut want_idx, mut with_len, mut min_len) = (false, false, false, 0u64);
     let mut i = 3;
     while let Some(option) = args.get(i) {
-        let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
+        let is = |name: &str| c_str(option).eq_ignore_ascii_case(name.as_bytes());
         if is("idx") {
             want_idx = true;
         } else if is("len") {
