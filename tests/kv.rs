@@ -375,3 +375,63 @@ fn a_deep_pipeline_that_reads_as_it_writes_is_never_cut_for_input_too_large() {
     common::join_within(sending, Duration::from_secs(60)).unwrap();
     assert!(all == reply.repeat(GETS).into_bytes(), "replies differ");
 }
+
+/// Pub/sub with redis-rs: a subscriber to a channel and a pattern receives both messages of
+/// one PUBLISH, in order, and the publisher is told how many it sent.
+#[test]
+fn pubsub_with_redis_rs() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut subscriber = client(addr);
+    let mut publisher = client(addr);
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.set_read_timeout(Some(Duration::from_secs(5)))?;
+    pubsub.subscribe("news")?;
+    pubsub.psubscribe("n*")?;
+    assert_eq!(publisher.publish::<_, _, i64>("news", "hello")?, 2);
+    let first = pubsub.get_message()?;
+    assert_eq!((first.get_channel_name(), first.get_payload::<String>()?), ("news", "hello".to_string()));
+    assert!(!first.from_pattern());
+    let second = pubsub.get_message()?;
+    assert_eq!(second.get_pattern::<String>()?, "n*");
+    assert_eq!(second.get_payload::<String>()?, "hello");
+    pubsub.unsubscribe("news")?;
+    pubsub.punsubscribe("n*")?;
+    drop(pubsub);
+    // Out of pub/sub mode, the connection runs commands again.
+    assert_eq!(subscriber.get::<_, Option<String>>("k")?, None);
+    assert_eq!(publisher.publish::<_, _, i64>("news", "nobody")?, 0);
+    Ok(())
+}
+
+/// A subscriber that never reads is disconnected once its output passes the limit, as Redis
+/// drops a pub/sub client past its output buffer limit; the publisher is never slowed and
+/// learns from PUBLISH's count that the subscriber is gone.
+#[test]
+fn a_subscriber_that_never_reads_is_dropped_and_publishing_goes_on() {
+    let (addr, _s) = server(Config { max_output: 64 * 1024, ..Config::default() });
+    let mut sleeper = std::net::TcpStream::connect(addr).unwrap();
+    sleeper.write_all(b"SUBSCRIBE news\r\n").unwrap();
+    let mut confirmation = [0u8; 33];
+    sleeper.read_exact(&mut confirmation).unwrap();
+    assert_eq!(&confirmation, b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    let mut publisher = client(addr);
+    // Give up only far beyond what can be buffered for the sleeper: its output limit, the
+    // kernel's send buffer on the server's side and its receive buffer on ours.
+    let buffer = |name: &str, i: usize| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(i).and_then(|v| v.parse::<usize>().ok()))
+            .unwrap_or(16 << 20)
+    };
+    let most = 2 * (buffer("tcp_wmem", 2) + buffer("tcp_rmem", 1)) + 64 * 1024;
+    let message = "m".repeat(1000);
+    let mut published = 0;
+    while publisher.publish::<_, _, i64>("news", &message).unwrap() == 1 {
+        published += 1;
+        assert!(published < most / message.len(), "the sleeper was never dropped");
+    }
+    assert_eq!(publisher.publish::<_, _, i64>("news", "anyone?").unwrap(), 0);
+    let subscribers: Vec<(String, i64)> =
+        redis::cmd("PUBSUB").arg("NUMSUB").arg("news").query(&mut publisher).unwrap();
+    assert_eq!(subscribers, [("news".to_string(), 0)]);
+}

@@ -100,6 +100,11 @@ fn kv_command() -> impl Strategy<Value = Vec<u8>> {
         key.clone().prop_map(|k| common::resp(&[b"INCR", k])),
         (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"INCRBYFLOAT", k, &v])),
         key.clone().prop_map(|k| common::resp(&[b"INCRBYFLOAT", k, b"-0.1e1"])),
+        key.clone().prop_map(|k| common::resp(&[b"SUBSCRIBE", k])),
+        key.clone().prop_map(|k| common::resp(&[b"PSUBSCRIBE", b"*", k])),
+        (key.clone(), value.clone()).prop_map(|(k, v)| common::resp(&[b"PUBLISH", k, &v])),
+        Just(common::resp(&[b"UNSUBSCRIBE"])),
+        Just(common::resp(&[b"RESET"])),
         (key.clone(), 0u16..300).prop_map(|(k, o)| common::resp(&[
             b"SETBIT",
             k,

@@ -128,6 +128,39 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     assert!(!stderr.contains("ERR"), "redis-benchmark complained: {stderr}");
 }
 
+/// `redis-cli SUBSCRIBE` (a long-running client that only reads pushes) receives what another
+/// `redis-cli PUBLISH`es, channel and pattern alike.
+#[test]
+fn redis_cli_subscribes_and_receives_what_another_publishes() {
+    if !common::have("redis-cli") {
+        return;
+    }
+    let server = Binary::start(&["serve", "--kv", "127.0.0.1:0"]);
+    let port = server.addr("kv:tcp").port().to_string();
+    let mut subscriber = Command::new("redis-cli")
+        .args(["-p", &port, "--csv", "SUBSCRIBE", "news"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cli = |args: &[&str]| {
+        let out = common::output(Command::new("redis-cli").args(["-p", &port]).args(args));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Publish once the subscription is in place (within 5 s).
+    let mut tries = 0;
+    while cli(&["PUBSUB", "NUMSUB", "news"]) != "news\n1\n" {
+        tries += 1;
+        assert!(tries < 500, "redis-cli never subscribed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(cli(&["PUBLISH", "news", "hello from redis-cli"]), "1\n");
+    let _ = subscriber.kill();
+    let out = subscriber.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"subscribe\",\"news\",1"), "{text}");
+    assert!(text.contains("\"message\",\"news\",\"hello from redis-cli\""), "{text}");
+}
+
 /// redis-py, the most used Python client (RESP3 by default since 8.0: HELLO 3 with AUTH and
 /// SETNAME, then RESP3 nulls and maps), then the same checks over RESP2. The script
 /// (`tests/data/redis_py.py`) passes against redis-server 7.0.15 unchanged; `.ci/run` installs

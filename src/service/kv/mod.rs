@@ -30,6 +30,7 @@ mod cmd;
 mod entry;
 pub mod glob;
 mod longdouble;
+mod pubsub;
 pub mod reply;
 pub mod resp;
 pub mod store;
@@ -114,6 +115,8 @@ pub struct Kv {
     /// Connected clients by connection serial (which is also their `CLIENT ID`).
     clients: BTreeMap<u64, Client>,
     counters: Counters,
+    /// Who is subscribed to which channels and patterns.
+    pubsub: pubsub::PubSub,
     /// The protocol of the connection whose command is running: RESP3 after `HELLO 3`. The
     /// session owns it; `input` lends it here for the command's time, since commands see the
     /// service, not the session.
@@ -141,6 +144,7 @@ impl Kv {
             store: Store::new(),
             clients: BTreeMap::new(),
             counters: Counters::default(),
+            pubsub: pubsub::PubSub::default(),
             resp3: false,
         }
     }
@@ -199,7 +203,11 @@ impl Service for Kv {
                     if !args.is_empty() {
                         self.resp3 = session.resp3;
                         cmd::execute(self, &mut session.transaction, args, cx);
-                        session.resp3 = self.resp3; // HELLO may have switched it
+                        if session.resp3 != self.resp3 {
+                            // HELLO (or RESET) switched it: messages to this client change shape.
+                            session.resp3 = self.resp3;
+                            self.pubsub.set_protocol(cx.id().serial(), self.resp3);
+                        }
                     }
                     if cx.close_requested() {
                         // QUIT: nothing after it is read.
@@ -219,6 +227,7 @@ impl Service for Kv {
     fn close(&mut self, _session: Session, _reason: CloseReason, cx: &mut Cx<'_>) {
         self.clients.remove(&cx.id().serial());
         self.store.unwatch(cx.id().serial(), cx.now());
+        self.pubsub.forget(cx.id().serial());
     }
 
     /// Active expiry, every [`EXPIRE_INTERVAL`]. It keeps asking even with no TTL keys, since

@@ -765,6 +765,106 @@ fn option_words_are_read_up_to_a_nul_as_redis_reads_them() {
     );
 }
 
+/// Pub/sub across connections, replies as redis-server 7.0.15 gives them (compared command by
+/// command): confirmations with counts, messages and pattern messages on the subscriber's
+/// connection, RESP2's pub/sub mode and its PING, RESP3 pushes, RESET.
+#[test]
+fn pubsub_delivers_to_subscribers_and_confirms_as_redis_does() {
+    let (mut h, a) = kv();
+    let b = h.open();
+    script(
+        &mut h,
+        a,
+        &[
+            (&["SUBSCRIBE", "c1"], "*3\r\n$9\r\nsubscribe\r\n$2\r\nc1\r\n:1\r\n"),
+            (
+                &["SUBSCRIBE", "c2", "c1"],
+                "*3\r\n$9\r\nsubscribe\r\n$2\r\nc2\r\n:2\r\n*3\r\n$9\r\nsubscribe\r\n$2\r\nc1\r\n:2\r\n",
+            ),
+            (
+                &["GET", "k"],
+                "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed \
+                 in this context\r\n",
+            ),
+            (&["PING"], "*2\r\n$4\r\npong\r\n$0\r\n\r\n"),
+            (&["PING", "hi"], "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n"),
+            (&["PSUBSCRIBE", "c*"], "*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:3\r\n"),
+        ],
+    );
+    // One message for the channel, one for the pattern; the publisher is told 2.
+    assert_eq!(ask(&mut h, b, &["PUBLISH", "c1", "hello"]), ":2\r\n");
+    assert_eq!(
+        h.take_text(a),
+        "*3\r\n$7\r\nmessage\r\n$2\r\nc1\r\n$5\r\nhello\r\n*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nc1\r\n$5\r\nhello\r\n"
+    );
+    assert_eq!(ask(&mut h, b, &["PUBLISH", "none", "x"]), ":0\r\n");
+    script(
+        &mut h,
+        b,
+        &[
+            (&["PUBSUB", "CHANNELS", "*2"], "*1\r\n$2\r\nc2\r\n"),
+            (&["PUBSUB", "NUMSUB", "c1", "zz"], "*4\r\n$2\r\nc1\r\n:1\r\n$2\r\nzz\r\n:0\r\n"),
+            (&["PUBSUB", "NUMPAT"], ":1\r\n"),
+        ],
+    );
+    script(
+        &mut h,
+        a,
+        &[
+            (&["UNSUBSCRIBE", "c2"], "*3\r\n$11\r\nunsubscribe\r\n$2\r\nc2\r\n:2\r\n"),
+            (&["UNSUBSCRIBE", "c2"], "*3\r\n$11\r\nunsubscribe\r\n$2\r\nc2\r\n:2\r\n"),
+            (&["PUNSUBSCRIBE"], "*3\r\n$12\r\npunsubscribe\r\n$2\r\nc*\r\n:1\r\n"),
+            (&["UNSUBSCRIBE"], "*3\r\n$11\r\nunsubscribe\r\n$2\r\nc1\r\n:0\r\n"),
+            (&["UNSUBSCRIBE"], "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"),
+            (&["GET", "k"], "$-1\r\n"),
+        ],
+    );
+    // RESP3: pushes, any command allowed, and the message shape follows the protocol.
+    script(
+        &mut h,
+        b,
+        &[
+            (&["SUBSCRIBE", "x"], "*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n"),
+            (&["RESET"], "+RESET\r\n"),
+            (&["GET", "k"], "$-1\r\n"),
+        ],
+    );
+    ask(&mut h, b, &["HELLO", "3"]);
+    script(
+        &mut h,
+        b,
+        &[
+            (&["SUBSCRIBE", "r3"], ">3\r\n$9\r\nsubscribe\r\n$2\r\nr3\r\n:1\r\n"),
+            (&["GET", "k"], "_\r\n"),
+            (&["PING"], "+PONG\r\n"),
+        ],
+    );
+    assert_eq!(ask(&mut h, a, &["PUBLISH", "r3", "m"]), ":1\r\n");
+    assert_eq!(h.take_text(b), ">3\r\n$7\r\nmessage\r\n$2\r\nr3\r\n$1\r\nm\r\n");
+    ask(&mut h, b, &["HELLO", "2"]);
+    assert_eq!(ask(&mut h, a, &["PUBLISH", "r3", "m3"]), ":1\r\n");
+    assert_eq!(h.take_text(b), "*3\r\n$7\r\nmessage\r\n$2\r\nr3\r\n$2\r\nm3\r\n");
+    // A subscriber that goes away is forgotten: nobody receives, nothing is left behind.
+    h.close(b, crate::service::CloseReason::PeerClosed);
+    assert_eq!(ask(&mut h, a, &["PUBLISH", "r3", "m4"]), ":0\r\n");
+    assert_eq!(ask(&mut h, a, &["PUBSUB", "CHANNELS"]), "*0\r\n");
+}
+
+/// A subscriber the reactor closes as too slow (its output limit; `tests/kv.rs` shows it with
+/// real sockets) is forgotten: the publisher and the other subscribers go on.
+#[test]
+fn a_subscriber_closed_as_too_slow_is_forgotten() {
+    let (mut h, publisher) = kv();
+    let (slow, fast) = (h.open(), h.open());
+    ask(&mut h, slow, &["SUBSCRIBE", "news"]);
+    ask(&mut h, fast, &["PSUBSCRIBE", "n*"]);
+    assert_eq!(ask(&mut h, publisher, &["PUBLISH", "news", "one"]), ":2\r\n");
+    h.close(slow, crate::service::CloseReason::TooSlow);
+    assert_eq!(ask(&mut h, publisher, &["PUBLISH", "news", "still here?"]), ":1\r\n");
+    assert!(h.take_text(fast).ends_with("$11\r\nstill here?\r\n"));
+    assert_eq!(ask(&mut h, publisher, &["PUBSUB", "NUMSUB", "news"]), "*2\r\n$4\r\nnews\r\n:0\r\n");
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

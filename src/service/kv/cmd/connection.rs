@@ -13,11 +13,20 @@ use crate::service::kv::resp::{Args, parse_int};
 pub(crate) const REDIS_VERSION: &str = "7.0.0";
 
 /// `PING [message]`: `+PONG`, or the message as a bulk string.
-pub(super) fn ping(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    match args.len() {
-        1 => reply::simple(cx.out(), "PONG"),
-        2 => reply::bulk(cx.out(), args.arg(1)),
-        _ => super::wrong_arity("ping", cx.out()),
+pub(super) fn ping(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if args.len() > 2 {
+        return super::wrong_arity("ping", cx.out());
+    }
+    // In RESP2 pub/sub mode a reply must look like a message: `[pong, message or ""]`.
+    if !kv.resp3 && kv.pubsub.count(cx.id().serial()) > 0 {
+        let out = cx.out();
+        reply::array(out, 2);
+        reply::bulk(out, b"pong");
+        return reply::bulk(out, args.get(1).unwrap_or_default());
+    }
+    match args.get(1) {
+        None => reply::simple(cx.out(), "PONG"),
+        Some(message) => reply::bulk(cx.out(), message),
     }
 }
 
@@ -224,10 +233,13 @@ fn describe_client(kv: &Kv, id: u64, cx: &Cx<'_>, text: &mut String) {
     };
     let now = cx.now();
     let name = client.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+    let (sub, psub) = kv.pubsub.counts(id);
+    // Redis's flags: P for a client in pub/sub mode, N for none.
+    let flags = if sub + psub > 0 { "P" } else { "N" };
     // Writing to a String cannot fail.
     let _ = writeln!(
         text,
-        "id={id} addr={} name={name} age={} idle={} flags=N db=0 sub=0 psub=0 multi=-1 \
+        "id={id} addr={} name={name} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} multi=-1 \
          cmd={} user=default resp=2",
         client.addr,
         now.saturating_duration_since(client.opened).as_secs(),

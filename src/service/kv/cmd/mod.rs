@@ -17,7 +17,8 @@
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
 //! | `server.rs`     | INFO CONFIG MEMORY TIME COMMAND                                 |
-//! | this file       | MULTI EXEC DISCARD WATCH UNWATCH (transactions: the connection's queue and its watched keys) |
+//! | `pubsub.rs`     | SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB    |
+//! | this file       | MULTI EXEC DISCARD WATCH UNWATCH RESET (transactions: the connection's queue and its watched keys) |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
 //! arguments counting the command name, `n < 0` means at least `-n`.
@@ -25,6 +26,7 @@
 mod bits;
 mod connection;
 mod keyspace;
+mod pubsub;
 mod server;
 mod strings;
 
@@ -73,6 +75,7 @@ const WF: &[&str] = &["write", "denyoom", "fast"];
 const WD: &[&str] = &["write", "fast"];
 const F: &[&str] = &["fast"];
 const S: &[&str] = &["loading", "stale"];
+const PS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const NONE: (i32, i32, i32) = (0, 0, 0);
 const KEY: (i32, i32, i32) = (1, 1, 1);
 const KEYS: (i32, i32, i32) = (1, -1, 1);
@@ -126,6 +129,19 @@ pub static COMMANDS: &[Command] = &[
     command("rename", 3, &["write"], (1, 2, 1), keyspace::rename),
     command("renamenx", 3, WD, (1, 2, 1), keyspace::renamenx),
     command("copy", -3, W, (1, 2, 1), keyspace::copy),
+    command("publish", 3, &["pubsub", "loading", "stale", "fast"], NONE, pubsub::publish),
+    command("subscribe", -2, PS, NONE, pubsub::subscribe),
+    command("unsubscribe", -1, PS, NONE, pubsub::unsubscribe),
+    command("psubscribe", -2, PS, NONE, pubsub::psubscribe),
+    command("punsubscribe", -1, PS, NONE, pubsub::punsubscribe),
+    command("pubsub", -2, &[], NONE, pubsub::pubsub),
+    command(
+        "reset",
+        1,
+        &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+        NONE,
+        transaction_command,
+    ),
     command("randomkey", 1, &["readonly"], NONE, keyspace::randomkey),
     command("echo", 2, F, NONE, connection::echo),
     command("dbsize", 1, R, NONE, keyspace::dbsize),
@@ -209,6 +225,21 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
             t.failed = true;
         }
         return wrong_arity(command.name, cx.out());
+    }
+    // A RESP2 client in pub/sub mode may only (un)subscribe, PING, QUIT or RESET: anything
+    // else's reply could not be told from a message (RESP3's pushes can).
+    if kv.pubsub.any()
+        && !kv.resp3
+        && !matches!(
+            command.name,
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+        )
+        && kv.pubsub.count(cx.id().serial()) > 0
+    {
+        return pubsub_context_error(command, args, cx.out());
+    }
+    if command.name == "reset" {
+        return reset(kv, transaction, cx);
     }
     // A full keyspace refuses what may add a key, as Redis does at its `maxmemory`: at once,
     // or, for a transaction, at queueing (which fails it) and at EXEC (which discards it), so
@@ -357,6 +388,34 @@ fn watch(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 fn unwatch(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     kv.store.unwatch(cx.id().serial(), cx.now());
     cx.write(reply::OK);
+}
+
+/// Redis's refusal of a command in RESP2 pub/sub mode, naming it as Redis does
+/// (`container|sub` for a subcommand).
+fn pubsub_context_error(command: &Command, args: Args<'_>, out: &mut Vec<u8>) {
+    let mut name = command.name.to_string();
+    if ["client", "config", "command", "memory", "pubsub"].contains(&command.name) && args.len() > 1 {
+        name.push('|');
+        name.push_str(&String::from_utf8_lossy(args.arg(1)).to_ascii_lowercase());
+    }
+    let text = format!(
+        "Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    );
+    reply::err(out, &text);
+}
+
+/// `RESET`: the connection as new, as Redis resets it: no transaction, no watched keys, no
+/// subscriptions, RESP2, no name.
+fn reset(kv: &mut Kv, transaction: &mut Option<Transaction>, cx: &mut Cx<'_>) {
+    let client = cx.id().serial();
+    *transaction = None;
+    kv.store.unwatch(client, cx.now());
+    kv.pubsub.forget(client);
+    kv.resp3 = false;
+    if let Some(c) = kv.clients.get_mut(&client) {
+        c.name = None;
+    }
+    reply::simple(cx.out(), "RESET");
 }
 
 /// The table's entry for MULTI, EXEC and DISCARD, which [`execute`] handles itself (they

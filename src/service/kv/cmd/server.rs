@@ -70,7 +70,8 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
              rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n\
-             keyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+             keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
+             pubsub_patterns:{}\r\n",
             stats.conns_total,
             kv.counters.commands_processed,
             stats.bytes_in,
@@ -79,6 +80,8 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
             kv.store.expired,
             kv.store.hits,
             kv.store.misses,
+            kv.pubsub.channel_count(),
+            kv.pubsub.pattern_count(),
         ),
         "replication" => write!(text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
         "keyspace" => {

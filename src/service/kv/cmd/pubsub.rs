@@ -1,0 +1,129 @@
+//! Pub/sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB
+//! (CHANNELS, NUMSUB, NUMPAT). The state, and how a message reaches other connections, is in
+//! `pubsub.rs`.
+//!
+//! A RESP2 client that subscribes to anything is in pub/sub mode until it has unsubscribed from
+//! everything: `execute` lets it run only these commands, PING, QUIT and RESET (Redis's rule;
+//! a RESP3 client can run anything, since pushes are told apart from replies).
+
+use crate::service::Cx;
+
+use super::{Kv, Sub, dispatch_sub, reply, sub};
+use crate::service::kv::pubsub::{Kind, push_header};
+use crate::service::kv::resp::Args;
+
+/// `SUBSCRIBE channel [channel ...]`: one confirmation per channel, with the count of the
+/// client's subscriptions after it.
+pub(super) fn subscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    for name in args.iter_from(1) {
+        let count = kv.pubsub.subscribe(Kind::Channel, cx.id(), kv.resp3, name);
+        confirm(cx.out(), kv.resp3, "subscribe", Some(name), count);
+    }
+}
+
+/// `PSUBSCRIBE pattern [pattern ...]`: as SUBSCRIBE, for glob patterns of channel names.
+pub(super) fn psubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    for name in args.iter_from(1) {
+        let count = kv.pubsub.subscribe(Kind::Pattern, cx.id(), kv.resp3, name);
+        confirm(cx.out(), kv.resp3, "psubscribe", Some(name), count);
+    }
+}
+
+/// `UNSUBSCRIBE [channel ...]`: from these channels, or from all of the client's; one
+/// confirmation each, or one with a null channel if there was none to leave.
+pub(super) fn unsubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    unsubscribe_generic(kv, args, cx, Kind::Channel, "unsubscribe");
+}
+
+/// `PUNSUBSCRIBE [pattern ...]`: as UNSUBSCRIBE, for patterns.
+pub(super) fn punsubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    unsubscribe_generic(kv, args, cx, Kind::Pattern, "punsubscribe");
+}
+
+fn unsubscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind, word: &str) {
+    let client = cx.id().serial();
+    let names: Vec<Box<[u8]>> = if args.len() > 1 {
+        args.iter_from(1).map(Box::from).collect()
+    } else {
+        kv.pubsub.subscriptions(kind, client)
+    };
+    if names.is_empty() {
+        let count = kv.pubsub.count(client);
+        return confirm(cx.out(), kv.resp3, word, None, count);
+    }
+    for name in &names {
+        let count = kv.pubsub.unsubscribe(kind, client, name);
+        confirm(cx.out(), kv.resp3, word, Some(name), count);
+    }
+}
+
+/// `PUBLISH channel message`: the message to every subscriber of the channel and of every
+/// pattern that matches it; answers how many messages were sent.
+pub(super) fn publish(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let sent = kv.pubsub.publish(args.arg(1), args.arg(2), |to, message| cx.send_to(to, message));
+    reply::int(cx.out(), i64::try_from(sent).unwrap_or(i64::MAX));
+}
+
+/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | HELP`.
+pub(super) fn pubsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    const SUBS: &[Sub] = &[
+        sub(
+            "pubsub|channels",
+            -2,
+            pubsub_channels,
+            [
+                "CHANNELS [<pattern>]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
+            ],
+        ),
+        sub("pubsub|numpat", 2, pubsub_numpat, ["NUMPAT", "    Return number of subscriptions to patterns."]),
+        sub(
+            "pubsub|numsub",
+            -2,
+            pubsub_numsub,
+            ["NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels."],
+        ),
+    ];
+    dispatch_sub(kv, args, cx, "PUBSUB", SUBS);
+}
+
+fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if args.len() > 3 {
+        return super::wrong_arity("pubsub|channels", cx.out());
+    }
+    let names = kv.pubsub.active_channels(args.get(2));
+    let out = cx.out();
+    reply::array(out, names.len());
+    for name in names {
+        reply::bulk(out, name);
+    }
+}
+
+fn pubsub_numsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let (resp3, out) = (kv.resp3, cx.out());
+    let pairs = args.len() - 2;
+    if resp3 {
+        reply::map(out, pairs);
+    } else {
+        reply::array(out, pairs * 2);
+    }
+    for name in args.iter_from(2) {
+        reply::bulk(out, name);
+        reply::int(out, i64::try_from(kv.pubsub.subscribers(name)).unwrap_or(i64::MAX));
+    }
+}
+
+fn pubsub_numpat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    reply::int(cx.out(), i64::try_from(kv.pubsub.pattern_count()).unwrap_or(i64::MAX));
+}
+
+/// A (un)subscription confirmation: `[word, name or null, count]`, a push in RESP3.
+fn confirm(out: &mut Vec<u8>, resp3: bool, word: &str, name: Option<&[u8]>, count: usize) {
+    push_header(out, resp3, 3);
+    reply::bulk(out, word.as_bytes());
+    match name {
+        Some(name) => reply::bulk(out, name),
+        None => reply::null(out, resp3),
+    }
+    reply::int(out, i64::try_from(count).unwrap_or(i64::MAX));
+}

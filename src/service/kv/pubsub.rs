@@ -1,0 +1,228 @@
+//! Publish/subscribe: who listens to which channel or pattern, and the messages a `PUBLISH`
+//! sends them.
+//!
+//! This is where one client's command makes output on *other* connections, as in the chat
+//! service: `PUBLISH` formats a message for each subscriber and hands it to
+//! [`Cx::send_to`](crate::service::Cx::send_to); the reactor appends it to that connection's
+//! output with the same buffering and backpressure as any reply. A subscriber that does not
+//! read passes the output limit and is disconnected (`CloseReason::TooSlow`), as Redis drops a
+//! pub/sub client past its `client-output-buffer-limit pubsub`; nobody else waits for it, and
+//! its subscriptions go when it closes ([`PubSub::forget`]).
+//!
+//! Each subscriber's protocol is remembered with it: a RESP2 client gets a message as an
+//! array (`*3 message channel payload`), a RESP3 one as a push (`>3 …`), which RESP3 clients
+//! tell apart from replies.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::glob;
+use super::reply;
+use crate::service::ConnId;
+
+/// Every subscription of every client (see the module docs).
+#[derive(Debug, Default)]
+pub struct PubSub {
+    /// Channel → its subscribers, by connection serial. Ordered maps throughout: a handful of
+    /// channels is the common case, and `PUBSUB CHANNELS` lists them in order.
+    channels: BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
+    /// Pattern → its subscribers. Every `PUBLISH` tries every pattern, as Redis does.
+    patterns: BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
+    /// What each subscribed client listens to (absent: nothing).
+    clients: HashMap<u64, Listener>,
+}
+
+#[derive(Debug)]
+struct Listener {
+    resp3: bool,
+    channels: BTreeSet<Box<[u8]>>,
+    patterns: BTreeSet<Box<[u8]>>,
+}
+
+impl Listener {
+    fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+}
+
+/// A channel or a pattern: the two kinds of subscription, kept apart as Redis keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `SUBSCRIBE`: one channel, by name.
+    Channel,
+    /// `PSUBSCRIBE`: every channel a glob pattern matches.
+    Pattern,
+}
+
+impl PubSub {
+    /// True when any client listens to anything (a cheap test before the per-client ones).
+    pub fn any(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
+    /// How many channels and patterns `client` listens to (0: it is not in pub/sub mode).
+    pub fn count(&self, client: u64) -> usize {
+        self.clients.get(&client).map_or(0, Listener::count)
+    }
+
+    /// How many channels, and how many patterns, `client` listens to (`CLIENT LIST`).
+    pub fn counts(&self, client: u64) -> (usize, usize) {
+        self.clients.get(&client).map_or((0, 0), |l| (l.channels.len(), l.patterns.len()))
+    }
+
+    /// Subscribes `client` to `name`; returns its subscription count after.
+    pub fn subscribe(&mut self, kind: Kind, client: ConnId, resp3: bool, name: &[u8]) -> usize {
+        let serial = client.serial();
+        let listener = self.clients.entry(serial).or_insert_with(|| Listener {
+            resp3,
+            channels: BTreeSet::new(),
+            patterns: BTreeSet::new(),
+        });
+        listener.resp3 = resp3;
+        let (mine, all) = match kind {
+            Kind::Channel => (&mut listener.channels, self.channels.entry(name.into()).or_default()),
+            Kind::Pattern => (&mut listener.patterns, self.patterns.entry(name.into()).or_default()),
+        };
+        mine.insert(name.into());
+        all.insert(serial, client);
+        listener.count()
+    }
+
+    /// Unsubscribes `client` from `name` (nothing if it was not subscribed); returns its
+    /// subscription count after.
+    pub fn unsubscribe(&mut self, kind: Kind, client: u64, name: &[u8]) -> usize {
+        let Some(listener) = self.clients.get_mut(&client) else {
+            return 0;
+        };
+        let removed = match kind {
+            Kind::Channel => listener.channels.remove(name),
+            Kind::Pattern => listener.patterns.remove(name),
+        };
+        let count = listener.count();
+        if count == 0 {
+            self.clients.remove(&client);
+        }
+        if removed {
+            match kind {
+                Kind::Channel => remove_from(&mut self.channels, name, client),
+                Kind::Pattern => remove_from(&mut self.patterns, name, client),
+            }
+        }
+        count
+    }
+
+    /// The channels (or patterns) `client` listens to, in byte order.
+    pub fn subscriptions(&self, kind: Kind, client: u64) -> Vec<Box<[u8]>> {
+        let Some(listener) = self.clients.get(&client) else {
+            return Vec::new();
+        };
+        let set = match kind {
+            Kind::Channel => &listener.channels,
+            Kind::Pattern => &listener.patterns,
+        };
+        set.iter().cloned().collect()
+    }
+
+    /// Drops every subscription of `client` (it closed, or sent `RESET`).
+    pub fn forget(&mut self, client: u64) {
+        let Some(listener) = self.clients.remove(&client) else {
+            return;
+        };
+        for name in &listener.channels {
+            remove_from(&mut self.channels, name, client);
+        }
+        for name in &listener.patterns {
+            remove_from(&mut self.patterns, name, client);
+        }
+    }
+
+    /// Records that `client` now speaks RESP3 (or RESP2): its messages change shape.
+    pub fn set_protocol(&mut self, client: u64, resp3: bool) {
+        if let Some(listener) = self.clients.get_mut(&client) {
+            listener.resp3 = resp3;
+        }
+    }
+
+    /// `PUBLISH`: calls `send` with each receiver and the message as its protocol frames it;
+    /// returns how many messages that was (a client subscribed to the channel and to two
+    /// matching patterns gets three, as in Redis).
+    pub fn publish(&self, channel: &[u8], payload: &[u8], mut send: impl FnMut(ConnId, &[u8])) -> usize {
+        let mut sent = 0;
+        let mut message = Vec::with_capacity(32 + channel.len() + payload.len());
+        for (serial, &id) in self.channels.get(channel).into_iter().flatten() {
+            message.clear();
+            push_header(&mut message, self.resp3(*serial), 3);
+            reply::bulk(&mut message, b"message");
+            reply::bulk(&mut message, channel);
+            reply::bulk(&mut message, payload);
+            send(id, &message);
+            sent += 1;
+        }
+        for (pattern, subscribers) in &self.patterns {
+            if !glob::matches(pattern, channel) {
+                continue;
+            }
+            for (serial, &id) in subscribers {
+                message.clear();
+                push_header(&mut message, self.resp3(*serial), 4);
+                reply::bulk(&mut message, b"pmessage");
+                reply::bulk(&mut message, pattern);
+                reply::bulk(&mut message, channel);
+                reply::bulk(&mut message, payload);
+                send(id, &message);
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// Channels with at least one subscriber that `pattern` matches (all with `None`), in
+    /// byte order (`PUBSUB CHANNELS`).
+    pub fn active_channels(&self, pattern: Option<&[u8]>) -> Vec<&[u8]> {
+        self.channels
+            .keys()
+            .map(|name| &**name)
+            .filter(|name| pattern.is_none_or(|p| glob::matches(p, name)))
+            .collect()
+    }
+
+    /// Subscribers of `channel` (`PUBSUB NUMSUB`; patterns do not count).
+    pub fn subscribers(&self, channel: &[u8]) -> usize {
+        self.channels.get(channel).map_or(0, BTreeMap::len)
+    }
+
+    /// Patterns with at least one subscriber (`PUBSUB NUMPAT`, `INFO`'s `pubsub_patterns`).
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Channels with at least one subscriber (`INFO`'s `pubsub_channels`).
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    fn resp3(&self, client: u64) -> bool {
+        self.clients.get(&client).is_some_and(|l| l.resp3)
+    }
+}
+
+/// The header of a message of `len` parts: a push in RESP3, an array in RESP2. Subscription
+/// replies use it too (Redis sends them as pushes in RESP3).
+pub fn push_header(out: &mut Vec<u8>, resp3: bool, len: usize) {
+    if resp3 {
+        out.push(b'>');
+        out.extend_from_slice(len.to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    } else {
+        reply::array(out, len);
+    }
+}
+
+/// Removes `client` from `name`'s subscribers, and `name` once nobody listens.
+fn remove_from(map: &mut BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>, name: &[u8], client: u64) {
+    if let Some(subscribers) = map.get_mut(name) {
+        subscribers.remove(&client);
+        if subscribers.is_empty() {
+            map.remove(name);
+        }
+    }
+}
