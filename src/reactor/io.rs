@@ -281,14 +281,31 @@ impl Reactor {
         }
     }
 
-    /// Delivers bytes services addressed to other connections. A recipient that already owes
-    /// more than `max_output` cannot be slowed down by backpressure (it is not the sender), so
-    /// it is disconnected as too slow; nobody else waits for it.
+    /// Delivers bytes services addressed to other connections.
+    ///
+    /// Each recipient's messages from one batch go out together, in order, in one write: a
+    /// pipeline of 16 PUBLISHes to 100 subscribers is 100 writes, not 1,600 (measured: that
+    /// took 7 times Redis's CPU, which joins them the same way).
+    ///
+    /// A recipient that already owed more than `max_output` when the batch came cannot be
+    /// slowed down by backpressure (it is not the sender), so it is disconnected as too slow;
+    /// nobody else waits for it. One that was keeping up takes the batch even past the limit,
+    /// so a prompt reader is not cut off by a single message bigger than the limit; the
+    /// sender's `output_room` counts the outbox, which bounds a batch.
     pub(super) fn deliver_outbox(&mut self) {
         let mut batch = Vec::new();
+        let mut joined: Vec<(crate::service::ConnId, Vec<u8>)> = Vec::new();
         while !self.outbox.is_empty() {
             batch.extend(self.outbox.drain());
+            // A stable sort: each recipient's messages keep their order.
+            batch.sort_by_key(|(to, _)| to.index());
             for (to, bytes) in batch.drain(..) {
+                match joined.last_mut() {
+                    Some((last, run)) if *last == to => run.extend_from_slice(&bytes),
+                    _ => joined.push((to, bytes)),
+                }
+            }
+            for (to, bytes) in joined.drain(..) {
                 let key = to.index();
                 let Some(conn) = self.conns.get_mut(key) else {
                     continue;
@@ -296,10 +313,16 @@ impl Reactor {
                 if conn.id != to || !matches!(conn.state, State::Open | State::HalfClosed | State::Closing) {
                     continue; // that connection is gone or going: the bytes are dropped
                 }
+                let behind = conn.pending_output() > self.config.max_output;
                 let registry = self.poll.registry();
-                match transmit(conn, &bytes, &mut self.cipher, registry, &mut self.stats) {
+                let sent = if behind {
+                    Ok(())
+                } else {
+                    transmit(conn, &bytes, &mut self.cipher, registry, &mut self.stats)
+                };
+                match sent {
                     Ok(()) => {
-                        if conn.pending_output() > self.config.max_output {
+                        if behind {
                             log::debug!(
                                 "{} {}: owes {} bytes: too slow",
                                 conn.id,

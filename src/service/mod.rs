@@ -109,12 +109,20 @@ pub enum CloseReason {
 #[derive(Debug, Default)]
 pub struct Outbox {
     pub(crate) messages: Vec<(ConnId, Vec<u8>)>,
+    /// The bytes of all queued messages (what `Cx::output_room` counts).
+    bytes: usize,
 }
 
 impl Outbox {
     /// Takes every queued message, leaving the outbox empty (and its allocation in place).
     pub fn drain(&mut self) -> std::vec::Drain<'_, (ConnId, Vec<u8>)> {
+        self.bytes = 0;
         self.messages.drain(..)
+    }
+
+    fn push(&mut self, to: ConnId, bytes: &[u8]) {
+        self.bytes += bytes.len();
+        self.messages.push((to, bytes.to_vec()));
     }
 
     /// True when no message is queued.
@@ -260,7 +268,10 @@ impl<'a> Cx<'a> {
     /// leaves the remaining requests unconsumed; the reactor offers them again as soon as the
     /// output has gone out. Answering a request that started below the limit may overshoot it.
     pub fn output_room(&self) -> usize {
-        self.output_limit.saturating_sub(self.pending_output.saturating_add(self.out.len()))
+        // Bytes for other connections count too: a pipeline of PUBLISHes yields once the
+        // fan-out it has made reaches the limit, and the reactor delivers it before going on.
+        let owed = self.pending_output.saturating_add(self.out.len()).saturating_add(self.outbox.bytes);
+        self.output_limit.saturating_sub(owed)
     }
 
     /// Appends `bytes` to this connection's reply.
@@ -279,7 +290,7 @@ impl<'a> Cx<'a> {
         if to == self.id {
             self.out.extend_from_slice(bytes);
         } else {
-            self.outbox.messages.push((to, bytes.to_vec()));
+            self.outbox.push(to, bytes);
         }
     }
 

@@ -13,7 +13,7 @@
 //! array (`*3 message channel payload`), a RESP3 one as a push (`>3 …`), which RESP3 clients
 //! tell apart from replies.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::glob;
 use super::reply;
@@ -27,8 +27,10 @@ pub struct PubSub {
     channels: BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
     /// Pattern → its subscribers. Every `PUBLISH` tries every pattern, as Redis does.
     patterns: BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
-    /// What each subscribed client listens to (absent: nothing).
-    clients: HashMap<u64, Listener>,
+    /// What each subscribed client listens to (absent: nothing). Ordered, not hashed: once
+    /// anyone is subscribed, every RESP2 command asks whether its client is (`execute`), and
+    /// a search by serial is cheaper than hashing one.
+    clients: BTreeMap<u64, Listener>,
 }
 
 #[derive(Debug)]

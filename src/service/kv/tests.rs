@@ -865,6 +865,151 @@ fn a_subscriber_closed_as_too_slow_is_forgotten() {
     assert_eq!(ask(&mut h, publisher, &["PUBSUB", "NUMSUB", "news"]), "*2\r\n$4\r\nnews\r\n:0\r\n");
 }
 
+/// redis-server 7.0.15 answers `PUBSUB NUMSUB` with a flat array in RESP3 too, and redis-py 8
+/// (RESP3 by default) slices that reply: a map made `pubsub_numsub` raise a TypeError (from
+/// the fourth review).
+#[test]
+fn pubsub_numsub_is_a_flat_array_in_resp3_too() {
+    let (mut h, c) = kv();
+    let sub = h.open();
+    ask(&mut h, sub, &["SUBSCRIBE", "h"]);
+    ask(&mut h, c, &["HELLO", "3"]);
+    script(
+        &mut h,
+        c,
+        &[
+            (&["PUBSUB", "NUMSUB", "h", "x"], "*4\r\n$1\r\nh\r\n:1\r\n$1\r\nx\r\n:0\r\n"),
+            (&["PUBSUB", "NUMSUB"], "*0\r\n"),
+        ],
+    );
+}
+
+/// Redis's matcher needs a byte of text to enter its loop, so no non-empty pattern matches the
+/// empty channel; KEYS * and SCAN MATCH * skip matching (both servers), KEYS ** does not.
+#[test]
+fn no_pattern_matches_the_empty_channel_as_in_redis() {
+    let (mut h, publisher) = kv();
+    let (exact, star) = (h.open(), h.open());
+    ask(&mut h, exact, &["SUBSCRIBE", ""]);
+    ask(&mut h, star, &["PSUBSCRIBE", "*"]);
+    script(
+        &mut h,
+        publisher,
+        &[
+            (&["PUBLISH", "", "x"], ":1\r\n"),
+            (&["PUBSUB", "CHANNELS", "*"], "*0\r\n"),
+            (&["PUBSUB", "CHANNELS", "**"], "*0\r\n"),
+            (&["PUBSUB", "CHANNELS"], "*1\r\n$0\r\n\r\n"),
+            (&["SET", "", "v"], "+OK\r\n"),
+            (&["KEYS", "*"], "*1\r\n$0\r\n\r\n"),
+            (&["KEYS", "**"], "*0\r\n"),
+            (&["SCAN", "0", "MATCH", "*"], "*2\r\n$1\r\n0\r\n*1\r\n$0\r\n\r\n"),
+            (&["SCAN", "0", "MATCH", "**"], "*2\r\n$1\r\n0\r\n*0\r\n"),
+        ],
+    );
+    assert_eq!(h.take_text(exact), "*3\r\n$7\r\nmessage\r\n$0\r\n\r\n$1\r\nx\r\n");
+    assert_eq!(h.take_text(star), "");
+}
+
+/// Redis resolves a subcommand and checks its arity before the pub/sub-mode rule (from the
+/// fourth review; replies as redis-server 7.0.15 gives them).
+#[test]
+fn subcommand_errors_come_before_the_pubsub_refusal() {
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["SUBSCRIBE", "x"]);
+    script(
+        &mut h,
+        c,
+        &[
+            (&["CLIENT", "ID", "x"], "-ERR wrong number of arguments for 'client|id' command\r\n"),
+            (&["CLIENT", "NOPE"], "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"),
+            (&["CONFIG", "GET"], "-ERR wrong number of arguments for 'config|get' command\r\n"),
+            (&["MEMORY", "USAGE"], "-ERR wrong number of arguments for 'memory|usage' command\r\n"),
+            (&["PUBSUB", "NOPE"], "-ERR unknown subcommand 'NOPE'. Try PUBSUB HELP.\r\n"),
+            (&["PUBSUB", "HELP", "x"], "-ERR wrong number of arguments for 'pubsub|help' command\r\n"),
+            (
+                &["CONFIG", "GET", "x"],
+                "-ERR Can't execute 'config|get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+                 RESET are allowed in this context\r\n",
+            ),
+            (
+                &["PUBSUB", "HELP"],
+                "-ERR Can't execute 'pubsub|help': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+                 RESET are allowed in this context\r\n",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn pubsub_channels_with_too_many_arguments() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[(
+            &["PUBSUB", "channels", "a", "b"],
+            "-ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.\r\n",
+        )],
+    );
+}
+
+/// Self-publish order in RESP3 (the push before `:N`, also in EXEC), duplicate subscriptions,
+/// RESET inside MULTI (transaction, subscriptions, name), and a closed subscriber leaving
+/// nothing behind; as redis-server 7.0.15 (from the fourth review).
+#[test]
+fn pubsub_self_publish_duplicates_reset_and_close_leave_nothing() {
+    let (mut h, a) = kv();
+    let b = h.open();
+    ask(&mut h, a, &["HELLO", "3"]);
+    script(
+        &mut h,
+        a,
+        &[
+            (
+                &["SUBSCRIBE", "s", "s"],
+                ">3\r\n$9\r\nsubscribe\r\n$1\r\ns\r\n:1\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\ns\r\n:1\r\n",
+            ),
+            (
+                &["PSUBSCRIBE", "s*", "s*"],
+                ">3\r\n$10\r\npsubscribe\r\n$2\r\ns*\r\n:2\r\n>3\r\n$10\r\npsubscribe\r\n$2\r\ns*\r\n:2\r\n",
+            ),
+            (
+                &["PUBLISH", "s", "me"],
+                ">3\r\n$7\r\nmessage\r\n$1\r\ns\r\n$2\r\nme\r\n>4\r\n$8\r\npmessage\r\n$2\r\ns*\r\n$1\r\ns\r\n$2\r\nme\r\n:2\r\n",
+            ),
+            (&["MULTI"], "+OK\r\n"),
+            (&["PUBLISH", "s", "x"], "+QUEUED\r\n"),
+            (
+                &["EXEC"],
+                "*1\r\n>3\r\n$7\r\nmessage\r\n$1\r\ns\r\n$1\r\nx\r\n>4\r\n$8\r\npmessage\r\n$2\r\ns*\r\n$1\r\ns\r\n$1\r\nx\r\n:2\r\n",
+            ),
+            (&["CLIENT", "SETNAME", "n"], "+OK\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "k", "v"], "+QUEUED\r\n"),
+            (&["RESET"], "+RESET\r\n"),
+            (&["EXEC"], "-ERR EXEC without MULTI\r\n"),
+            (&["GET", "k"], "$-1\r\n"),
+            (&["CLIENT", "GETNAME"], "$-1\r\n"),
+            (&["PUBSUB", "NUMPAT"], ":0\r\n"),
+        ],
+    );
+    ask(&mut h, b, &["SUBSCRIBE", "c1", "c2"]);
+    ask(&mut h, b, &["PSUBSCRIBE", "p*"]);
+    h.close(b, crate::service::CloseReason::PeerClosed);
+    script(
+        &mut h,
+        a,
+        &[
+            (&["PUBSUB", "CHANNELS"], "*0\r\n"),
+            (&["PUBSUB", "NUMPAT"], ":0\r\n"),
+            (&["PUBLISH", "c1", "x"], ":0\r\n"),
+        ],
+    );
+    let info = ask(&mut h, a, &["INFO", "stats"]);
+    assert!(info.contains("pubsub_channels:0\r\n") && info.contains("pubsub_patterns:0\r\n"), "{info}");
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -227,18 +227,21 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         return wrong_arity(command.name, cx.out());
     }
     // A RESP2 client in pub/sub mode may only (un)subscribe, PING, QUIT or RESET: anything
-    // else's reply could not be told from a message (RESP3's pushes can).
-    if kv.pubsub.any()
-        && !kv.resp3
+    // else's reply could not be told from a message (RESP3's pushes can). A container
+    // (`CONFIG GET`) is checked in `dispatch_sub`, once its subcommand is known: Redis reports
+    // an unknown subcommand or a wrong arity first.
+    if in_pubsub_mode(kv, cx)
+        && !CONTAINERS.contains(&command.name)
         && !matches!(
             command.name,
             "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
         )
-        && kv.pubsub.count(cx.id().serial()) > 0
     {
-        return pubsub_context_error(command, args, cx.out());
+        return pubsub_context_error(command.name, cx.out());
     }
     if command.name == "reset" {
+        kv.counters.commands_processed += 1;
+        note_command(kv, cx, command.name);
         return reset(kv, transaction, cx);
     }
     // A full keyspace refuses what may add a key, as Redis does at its `maxmemory`: at once,
@@ -390,14 +393,17 @@ fn unwatch(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     cx.write(reply::OK);
 }
 
+/// The commands that dispatch to subcommands (`dispatch_sub`).
+const CONTAINERS: &[&str] = &["client", "config", "command", "memory", "pubsub"];
+
+/// True for a RESP2 client with a subscription (cheap while nobody is subscribed).
+fn in_pubsub_mode(kv: &Kv, cx: &Cx<'_>) -> bool {
+    kv.pubsub.any() && !kv.resp3 && kv.pubsub.count(cx.id().serial()) > 0
+}
+
 /// Redis's refusal of a command in RESP2 pub/sub mode, naming it as Redis does
 /// (`container|sub` for a subcommand).
-fn pubsub_context_error(command: &Command, args: Args<'_>, out: &mut Vec<u8>) {
-    let mut name = command.name.to_string();
-    if ["client", "config", "command", "memory", "pubsub"].contains(&command.name) && args.len() > 1 {
-        name.push('|');
-        name.push_str(&String::from_utf8_lossy(args.arg(1)).to_ascii_lowercase());
-    }
+fn pubsub_context_error(name: &str, out: &mut Vec<u8>) {
     let text = format!(
         "Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
     );
@@ -499,9 +505,12 @@ const fn sub(name: &'static str, arity: i32, run: Run, help: [&'static str; 2]) 
 fn dispatch_sub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, container: &str, subs: &[Sub]) {
     let wanted = args.arg(1);
     if wanted.eq_ignore_ascii_case(b"help") {
+        let name = format!("{}|help", container.to_ascii_lowercase());
         if args.len() != 2 {
-            let name = format!("{}|help", container.to_ascii_lowercase());
             return wrong_arity(&name, cx.out());
+        }
+        if in_pubsub_mode(kv, cx) {
+            return pubsub_context_error(&name, cx.out());
         }
         let out = cx.out();
         reply::array(out, 1 + 2 * subs.len() + 2);
@@ -524,6 +533,9 @@ fn dispatch_sub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, container: &str, s
     };
     if !arity_ok(sub.arity, args.len()) {
         return wrong_arity(sub.name, cx.out());
+    }
+    if in_pubsub_mode(kv, cx) {
+        return pubsub_context_error(sub.name, cx.out());
     }
     note_command(kv, cx, sub.name);
     (sub.run)(kv, args, cx);

@@ -89,7 +89,10 @@ pub(super) fn pubsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     if args.len() > 3 {
-        return super::wrong_arity("pubsub|channels", cx.out());
+        return reply::err(
+            cx.out(),
+            "unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.",
+        );
     }
     let names = kv.pubsub.active_channels(args.get(2));
     let out = cx.out();
@@ -99,14 +102,11 @@ fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     }
 }
 
+/// A flat array of name, count, name, count… in RESP3 too, as Redis 7 sends it (redis-py 8
+/// slices that reply and fails on a map).
 fn pubsub_numsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    let (resp3, out) = (kv.resp3, cx.out());
-    let pairs = args.len() - 2;
-    if resp3 {
-        reply::map(out, pairs);
-    } else {
-        reply::array(out, pairs * 2);
-    }
+    let out = cx.out();
+    reply::array(out, (args.len() - 2) * 2);
     for name in args.iter_from(2) {
         reply::bulk(out, name);
         reply::int(out, i64::try_from(kv.pubsub.subscribers(name)).unwrap_or(i64::MAX));
