@@ -1,5 +1,6 @@
-//! Glob-style pattern matching for `KEYS` and `CONFIG GET`, with Redis's semantics (its
-//! `stringmatchlen` in `util.c`).
+//! Glob-style pattern matching for `KEYS`, `SCAN … MATCH`, `CONFIG GET` and pub/sub patterns
+//! (`PSUBSCRIBE`, `PUBSUB CHANNELS`), with Redis's semantics (its `stringmatchlen` in
+//! `util.c`).
 //!
 //! | pattern  | matches                                                    |
 //! |----------|------------------------------------------------------------|
@@ -9,6 +10,9 @@
 //! | `[^abc]` | one byte that is none of them                              |
 //! | `[a-z]`  | one byte in the range (`[z-a]` is the same range)          |
 //! | `\x`     | `x` literally, also inside brackets; a trailing `\` is itself |
+//!
+//! As in Redis, the empty text is matched only by the empty pattern: `*` matches any run
+//! of bytes *within* a text, but needs a byte of text to start.
 //!
 //! Redis quirks kept: an unterminated `[abc` acts as if closed at the end of the pattern.
 //!

@@ -3,11 +3,12 @@
 //!
 //! This is where one client's command makes output on *other* connections, as in the chat
 //! service: `PUBLISH` formats a message for each subscriber and hands it to
-//! [`Cx::send_to`](crate::service::Cx::send_to); the reactor appends it to that connection's
-//! output with the same buffering and backpressure as any reply. A subscriber that does not
-//! read passes the output limit and is disconnected (`CloseReason::TooSlow`), as Redis drops a
-//! pub/sub client past its `client-output-buffer-limit pubsub`; nobody else waits for it, and
-//! its subscriptions go when it closes ([`PubSub::forget`]).
+//! [`Cx::send_to`](crate::service::Cx::send_to). After the service call (a whole pipeline) the
+//! reactor appends each recipient's messages to its output, in one write. A subscriber is not
+//! slowed down by backpressure, since it is not the one sending: one already owed more than
+//! the output limit is disconnected (`CloseReason::TooSlow`), as Redis drops a pub/sub client
+//! past its `client-output-buffer-limit pubsub`; nobody else waits for it, and its
+//! subscriptions go when it closes ([`PubSub::forget`]).
 //!
 //! Each subscriber's protocol is remembered with it: a RESP2 client gets a message as an
 //! array (`*3 message channel payload`), a RESP3 one as a push (`>3 …`), which RESP3 clients
