@@ -99,6 +99,8 @@ struct Client {
     last_command_at: Instant,
     /// The last command run, as Redis names it (`get`, `client|list`).
     last_command: &'static str,
+    /// The protocol it speaks: RESP3 after `HELLO 3` (`CLIENT LIST`'s `resp=`).
+    resp3: bool,
 }
 
 /// Service-wide counters reported by `INFO stats`.
@@ -180,7 +182,14 @@ impl Service for Kv {
         let now = cx.now();
         self.clients.insert(
             cx.id().serial(),
-            Client { addr: cx.peer(), name: None, opened: now, last_command_at: now, last_command: "NULL" },
+            Client {
+                addr: cx.peer(),
+                name: None,
+                opened: now,
+                last_command_at: now,
+                last_command: "NULL",
+                resp3: false,
+            },
         );
         Session { parser: Parser::new(self.limits()), transaction: None, resp3: false }
     }
@@ -207,6 +216,9 @@ impl Service for Kv {
                             // HELLO (or RESET) switched it: messages to this client change shape.
                             session.resp3 = self.resp3;
                             self.pubsub.set_protocol(cx.id().serial(), self.resp3);
+                            if let Some(client) = self.clients.get_mut(&cx.id().serial()) {
+                                client.resp3 = self.resp3;
+                            }
                         }
                     }
                     if cx.close_requested() {

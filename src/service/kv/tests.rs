@@ -1010,6 +1010,20 @@ fn pubsub_self_publish_duplicates_reset_and_close_leave_nothing() {
     assert!(info.contains("pubsub_channels:0\r\n") && info.contains("pubsub_patterns:0\r\n"), "{info}");
 }
 
+/// CLIENT LIST tells a RESP3 client (`resp=3`) and a subscriber (`flags=P sub= psub=`).
+#[test]
+fn client_list_shows_protocol_and_subscriptions() {
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["HELLO", "3"]);
+    ask(&mut h, c, &["SUBSCRIBE", "a", "b"]);
+    ask(&mut h, c, &["PSUBSCRIBE", "p*"]);
+    let list = ask(&mut h, c, &["CLIENT", "LIST"]);
+    assert!(list.contains(" flags=P db=0 sub=2 psub=1 ") && list.contains(" resp=3\n"), "{list}");
+    ask(&mut h, c, &["RESET"]);
+    let list = ask(&mut h, c, &["CLIENT", "LIST"]);
+    assert!(list.contains(" flags=N db=0 sub=0 psub=0 ") && list.contains(" resp=2\n"), "{list}");
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -240,10 +240,11 @@ fn describe_client(kv: &Kv, id: u64, cx: &Cx<'_>, text: &mut String) {
     let _ = writeln!(
         text,
         "id={id} addr={} name={name} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} multi=-1 \
-         cmd={} user=default resp=2",
+         cmd={} user=default resp={}",
         client.addr,
         now.saturating_duration_since(client.opened).as_secs(),
         now.saturating_duration_since(client.last_command_at).as_secs(),
         client.last_command,
+        if client.resp3 { 3 } else { 2 },
     );
 }
