@@ -1022,6 +1022,23 @@ fn client_list_shows_protocol_and_subscriptions() {
     ask(&mut h, c, &["RESET"]);
     let list = ask(&mut h, c, &["CLIENT", "LIST"]);
     assert!(list.contains(" flags=N db=0 sub=0 psub=0 ") && list.contains(" resp=2\n"), "{list}");
+    // `cmd=` is the last command looked up, as Redis's lastcmd: a refused one, or EXEC
+    // rather than what it ran (checked against redis-server 7.0.15).
+    let d = h.open();
+    let cmd_of = |h: &mut Harness<Kv>| {
+        let list = ask(h, d, &["CLIENT", "LIST"]);
+        // The bulk reply's first client line is `c`'s (clients are listed by id).
+        let line = list.lines().find(|l| l.starts_with("id=")).unwrap_or_default().to_string();
+        line.split(' ').find_map(|f| f.strip_prefix("cmd=")).unwrap_or_default().to_string()
+    };
+    ask(&mut h, c, &["GET", "k", "extra"]);
+    assert_eq!(cmd_of(&mut h), "get");
+    ask(&mut h, c, &["MULTI"]);
+    ask(&mut h, c, &["SET", "k", "v"]);
+    ask(&mut h, c, &["EXEC"]);
+    assert_eq!(cmd_of(&mut h), "exec");
+    ask(&mut h, c, &["CONFIG", "GET", "timeout"]);
+    assert_eq!(cmd_of(&mut h), "config|get");
 }
 
 #[test]

@@ -213,6 +213,9 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         }
         return unknown_command(args, cx.out());
     };
+    // CLIENT LIST's `cmd=` names the last command looked up, as Redis's `lastcmd` does:
+    // refused ones included, and EXEC rather than what it ran.
+    note_command(kv, cx, command.name);
     if !arity_ok(command.arity, args.len()) {
         if command.name == "exec" && transaction.take().is_some() {
             // Redis ends the transaction here, and its watch with it, and says why.
@@ -241,7 +244,6 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     }
     if command.name == "reset" {
         kv.counters.commands_processed += 1;
-        note_command(kv, cx, command.name);
         return reset(kv, transaction, cx);
     }
     // A full keyspace refuses what may add a key, as Redis does at its `maxmemory`: at once,
@@ -311,7 +313,6 @@ fn denyoom(command: &Command) -> bool {
 
 fn run(kv: &mut Kv, command: &'static Command, args: Args<'_>, cx: &mut Cx<'_>) {
     kv.counters.commands_processed += 1;
-    note_command(kv, cx, command.name);
     (command.run)(kv, args, cx);
 }
 
