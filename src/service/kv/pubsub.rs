@@ -153,7 +153,7 @@ impl PubSub {
         let mut message = Vec::with_capacity(32 + channel.len() + payload.len());
         for (serial, &id) in self.channels.get(channel).into_iter().flatten() {
             message.clear();
-            push_header(&mut message, self.resp3(*serial), 3);
+            reply::push(&mut message, self.resp3(*serial), 3);
             reply::bulk(&mut message, b"message");
             reply::bulk(&mut message, channel);
             reply::bulk(&mut message, payload);
@@ -166,7 +166,7 @@ impl PubSub {
             }
             for (serial, &id) in subscribers {
                 message.clear();
-                push_header(&mut message, self.resp3(*serial), 4);
+                reply::push(&mut message, self.resp3(*serial), 4);
                 reply::bulk(&mut message, b"pmessage");
                 reply::bulk(&mut message, pattern);
                 reply::bulk(&mut message, channel);
@@ -205,18 +205,6 @@ impl PubSub {
 
     fn resp3(&self, client: u64) -> bool {
         self.clients.get(&client).is_some_and(|l| l.resp3)
-    }
-}
-
-/// The header of a message of `len` parts: a push in RESP3, an array in RESP2. Subscription
-/// replies use it too (Redis sends them as pushes in RESP3).
-pub fn push_header(out: &mut Vec<u8>, resp3: bool, len: usize) {
-    if resp3 {
-        out.push(b'>');
-        out.extend_from_slice(len.to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-    } else {
-        reply::array(out, len);
     }
 }
 

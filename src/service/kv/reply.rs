@@ -108,6 +108,17 @@ pub fn decimal(out: &mut Vec<u8>, n: i64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// The header of an out-of-band message of `len` parts (pub/sub's messages and
+/// confirmations): a RESP3 push, `>len\r\n`, which RESP3 clients tell apart from replies; in
+/// RESP2, which has no pushes, an array.
+pub fn push(out: &mut Vec<u8>, resp3: bool, len: usize) {
+    if resp3 {
+        prefixed(out, b'>', len as i64);
+    } else {
+        array(out, len);
+    }
+}
+
 fn prefixed(out: &mut Vec<u8>, prefix: u8, n: i64) {
     out.push(prefix);
     decimal(out, n);

@@ -199,7 +199,7 @@ impl Store {
 
     /// The value at `key` as it is, without expiring it or counting a hit or miss: for a
     /// command that has just looked all its keys up with [`Store::get`] and now reads several
-    /// values at once (`BITOP`), which needs shared borrows.
+    /// values at once (`BITOP`, `LCS`), which needs shared borrows.
     pub fn value_in_place(&self, key: &[u8]) -> Option<&[u8]> {
         self.map.get(key).map(Entry::value)
     }
@@ -311,10 +311,12 @@ impl Store {
     /// The caller has checked `offset + piece.len()` against the size limit.
     pub fn set_range(&mut self, key: &[u8], offset: usize, piece: &[u8], now: Instant) -> usize {
         let hash = self.lookup(key, now);
-        let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
-        let new_len = len.max(offset + piece.len());
-        self.change_value(hash, key, new_len, |value, _| {
-            value[offset..offset + piece.len()].copy_from_slice(piece);
+        let end = offset + piece.len();
+        let mut new_len = end;
+        // Grown to `end` if shorter; a longer value keeps its length.
+        self.change_value(hash, key, end, |value, _| {
+            value[offset..end].copy_from_slice(piece);
+            new_len = value.len();
             true
         });
         new_len
@@ -326,10 +328,9 @@ impl Store {
     /// `offset / 8` against the size limit.
     pub fn set_bit(&mut self, key: &[u8], offset: usize, on: bool, now: Instant) -> bool {
         let hash = self.lookup(key, now);
-        let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
         let (byte, mask) = (offset / 8, 0x80 >> (offset % 8));
         let mut was = false;
-        self.change_value(hash, key, len.max(byte + 1), |value, grown| {
+        self.change_value(hash, key, byte + 1, |value, grown| {
             was = value[byte] & mask != 0;
             if on {
                 value[byte] |= mask;

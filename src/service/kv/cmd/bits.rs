@@ -367,11 +367,9 @@ fn bitfield_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, read_only: boo
         kv.store.modify(key, reach as usize, now, |value, grown| {
             let mut changed = false;
             for op in &ops {
-                let before = op.write.map(|_| read_field(value, op));
-                let answer = run_field(value, op);
-                changed |=
-                    answer.is_some() && before.is_some_and(|old| grown || old != read_field(value, op));
-                replies.push(answer);
+                let ran = run_field(value, op);
+                changed |= op.write.is_some() && ran.is_some_and(|(_, field_changed)| grown || field_changed);
+                replies.push(ran.map(|(answer, _)| answer));
             }
             changed
         });
@@ -415,10 +413,11 @@ fn read_field(value: &[u8], op: &FieldOp) -> i64 {
     }
 }
 
-/// A SET or INCRBY on `value` (long enough): the reply, `None` if `OVERFLOW FAIL` refused it.
-fn run_field(value: &mut [u8], op: &FieldOp) -> Option<i64> {
+/// An operation on `value` (long enough): its reply and whether it changed the field, or
+/// `None` if `OVERFLOW FAIL` refused it.
+fn run_field(value: &mut [u8], op: &FieldOp) -> Option<(i64, bool)> {
     let Some((incr, n)) = op.write else {
-        return Some(read_field(value, op));
+        return Some((read_field(value, op), false));
     };
     let old = read_field(value, op);
     // SET checks the new value against the range as an increment of 0 from it.
@@ -428,9 +427,10 @@ fn run_field(value: &mut [u8], op: &FieldOp) -> Option<i64> {
     if overflowed && op.overflow == Overflow::Fail {
         return None;
     }
+    // In the field's range either way (WRAP and SAT put it there), so it reads back as `new`.
     let new = if overflowed { limit } else { base.wrapping_add(delta) };
     set_bits(value, op.offset, op.bits, new as u64);
-    Some(if incr { new } else { old })
+    Some((if incr { new } else { old }, new != old))
 }
 
 /// Redis's `checkSignedBitfieldOverflow`: whether `value + incr` leaves the signed range of

@@ -18,7 +18,7 @@ pub(super) fn ping(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         return super::wrong_arity("ping", cx.out());
     }
     // In RESP2 pub/sub mode a reply must look like a message: `[pong, message or ""]`.
-    if !kv.resp3 && kv.pubsub.count(cx.id().serial()) > 0 {
+    if super::in_pubsub_mode(kv, cx) {
         let out = cx.out();
         reply::array(out, 2);
         reply::bulk(out, b"pong");

@@ -9,7 +9,7 @@
 use crate::service::Cx;
 
 use super::{Kv, Sub, dispatch_sub, reply, sub};
-use crate::service::kv::pubsub::{Kind, push_header};
+use crate::service::kv::pubsub::Kind;
 use crate::service::kv::resp::Args;
 
 /// `SUBSCRIBE channel [channel ...]`: one confirmation per channel, with the count of the
@@ -119,7 +119,7 @@ fn pubsub_numpat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// A (un)subscription confirmation: `[word, name or null, count]`, a push in RESP3.
 fn confirm(out: &mut Vec<u8>, resp3: bool, word: &str, name: Option<&[u8]>, count: usize) {
-    push_header(out, resp3, 3);
+    reply::push(out, resp3, 3);
     reply::bulk(out, word.as_bytes());
     match name {
         Some(name) => reply::bulk(out, name),

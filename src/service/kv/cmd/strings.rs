@@ -416,8 +416,12 @@ fn incr_by(kv: &mut Kv, key: &[u8], delta: i64, cx: &mut Cx<'_>) {
 /// it past `proto-max-bulk-len`: that bounds both the memory and the loop's time.
 pub(super) fn lcs(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
-    let a = kv.store.get(args.arg(1), now).map(<[u8]>::to_vec).unwrap_or_default();
-    let b = kv.store.get(args.arg(2), now).unwrap_or_default();
+    // Both looked up first (expiry, hit counts), then read where they lie, as BITOP reads its
+    // sources: no copy of either value.
+    kv.store.get(args.arg(1), now);
+    kv.store.get(args.arg(2), now);
+    let a = kv.store.value_in_place(args.arg(1)).unwrap_or_default();
+    let b = kv.store.value_in_place(args.arg(2)).unwrap_or_default();
     let (mut want_len, mut want_idx, mut with_len, mut min_len) = (false, false, false, 0u64);
     let mut i = 3;
     while let Some(option) = args.get(i) {
