@@ -667,7 +667,7 @@ hold_idle() {
 
 bench_memory() {
     say "memory: RSS with $MEM_CONNS idle connections"
-    meta command "python3 scripts/idle_conns.py PORT $MEM_CONNS   # opens and holds idle connections; RSS = VmRSS of the server's processes"
+    meta command "python3 scripts/idle_conns.py PORT $MEM_CONNS 90 READY_FILE   # opens and holds idle connections; RSS = VmRSS of the server's processes"
     start_reactor_http --max-conns $((MEM_CONNS + 100))
     hold_idle reactor "$LAST_PID" "$HTTP_OURS" "HTTP, idle"
     stop_server "$LAST_PID"

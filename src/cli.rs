@@ -98,7 +98,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub reactors: usize,
     /// Close connections idle this many seconds (0 disables).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub idle_timeout: u64,
     /// Bytes owed to one peer before the server stops reading from it (backpressure).
     #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_output)]
@@ -107,11 +107,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub shutdown_grace: f64,
     /// Log a one-line summary of the counters every SECS seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub stats: Option<u64>,
     /// Before sleeping, keep polling for up to this many microseconds (0: never). Spends idle
     /// CPU so that clients need not wake the server; see docs/benchmarks.md for the trade-off.
-    #[arg(long, value_name = "MICROS", default_value_t = 0)]
+    #[arg(long, value_name = "MICROS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub busy_poll: u64,
     /// TLS: PEM certificate chain (leaf first) for tls:// listeners.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -192,9 +192,17 @@ pub fn parse_listen(s: &str) -> Result<ListenAddr, String> {
     Ok(ListenAddr { addr: parse_addr(rest)?, tls, proxy })
 }
 
-fn secs(value: f64, what: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value).map_err(|_| format!("{what} must be a non-negative number of seconds"))
+/// A number of seconds from the command line, at most [`MAX_SECS`] (about 31 years).
+pub(crate) fn secs(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|_| value <= MAX_SECS as f64)
+        .ok_or_else(|| format!("{what} must be a number of seconds from 0 to {MAX_SECS}"))
 }
+
+/// The longest time any option may name, in its own unit: a deadline is `now` plus it, and
+/// an `Instant` centuries out would overflow.
+const MAX_SECS: u64 = 1_000_000_000;
 
 /// `reactor serve`: bind everything, print one line per socket, run until a signal.
 pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -271,7 +279,10 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let http_config = HttpConfig {
-        head_timeout: secs(args.http_head_timeout, "--http-head-timeout")?,
+        // Zero would time out every head before its first byte could be answered.
+        head_timeout: Some(secs(args.http_head_timeout, "--http-head-timeout")?)
+            .filter(|t| !t.is_zero())
+            .ok_or("--http-head-timeout must be more than 0 seconds")?,
         max_body: args.http_max_body,
         ..HttpConfig::default()
     };

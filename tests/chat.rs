@@ -148,3 +148,28 @@ fn a_member_who_never_reads_is_disconnected_and_the_rest_keep_chatting() {
     drop(sleeper);
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// A member who pastes thousands of lines in one write is served a limit's worth per turn
+/// (the reactor stops reading it while its fan-out waits, then offers the rest again):
+/// everyone who reads gets every line, in order, and a FIN right after the paste does not
+/// cut the held lines off.
+#[test]
+fn a_flood_from_one_member_reaches_everyone_whole_and_in_order() {
+    let (addr, _server) = room(8 * 1024);
+    let mut flooder = Member::join(addr);
+    let mut a = Member::join(addr);
+    assert_eq!(flooder.line(), "*** guest-2 joined\n");
+    let mut b = Member::join(addr);
+    assert_eq!(flooder.line(), "*** guest-3 joined\n");
+    assert_eq!(a.line(), "*** guest-3 joined\n");
+    let lines = 5_000;
+    let paste: String = (0..lines).map(|i| format!("line {i}\n")).collect();
+    flooder.say(&paste);
+    flooder.writer.shutdown(std::net::Shutdown::Write).unwrap();
+    for (name, member) in [("a", &mut a), ("b", &mut b)] {
+        for i in 0..lines {
+            assert_eq!(member.line(), format!("guest-1: line {i}\n"), "member {name}");
+        }
+        assert_eq!(member.line(), "*** guest-1 left\n", "member {name}");
+    }
+}

@@ -55,6 +55,22 @@ fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.starts_with("error: invalid value 'many'"), "{stderr}");
     assert!(!stderr.contains("panicked"));
+
+    // Times that would overflow a deadline, or make no sense, are refused up front, in one
+    // line, instead of panicking (or hanging) later.
+    for (flag, value, says) in [
+        ("--idle-timeout", "18446744073709551615", "error: invalid value"),
+        ("--stats", "18446744073709551615", "error: invalid value"),
+        ("--shutdown-grace", "1e300", "reactor: --shutdown-grace must be a number of seconds from 0 to"),
+        ("--tls-handshake-timeout", "nan", "reactor: --tls-handshake-timeout must be"),
+        ("--http-head-timeout", "0", "reactor: --http-head-timeout must be more than 0 seconds"),
+    ] {
+        let out = common::output(reactor().args(["serve", "--echo", "127.0.0.1:0", flag, value]));
+        assert!(!out.status.success(), "{flag} {value}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.starts_with(says), "{flag} {value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 #[test]

@@ -9,7 +9,9 @@ use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::{connect, echo_server, pattern, read_n};
-use reactor::reactor::Config;
+use reactor::reactor::{Config, Reactor};
+use reactor::service::echo::Echo;
+use reactor::service::{Cx, Service};
 use sha2::{Digest, Sha256};
 
 #[test]
@@ -232,4 +234,70 @@ fn graceful_shutdown_lets_accepted_connections_finish() {
     client.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
     server.join(Duration::from_secs(5));
+}
+
+/// Data and a FIN that are both waiting when the loop first looks at a connection, more data
+/// than one read budget: reading stops for the budget and resumes next turn, where a short
+/// read used to be taken for "drained" and the FIN, whose edge was already spent, went
+/// unread until the idle timeout. The connection is accepted (and the bytes and FIN queued)
+/// before the loop even runs, so the order is not left to chance.
+#[test]
+fn a_fin_behind_more_than_a_read_budget_is_seen_at_once() {
+    let config = Config { read_budget: 1, idle_timeout: Some(Duration::from_secs(120)), ..Config::default() };
+    let mut reactor = Reactor::new(config).unwrap();
+    let tcp = reactor.serve("127.0.0.1:0".parse().unwrap(), Echo).unwrap();
+    let data = pattern(70 * 1024, 5);
+    let mut client = connect(tcp); // completes in the kernel's backlog: nobody has accepted yet
+    client.write_all(&data).unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(50)); // let the bytes and the FIN land
+    let _server = common::Server::run(reactor, tcp);
+    let mut back = Vec::new();
+    // EOF only once the server has seen the FIN; the 10 s read timeout fails a missed one.
+    client.read_to_end(&mut back).expect("the echo and then EOF, well before the idle timeout");
+    assert!(back == data);
+}
+
+/// A service that asks, on every timer, for another at `cx.now()`: a deadline already due.
+struct Restless;
+
+impl Service for Restless {
+    type Session = ();
+    fn name(&self) -> &'static str {
+        "restless"
+    }
+    fn open(&mut self, cx: &mut Cx<'_>) {
+        cx.set_timer(cx.now());
+    }
+    fn input(&mut self, _session: &mut (), input: &[u8], _cx: &mut Cx<'_>) -> usize {
+        input.len()
+    }
+    fn timer(&mut self, _session: &mut (), cx: &mut Cx<'_>) {
+        cx.set_timer(cx.now());
+    }
+}
+
+/// Such a timer fires once per turn, not over and over inside one: the loop still gets back
+/// to `poll`, and another listener's client is answered.
+#[test]
+fn a_timer_rearmed_for_a_moment_already_past_does_not_stall_the_loop() {
+    let mut reactor = Reactor::new(Config::default()).unwrap();
+    let any = "127.0.0.1:0".parse().unwrap();
+    let restless = reactor.serve(any, Restless).unwrap();
+    let echo = reactor.serve(any, Echo).unwrap();
+    let server = common::Server::run(reactor, echo);
+    let restless_client = connect(restless);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut client = connect(echo);
+    let answered = client.write_all(b"Hello, Server!").and_then(|()| {
+        let mut back = [0; 14];
+        client.read_exact(&mut back).map(|()| back)
+    });
+    if answered.is_err() {
+        // A stalled loop would never see the stop request either: do not wait for it.
+        std::mem::forget(server);
+        panic!("the echo listener was not served: {answered:?}");
+    }
+    assert_eq!(&answered.unwrap(), b"Hello, Server!");
+    drop(restless_client);
 }

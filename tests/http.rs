@@ -53,7 +53,7 @@ fn ureq_sees_404_and_405() {
     assert_eq!(agent.get(&format!("http://{addr}/nope")).call().unwrap().status(), 404);
     let resp = agent.delete(&format!("http://{addr}/")).call().unwrap();
     assert_eq!(resp.status(), 405);
-    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, OPTIONS");
     let mut metrics = agent.get(&format!("http://{addr}/metrics")).call().unwrap();
     let text = metrics.body_mut().read_to_string().unwrap();
     assert!(text.contains("# TYPE reactor_connections_open gauge"), "{text}");

@@ -11,6 +11,7 @@ use clap::Args;
 
 use super::tls::TlsClient;
 use super::{LoadConfig, Service, Stop};
+use crate::cli::secs;
 
 const AFTER_HELP: &str = "\
 Output (text, like wrk's; docs/load.md explains each field):
@@ -86,10 +87,6 @@ pub struct LoadArgs {
     /// TLS: accept any server certificate (encrypted, not authenticated; for trying things out).
     #[arg(long, requires = "tls", conflicts_with = "ca")]
     pub insecure_skip_verify: bool,
-}
-
-fn secs(value: f64, what: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value).map_err(|_| format!("{what} must be a non-negative number of seconds"))
 }
 
 impl LoadArgs {

@@ -27,7 +27,8 @@ pub struct Config {
     pub accept_pause: Duration,
     /// How long a closing connection may linger, discarding input, before it is cut.
     pub linger: Duration,
-    /// A TLS handshake must complete within this long after accept.
+    /// A TLS handshake, and a PROXY protocol header before it, must complete within this
+    /// long after accept.
     pub handshake_timeout: Duration,
     /// How long accepted connections may keep going after a shutdown request.
     pub shutdown_grace: Duration,

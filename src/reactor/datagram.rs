@@ -27,6 +27,8 @@ pub struct Datagram {
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
     queue_limit: usize,
     writable_interest: bool,
+    /// In the reactor's ready queue already (its receive budget ran out).
+    pub(crate) queued: bool,
 }
 
 /// What happened to one reply.
@@ -48,7 +50,15 @@ impl Datagram {
         service: Box<dyn DatagramService>,
         queue_limit: usize,
     ) -> Self {
-        Datagram { socket, token, service, queue: VecDeque::new(), queue_limit, writable_interest: false }
+        Datagram {
+            socket,
+            token,
+            service,
+            queue: VecDeque::new(),
+            queue_limit,
+            writable_interest: false,
+            queued: false,
+        }
     }
 
     /// One `recv_from`, retrying `Interrupted`. `Ok(None)` means nothing is waiting.
@@ -159,7 +169,10 @@ impl super::Reactor {
                 Err(e) => log::debug!("{}: recv: {e}", dgram.service.name()),
             }
         }
-        self.ready.push_back(Ready::Datagram(i));
+        if !dgram.queued {
+            dgram.queued = true;
+            self.ready.push_back(Ready::Datagram(i));
+        }
     }
 
     pub(super) fn datagram_flush(&mut self, i: usize) {

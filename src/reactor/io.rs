@@ -27,8 +27,9 @@ use crate::stats::Stats;
 
 impl Reactor {
     /// Reads until the socket is drained, the budget is spent, or backpressure stops us.
-    /// `fin`: the event said the peer closed its side, so a short read is not the end.
-    pub(super) fn read(&mut self, key: usize, fin: bool) {
+    /// Once an event has said the peer closed its side (`Conn::fin_seen`), a short read is
+    /// not the end: only a read that returns 0 reports the FIN.
+    pub(super) fn read(&mut self, key: usize) {
         let mut budget = self.config.read_budget;
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
@@ -67,7 +68,7 @@ impl Reactor {
                         }
                     }
                     // A lingering connection's bytes are read only to be thrown away.
-                    if n < READ_CHUNK && !fin {
+                    if n < READ_CHUNK && !self.conns.get(key).is_some_and(|c| c.fin_seen) {
                         return; // short read: the receive queue is empty
                     }
                 }
@@ -171,22 +172,27 @@ impl Reactor {
         }
         let close = cx.close_requested();
         let timer = cx.timer_requested();
-        let too_large = conn.input.len() > service.max_input();
         self.stats.input_buffered =
             self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
         let fresh = match call {
             Call::Input(n) | Call::Plain(n) => n,
             Call::Timer | Call::Drain => 0,
         };
+        // What the call queued: its reply, and bytes for other connections (a broadcast, a
+        // PUBLISH); `Cx::output_room` counts both.
+        let queued = self.out.len() + self.outbox.bytes();
         // Answered, and consumed something: only then can it have stopped early at the output
         // limit. (A service that answers without consuming is not held back, and offering it
         // the same bytes again every turn would spin.)
-        let held_back = !self.out.is_empty() && buffered_before + fresh > conn.input.len();
+        let held_back = queued > 0 && buffered_before + fresh > conn.input.len();
         // (A timer or drain call consumes nothing, so it says nothing about being held back.)
         if !matches!(call, Call::Timer | Call::Drain) {
-            conn.held =
-                held_back && !conn.input.is_empty() && owed + self.out.len() >= self.config.max_output;
+            conn.held = held_back && !conn.input.is_empty() && owed + queued >= self.config.max_output;
         }
+        // Complete requests held back at the output limit are not an over-long request: the
+        // limit is for what a service could not consume. (Reading stops while held, so they
+        // are at most what had been read when the service stopped.)
+        let too_large = conn.input.len() > service.max_input() && !conn.held;
         self.after_call(key, close, timer);
         // A call that stopped at the output limit (`Cx::output_room`) left complete requests.
         // If its answer already went out, nothing else would wake this connection (the peer
@@ -209,7 +215,9 @@ impl Reactor {
                     conn.input.len()
                 );
             }
-            self.close(key, CloseReason::InputTooLarge);
+            // Gracefully: the service's last words (an error line, say) go out, and the
+            // lingering close keeps the unread rest of the input from turning FIN into RST.
+            self.begin_close(key, CloseReason::InputTooLarge);
         }
     }
 
@@ -292,7 +300,16 @@ impl Reactor {
     /// nobody else waits for it. One that was keeping up takes the batch even past the limit,
     /// so a prompt reader is not cut off by a single message bigger than the limit; the
     /// sender's `output_room` counts the outbox, which bounds a batch.
+    ///
+    /// Closing a slow recipient tells its service, which may queue more (chat announces who
+    /// left); `end_session` then calls this again. That inner call returns at once and the
+    /// loop below picks the new messages up, so a room full of slow members is a loop, not
+    /// a recursion as deep as the room.
     pub(super) fn deliver_outbox(&mut self) {
+        if self.delivering {
+            return;
+        }
+        self.delivering = true;
         let mut batch = Vec::new();
         let mut joined: Vec<(crate::service::ConnId, Vec<u8>)> = Vec::new();
         while !self.outbox.is_empty() {
@@ -342,6 +359,7 @@ impl Reactor {
                 }
             }
         }
+        self.delivering = false;
     }
 
     /// Writes owed output. When it is all out, reading resumes if backpressure had paused it.
@@ -349,10 +367,14 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        match conn.flush(self.poll.registry()) {
-            Ok(written) => {
-                self.stats.bytes_out += written as u64;
-                self.stats.output_buffered -= written as u64;
+        let before = conn.pending_output();
+        let flushed = conn.flush(self.poll.registry());
+        // Counted even when the write failed part way: what went, went.
+        let written = before - conn.pending_output();
+        self.stats.bytes_out += written as u64;
+        self.stats.output_buffered -= written as u64;
+        match flushed {
+            Ok(()) => {
                 if written > 0 {
                     conn.last_active = self.now;
                 }
@@ -390,7 +412,7 @@ impl Reactor {
                 let id = conn.id;
                 self.timers.add(self.now + self.config.linger, TimerKind::Linger(id));
                 // Bytes may already be waiting, and their edge is spent: drain them now.
-                self.read(key, false);
+                self.read(key);
             }
             _ => {}
         }
@@ -430,6 +452,7 @@ impl Reactor {
             &self.stats,
             conn.pending_output(),
         )
+        .with_draining(self.phase == Phase::Draining)
         .with_other_reactors(self.others.as_ref());
         if guarded(service.name(), conn.id, || service.close(session, reason, &mut cx)).is_none() {
             self.stats.service_panics += 1;
@@ -520,11 +543,13 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// Sends plaintext `bytes` to `conn`, through its TLS session if it has one, and keeps the
-/// counters. Writing does not make a connection active: the idle timer measures signs of
-/// life *from the peer* (bytes read from it, or owed output it finally took, see `flush`),
-/// so a member that never reads cannot be kept alive by what others send it. Plain connections write `bytes` as they are; TLS connections encrypt into
+/// counters. Plain connections write `bytes` as they are; TLS connections encrypt into
 /// `cipher` and write that, so both take the same path into the socket and the same output
 /// buffer (see `reactor/tls.rs`).
+///
+/// Writing does not make a connection active: the idle timer measures signs of life *from
+/// the peer* (bytes read from it, or owed output it finally took, see `flush`), so a member
+/// that never reads cannot be kept alive by what others send it.
 pub(super) fn transmit(
     conn: &mut Conn,
     bytes: &[u8],
@@ -533,13 +558,14 @@ pub(super) fn transmit(
     stats: &mut Stats,
 ) -> std::io::Result<()> {
     let before = conn.pending_output();
-    let written = if let Some(tls) = conn.tls.as_deref_mut() {
-        tls::encrypt(tls, bytes, cipher)?;
-        conn.send(cipher, registry)?
+    let sent = if let Some(tls) = conn.tls.as_deref_mut() {
+        tls::encrypt(tls, bytes, cipher).and_then(|()| conn.send(cipher, registry))
     } else {
-        conn.send(bytes, registry)?
+        conn.send(bytes, registry)
     };
-    stats.bytes_out += written as u64;
+    // Kept even when `send` failed after buffering (registering WRITABLE): `close` takes the
+    // buffered bytes off this gauge again, so they must have been put on it.
     stats.output_buffered = stats.output_buffered + conn.pending_output() as u64 - before as u64;
+    stats.bytes_out += sent? as u64;
     Ok(())
 }

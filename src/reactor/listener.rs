@@ -1,9 +1,10 @@
 //! Listening sockets: binding them, and taking new connections off them.
 //!
-//! Binding goes through `socket2` because std and mio give no say over the two options that
-//! matter for a server: `SO_REUSEADDR` (restart at once even while old connections sit in
-//! TIME_WAIT) and the `listen` backlog (std uses 128; a burst of connects overflows that and
-//! clients see retransmitted SYNs and second-long stalls).
+//! Binding goes through `socket2` because it says outright what a server's listener needs:
+//! `SO_REUSEADDR` (restart at once even while old connections sit in TIME_WAIT), the `listen`
+//! backlog (a burst of connects that overflows it sees retransmitted SYNs and second-long
+//! stalls), and `SO_REUSEPORT` (several reactors on one address), which neither std nor mio
+//! offers. (mio's own `bind` happens to set the first two the same way; std's backlog is 128.)
 //!
 //! Accepting is where a server meets the limits of the machine. [`accept_one`] sorts the
 //! errors `accept(2)` can give into what the reactor does next: try again, skip this
@@ -131,7 +132,12 @@ impl super::Reactor {
             }
         }
         // Budget spent with connections possibly still queued: come back after the others.
-        self.ready.push_back(Ready::Listener(i));
+        if let Some(Some(listener)) = self.listeners.get_mut(i)
+            && !listener.queued
+        {
+            listener.queued = true;
+            self.ready.push_back(Ready::Listener(i));
+        }
     }
 
     pub(super) fn open_conn(
@@ -153,6 +159,17 @@ impl super::Reactor {
             // (A TLS peer could not read a plaintext refusal: it just sees the close.)
             if tls.is_none() {
                 let _ = std::io::Write::write(&mut stream, self.services[service].refusal());
+            }
+            // Closing a socket with unread bytes sends RST, which can destroy the refusal
+            // before the peer reads it. Send FIN and read away what the peer already sent (a
+            // request written right after connect); a few reads at most, and bytes that come
+            // later still meet a closed socket.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            for _ in 0..4 {
+                match std::io::Read::read(&mut stream, &mut self.rbuf) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
             }
             return;
         }

@@ -8,9 +8,12 @@
 //!   │      with --busy-poll, look without sleeping for a while first: Reactor::wait)
 //!   │   dispatch events    listener → accept · connection → flush, then read → service
 //!   │                      UDP socket → recv → service → send · signal/waker → shutdown
-//!   │   ready queue        connections whose read budget ran out, listeners whose accept
-//!   │                      budget ran out: served once more, fairly, before sleeping again
-//!   │   timers             idle checks, service timers, lingering closes, ticks, --stats
+//!   │   ready queue        work left over: a connection whose read budget ran out, whose
+//!   │                      output drained (reads resume), or whose service held complete
+//!   │                      requests back at the output limit; a listener or UDP socket
+//!   │                      whose budget ran out. Served once more, fairly, before sleeping
+//!   │   timers             idle checks, service timers, handshake deadlines, lingering
+//!   │                      closes, ticks, accept resumes, --stats, the grace period
 //!   │   reap               free the slab slots of connections closed during this turn
 //!   └── until shut down and every connection has finished
 //! ```
@@ -31,6 +34,14 @@
 //! **Backpressure.** When a peer owes more than `max_output` bytes (it sends faster than it
 //! reads its replies) the reactor stops reading from it; TCP flow control then slows the
 //! peer down. Reading resumes when its output has drained.
+//!
+//! **Holding back.** One read can hold thousands of pipelined requests, and their replies (or,
+//! for a chat line, its copies for every member) can be far bigger than they are. So a service
+//! may stop between requests once what it has queued reaches the limit
+//! (`Cx::output_room`), leaving complete requests unconsumed. The reactor then marks the
+//! connection `held`: it reads no more from it (more bytes would only pile up behind, and a
+//! FIN read now would cut the held requests off), and offers the rest again through the ready
+//! queue once the queued output has gone.
 //!
 //! This file is the loop: the reactor's state, how sockets are added, `run`, and the dispatch
 //! of events, leftover work and timers. Every other piece is a file of its own: [`token`]
@@ -109,6 +120,9 @@ struct Listener {
     proxy: bool,
     /// Accepting is paused after running out of file descriptors.
     paused: bool,
+    /// In the ready queue already (its accept budget ran out): at most one entry, so one
+    /// turn accepts at most two budgets' worth, however often its event comes.
+    queued: bool,
 }
 
 /// Work left over from a turn, served before the next sleep.
@@ -155,6 +169,8 @@ pub struct Reactor {
     rbuf: Vec<u8>,
     out: Vec<u8>,
     outbox: Outbox,
+    /// `deliver_outbox` is running (closing a slow recipient can queue more: see there).
+    delivering: bool,
     /// TLS scratch buffers: decrypted input, and encrypted output on its way to `Conn::send`.
     plain: Vec<u8>,
     cipher: Vec<u8>,
@@ -206,6 +222,7 @@ impl Reactor {
             rbuf: vec![0; READ_CHUNK],
             out: Vec::new(),
             outbox: Outbox::default(),
+            delivering: false,
             plain: vec![0; READ_CHUNK],
             cipher: Vec::new(),
             stats: Stats::new(now),
@@ -261,7 +278,14 @@ impl Reactor {
             .register(&mut socket, token::listener(i), Interest::READABLE)
             .map_err(Error::Register)?;
         let ListenOptions { tls, proxy_protocol: proxy, .. } = options;
-        self.listeners.push(Some(Listener { socket, service: service.0, tls, proxy, paused: false }));
+        self.listeners.push(Some(Listener {
+            socket,
+            service: service.0,
+            tls,
+            proxy,
+            paused: false,
+            queued: false,
+        }));
         Ok(local)
     }
 
@@ -384,7 +408,8 @@ impl Reactor {
         if !self.ready.is_empty() {
             return self.poll.poll(events, Some(Duration::ZERO));
         }
-        let mut now = self.now;
+        // The clock now, not at the start of the turn: a long turn must not push timers late.
+        let mut now = Instant::now();
         if !self.config.busy_poll.is_zero() {
             let until = Instant::now() + self.config.busy_poll;
             loop {
@@ -426,8 +451,8 @@ impl Reactor {
     /// A readiness event for connection `key`: flush first (that may lift backpressure), then
     /// read, then see whether the connection can now finish closing.
     fn conn_event(&mut self, key: usize, readable: bool, writable: bool, fin: bool) {
-        match self.conns.get(key) {
-            Some(conn) if conn.state != State::Closed => {}
+        match self.conns.get_mut(key) {
+            Some(conn) if conn.state != State::Closed => conn.fin_seen |= fin,
             // A tombstone, or a slot already freed: the event is stale.
             _ => return,
         }
@@ -435,7 +460,7 @@ impl Reactor {
             self.flush(key);
         }
         if readable {
-            self.read(key, fin);
+            self.read(key);
         }
         self.settle(key);
     }
@@ -465,13 +490,14 @@ impl Reactor {
                 Ready::Conn(id) => {
                     let Some(conn) = self.live(id) else { continue };
                     conn.queued = false;
-                    // A service may have left complete requests unconsumed while this peer
-                    // owed a lot (holding back on `cx.pending_output()`); now that the output
-                    // drained, offer them again even if no new byte arrives.
+                    // A service may have left complete requests unconsumed at the output
+                    // limit (`Cx::output_room`); if it is queued because that output has
+                    // gone, offer them again even if no new byte arrives. (Queued for its
+                    // budget instead, this finds only an incomplete request: a no-op.)
                     if !conn.input.is_empty() && conn.state == State::Open && !conn.read_paused {
                         self.call_service(id.index(), Call::Input(0));
                     }
-                    self.read(id.index(), false);
+                    self.read(id.index());
                     if let Some(conn) = self.conns.get(id.index())
                         && conn.eof_pending
                         && !conn.held
@@ -481,14 +507,29 @@ impl Reactor {
                     }
                     self.settle(id.index());
                 }
-                Ready::Listener(i) => self.accept(i),
-                Ready::Datagram(i) => self.datagram_read(i),
+                Ready::Listener(i) => {
+                    if let Some(Some(listener)) = self.listeners.get_mut(i) {
+                        listener.queued = false;
+                    }
+                    self.accept(i);
+                }
+                Ready::Datagram(i) => {
+                    if let Some(Some(dgram)) = self.datagrams.get_mut(i) {
+                        dgram.queued = false;
+                    }
+                    self.datagram_read(i);
+                }
             }
         }
     }
 
     fn fire_timers(&mut self) {
-        while let Some((at, kind)) = self.timers.pop_due(self.now) {
+        // At most as many as the heap held: a timer armed meanwhile for a deadline already
+        // past (a service asking for `cx.now()`) fires next turn, instead of looping here.
+        for _ in 0..self.timers.len() {
+            let Some((at, kind)) = self.timers.pop_due(self.now) else {
+                break;
+            };
             match kind {
                 TimerKind::Idle(id) => self.on_idle_timer(id),
                 TimerKind::Service(id) => self.on_service_timer(id, at),

@@ -11,7 +11,8 @@ use super::{Call, Reactor};
 use crate::service::{CloseReason, ConnId};
 
 impl Reactor {
-    /// Drops timer entries of connections that are gone, once they outnumber the live ones.
+    /// Drops timer entries of connections that are gone, once the heap holds more than 64
+    /// entries plus 4 per open connection (so most of them must be stale).
     /// Entries are never removed when a connection closes (that would be an O(n) search);
     /// without this, a server with much connection churn would carry an idle-timer entry for
     /// every connection closed in the last `idle_timeout`, and keep the heap's capacity after.
@@ -90,8 +91,9 @@ impl Reactor {
         }
     }
 
-    /// Keeps at most one heap entry per connection for service timers, however often the
-    /// service moves its deadline.
+    /// Arms a service timer without a heap entry per call: moving the deadline later costs
+    /// nothing (the entry already armed fires early and re-arms, `on_service_timer`); only
+    /// moving it earlier than the armed one adds an entry.
     pub(super) fn arm_service_timer(&mut self, key: usize, at: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;

@@ -5,7 +5,7 @@
 //! an entry whose connection has gone, or whose deadline moved later, is simply found stale
 //! when it fires and ignored or pushed again. That keeps every operation `O(log n)` and the
 //! hot path free of timer work: a busy connection only stores "last active at" and never
-//! touches the heap (see `Reactor::on_timer`).
+//! touches the heap (see `Reactor::on_idle_timer` in `timeouts.rs`).
 //!
 //! Time is passed in: nothing here reads a clock, so tests drive it with made-up instants.
 
@@ -22,7 +22,7 @@ pub enum TimerKind {
     Idle(ConnId),
     /// A timer the connection's service asked for (`Cx::set_timer`).
     Service(ConnId),
-    /// The TLS handshake of a connection must be done by now.
+    /// The TLS handshake (or the PROXY header before it) of a connection must be done by now.
     Handshake(ConnId),
     /// End of the lingering close of a connection.
     Linger(ConnId),

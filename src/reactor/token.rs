@@ -11,8 +11,9 @@
 //!   WAKER                        another thread asked this reactor to stop (`Handle`)
 //! ```
 //!
-//! Slab keys are small (they reuse the lowest free slot), so they never reach the fixed
-//! ranges at the top of the `usize` space.
+//! Slab keys are small (a freed slot is reused before the slab grows, so a key never exceeds
+//! the most connections ever open at once), so they never reach the fixed ranges at the top
+//! of the `usize` space.
 
 use mio::Token;
 

@@ -184,13 +184,14 @@ impl Chat {
         self.broadcast_outgoing(id, cx);
     }
 
-    /// A line starting with `/`.
+    /// A line starting with `/`. Commands are case-insensitive, as IRC's are, and end at a
+    /// space or a tab.
     fn command(&mut self, id: ConnId, line: &[u8], cx: &mut Cx<'_>) {
-        let (command, arg) = match line.iter().position(|&b| b == b' ') {
+        let (command, arg) = match line.iter().position(|&b| b == b' ' || b == b'\t') {
             Some(space) => (&line[..space], trim(&line[space + 1..])),
             None => (line, &b""[..]),
         };
-        match (command, arg) {
+        match (command.to_ascii_lowercase().as_slice(), arg) {
             (b"/nick", b"") => cx.write(b"*** usage: /nick NAME\n"),
             (b"/nick", name) => self.nick(id, name, cx),
             (b"/who", b"") => self.who(id, cx),
@@ -276,7 +277,8 @@ impl Service for Chat {
     }
 
     /// One line and its `\r`: `input` consumes every complete line and discards over-long
-    /// ones as they arrive, so an unconsumed tail never gets longer than this.
+    /// ones as they arrive, so an unconsumed tail never gets longer than this. (Complete
+    /// lines left at the output limit do not count: the reactor knows it held them back.)
     fn max_input(&self) -> usize {
         self.config.max_line.saturating_add(2)
     }
@@ -309,6 +311,13 @@ impl Service for Chat {
     fn input(&mut self, session: &mut ChatSession, input: &[u8], cx: &mut Cx<'_>) -> usize {
         let mut consumed = 0;
         while session.reading != Reading::Done {
+            // One line can become a copy for every member (or, like `/who`, a long answer):
+            // at the output limit, stop between lines and leave the rest until what is queued
+            // has gone (`Cx::output_room`; the reactor stops reading this member meanwhile and
+            // offers the rest again). A flood costs its sender time, not the server memory.
+            if consumed > 0 && cx.output_room() == 0 {
+                return consumed;
+            }
             let rest = &input[consumed..];
             let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
                 // No complete line yet. Keep the tail for the next call, unless it is already
@@ -337,6 +346,11 @@ impl Service for Chat {
             if cx.close_requested() {
                 session.reading = Reading::Done;
             }
+        }
+        if session.reading == Reading::Done {
+            // After `/quit` nothing more is read: call all of it used, so whatever follows
+            // cannot count as an over-long line and cut the goodbye short.
+            return input.len();
         }
         consumed
     }

@@ -125,6 +125,11 @@ impl Outbox {
         self.messages.push((to, bytes.to_vec()));
     }
 
+    /// The bytes of all queued messages.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// True when no message is queued.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
@@ -265,8 +270,10 @@ impl<'a> Cx<'a> {
     /// How many more reply bytes fit under the connection's output limit, counting what is
     /// already owed and what this call wrote so far. A service whose replies can be much
     /// larger than its requests (a pipeline of GETs of big values) stops answering at 0 and
-    /// leaves the remaining requests unconsumed; the reactor offers them again as soon as the
-    /// output has gone out. Answering a request that started below the limit may overshoot it.
+    /// leaves the remaining requests unconsumed; the reactor stops reading this peer and offers
+    /// them again as soon as the output has gone out. Bytes queued for other connections
+    /// ([`Cx::send_to`]) count too, so a broadcast pipeline yields the same way. Answering a
+    /// request that started below the limit may overshoot it.
     pub fn output_room(&self) -> usize {
         // Bytes for other connections count too: a pipeline of PUBLISHes yields once the
         // fan-out it has made reaches the limit, and the reactor delivers it before going on.
@@ -332,7 +339,8 @@ pub trait Service: Send + 'static {
     /// The most unconsumed input a connection may hold. When a service leaves more than this
     /// unconsumed, the reactor closes the connection ([`CloseReason::InputTooLarge`]). Services
     /// should enforce their own, tighter protocol limits and answer them with a protocol error;
-    /// this is the reactor's backstop.
+    /// this is the reactor's backstop. Requests left unconsumed because the call stopped at
+    /// the output limit ([`Cx::output_room`]) are not counted: reading waits while they do.
     fn max_input(&self) -> usize {
         64 * 1024
     }

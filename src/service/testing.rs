@@ -37,6 +37,7 @@ pub struct Harness<S: Service> {
     outbox: Outbox,
     scratch: Vec<u8>,
     draining: bool,
+    output_limit: usize,
 }
 
 impl<S: Service> Harness<S> {
@@ -60,7 +61,14 @@ impl<S: Service> Harness<S> {
             outbox: Outbox::default(),
             scratch: Vec::new(),
             draining: false,
+            output_limit: usize::MAX,
         }
+    }
+
+    /// Plays the reactor's `max_output` (no limit by default): [`Cx::output_room`] counts what
+    /// a connection owes (output the test has not taken) against it.
+    pub fn set_output_limit(&mut self, limit: usize) {
+        self.output_limit = limit;
     }
 
     /// Plays the reactor's backpressure for connection `id`: while paused, the service sees
@@ -241,7 +249,8 @@ impl<S: Service> Harness<S> {
         let mut cx =
             Cx::new(self.now, self.wall, id, c.peer, &mut self.scratch, &mut self.outbox, &self.stats, owed)
                 .with_reads_paused(c.reads_paused)
-                .with_draining(self.draining);
+                .with_draining(self.draining)
+                .with_output_limit(self.output_limit);
         let consumed = f(&mut self.service, session, &c.input, &mut cx);
         assert!(consumed <= c.input.len(), "service consumed more than it was given");
         if cx.close_requested() {

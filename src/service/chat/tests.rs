@@ -305,3 +305,61 @@ fn quit_stops_reading_the_rest_of_the_input() {
     assert_eq!(h.take_text(ids[1]), "guest-1: first\n");
     assert_eq!(h.take_text(ids[0]), "*** bye, guest-1\n");
 }
+
+#[test]
+fn quit_uses_up_whatever_follows_so_it_cannot_count_as_a_long_line() {
+    let (mut h, ids) = quiet_room(2);
+    let mut wire = b"/quit\n".to_vec();
+    wire.extend_from_slice(&[b'x'; 10_000]);
+    assert_eq!(h.input(ids[0], &wire), wire.len());
+    assert_eq!(h.take_text(ids[0]), "*** bye, guest-1\n");
+    assert_eq!(h.unconsumed(ids[0]), 0);
+}
+
+#[test]
+fn commands_are_case_insensitive_and_may_end_at_a_tab() {
+    let (mut h, ids) = quiet_room(2);
+    h.input(ids[0], b"/NICK alice\n");
+    assert_eq!(h.take_text(ids[0]), "*** you are now alice\n");
+    assert_eq!(h.take_text(ids[1]), "*** guest-1 is now alice\n");
+    h.input(ids[1], b"/nick\tbob\n");
+    assert_eq!(h.take_text(ids[1]), "*** you are now bob\n");
+    h.input(ids[1], b"/Who\n");
+    assert!(h.take_text(ids[1]).starts_with("*** 2 members:"));
+}
+
+#[test]
+fn a_flood_of_lines_stops_at_the_output_limit_and_goes_on_when_offered_again() {
+    let (mut h, ids) = quiet_room(3);
+    h.set_output_limit(1000);
+    let line = b"spam spam spam\n";
+    let flood = line.repeat(1000);
+    let first = h.input(ids[0], &flood);
+    // Each line is 24 bytes for each of 2 others: the call stops between lines at ~1000
+    // bytes queued, instead of queueing 48 KB (or, for a real room, gigabytes).
+    assert!(first > 0 && first < flood.len(), "consumed {first}");
+    assert_eq!(first % line.len(), 0);
+    let mut received = h.take_text(ids[1]).lines().count();
+    assert_eq!(received, first / line.len());
+    assert!(received * 24 * 2 < 1000 + 48);
+    // Offered the rest again (the reactor does once the fan-out has gone), it goes on.
+    while h.unconsumed(ids[0]) > 0 {
+        assert!(h.input(ids[0], b"") > 0);
+        received += h.take_text(ids[1]).lines().count();
+    }
+    assert_eq!(received, 1000);
+    assert_eq!(h.take_text(ids[2]).lines().count(), 1000);
+}
+
+#[test]
+fn a_flood_of_commands_stops_at_the_output_limit_too() {
+    let (mut h, ids) = quiet_room(3);
+    h.set_output_limit(1000);
+    let flood = b"/who\n".repeat(1000);
+    let first = h.input(ids[0], &flood);
+    assert!(first > 0 && first < flood.len(), "consumed {first}");
+    // The answers wait in the sender's own output: the limit bounds them.
+    let answers = h.take_text(ids[0]);
+    assert!(answers.len() < 1100, "{} bytes of answers", answers.len());
+    assert_eq!(answers.lines().count(), first / 5);
+}

@@ -217,6 +217,12 @@ impl Service for Http {
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
         let mut used = 0;
         loop {
+            // A reply can be far bigger than its request (`GET /metrics` is ~30 bytes in and
+            // kilobytes out): between requests, stop at the output limit and leave the rest
+            // of a pipeline until the peer has read (`Cx::output_room`).
+            if used > 0 && matches!(session.state, State::Idle) && cx.output_room() == 0 {
+                break;
+            }
             let rest = &input[used..];
             let step = match session.state {
                 State::Closed => break,
@@ -250,7 +256,7 @@ impl Service for Http {
                 cx.set_timer(deadline);
             } else if cx.now() >= deadline {
                 log::debug!("{}: request head timed out", cx.id());
-                self.reject(session, Status::RequestTimeout, cx);
+                self.reject(session, Status::RequestTimeout, false, cx);
             } else {
                 cx.set_timer(deadline);
             }
@@ -304,14 +310,17 @@ impl Http {
         } else {
             Ok(None)
         };
+        // A refused `HEAD` still gets no content: the method is the first thing on the line.
+        let head_only = rest.starts_with(b"HEAD ");
         match parsed {
             Err(status) => {
-                self.reject(session, status, cx);
+                self.reject(session, status, head_only, cx);
                 Some(rest.len())
             }
             Ok(None) if rest.len() >= self.config.max_head => {
-                // RFC 9112 §2.3 / RFC 6585 §5: a head we will not buffer any further.
-                self.reject(session, Status::FieldsTooLarge, cx);
+                // A head we will not buffer any further: 414 or 431, as the request line
+                // alone or the fields are what is too long.
+                self.reject(session, request::over_limit(rest, self.config.max_head), head_only, cx);
                 Some(rest.len())
             }
             Ok(None) => {
@@ -370,6 +379,14 @@ impl Http {
         if request.route == Route::Echo {
             session.content_type.clear();
             session.content_type.extend_from_slice(content_type);
+        } else if head.expect_continue && rest.len() == head.len {
+            // RFC 9110 §10.1.1: a server may send the final status instead of 100 (Continue).
+            // Only `/echo` reads a body, so the others answer now and close, rather than invite
+            // a megabyte to throw away; the lingering close discards whatever is sent anyway.
+            let request = Pending { connection: ConnectionField::Close, ..request };
+            self.respond(request, content_type, b"", cx);
+            self.finish(session, request, cx);
+            return head.len;
         }
         // RFC 9110 §10.1.1: the client waits for 100 (Continue) before sending the body. We
         // may skip it if body bytes already came; a body that is too large was refused with
@@ -416,7 +433,7 @@ impl Http {
                         Some(n)
                     }
                     Err(status) => {
-                        self.reject(session, status, cx);
+                        self.reject(session, status, request.head_only, cx);
                         Some(rest.len())
                     }
                 };
@@ -472,6 +489,15 @@ impl Http {
                 let reply = Reply { allow: Some(allow), ..reply(status, b"text/plain", status.text()) };
                 self.send(reply, cx);
             }
+            Route::Options { allow } => {
+                // RFC 9110 §9.3.7: no content, so `Content-Length: 0`, and what is allowed.
+                let reply = Reply { allow: Some(allow), ..reply(Status::Ok, b"text/plain", b"") };
+                self.send(reply, cx);
+            }
+            Route::NotImplemented => {
+                let status = Status::NotImplemented;
+                self.send(reply(status, b"text/plain", status.text()), cx);
+            }
         }
     }
 
@@ -488,7 +514,10 @@ impl Http {
     /// Answers bad input with `status` and closes the connection once the reply is sent: after
     /// a framing error we cannot know where the next request would start (RFC 9112 §6.3,
     /// §9.6), and for every other refusal closing is the only safe way to skip what follows.
-    fn reject(&mut self, session: &mut Session, status: Status, cx: &mut Cx<'_>) {
+    ///
+    /// `head_only`: the request was a `HEAD`, whose reply carries no content even when it is
+    /// an error (RFC 9110 §9.3.2).
+    fn reject(&mut self, session: &mut Session, status: Status, head_only: bool, cx: &mut Cx<'_>) {
         log::debug!("{}: rejecting with {}", cx.id(), status.code());
         self.refresh_date(cx.wall());
         self.send(
@@ -498,7 +527,7 @@ impl Http {
                 content_type: b"text/plain",
                 allow: None,
                 body: status.text(),
-                head_only: false,
+                head_only,
             },
             cx,
         );

@@ -30,8 +30,13 @@ pub(super) enum Method {
     Get,
     Head,
     Post,
-    /// Any other token. Methods are case-sensitive (RFC 9110 §9.1): `get` lands here.
+    Options,
+    /// Another method HTTP defines (`PUT`, `DELETE`, `PATCH`, …): known, allowed on no
+    /// resource here, so 405 with `Allow` (RFC 9110 §15.5.6).
     Other,
+    /// A token that names no method we know: 501, as RFC 9110 §9.1 asks. Methods are
+    /// case-sensitive, so `get` lands here too.
+    Unknown,
 }
 
 /// The protocol versions this server speaks.
@@ -104,7 +109,7 @@ pub(super) fn parse_head<'b>(buf: &'b [u8], limits: Limits) -> Result<Option<Hea
         Err(_) => return Err(Status::BadRequest),
     };
     if len > limits.max_head {
-        return Err(Status::FieldsTooLarge);
+        return Err(over_limit(buf, limits.max_head));
     }
     // A complete parse always fills these in; treat their absence as malformed, not a panic.
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
@@ -115,9 +120,15 @@ pub(super) fn parse_head<'b>(buf: &'b [u8], limits: Limits) -> Result<Option<Hea
         "GET" => Method::Get,
         "HEAD" => Method::Head,
         "POST" => Method::Post,
-        _ => Method::Other,
+        "OPTIONS" => Method::Options,
+        "PUT" | "DELETE" | "PATCH" | "CONNECT" | "TRACE" => Method::Other,
+        _ => Method::Unknown,
     };
     let path = target_path(target.as_bytes()).ok_or(Status::BadRequest)?;
+    // RFC 9112 §3.2.4: the asterisk-form is only for a server-wide OPTIONS.
+    if path == b"*" && method != Method::Options {
+        return Err(Status::BadRequest);
+    }
 
     let mut fields = Fields::default();
     for h in req.headers.iter() {
@@ -126,8 +137,9 @@ pub(super) fn parse_head<'b>(buf: &'b [u8], limits: Limits) -> Result<Option<Hea
 
     // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
     // HTTP/1.1 request message that lacks a Host header field and to any request message that
-    // contains more than one Host header field line".
-    if fields.hosts > 1 || (version == Version::Http11 && fields.hosts == 0) {
+    // contains more than one Host header field line or a Host header field with an invalid
+    // field value."
+    if fields.hosts > 1 || (version == Version::Http11 && fields.hosts == 0) || fields.bad_host {
         return Err(Status::BadRequest);
     }
 
@@ -154,6 +166,19 @@ pub(super) fn parse_head<'b>(buf: &'b [u8], limits: Limits) -> Result<Option<Hea
         expect_continue,
         content_type: fields.content_type,
     }))
+}
+
+/// The status for a head that does not fit in `max_head` bytes: 414 if the request line
+/// alone is too long (RFC 9112 §3: a target longer than the server will parse), 431 if the
+/// fields are (RFC 6585 §5). A first line that has run past the limit without a space is
+/// no request line at all: 400.
+pub(super) fn over_limit(buf: &[u8], max_head: usize) -> Status {
+    let first = &buf[..buf.len().min(max_head)];
+    match first.iter().position(|&b| b == b'\n') {
+        Some(_) => Status::FieldsTooLarge,
+        None if first.contains(&b' ') => Status::UriTooLong,
+        None => Status::BadRequest,
+    }
 }
 
 /// `httparse` rejected the version. Tell apart a well-formed version we do not speak (505,
@@ -224,6 +249,8 @@ fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 #[derive(Debug, Default)]
 struct Fields<'b> {
     hosts: usize,
+    /// A `Host` value that is not `uri-host [ ":" port ]`.
+    bad_host: bool,
     /// The agreed `Content-Length`, if any field carried one.
     content_length: Option<u64>,
     /// Some `Transfer-Encoding` field was present.
@@ -245,6 +272,7 @@ impl<'b> Fields<'b> {
         let is = |n: &str| name.eq_ignore_ascii_case(n);
         if is("host") {
             self.hosts += 1;
+            self.bad_host |= !valid_host(value);
         } else if is("content-length") {
             self.add_content_length(value)?;
         } else if is("transfer-encoding") {
@@ -328,6 +356,39 @@ impl<'b> Fields<'b> {
             Some(n) => Ok(Framing::Length(n as usize)),
         }
     }
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a bracketed IP literal,
+/// or a registered name or IPv4 address made of unreserved characters, percent-escapes and
+/// sub-delims; then digits after a colon. Empty is valid (a target with no authority). What
+/// this refuses: spaces, `/`, `@`, `?`, `#`, a second colon outside brackets, anything that
+/// could make a cache or a proxy behind us read another host than we do.
+fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.first() {
+        Some(b'[') => match value.iter().position(|&b| b == b']') {
+            Some(end) => {
+                let literal = &value[1..end];
+                let ok = !literal.is_empty()
+                    && literal.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+                if !ok {
+                    return false;
+                }
+                (&value[..0], &value[end + 1..])
+            }
+            None => return false,
+        },
+        _ => match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon..]),
+            None => (value, &value[value.len()..]),
+        },
+    };
+    let reg_name = |b: &u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(b);
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    host.iter().all(reg_name) && port_ok
 }
 
 /// The elements of a comma-separated field value (RFC 9110 §5.6.1), trimmed, empty ones

@@ -25,28 +25,43 @@ pub(super) enum Route {
     Stats,
     /// `GET /metrics`: counters as Prometheus text.
     Metrics,
+    /// `OPTIONS`: 200 with no content and the `Allow` field (RFC 9110 §9.3.7), for a path or
+    /// for the server as a whole (`OPTIONS *`).
+    Options { allow: &'static str },
     /// No such path: 404.
     NotFound,
     /// A known path, but not this method: 405, with the methods it does allow.
     MethodNotAllowed { allow: &'static str },
+    /// A method this server does not know at all: 501 (RFC 9110 §9.1).
+    NotImplemented,
 }
 
 /// Routes a request. `HEAD` is allowed wherever `GET` is (RFC 9110 §9.3.2: a server SHOULD
-/// answer HEAD with the same fields as GET); the caller drops the content.
+/// answer HEAD with the same fields as GET); the caller drops the content. `OPTIONS` is
+/// answered everywhere a path exists.
 pub(super) fn route(method: Method, path: &[u8]) -> Route {
-    const READ_ONLY: &str = "GET, HEAD";
+    const READ_ONLY: &str = "GET, HEAD, OPTIONS";
+    if method == Method::Unknown {
+        return Route::NotImplemented;
+    }
     let (route, allow) = match path {
         b"/" => (Route::Hello, READ_ONLY),
         b"/stats" => (Route::Stats, READ_ONLY),
         b"/metrics" => (Route::Metrics, READ_ONLY),
-        b"/echo" => (Route::Echo, "POST"),
+        b"/echo" => (Route::Echo, "POST, OPTIONS"),
+        // Only OPTIONS gets this far with `*` (the parser refuses the rest).
+        b"*" => return Route::Options { allow: "GET, HEAD, POST, OPTIONS" },
         _ => return Route::NotFound,
     };
     let allowed = match route {
         Route::Echo => method == Method::Post,
         _ => matches!(method, Method::Get | Method::Head),
     };
-    if allowed { route } else { Route::MethodNotAllowed { allow } }
+    match method {
+        _ if allowed => route,
+        Method::Options => Route::Options { allow },
+        _ => Route::MethodNotAllowed { allow },
+    }
 }
 
 /// The HTTP service's own counters, shown next to the reactor's.
@@ -256,8 +271,15 @@ mod tests {
         assert_eq!(route(Method::Head, b"/"), Route::Hello);
         assert_eq!(route(Method::Post, b"/echo"), Route::Echo);
         assert_eq!(route(Method::Get, b"/nope"), Route::NotFound);
-        assert_eq!(route(Method::Get, b"/echo"), Route::MethodNotAllowed { allow: "POST" });
-        assert_eq!(route(Method::Other, b"/metrics"), Route::MethodNotAllowed { allow: "GET, HEAD" });
+        assert_eq!(route(Method::Get, b"/echo"), Route::MethodNotAllowed { allow: "POST, OPTIONS" });
+        assert_eq!(
+            route(Method::Other, b"/metrics"),
+            Route::MethodNotAllowed { allow: "GET, HEAD, OPTIONS" }
+        );
+        assert_eq!(route(Method::Options, b"/stats"), Route::Options { allow: "GET, HEAD, OPTIONS" });
+        assert_eq!(route(Method::Options, b"*"), Route::Options { allow: "GET, HEAD, POST, OPTIONS" });
+        // A method nobody defined is 501 wherever it goes, even where no path is.
+        assert_eq!(route(Method::Unknown, b"/nope"), Route::NotImplemented);
     }
 
     #[test]

@@ -386,13 +386,112 @@ fn wrong_method_is_405_with_allow() {
     let mut h = harness();
     let (_, r) = exchange(&mut h, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx");
     assert_eq!(r[0].status_line, "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(r[0].header("Allow"), Some("GET, HEAD"));
+    assert_eq!(r[0].header("Allow"), Some("GET, HEAD, OPTIONS"));
     let (c, r) = exchange(&mut h, b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(r[0].status(), 405);
-    assert_eq!(r[0].header("Allow"), Some("POST"));
+    assert_eq!(r[0].header("Allow"), Some("POST, OPTIONS"));
     assert!(!h.is_closing(c));
     let (_, r) = exchange(&mut h, b"DELETE /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_eq!(r[0].header("Allow"), Some("GET, HEAD"));
+    assert_eq!(r[0].header("Allow"), Some("GET, HEAD, OPTIONS"));
+}
+
+#[test]
+fn unknown_methods_are_501_and_options_lists_what_is_allowed() {
+    let mut h = harness();
+    // RFC 9110 §9.1: a method the server does not know at all is 501, on any path; the
+    // connection goes on (the request was well framed).
+    for wire in [&b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n"[..], b"get / HTTP/1.1\r\nHost: a\r\n\r\n"] {
+        let (c, r) = exchange(&mut h, wire);
+        assert_eq!(r[0].status_line, "HTTP/1.1 501 Not Implemented");
+        assert!(!h.is_closing(c));
+    }
+    // RFC 9110 §9.3.7: OPTIONS answers 200, no content, with `Allow`; `*` is the server.
+    let (c, r) = exchange(&mut h, b"OPTIONS /echo HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!((r[0].status(), r[0].header("Allow")), (200, Some("POST, OPTIONS")));
+    assert_eq!((r[0].header("Content-Length"), r[0].body.len()), (Some("0"), 0));
+    assert!(!h.is_closing(c));
+    let (_, r) = exchange(&mut h, b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!((r[0].status(), r[0].header("Allow")), (200, Some("GET, HEAD, POST, OPTIONS")));
+    let (_, r) = exchange(&mut h, b"OPTIONS /nowhere HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r[0].status(), 404);
+    // RFC 9112 §3.2.4: `*` is for OPTIONS only.
+    let (c, r) = exchange(&mut h, b"GET * HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r[0].status(), 400);
+    assert!(h.is_closing(c));
+}
+
+#[test]
+fn an_error_answering_head_has_no_content() {
+    let mut h = harness();
+    let c = h.open();
+    h.input(c, b"HEAD / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n");
+    let out = h.take_output(c);
+    let r = parse_responses(&out, true);
+    assert_eq!(r.len(), 1, "{}", String::from_utf8_lossy(&out));
+    assert_eq!(r[0].status(), 417);
+    assert_eq!(r[0].header("Content-Length"), Some("19"));
+    assert!(out.ends_with(b"\r\n\r\n"), "no content after the head");
+    assert!(h.is_closing(c));
+}
+
+#[test]
+fn expect_100_continue_on_a_route_that_reads_no_body_gets_the_final_status_at_once() {
+    let mut h = harness();
+    for (wire, status) in [
+        (
+            &b"POST /nowhere HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n"[..],
+            404,
+        ),
+        (b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n", 405),
+    ] {
+        let (c, r) = exchange(&mut h, wire);
+        // No 100 (Continue): the client is not invited to send a body nobody reads.
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].status(), status);
+        assert_eq!(r[0].header("Connection"), Some("close"));
+        assert!(h.is_closing(c));
+    }
+}
+
+#[test]
+fn host_values_are_checked() {
+    let mut h = harness();
+    for good in ["a", "example.com:8080", "[::1]:8080", "127.0.0.1", "", "a-b_c.~x:"] {
+        let wire = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+        let (_, r) = exchange(&mut h, wire.as_bytes());
+        assert_eq!(r[0].status(), 200, "Host: {good}");
+    }
+    // RFC 9112 §3.2: an invalid Host value is 400.
+    for bad in ["a b", "a/b", "u@a", "a:b", "a:1:2", "[zz]", "[::1", "a?b", "a#b"] {
+        let wire = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+        let (c, r) = exchange(&mut h, wire.as_bytes());
+        assert_eq!(r[0].status(), 400, "Host: {bad}");
+        assert!(h.is_closing(c));
+    }
+}
+
+#[test]
+fn a_pipeline_of_big_replies_stops_at_the_output_limit_and_resumes() {
+    let mut h = harness();
+    h.set_output_limit(8 * 1024);
+    let request = b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
+    let pipeline = request.repeat(200);
+    let c = h.open();
+    let first = h.input(c, &pipeline);
+    // Each reply is about a kilobyte and a half: the call stops between requests once the
+    // output is at the limit, instead of formatting all 200 at once.
+    assert!(first > 0 && first < pipeline.len(), "consumed {first}");
+    assert_eq!(first % request.len(), 0);
+    let out = h.take_output(c);
+    assert!(out.len() < 16 * 1024, "{} bytes queued", out.len());
+    let mut answered = parse_responses(&out, false).len();
+    assert_eq!(answered, first / request.len());
+    // The peer reads; offered the rest again (as the reactor does), it goes on, in order.
+    while h.unconsumed(c) > 0 {
+        assert!(h.input(c, b"") > 0);
+        answered += parse_responses(&h.take_output(c), false).len();
+    }
+    assert_eq!(answered, 200);
 }
 
 #[test]
@@ -635,6 +734,9 @@ fn malformed_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("control byte in name", s("GET / HTTP/1.1\r\nHost: a\r\nX\x01Y: v\r\n\r\n"), 400),
         ("HTTP/1.1 without Host", s("GET / HTTP/1.1\r\n\r\n"), 400),
         ("two Host fields", s("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400),
+        ("Host with a space", s("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400),
+        ("Host with userinfo", s("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"), 400),
+        ("asterisk-form GET", s("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), 400),
         // Content-Length (RFC 9112 §6.2, §6.3).
         ("non-numeric length", s(&cl("abc")), 400),
         ("negative length", s(&cl("-1")), 400),
@@ -667,6 +769,7 @@ fn malformed_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
         // Chunked body (RFC 9112 §7.1).
         ("chunk size not hex", s(&chunked("zz\r\n")), 400),
         ("chunk size with junk", s(&chunked("5 x\r\nhello\r\n0\r\n\r\n")), 400),
+        ("chunk size then a space", s(&chunked("5 \r\nhello\r\n0\r\n\r\n")), 400),
         ("chunk data too long", s(&chunked("3\r\nabcd\r\n0\r\n\r\n")), 400),
         ("bare LF after chunk size", s(&chunked("3\nabc\r\n0\r\n\r\n")), 400),
         ("empty chunk size", s(&chunked("\r\n")), 400),
@@ -679,7 +782,7 @@ fn malformed_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("length over max body", s(&cl("1048577")), 413),
         ("huge length", s(&cl("18446744073709551615")), 413),
         ("header over 8 KiB", s(&big_header), 431),
-        ("target over 8 KiB", s(&long_target), 431),
+        ("target over 8 KiB", s(&long_target), 414),
         ("too many headers", s(&many_headers), 431),
         ("endless empty lines", s(&endless_newlines), 431),
         // Expectations (RFC 9110 §10.1.1).
