@@ -17,7 +17,7 @@ use mio::{Interest, Registry, Token};
 use crate::service::DatagramService;
 
 use super::Ready;
-use super::io::guarded_datagram;
+use super::call::guarded_datagram;
 
 /// A bound UDP socket with its service and its send queue.
 pub struct Datagram {

@@ -45,23 +45,28 @@
 //!
 //! This file is the loop: the reactor's state, how sockets are added, `run`, and the dispatch
 //! of events, leftover work and timers. Every other piece is a file of its own: [`token`]
-//! (what a token means), [`conn`] (a connection's state machine and buffers), `io` (a
-//! connection's bytes: read, service, write, close), `layers` (PROXY header and TLS before
+//! (what a token means), [`conn`] (a connection's state machine and buffers), then a
+//! connection's bytes in the order they travel: `read` (drain, budget, FIN), `call` (the
+//! service call and what it asked for), `write` (write-before-sleep, delivery to other
+//! connections) and `close` (graceful or at once); `layers` (PROXY header and TLS before
 //! the service), [`listener`] (bind and accept), [`datagram`] (UDP), [`timer`] (the deadline
 //! heap) and `timeouts` (what each deadline does), [`tls`] (the rustls session), and
 //! [`shutdown`] (signals and the [`Handle`]).
 
+mod call;
+mod close;
 pub mod config;
 pub mod conn;
 pub mod datagram;
-mod io;
 mod layers;
 pub mod listener;
+mod read;
 pub mod shutdown;
 mod timeouts;
 pub mod timer;
 pub mod tls;
 pub mod token;
+mod write;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

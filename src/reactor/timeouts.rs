@@ -4,8 +4,8 @@
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use super::call::panic_message;
 use super::conn::State;
-use super::io::panic_message;
 use super::timer::{self, IdleCheck, TimerKind};
 use super::{Call, Reactor};
 use crate::service::{CloseReason, ConnId};
