@@ -110,6 +110,14 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     );
     let mem = cli(&["--memkeys"]);
     assert!(mem.contains("4 strings with") && !mem.contains("4 strings with 0 bytes"), "{mem}");
+    // Mass insertion, Redis's documented way: raw protocol on stdin, then redis-cli sends an
+    // ECHO of a random marker and reads replies until it comes back.
+    let mass: Vec<u8> =
+        (0..1000).flat_map(|i| common::resp(&[b"SET", format!("bulk:{i}").as_bytes(), b"v"])).collect();
+    let out = common::output_with_input(Command::new("redis-cli").args(["-p", &port, "--pipe"]), &mass);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("errors: 0, replies: 1000"), "{text}");
+    assert_eq!(cli(&["DBSIZE"]), "1004\n");
     let out = common::output(Command::new("redis-benchmark").args([
         "-p",
         &port,
