@@ -272,7 +272,10 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         max_output: args.max_output.max(1),
         shutdown_grace: secs(args.shutdown_grace, "--shutdown-grace")?,
-        handshake_timeout: secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?,
+        // Zero would close every TLS connection in the turn that accepted it.
+        handshake_timeout: Some(secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?)
+            .filter(|t| !t.is_zero())
+            .ok_or("--tls-handshake-timeout must be more than 0 seconds")?,
         stats_interval: args.stats.filter(|s| *s > 0).map(Duration::from_secs),
         handle_signals: true,
         busy_poll: Duration::from_micros(args.busy_poll),

@@ -301,3 +301,49 @@ fn a_timer_rearmed_for_a_moment_already_past_does_not_stall_the_loop() {
     assert_eq!(&answered.unwrap(), b"Hello, Server!");
     drop(restless_client);
 }
+
+/// A service that re-arms, on every timer, the same deadline it has already missed.
+struct Stubborn;
+
+impl Service for Stubborn {
+    type Session = Instant;
+    fn name(&self) -> &'static str {
+        "stubborn"
+    }
+    fn open(&mut self, cx: &mut Cx<'_>) -> Instant {
+        let past = cx.now() - Duration::from_secs(1);
+        cx.set_timer(past);
+        past
+    }
+    fn input(&mut self, _past: &mut Instant, input: &[u8], _cx: &mut Cx<'_>) -> usize {
+        input.len()
+    }
+    fn timer(&mut self, past: &mut Instant, cx: &mut Cx<'_>) {
+        cx.set_timer(*past);
+    }
+}
+
+/// Such a timer sorts before every other due one, turn after turn: the idle timer of another
+/// connection must still fire.
+#[test]
+fn a_timer_rearmed_for_a_fixed_past_deadline_does_not_starve_the_others() {
+    let config = Config { idle_timeout: Some(Duration::from_millis(300)), ..Config::default() };
+    let mut reactor = Reactor::new(config).unwrap();
+    let any = "127.0.0.1:0".parse().unwrap();
+    let stubborn = reactor.serve(any, Stubborn).unwrap();
+    let echo = reactor.serve(any, Echo).unwrap();
+    let server = common::Server::run(reactor, echo);
+    let stubborn_client = connect(stubborn);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut idle = connect(echo);
+    idle.write_all(b"hi").unwrap();
+    assert_eq!(read_n(&mut idle, 2), b"hi");
+    idle.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+    let mut buf = [0; 16];
+    let outcome = idle.read(&mut buf);
+    drop(stubborn_client);
+    if !matches!(outcome, Ok(0)) {
+        std::mem::forget(server); // a starved loop may never see the stop request either
+        panic!("the idle echo client should have been closed after 300 ms: {outcome:?}");
+    }
+}

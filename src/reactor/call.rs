@@ -77,7 +77,10 @@ impl Reactor {
         // Answered, and consumed something: only then can it have stopped early at the output
         // limit. (A service that answers without consuming is not held back, and offering it
         // the same bytes again every turn would spin.)
-        let held_back = queued > 0 && buffered_before + fresh > conn.input.len();
+        // (Or it was over the limit before it began: a TLS connection gets one call per record
+        // of a read, and a later one may answer a line with nothing, a blank chat line, say.)
+        let held_back =
+            (queued > 0 || owed >= self.config.max_output) && buffered_before + fresh > conn.input.len();
         // (A timer or drain call consumes nothing, so it says nothing about being held back.)
         if !matches!(call, Call::Timer | Call::Drain) {
             conn.held = held_back && !conn.input.is_empty() && owed + queued >= self.config.max_output;

@@ -98,6 +98,13 @@ impl Reactor {
                 }
                 let Some(tls) = conn.tls.as_deref_mut() else { return };
                 match tls::plaintext(tls, &mut self.plain) {
+                    Ok(tls::Plain::Data(k)) if conn.held => {
+                        // Held at the output limit by an earlier record of this read: keep the
+                        // rest for when the held requests are offered again, rather than a call
+                        // per record, each free to queue another limit's worth.
+                        conn.input.extend_from_slice(&self.plain[..k]);
+                        self.stats.input_buffered += k as u64;
+                    }
                     Ok(tls::Plain::Data(k)) => self.call_service(key, Call::Plain(k)),
                     Ok(tls::Plain::Closed) => return self.on_eof(key),
                     Ok(tls::Plain::Empty) => break,

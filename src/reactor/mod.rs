@@ -41,7 +41,8 @@
 //! (`Cx::output_room`), leaving complete requests unconsumed. The reactor then marks the
 //! connection `held`: it reads no more from it (more bytes would only pile up behind, and a
 //! FIN read now would cut the held requests off), and offers the rest again through the ready
-//! queue once the queued output has gone.
+//! queue once the connection's own output has gone: at once, next turn, if what it queued was
+//! for others (a broadcast), so a flood moves at the loop's pace, a limit's worth a turn.
 //!
 //! This file is the loop: the reactor's state, how sockets are added, `run`, and the dispatch
 //! of events, leftover work and timers. Every other piece is a file of its own: [`token`]
@@ -168,6 +169,8 @@ pub struct Reactor {
     services: Vec<Box<dyn AnyService>>,
     timers: Timers,
     ready: VecDeque<Ready>,
+    /// Scratch for `fire_timers`: the timers due this turn.
+    due: Vec<(Instant, TimerKind)>,
     /// Slots of connections closed this turn, freed at its end.
     reap: Vec<usize>,
     /// Shared scratch buffers: every read lands in `rbuf`, every reply is built in `out`.
@@ -223,6 +226,7 @@ impl Reactor {
             services: Vec::new(),
             timers: Timers::default(),
             ready: VecDeque::new(),
+            due: Vec::new(),
             reap: Vec::new(),
             rbuf: vec![0; READ_CHUNK],
             out: Vec::new(),
@@ -529,12 +533,12 @@ impl Reactor {
     }
 
     fn fire_timers(&mut self) {
-        // At most as many as the heap held: a timer armed meanwhile for a deadline already
-        // past (a service asking for `cx.now()`) fires next turn, instead of looping here.
-        for _ in 0..self.timers.len() {
-            let Some((at, kind)) = self.timers.pop_due(self.now) else {
-                break;
-            };
+        // Everything due is taken out before any of it fires: a timer armed meanwhile for a
+        // deadline already past (a service asking for `cx.now()`, or again for one it missed)
+        // fires next turn, instead of looping here or crowding out the others.
+        let mut due = std::mem::take(&mut self.due);
+        due.extend(std::iter::from_fn(|| self.timers.pop_due(self.now)));
+        for (at, kind) in due.drain(..) {
             match kind {
                 TimerKind::Idle(id) => self.on_idle_timer(id),
                 TimerKind::Service(id) => self.on_service_timer(id, at),
@@ -582,5 +586,6 @@ impl Reactor {
                 }
             }
         }
+        self.due = due;
     }
 }

@@ -140,8 +140,9 @@ enum State {
     /// Between requests (keep-alive), nothing buffered. The reactor's idle timer applies.
     Idle,
     /// Some bytes of a head have arrived. `scanned` bytes of it were already searched for the
-    /// end of the head; `deadline` is when its first byte came plus `head_timeout`.
-    Head { deadline: Instant, scanned: usize },
+    /// end of the head; `deadline` is when its first byte came plus `head_timeout`;
+    /// `head_only`: it is a `HEAD` so far, so a `408` for it carries no content.
+    Head { deadline: Instant, scanned: usize, head_only: bool },
     /// The head was answered by a route; its body is being read.
     Body { request: Pending, framing: BodyFraming },
     /// A final reply was written with `Connection: close`; no more input is read.
@@ -245,18 +246,18 @@ impl Service for Http {
 
     fn timer(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
         // Timers from earlier heads may still fire; only this head's deadline counts.
-        if let State::Head { deadline, scanned } = session.state {
+        if let State::Head { deadline, scanned, head_only } = session.state {
             if cx.now() >= deadline && cx.reads_paused() {
                 // The reactor stopped reading this peer (it is not reading our replies): the
                 // rest of this head can be waiting unread on our side, and a slow head is then
                 // our doing. Give it another full period. While reads are paused nothing the
                 // peer sends counts as life, so one that never reads meets the idle timeout.
                 let deadline = cx.now() + self.config.head_timeout;
-                session.state = State::Head { deadline, scanned };
+                session.state = State::Head { deadline, scanned, head_only };
                 cx.set_timer(deadline);
             } else if cx.now() >= deadline {
                 log::debug!("{}: request head timed out", cx.id());
-                self.reject(session, Status::RequestTimeout, false, cx);
+                self.reject(session, Status::RequestTimeout, head_only, cx);
             } else {
                 cx.set_timer(deadline);
             }
@@ -299,7 +300,7 @@ impl Http {
             return None;
         }
         let (deadline, scanned) = match session.state {
-            State::Head { deadline, scanned } => (deadline, scanned),
+            State::Head { deadline, scanned, .. } => (deadline, scanned),
             // The first byte of a request: the head's clock starts now.
             _ => (cx.now() + self.config.head_timeout, 0),
         };
@@ -330,7 +331,7 @@ impl Http {
                     cx.set_timer(deadline);
                 }
                 let scanned = rest.len();
-                enter(session, State::Head { deadline, scanned }, cx.id());
+                enter(session, State::Head { deadline, scanned, head_only }, cx.id());
                 None
             }
             Ok(Some(head)) => Some(self.start_request(session, head, rest, cx)),

@@ -578,6 +578,19 @@ fn slow_head_times_out_with_408() {
     assert_eq!(r[0].status_line, "HTTP/1.1 408 Request Timeout");
     assert_eq!(r[0].header("Connection"), Some("close"));
     assert!(h.is_closing(c));
+
+    // A HEAD that times out gets the fields and no content, like every reply to HEAD; the
+    // method is known only once its bytes have come, here two reads in.
+    let c = h.open();
+    h.input(c, b"HE");
+    h.input(c, b"AD / HTTP/1.1\r\nHost: a\r\n");
+    h.advance(Duration::from_secs(11));
+    let out = h.take_output(c);
+    assert!(
+        out.starts_with(b"HTTP/1.1 408") && out.ends_with(b"\r\n\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 #[test]
