@@ -258,22 +258,27 @@ fn a_fin_behind_more_than_a_read_budget_is_seen_at_once() {
     assert!(back == data);
 }
 
-/// A service that asks, on every timer, for another at `cx.now()`: a deadline already due.
-struct Restless;
+/// A service that, on every timer, asks for another one that is due already: at `cx.now()`,
+/// or (`missed`) again at the deadline it has just missed.
+struct Rearming {
+    missed: bool,
+}
 
-impl Service for Restless {
-    type Session = ();
+impl Service for Rearming {
+    type Session = Instant;
     fn name(&self) -> &'static str {
-        "restless"
+        "rearming"
     }
-    fn open(&mut self, cx: &mut Cx<'_>) {
-        cx.set_timer(cx.now());
+    fn open(&mut self, cx: &mut Cx<'_>) -> Instant {
+        let due = if self.missed { cx.now() - Duration::from_secs(1) } else { cx.now() };
+        cx.set_timer(due);
+        due
     }
-    fn input(&mut self, _session: &mut (), input: &[u8], _cx: &mut Cx<'_>) -> usize {
+    fn input(&mut self, _due: &mut Instant, input: &[u8], _cx: &mut Cx<'_>) -> usize {
         input.len()
     }
-    fn timer(&mut self, _session: &mut (), cx: &mut Cx<'_>) {
-        cx.set_timer(cx.now());
+    fn timer(&mut self, due: &mut Instant, cx: &mut Cx<'_>) {
+        cx.set_timer(if self.missed { *due } else { cx.now() });
     }
 }
 
@@ -283,7 +288,7 @@ impl Service for Restless {
 fn a_timer_rearmed_for_a_moment_already_past_does_not_stall_the_loop() {
     let mut reactor = Reactor::new(Config::default()).unwrap();
     let any = "127.0.0.1:0".parse().unwrap();
-    let restless = reactor.serve(any, Restless).unwrap();
+    let restless = reactor.serve(any, Rearming { missed: false }).unwrap();
     let echo = reactor.serve(any, Echo).unwrap();
     let server = common::Server::run(reactor, echo);
     let restless_client = connect(restless);
@@ -302,27 +307,6 @@ fn a_timer_rearmed_for_a_moment_already_past_does_not_stall_the_loop() {
     drop(restless_client);
 }
 
-/// A service that re-arms, on every timer, the same deadline it has already missed.
-struct Stubborn;
-
-impl Service for Stubborn {
-    type Session = Instant;
-    fn name(&self) -> &'static str {
-        "stubborn"
-    }
-    fn open(&mut self, cx: &mut Cx<'_>) -> Instant {
-        let past = cx.now() - Duration::from_secs(1);
-        cx.set_timer(past);
-        past
-    }
-    fn input(&mut self, _past: &mut Instant, input: &[u8], _cx: &mut Cx<'_>) -> usize {
-        input.len()
-    }
-    fn timer(&mut self, past: &mut Instant, cx: &mut Cx<'_>) {
-        cx.set_timer(*past);
-    }
-}
-
 /// Such a timer sorts before every other due one, turn after turn: the idle timer of another
 /// connection must still fire.
 #[test]
@@ -330,7 +314,7 @@ fn a_timer_rearmed_for_a_fixed_past_deadline_does_not_starve_the_others() {
     let config = Config { idle_timeout: Some(Duration::from_millis(300)), ..Config::default() };
     let mut reactor = Reactor::new(config).unwrap();
     let any = "127.0.0.1:0".parse().unwrap();
-    let stubborn = reactor.serve(any, Stubborn).unwrap();
+    let stubborn = reactor.serve(any, Rearming { missed: true }).unwrap();
     let echo = reactor.serve(any, Echo).unwrap();
     let server = common::Server::run(reactor, echo);
     let stubborn_client = connect(stubborn);
