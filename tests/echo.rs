@@ -282,18 +282,25 @@ impl Service for Rearming {
     }
 }
 
+/// A reactor serving `Rearming` and echo, and a client of `Rearming` whose timers are running;
+/// `Server::tcp` is the echo listener.
+fn rearming_beside_echo(config: Config, missed: bool) -> (common::Server, TcpStream) {
+    let mut reactor = Reactor::new(config).unwrap();
+    let any = "127.0.0.1:0".parse().unwrap();
+    let rearming = reactor.serve(any, Rearming { missed }).unwrap();
+    let echo = reactor.serve(any, Echo).unwrap();
+    let server = common::Server::run(reactor, echo);
+    let client = connect(rearming);
+    std::thread::sleep(Duration::from_millis(50));
+    (server, client)
+}
+
 /// Such a timer fires once per turn, not over and over inside one: the loop still gets back
 /// to `poll`, and another listener's client is answered.
 #[test]
 fn a_timer_rearmed_for_a_moment_already_past_does_not_stall_the_loop() {
-    let mut reactor = Reactor::new(Config::default()).unwrap();
-    let any = "127.0.0.1:0".parse().unwrap();
-    let restless = reactor.serve(any, Rearming { missed: false }).unwrap();
-    let echo = reactor.serve(any, Echo).unwrap();
-    let server = common::Server::run(reactor, echo);
-    let restless_client = connect(restless);
-    std::thread::sleep(Duration::from_millis(50));
-    let mut client = connect(echo);
+    let (server, restless_client) = rearming_beside_echo(Config::default(), false);
+    let mut client = connect(server.tcp);
     let answered = client.write_all(b"Hello, Server!").and_then(|()| {
         let mut back = [0; 14];
         client.read_exact(&mut back).map(|()| back)
@@ -312,14 +319,8 @@ fn a_timer_rearmed_for_a_moment_already_past_does_not_stall_the_loop() {
 #[test]
 fn a_timer_rearmed_for_a_fixed_past_deadline_does_not_starve_the_others() {
     let config = Config { idle_timeout: Some(Duration::from_millis(300)), ..Config::default() };
-    let mut reactor = Reactor::new(config).unwrap();
-    let any = "127.0.0.1:0".parse().unwrap();
-    let stubborn = reactor.serve(any, Rearming { missed: true }).unwrap();
-    let echo = reactor.serve(any, Echo).unwrap();
-    let server = common::Server::run(reactor, echo);
-    let stubborn_client = connect(stubborn);
-    std::thread::sleep(Duration::from_millis(50));
-    let mut idle = connect(echo);
+    let (server, stubborn_client) = rearming_beside_echo(config, true);
+    let mut idle = connect(server.tcp);
     idle.write_all(b"hi").unwrap();
     assert_eq!(read_n(&mut idle, 2), b"hi");
     idle.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
