@@ -53,7 +53,11 @@ elif have_nightly; then
     mkdir -p "fuzz/target/corpus/$target" "fuzz/artifacts/$target"
     log="fuzz/target/fuzz-$target.log"
     rc=0
-    "fuzz/target/$triple/release/$target" "fuzz/target/corpus/$target" "fuzz/corpus/$target" \
+    # Where cargo put it: fuzz/target, unless CARGO_TARGET_DIR says elsewhere (absolute, or
+    # relative to fuzz/, where it was built).
+    bin_dir="${CARGO_TARGET_DIR:-target}"
+    case "$bin_dir" in /*) ;; *) bin_dir="fuzz/$bin_dir" ;; esac
+    "$bin_dir/$triple/release/$target" "fuzz/target/corpus/$target" "fuzz/corpus/$target" \
       "${libfuzzer_args[@]}" -artifact_prefix="fuzz/artifacts/$target/" >"$log" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ]; then
       tail -40 "$log" >&2

@@ -39,7 +39,15 @@ struct Listener {
     resp3: bool,
     channels: BTreeSet<Box<[u8]>>,
     patterns: BTreeSet<Box<[u8]>>,
+    /// What these subscriptions cost, names and bookkeeping ([`SUBSCRIPTION_OVERHEAD`]).
+    bytes: usize,
 }
+
+/// Bookkeeping bytes of one subscription beyond its name: its copies in the client's set and
+/// the name's map, the client's entry there. Counted with the names against `max_query`, as
+/// WATCH counts its keys: every PUBLISH tries every pattern, so a client with a million of
+/// them (one 14 MB PSUBSCRIBE) would slow every publisher's every message.
+pub const SUBSCRIPTION_OVERHEAD: usize = 96;
 
 impl Listener {
     fn count(&self) -> usize {
@@ -67,6 +75,11 @@ impl PubSub {
         self.clients.get(&client).map_or(0, Listener::count)
     }
 
+    /// What `client`'s subscriptions cost, in bytes (see [`SUBSCRIPTION_OVERHEAD`]).
+    pub fn bytes(&self, client: u64) -> usize {
+        self.clients.get(&client).map_or(0, |l| l.bytes)
+    }
+
     /// How many channels, and how many patterns, `client` listens to (`CLIENT LIST`).
     pub fn counts(&self, client: u64) -> (usize, usize) {
         self.clients.get(&client).map_or((0, 0), |l| (l.channels.len(), l.patterns.len()))
@@ -79,13 +92,16 @@ impl PubSub {
             resp3,
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            bytes: 0,
         });
         listener.resp3 = resp3;
         let (mine, all) = match kind {
             Kind::Channel => (&mut listener.channels, self.channels.entry(name.into()).or_default()),
             Kind::Pattern => (&mut listener.patterns, self.patterns.entry(name.into()).or_default()),
         };
-        mine.insert(name.into());
+        if mine.insert(name.into()) {
+            listener.bytes += name.len() + SUBSCRIPTION_OVERHEAD;
+        }
         all.insert(serial, client);
         listener.count()
     }
@@ -100,6 +116,9 @@ impl PubSub {
             Kind::Channel => listener.channels.remove(name),
             Kind::Pattern => listener.patterns.remove(name),
         };
+        if removed {
+            listener.bytes -= name.len() + SUBSCRIPTION_OVERHEAD;
+        }
         let count = listener.count();
         if count == 0 {
             self.clients.remove(&client);

@@ -298,14 +298,15 @@ fn a_transaction_is_bounded_in_what_it_queues_and_what_it_answers() {
     let (mut h, c) = kv_with(KvConfig { max_bulk: 1000, max_query: 3000, ..KvConfig::default() });
     let value = "v".repeat(900);
     assert_eq!(ask(&mut h, c, &["SET", "big", &value]), "+OK\r\n");
-    // Queued bytes: 3 SETs of 900 bytes fit in 3000, the fourth does not, and the transaction
-    // is then discarded.
+    // Queued bytes: 3 SETs of 850 bytes (966 with their bookkeeping) fit in 3000, the fourth
+    // does not, and the transaction is then discarded.
+    let value_850 = &value[..850];
     assert_eq!(ask(&mut h, c, &["MULTI"]), "+OK\r\n");
     for key in ["a", "b", "c"] {
-        assert_eq!(ask(&mut h, c, &["SET", key, &value]), "+QUEUED\r\n");
+        assert_eq!(ask(&mut h, c, &["SET", key, value_850]), "+QUEUED\r\n");
     }
     assert_eq!(
-        ask(&mut h, c, &["SET", "d", &value]),
+        ask(&mut h, c, &["SET", "d", value_850]),
         "-ERR transaction too large: over the query buffer limit\r\n"
     );
     assert!(ask(&mut h, c, &["EXEC"]).starts_with("-EXECABORT"));
@@ -1940,4 +1941,86 @@ fn limits_and_refusal() {
     );
     assert_eq!(h.service.refusal(), b"-ERR max number of clients reached\r\n");
     assert!(h.service.max_input() > config.max_query);
+}
+
+/// A whole request of `parts`, built without going through &str (values may be big).
+fn req_bytes(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
+    for part in parts {
+        out.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// One MGET naming a big key many times would build its whole reply in one call, past every
+/// bound: 7 KB of request here asks for 64 MiB (a review's 5 KB, at the default 8 MiB
+/// `max_bulk`, aborted a server under `ulimit -v 4000000`). Refused, with the size, instead.
+#[test]
+fn an_mget_whose_reply_would_pass_max_query_is_refused() {
+    let config = KvConfig { max_bulk: 64 * 1024, max_query: 1 << 20, ..KvConfig::default() };
+    let (mut h, c) = kv_with(config.clone());
+    h.set_output_limit(1 << 20);
+    let big = vec![b'x'; 64 * 1024];
+    h.input(c, &req_bytes(&[b"SET", b"big", &big]));
+    assert_eq!(h.take_output(c), b"+OK\r\n");
+    let mut parts: Vec<&[u8]> = vec![b"MGET"];
+    parts.extend(std::iter::repeat_n(&b"big"[..], 1000));
+    let request = req_bytes(&parts);
+    assert!(request.len() < 10_000);
+    h.input(c, &request);
+    let out = String::from_utf8(h.take_output(c)).unwrap();
+    assert!(out.starts_with("-ERR MGET reply of 65") && out.ends_with("ask for fewer keys\r\n"), "{out}");
+    // Under the bound it answers as ever, and the connection goes on.
+    parts.truncate(11);
+    h.input(c, &req_bytes(&parts));
+    assert_eq!(h.take_output(c).len(), 5 + 10 * (8 + 64 * 1024 + 2));
+}
+
+/// Each queued command costs more than its arguments (a `Queued`, two vectors, a range per
+/// argument): a review held 470 MB in one queue of 4,000,000 inline PINGs under a 16 MiB
+/// `max_query`. Counted, as WATCH counts its keys' bookkeeping.
+#[test]
+fn a_transaction_counts_its_bookkeeping_against_max_query() {
+    let config = KvConfig { max_query: 64 * 1024, ..KvConfig::default() };
+    let (mut h, c) = kv_with(config);
+    assert_eq!(ask(&mut h, c, &["MULTI"]), "+OK\r\n");
+    let mut queued = 0;
+    for _ in 0..20_000 {
+        h.input(c, b"PING\r\n");
+        if h.take_text(c) != "+QUEUED\r\n" {
+            break;
+        }
+        queued += 1;
+    }
+    // 64 bytes a command is a floor on what each really costs.
+    assert!(queued <= 64 * 1024 / 64, "{queued} commands queued under a 64 KiB max_query");
+}
+
+/// Every PUBLISH tries every pattern: one client with a million of them made a review's
+/// PUBLISH cost 46 ms, anyone's. Subscriptions are bounded as watched keys are: names and
+/// bookkeeping together within `max_query`, past which the command is refused whole.
+#[test]
+fn subscriptions_are_bounded_like_watched_keys() {
+    let config = KvConfig { max_query: 64 * 1024, ..KvConfig::default() };
+    let (mut h, c) = kv_with(config);
+    let patterns: Vec<Vec<u8>> = (0..100_000).map(|i| format!("p{i}*").into_bytes()).collect();
+    // 1,000 requests of 100 patterns, each well under max_query.
+    for chunk in patterns.chunks(100) {
+        let mut parts: Vec<&[u8]> = vec![b"PSUBSCRIBE"];
+        parts.extend(chunk.iter().map(Vec::as_slice));
+        h.input(c, &req_bytes(&parts));
+        let out = h.take_text(c);
+        if out.starts_with('-') {
+            assert_eq!(out, "-ERR too many subscriptions for one client: over the query buffer limit\r\n");
+        }
+    }
+    let p = h.open();
+    h.input(p, &req(&["PUBSUB", "NUMPAT"]));
+    let numpat: usize = h.take_text(p).trim_start_matches(':').trim().parse().unwrap();
+    assert!(
+        numpat > 0 && numpat <= 64 * 1024 / super::pubsub::SUBSCRIPTION_OVERHEAD,
+        "one client holds {numpat} patterns (every PUBLISH tries each), far past max_query's worth"
+    );
 }

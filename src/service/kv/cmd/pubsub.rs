@@ -9,12 +9,15 @@
 use crate::service::Cx;
 
 use super::{Kv, Sub, dispatch_sub, reply, sub};
-use crate::service::kv::pubsub::Kind;
+use crate::service::kv::pubsub::{Kind, SUBSCRIPTION_OVERHEAD};
 use crate::service::kv::resp::Args;
 
 /// `SUBSCRIBE channel [channel ...]`: one confirmation per channel, with the count of the
 /// client's subscriptions after it.
 pub(super) fn subscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if !within_bound(kv, &args, cx) {
+        return;
+    }
     for name in args.iter_from(1) {
         let count = kv.pubsub.subscribe(Kind::Channel, cx.id(), kv.resp3, name);
         confirm(cx.out(), kv.resp3, "subscribe", Some(name), count);
@@ -23,10 +26,25 @@ pub(super) fn subscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// `PSUBSCRIBE pattern [pattern ...]`: as SUBSCRIBE, for glob patterns of channel names.
 pub(super) fn psubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if !within_bound(kv, &args, cx) {
+        return;
+    }
     for name in args.iter_from(1) {
         let count = kv.pubsub.subscribe(Kind::Pattern, cx.id(), kv.resp3, name);
         confirm(cx.out(), kv.resp3, "psubscribe", Some(name), count);
     }
+}
+
+/// Whether the names in `args` fit in what one client may hold in subscriptions: together
+/// with those it has, `max_query` bytes, bookkeeping counted (as WATCH is bounded). If not,
+/// the command is refused whole with an error, and no subscription is made.
+fn within_bound(kv: &Kv, args: &Args<'_>, cx: &mut Cx<'_>) -> bool {
+    let adding: usize = args.iter_from(1).map(|name| name.len() + SUBSCRIPTION_OVERHEAD).sum();
+    if kv.pubsub.bytes(cx.id().serial()).saturating_add(adding) > kv.config.max_query {
+        reply::err(cx.out(), "too many subscriptions for one client: over the query buffer limit");
+        return false;
+    }
+    true
 }
 
 /// `UNSUBSCRIBE [channel ...]`: from these channels, or from all of the client's; one
