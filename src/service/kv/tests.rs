@@ -2024,3 +2024,32 @@ fn subscriptions_are_bounded_like_watched_keys() {
         "one client holds {numpat} patterns (every PUBLISH tries each), far past max_query's worth"
     );
 }
+
+/// BITOP folds each key once however often it is named (the work is then bounded by the
+/// bytes stored): a repeat changes nothing for AND and OR, cancels in pairs for XOR, and the
+/// result is as long as the longest source either way, as in Redis.
+#[test]
+fn bitop_naming_a_key_again_gives_redis_results() {
+    let (mut h, c) = kv();
+    assert_eq!(ask(&mut h, c, &["SET", "a", "\u{f}\u{f}\u{f}"]), "+OK\r\n");
+    assert_eq!(ask(&mut h, c, &["SET", "b", "0"]), "+OK\r\n");
+    let bitop = |h: &mut Harness<Kv>, args: &[&str]| {
+        let mut all = vec!["BITOP"];
+        all.extend_from_slice(args);
+        assert!(ask(h, c, &all).starts_with(':'));
+        ask(h, c, &["GET", "d"])
+    };
+    assert_eq!(bitop(&mut h, &["XOR", "d", "a", "a"]), "$3\r\n\0\0\0\r\n");
+    assert_eq!(bitop(&mut h, &["XOR", "d", "a", "a", "a"]), "$3\r\n\u{f}\u{f}\u{f}\r\n");
+    assert_eq!(bitop(&mut h, &["XOR", "d", "a", "b", "a"]), "$3\r\n0\0\0\r\n");
+    assert_eq!(bitop(&mut h, &["AND", "d", "a", "a", "a"]), "$3\r\n\u{f}\u{f}\u{f}\r\n");
+    assert_eq!(bitop(&mut h, &["AND", "d", "a", "b", "a"]), "$3\r\n\0\0\0\r\n");
+    assert_eq!(bitop(&mut h, &["OR", "d", "b", "a", "b"]), "$3\r\n?\u{f}\u{f}\r\n");
+    // A key named many times costs what naming it once does (here 4,000 times a 64 KiB value).
+    let big = "x".repeat(64 * 1024);
+    assert_eq!(ask(&mut h, c, &["SET", "big", &big]), "+OK\r\n");
+    let mut args = vec!["BITOP", "XOR", "d"];
+    args.extend(std::iter::repeat_n("big", 4_001));
+    assert_eq!(ask(&mut h, c, &args), ":65536\r\n");
+    assert_eq!(ask(&mut h, c, &["GET", "d"]), format!("$65536\r\n{big}\r\n"));
+}
