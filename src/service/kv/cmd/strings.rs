@@ -299,28 +299,24 @@ pub(super) fn setrange(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 ///
 /// One small request can name one big value many times (`MGET big big big …`: 5 bytes of
 /// request per 8 MiB of reply), and one command's reply cannot be held back at the output
-/// limit the way a pipeline's can. So the reply's size is added up first and, past
-/// `max_query` (the bound EXEC puts on its replies), refused with an error instead of built:
-/// nothing has changed, and the client can ask for fewer keys. Redis has no such bound (its
-/// normal clients' output is unlimited), so this is the one place MGET answers differently.
+/// limit the way a pipeline's can. So once the reply passes `max_query` bytes (the bound
+/// EXEC puts on its replies) it is dropped and the client gets an error instead: nothing has
+/// changed, and it can ask for fewer keys. Redis has no such bound (its normal clients'
+/// output is unlimited), so this is the one place MGET answers differently.
 pub(super) fn mget(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let now = cx.now();
-    let size = args
-        .iter_from(1)
-        .map(|key| kv.store.peek(key, now).map_or(5, |value| value.len() + 16))
-        .fold(0usize, usize::saturating_add);
-    if size > kv.config.max_query {
-        return reply::err(
-            cx.out(),
-            &format!(
-                "MGET reply of {size} bytes would be over the limit of {} bytes: ask for fewer keys",
-                kv.config.max_query
-            ),
-        );
-    }
+    let start = cx.out().len();
     reply::array(cx.out(), args.len() - 1);
     for key in args.iter_from(1) {
         reply::bulk_or_null(cx.out(), kv.store.get(key, now), kv.resp3);
+        if cx.out().len() - start > kv.config.max_query {
+            cx.out().truncate(start);
+            let limit = kv.config.max_query;
+            return reply::err(
+                cx.out(),
+                &format!("MGET reply over the limit of {limit} bytes: ask for fewer keys"),
+            );
+        }
     }
 }
 
