@@ -68,6 +68,19 @@ pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Text meant for people (`INFO`, `CLIENT INFO`, `CLIENT LIST`): a bulk string in RESP2; in
+/// RESP3 a verbatim string, `=<len>\r\ntxt:<text>\r\n`, the length counting the `txt:`, as
+/// Redis 7 sends it.
+pub fn verbatim(out: &mut Vec<u8>, resp3: bool, text: &[u8]) {
+    if !resp3 {
+        return bulk(out, text);
+    }
+    prefixed(out, b'=', text.len() as i64 + 4);
+    out.extend_from_slice(b"txt:");
+    out.extend_from_slice(text);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// "No value": RESP2's null bulk string `$-1`, or RESP3's null `_` on a connection that
 /// switched with `HELLO 3` (a RESP3 parser need not read `$-1`, and redis-py's does not).
 pub fn null(out: &mut Vec<u8>, resp3: bool) {

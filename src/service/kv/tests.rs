@@ -2053,3 +2053,20 @@ fn bitop_naming_a_key_again_gives_redis_results() {
     assert_eq!(ask(&mut h, c, &args), ":65536\r\n");
     assert_eq!(ask(&mut h, c, &["GET", "d"]), format!("$65536\r\n{big}\r\n"));
 }
+
+/// Text for people is a verbatim string in RESP3 (`=len`, `txt:`), a bulk string in RESP2,
+/// as redis-server 7.0.15 answers (recorded: `INFO keyspace` on an empty server is
+/// `=16\r\ntxt:# Keyspace\r\n\r\n`).
+#[test]
+fn info_and_client_info_are_verbatim_strings_in_resp3() {
+    let (mut h, c) = kv();
+    assert!(ask(&mut h, c, &["INFO", "keyspace"]).starts_with("$12\r\n# Keyspace\r\n"));
+    h.input(c, &req(&["HELLO", "3"]));
+    h.take_output(c);
+    assert_eq!(ask(&mut h, c, &["INFO", "keyspace"]), "=16\r\ntxt:# Keyspace\r\n\r\n");
+    let me = ask(&mut h, c, &["CLIENT", "INFO"]);
+    let (len, rest) = me[1..].split_once("\r\n").unwrap();
+    assert!(me.starts_with('=') && rest.starts_with("txt:id="), "{me:?}");
+    assert_eq!(len.parse::<usize>().unwrap(), rest.len() - 2);
+    assert!(ask(&mut h, c, &["CLIENT", "LIST"]).starts_with('='));
+}

@@ -210,7 +210,7 @@ fn client_getname(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 fn client_info(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     let mut line = String::new();
     describe_client(kv, cx.id().serial(), cx, &mut line);
-    reply::bulk(cx.out(), line.as_bytes());
+    reply::verbatim(cx.out(), kv.resp3, line.as_bytes());
 }
 
 /// `CLIENT LIST`: one line per connected client. (Redis's TYPE and ID filters are not
@@ -223,7 +223,7 @@ fn client_list(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     for &id in kv.clients.keys() {
         describe_client(kv, id, cx, &mut text);
     }
-    reply::bulk(cx.out(), text.as_bytes());
+    reply::verbatim(cx.out(), kv.resp3, text.as_bytes());
 }
 
 /// One `CLIENT LIST` line, in Redis's `name=value` format, with the fields this service knows.

@@ -31,7 +31,7 @@ pub(super) fn info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             write_section(kv, cx, section, &mut text);
         }
     }
-    reply::bulk(cx.out(), text.as_bytes());
+    reply::verbatim(cx.out(), kv.resp3, text.as_bytes());
 }
 
 fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
