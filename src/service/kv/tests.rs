@@ -948,10 +948,17 @@ fn pubsub_channels_with_too_many_arguments() {
     script(
         &mut h,
         c,
-        &[(
-            &["PUBSUB", "channels", "a", "b"],
-            "-ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.\r\n",
-        )],
+        &[
+            (
+                &["PUBSUB", "channels", "a", "b"],
+                "-ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.\r\n",
+            ),
+            // As the client spelled it, as redis-server 7.0.15 answers.
+            (
+                &["PUBSUB", "CHANNELS", "a", "b"],
+                "-ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.\r\n",
+            ),
+        ],
     );
 }
 

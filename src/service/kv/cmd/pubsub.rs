@@ -107,10 +107,11 @@ pub(super) fn pubsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     if args.len() > 3 {
-        return reply::err(
-            cx.out(),
-            "unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.",
-        );
+        // Redis names the subcommand as the client spelled it.
+        let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+        text.extend_from_slice(args.arg(1));
+        text.extend_from_slice(b"'. Try PUBSUB HELP.");
+        return reply::error_bytes(cx.out(), &text);
     }
     let names = kv.pubsub.active_channels(args.get(2));
     let out = cx.out();
