@@ -75,6 +75,14 @@ impl PubSub {
         self.clients.get(&client).map_or(0, Listener::count)
     }
 
+    /// Whether `client` already listens to `name`.
+    pub fn holds(&self, kind: Kind, client: u64, name: &[u8]) -> bool {
+        self.clients.get(&client).is_some_and(|l| match kind {
+            Kind::Channel => l.channels.contains(name),
+            Kind::Pattern => l.patterns.contains(name),
+        })
+    }
+
     /// What `client`'s subscriptions cost, in bytes (see [`SUBSCRIPTION_OVERHEAD`]).
     pub fn bytes(&self, client: u64) -> usize {
         self.clients.get(&client).map_or(0, |l| l.bytes)

@@ -2077,3 +2077,26 @@ fn info_and_client_info_are_verbatim_strings_in_resp3() {
     assert_eq!(len.parse::<usize>().unwrap(), rest.len() - 2);
     assert!(ask(&mut h, c, &["CLIENT", "LIST"]).starts_with('='));
 }
+
+/// At the bound, subscribing again to a name the client holds (or naming a new one twice)
+/// costs only what it adds: a re-subscribe after a reconnect is answered, not refused.
+#[test]
+fn resubscribing_what_a_client_holds_is_answered_at_the_bound() {
+    let (mut h, c) = kv_with(KvConfig { max_query: 1000, ..KvConfig::default() });
+    let mut held = Vec::new();
+    for i in 0..100 {
+        let name = format!("a{i:02}");
+        h.input(c, &req(&["SUBSCRIBE", &name]));
+        if h.take_text(c).starts_with('-') {
+            break;
+        }
+        held.push(name);
+    }
+    assert!(!held.is_empty() && held.len() < 100);
+    let last = held.last().unwrap().clone();
+    let count = held.len();
+    let out = ask(&mut h, c, &["SUBSCRIBE", &last, &last]);
+    assert_eq!(out, format!("*3\r\n$9\r\nsubscribe\r\n$3\r\n{last}\r\n:{count}\r\n").repeat(2));
+    // A new name still does not fit.
+    assert!(ask(&mut h, c, &["SUBSCRIBE", "zz"]).starts_with("-ERR too many subscriptions"));
+}

@@ -6,6 +6,8 @@
 //! everything: `execute` lets it run only these commands, PING, QUIT and RESET (Redis's rule;
 //! a RESP3 client can run anything, since pushes are told apart from replies).
 
+use std::collections::BTreeSet;
+
 use crate::service::Cx;
 
 use super::{Kv, Sub, dispatch_sub, reply, sub};
@@ -15,7 +17,7 @@ use crate::service::kv::resp::Args;
 /// `SUBSCRIBE channel [channel ...]`: one confirmation per channel, with the count of the
 /// client's subscriptions after it.
 pub(super) fn subscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    if !within_bound(kv, &args, cx) {
+    if !within_bound(kv, &args, Kind::Channel, cx) {
         return;
     }
     for name in args.iter_from(1) {
@@ -26,7 +28,7 @@ pub(super) fn subscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// `PSUBSCRIBE pattern [pattern ...]`: as SUBSCRIBE, for glob patterns of channel names.
 pub(super) fn psubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    if !within_bound(kv, &args, cx) {
+    if !within_bound(kv, &args, Kind::Pattern, cx) {
         return;
     }
     for name in args.iter_from(1) {
@@ -37,10 +39,18 @@ pub(super) fn psubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// Whether the names in `args` fit in what one client may hold in subscriptions: together
 /// with those it has, `max_query` bytes, bookkeeping counted (as WATCH is bounded). If not,
-/// the command is refused whole with an error, and no subscription is made.
-fn within_bound(kv: &Kv, args: &Args<'_>, cx: &mut Cx<'_>) -> bool {
-    let adding: usize = args.iter_from(1).map(|name| name.len() + SUBSCRIPTION_OVERHEAD).sum();
-    if kv.pubsub.bytes(cx.id().serial()).saturating_add(adding) > kv.config.max_query {
+/// the command is refused whole with an error, and no subscription is made. Only names it
+/// would add count: subscribing again to what it holds (a client re-subscribing after a
+/// reconnect, say) is always answered.
+fn within_bound(kv: &Kv, args: &Args<'_>, kind: Kind, cx: &mut Cx<'_>) -> bool {
+    let client = cx.id().serial();
+    let mut new = BTreeSet::new();
+    let adding: usize = args
+        .iter_from(1)
+        .filter(|&name| !kv.pubsub.holds(kind, client, name) && new.insert(name))
+        .map(|name| name.len() + SUBSCRIPTION_OVERHEAD)
+        .sum();
+    if kv.pubsub.bytes(client).saturating_add(adding) > kv.config.max_query {
         reply::err(cx.out(), "too many subscriptions for one client: over the query buffer limit");
         return false;
     }
