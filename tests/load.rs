@@ -680,3 +680,55 @@ fn an_open_loop_run_that_keeps_up_does_not_warn() {
     assert_eq!(v["unsent_at_end"], 0, "{v}");
     assert_eq!(v["warnings"], "", "{v}");
 }
+
+/// A server that stops answering for longer than `--timeout`, then recovers: the timed-out
+/// request's wait is in the corrected latencies, the connection is replaced (as wrk does)
+/// instead of the run ending early, and the report covers the whole duration.
+#[test]
+fn a_stall_past_the_timeout_is_in_the_latencies_and_the_run_goes_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peer = std::thread::spawn(move || {
+        // The first connection answers 50 messages, then stalls; the next ones answer all.
+        for (i, stream) in listener.incoming().take(2).enumerate() {
+            let Ok(mut stream) = stream else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            std::thread::spawn(move || {
+                let mut message = [0u8; 64];
+                let mut answered = 0;
+                while stream.read_exact(&mut message).is_ok() {
+                    if i == 0 && answered == 50 {
+                        let mut sink = Vec::new();
+                        let _ = stream.read_to_end(&mut sink); // stalled until the client leaves
+                        return;
+                    }
+                    if stream.write_all(&message).is_err() {
+                        return;
+                    }
+                    answered += 1;
+                }
+            });
+        }
+    });
+    let out = reactor_load(&[
+        "echo",
+        "--addr",
+        &addr,
+        "-c",
+        "1",
+        "--duration",
+        "1.5",
+        "--timeout",
+        "0.3",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    common::join_within(peer, Duration::from_secs(10));
+    assert_eq!(v["timeouts"], 1, "{v}");
+    assert_eq!(v["abandoned"], 0, "{v}");
+    assert_eq!(v["reconnects"], 1, "a new connection replaced the stalled one: {v}");
+    assert!(v["completed"].as_u64().unwrap() > 100, "the run went on after the stall: {v}");
+    assert!(v["latency_max_us"].as_u64().unwrap() >= 300_000, "the stall is in the latencies: {v}");
+    assert_eq!(v["warnings"], "", "{v}");
+}

@@ -145,13 +145,25 @@ impl Tally {
         span.1 = at;
     }
 
+    /// A request waited `--timeout` for its reply and was given up on at `now`: counted, and
+    /// (if measured) what it had waited goes into the corrected latencies, a lower bound as
+    /// for [`Tally::unsent`], so a stall that outlasts the timeout is not missing from them.
+    pub fn timed_out(&mut self, req: &InFlight, now: Instant) {
+        self.timeouts += 1;
+        if req.measured {
+            self.latency.saturating_record(micros(now.saturating_duration_since(req.intended)));
+        }
+    }
+
     /// Open loop: a measured request due at `due` was never sent before the run ended at
     /// `end`. What it had waited by then goes into the corrected latencies (a lower bound:
     /// it would have waited longer), so a stall at the end of a run is not hidden from the
     /// percentiles that exist to show stalls.
-    pub fn unsent(&mut self, due: Instant, end: Instant) {
-        self.unsent_at_end += 1;
-        self.latency.saturating_record(micros(end.saturating_duration_since(due)));
+    /// `n`: how many such requests, from the one due at `due` on (see
+    /// [`Plan::for_each_unsent`](super::plan::Plan::for_each_unsent)).
+    pub fn unsent(&mut self, due: Instant, end: Instant, n: u64) {
+        self.unsent_at_end += n;
+        self.latency.saturating_record_n(micros(end.saturating_duration_since(due)), n);
     }
 
     /// Requests per second at which measured requests went out: the first to the last.

@@ -242,9 +242,20 @@ impl<'a> Client<'a> {
             }
         }
         let end = Instant::now();
+        // Every connection gone before the deadline (the server closed them, or they timed
+        // out and could not be opened again): the window is shorter than asked, and the
+        // report must say so rather than quietly rate a shorter run.
+        if let Some(deadline) = self.plan.deadline
+            && end + Duration::from_millis(50) < deadline
+        {
+            let early = deadline.saturating_duration_since(end).as_secs_f64();
+            self.tally.warn(format!(
+                "the run ended {early:.2}s before its deadline: no connection was left to send on"
+            ));
+        }
         if let Some(last) = self.last_scheduled {
             let tally = &mut *self.tally;
-            self.plan.for_each_unsent(self.next_due, tally.sent, last, |due| tally.unsent(due, end));
+            self.plan.for_each_unsent(self.next_due, tally.sent, last, |due, n| tally.unsent(due, end, n));
         }
         self.finish();
         if self.tally.conns_opened == 0 {
@@ -765,6 +776,10 @@ impl<'a> Client<'a> {
 
     fn mismatch(&mut self, i: usize, what: String) {
         self.tally.mismatch(i, what);
+        // The request answered wrongly is counted as a mismatch, not again as abandoned.
+        if self.conns[i].in_flight.pop_front().is_some() {
+            self.in_flight -= 1;
+        }
         self.close(i);
     }
 
@@ -787,12 +802,14 @@ impl<'a> Client<'a> {
                 .front()
                 .is_some_and(|r| now.saturating_duration_since(r.sent) > self.config.timeout);
             if late {
-                self.tally.timeouts += 1;
                 if let Some(r) = self.conns[i].in_flight.pop_front() {
                     self.in_flight -= 1;
-                    drop(r);
+                    self.tally.timed_out(&r, now);
                 }
                 self.close(i);
+                // As wrk does: a new connection takes its place, so one stall does not end
+                // the run early (when a reconnect is safe for the workload: see `reopen`).
+                self.reopen(i);
             }
         }
     }

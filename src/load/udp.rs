@@ -146,7 +146,7 @@ impl<'a> Client<'a> {
         let end = Instant::now();
         if let Some(last) = self.last_scheduled {
             let tally = &mut *self.tally;
-            self.plan.for_each_unsent(self.next_due, tally.sent, last, |due| tally.unsent(due, end));
+            self.plan.for_each_unsent(self.next_due, tally.sent, last, |due, n| tally.unsent(due, end, n));
         }
         for sock in &mut self.socks {
             let pending = sock.pending.as_ref().is_some_and(|(_, r)| r.measured);

@@ -24,6 +24,11 @@
 //! A value is `--value-size` printable bytes computed from (connection, key, version) by a
 //! 64-bit mix, so a stale, foreign or corrupted value differs from the expected one. `-ERR …`
 //! (or any RESP error) is [`Verdict::Refused`]; anything else unexpected is a mismatch.
+//!
+//! A refused `SET` (`-OOM`, a value over the server's limit) leaves its key holding an older
+//! version, or nothing: until a `SET` of that key succeeds again, a `GET` of it may answer
+//! nil or any value of the right size. The refusal is counted apart; the server is not
+//! blamed for a value it was never given.
 
 use super::{Answer, Verdict, Workload};
 
@@ -42,6 +47,8 @@ pub struct KvLoad {
     value_size: usize,
     /// Per connection: how many replies have been judged, i.e. the `k` of the next one.
     replied: Vec<u64>,
+    /// Per connection: keys whose last `SET` was refused, so their value is not known.
+    unknown: Vec<std::collections::BTreeSet<u64>>,
     /// Scratch space for the expected value.
     expect: Vec<u8>,
 }
@@ -54,6 +61,7 @@ impl KvLoad {
             per_conn: (keys / conns.max(1)).max(1) as u64,
             value_size: value_size.max(MIN_VALUE),
             replied: vec![0; conns],
+            unknown: vec![Default::default(); conns],
             expect: Vec::new(),
         }
     }
@@ -154,18 +162,27 @@ impl Workload for KvLoad {
             Err(e) => return Verdict::Mismatch(e),
         };
         let show = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let set_key = self.set(k / 2);
         let verdict = match (head.first(), k.is_multiple_of(2)) {
-            (Some(b'-'), _) => {
+            (Some(b'-'), is_set) => {
+                if is_set {
+                    self.unknown[conn].insert(set_key);
+                }
                 Verdict::Refused { len: head_len, answers: Answer::Oldest, why: show(&head[1..]) }
             }
-            (Some(b'+'), true) if head == b"+OK" => Verdict::Ok { len: head_len, answers: Answer::Oldest },
+            (Some(b'+'), true) if head == b"+OK" => {
+                self.unknown[conn].remove(&set_key);
+                Verdict::Ok { len: head_len, answers: Answer::Oldest }
+            }
             (_, true) => return Verdict::Mismatch(format!("SET answered {:?}, expected +OK", show(head))),
             (Some(b'$'), false) => {
                 let (get, q) = self.get(k / 2);
+                let unknown = self.unknown[conn].contains(&get);
                 let Ok(n) = std::str::from_utf8(&head[1..]).unwrap_or("").parse::<i64>() else {
                     return Verdict::Mismatch(format!("GET answered a bad bulk header {:?}", show(head)));
                 };
                 match n {
+                    -1 if unknown => Verdict::Ok { len: head_len, answers: Answer::Oldest },
                     -1 => {
                         return Verdict::Mismatch(format!(
                             "GET load:{conn}:{get} answered nil, but version {q} was set"
@@ -185,7 +202,7 @@ impl Workload for KvLoad {
                         self.expect.clear();
                         value(conn, get, q, self.value_size, &mut self.expect);
                         let body = &input[head_len..len];
-                        if &body[..self.value_size] != self.expect.as_slice()
+                        if (!unknown && &body[..self.value_size] != self.expect.as_slice())
                             || &body[self.value_size..] != b"\r\n"
                         {
                             return Verdict::Mismatch(format!(
@@ -245,8 +262,16 @@ mod tests {
         reply.extend_from_slice(b"\r\n");
         assert_eq!(w.parse(0, &reply[..10]), Verdict::Incomplete);
         assert_eq!(w.parse(0, &reply), Verdict::Ok { len: reply.len(), answers: Answer::Oldest });
-        // Pair 1: SET refused, then a GET that returns the old version 0: a mismatch.
+        // Pair 1: SET refused, then a GET that returns the old version 0: the server kept what
+        // it had, as it should, so that is no mismatch (and nil would not be either).
         assert!(matches!(w.parse(0, b"-ERR out of memory\r\n"), Verdict::Refused { len: 20, .. }));
+        assert_eq!(w.parse(0, &reply), Verdict::Ok { len: reply.len(), answers: Answer::Oldest });
+        // Pair 2: refused again, and the key read answers nil: accepted too.
+        assert!(matches!(w.parse(0, b"-OOM no\r\n"), Verdict::Refused { .. }));
+        assert_eq!(w.parse(0, b"$-1\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
+        // Pair 3: the SET succeeds again, and the GET is checked exactly again: version 0 is
+        // now stale.
+        assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
         assert!(matches!(w.parse(0, &reply), Verdict::Mismatch(_)));
     }
 
