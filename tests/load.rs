@@ -134,6 +134,14 @@ fn reactor_load(args: &[&str]) -> Output {
     common::output(Command::new(env!("CARGO_BIN_EXE_reactor")).arg("load").args(args).env("RUST_LOG", "warn"))
 }
 
+/// `reactor load ARGS --json`, which must succeed: its one JSON record.
+fn load_json(args: &[&str]) -> serde_json::Value {
+    let out = reactor_load(&[args, &["--json"]].concat());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints one JSON object");
+    assert!(out.status.success(), "{v}");
+    v
+}
+
 #[test]
 fn a_corrupted_or_dropped_byte_is_a_mismatch_and_fails_the_run() {
     for fault in [Fault::Corrupt(1000), Fault::Drop(700)] {
@@ -536,7 +544,7 @@ fn open_loop_requests_due_at_a_stall_at_the_end_are_counted_and_in_the_latencies
         let mut sink = Vec::new();
         let _ = stream.read_to_end(&mut sink);
     });
-    let out = reactor_load(&[
+    let v = load_json(&[
         "echo",
         "--addr",
         &addr,
@@ -548,10 +556,7 @@ fn open_loop_requests_due_at_a_stall_at_the_end_are_counted_and_in_the_latencies
         "0.5",
         "--timeout",
         "5",
-        "--json",
     ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(out.status.success(), "{v}");
     common::join_within(peer, Duration::from_secs(10));
     // 200 due in 0.5 s: 20 answered, one stuck in flight, the rest never sent.
     let unsent = v["unsent_at_end"].as_u64().unwrap();
@@ -710,20 +715,7 @@ fn a_stall_past_the_timeout_is_in_the_latencies_and_the_run_goes_on() {
             });
         }
     });
-    let out = reactor_load(&[
-        "echo",
-        "--addr",
-        &addr,
-        "-c",
-        "1",
-        "--duration",
-        "1.5",
-        "--timeout",
-        "0.3",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(out.status.success(), "{v}");
+    let v = load_json(&["echo", "--addr", &addr, "-c", "1", "--duration", "1.5", "--timeout", "0.3"]);
     common::join_within(peer, Duration::from_secs(10));
     assert_eq!(v["timeouts"], 1, "{v}");
     assert_eq!(v["abandoned"], 0, "{v}");
