@@ -70,6 +70,12 @@ impl Workload for HttpLoad {
         let Some(status) = code.parse::<u16>().ok().filter(|_| version.starts_with("HTTP/1.")) else {
             return Verdict::Mismatch(format!("not an HTTP/1.x status line: {status_line:?}"));
         };
+        // An interim response (`100 Continue`, `103 Early Hints`) comes before the real one and
+        // has no body (RFC 9110 §15.2): skip it. (Not `101`, which would switch protocols: a
+        // GET never asked for that, and it is waited out as any other refusal without a length.)
+        if (100..200).contains(&status) && status != 101 {
+            return Verdict::Skip(head_end + 4);
+        }
         let mut length = None;
         let mut chunked = false;
         let mut close = false;
@@ -98,7 +104,10 @@ impl Workload for HttpLoad {
         }
         let body_start = head_end + 4;
         let joined;
-        let (len, body) = if chunked {
+        // RFC 9112 §6.3: 204 and 304 end at their head, whatever length they declare.
+        let (len, body) = if status == 204 || status == 304 {
+            (body_start, &input[body_start..body_start])
+        } else if chunked {
             match dechunk(&input[body_start..]) {
                 Ok(Some((used, body))) => {
                     joined = body;
@@ -203,6 +212,15 @@ mod tests {
         assert!(matches!(w.parse(0, missing), Verdict::Refused { len: 45, .. }));
         let wrong = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhey";
         assert!(matches!(w.parse(0, wrong), Verdict::Mismatch(_)));
+    }
+
+    #[test]
+    fn interim_responses_are_skipped_and_304_has_no_body() {
+        let mut w = HttpLoad::new("127.0.0.1:8080");
+        let hints = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n";
+        assert_eq!(w.parse(0, hints), Verdict::Skip(hints.len()));
+        let not_modified = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 14\r\n\r\nHTTP/1.1 200";
+        assert!(matches!(w.parse(0, not_modified), Verdict::Refused { len: 49, .. }));
     }
 
     #[test]
