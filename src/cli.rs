@@ -200,6 +200,13 @@ pub(crate) fn secs(value: f64, what: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{what} must be a number of seconds from 0 to {MAX_SECS}"))
 }
 
+/// [`secs`], and more than zero.
+fn positive_secs(value: f64, what: &str) -> Result<Duration, String> {
+    Some(secs(value, what)?)
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| format!("{what} must be more than 0 seconds"))
+}
+
 /// The longest time any option may name, in its own unit: a deadline is `now` plus it, and
 /// an `Instant` centuries out would overflow.
 const MAX_SECS: u64 = 1_000_000_000;
@@ -273,9 +280,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         max_output: args.max_output.max(1),
         shutdown_grace: secs(args.shutdown_grace, "--shutdown-grace")?,
         // Zero would close every TLS connection in the turn that accepted it.
-        handshake_timeout: Some(secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?)
-            .filter(|t| !t.is_zero())
-            .ok_or("--tls-handshake-timeout must be more than 0 seconds")?,
+        handshake_timeout: positive_secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?,
         stats_interval: args.stats.filter(|s| *s > 0).map(Duration::from_secs),
         handle_signals: true,
         busy_poll: Duration::from_micros(args.busy_poll),
@@ -283,9 +288,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let http_config = HttpConfig {
         // Zero would time out every head before its first byte could be answered.
-        head_timeout: Some(secs(args.http_head_timeout, "--http-head-timeout")?)
-            .filter(|t| !t.is_zero())
-            .ok_or("--http-head-timeout must be more than 0 seconds")?,
+        head_timeout: positive_secs(args.http_head_timeout, "--http-head-timeout")?,
         max_body: args.http_max_body,
         ..HttpConfig::default()
     };

@@ -420,7 +420,7 @@ impl Reactor {
         // The clock now, not at the start of the turn: a long turn must not push timers late.
         let mut now = Instant::now();
         if !self.config.busy_poll.is_zero() {
-            let until = Instant::now() + self.config.busy_poll;
+            let until = now + self.config.busy_poll;
             loop {
                 self.poll.poll(events, Some(Duration::ZERO))?;
                 if !events.is_empty() {

@@ -47,6 +47,7 @@ impl Reactor {
             }
             match conn.read(&mut self.rbuf) {
                 ReadOutcome::Data(n) => {
+                    let fin = conn.fin_seen;
                     self.stats.bytes_in += n as u64;
                     self.stats.reads += 1;
                     conn.last_active = self.now;
@@ -59,7 +60,7 @@ impl Reactor {
                         }
                     }
                     // A lingering connection's bytes are read only to be thrown away.
-                    if n < READ_CHUNK && !self.conns.get(key).is_some_and(|c| c.fin_seen) {
+                    if n < READ_CHUNK && !fin {
                         return; // short read: the receive queue is empty
                     }
                 }

@@ -312,16 +312,17 @@ impl Http {
             Ok(None)
         };
         // A refused `HEAD` still gets no content: the method is the first thing on the line.
-        let head_only = rest.starts_with(b"HEAD ");
+        // (Asked only where a head is refused or waits, not on the path of a whole request.)
+        let head_only = || rest.starts_with(b"HEAD ");
         match parsed {
             Err(status) => {
-                self.reject(session, status, head_only, cx);
+                self.reject(session, status, head_only(), cx);
                 Some(rest.len())
             }
             Ok(None) if rest.len() >= self.config.max_head => {
                 // A head we will not buffer any further: 414 or 431, as the request line
                 // alone or the fields are what is too long.
-                self.reject(session, request::over_limit(rest, self.config.max_head), head_only, cx);
+                self.reject(session, request::over_limit(rest, self.config.max_head), head_only(), cx);
                 Some(rest.len())
             }
             Ok(None) => {
@@ -331,7 +332,7 @@ impl Http {
                     cx.set_timer(deadline);
                 }
                 let scanned = rest.len();
-                enter(session, State::Head { deadline, scanned, head_only }, cx.id());
+                enter(session, State::Head { deadline, scanned, head_only: head_only() }, cx.id());
                 None
             }
             Ok(Some(head)) => Some(self.start_request(session, head, rest, cx)),

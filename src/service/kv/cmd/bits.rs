@@ -223,15 +223,17 @@ pub(super) fn bitop(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             });
             named[i].1 += 1;
         }
-        let value = |key: &[u8]| store.value_in_place(key).unwrap_or_default();
-        let len = named.iter().map(|(key, _)| value(key).len()).max().unwrap_or(0);
+        // Each distinct key's value, looked up once.
+        let named: Vec<(&[u8], usize)> =
+            named.iter().map(|&(key, n)| (store.value_in_place(key).unwrap_or_default(), n)).collect();
+        let len = named.iter().map(|(value, _)| value.len()).max().unwrap_or(0);
         let sources: Vec<&[u8]> = if xor {
             // XOR from zero over the keys named an odd number of times.
             std::iter::once(&[][..])
-                .chain(named.iter().filter(|(_, n)| n % 2 == 1).map(|(key, _)| value(key)))
+                .chain(named.iter().filter(|(_, n)| n % 2 == 1).map(|&(v, _)| v))
                 .collect()
         } else {
-            named.iter().map(|(key, _)| value(key)).collect()
+            named.iter().map(|&(value, _)| value).collect()
         };
         // The first source, zero-padded; then each other one folded in, byte by byte where
         // it has bytes (past its end, AND clears and OR and XOR keep).

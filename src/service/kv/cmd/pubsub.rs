@@ -17,23 +17,21 @@ use crate::service::kv::resp::Args;
 /// `SUBSCRIBE channel [channel ...]`: one confirmation per channel, with the count of the
 /// client's subscriptions after it.
 pub(super) fn subscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    if !within_bound(kv, &args, Kind::Channel, cx) {
-        return;
-    }
-    for name in args.iter_from(1) {
-        let count = kv.pubsub.subscribe(Kind::Channel, cx.id(), kv.resp3, name);
-        confirm(cx.out(), kv.resp3, "subscribe", Some(name), count);
-    }
+    subscribe_generic(kv, args, cx, Kind::Channel, "subscribe");
 }
 
 /// `PSUBSCRIBE pattern [pattern ...]`: as SUBSCRIBE, for glob patterns of channel names.
 pub(super) fn psubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    if !within_bound(kv, &args, Kind::Pattern, cx) {
+    subscribe_generic(kv, args, cx, Kind::Pattern, "psubscribe");
+}
+
+fn subscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind, word: &str) {
+    if !within_bound(kv, &args, kind, cx) {
         return;
     }
     for name in args.iter_from(1) {
-        let count = kv.pubsub.subscribe(Kind::Pattern, cx.id(), kv.resp3, name);
-        confirm(cx.out(), kv.resp3, "psubscribe", Some(name), count);
+        let count = kv.pubsub.subscribe(kind, cx.id(), kv.resp3, name);
+        confirm(cx.out(), kv.resp3, word, Some(name), count);
     }
 }
 
