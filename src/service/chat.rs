@@ -366,8 +366,11 @@ impl Service for Chat {
         // Written here, this reaches the leaving member only for the reasons where the reactor
         // still tries a last send (see `Service::close`); otherwise it is dropped, harmlessly.
         let (to_member, to_others): (&[u8], _) = match reason {
+            // The reactor dropped what this member owed, cut wherever the kernel stopped
+            // taking it: usually inside a line. The newline first puts the notice on a line
+            // of its own instead of gluing it to half a message (at worst, a blank line).
             CloseReason::TooSlow => {
-                (b"*** too slow, disconnected\n", format!("*** {name} was disconnected (too slow)\n"))
+                (b"\n*** too slow, disconnected\n", format!("*** {name} was disconnected (too slow)\n"))
             }
             CloseReason::Idle => (b"*** idle too long, disconnected\n", format!("*** {name} left (idle)\n")),
             CloseReason::Shutdown => {

@@ -66,11 +66,16 @@ impl Workload for EchoLoad {
         let tag = u64::from_be_bytes(*head);
         let have = input.len().min(self.size);
         if let Some(i) = (TAG_LEN..have).find(|&i| input[i] != filler(tag, i)) {
-            return Verdict::Mismatch(format!(
-                "echo of message {tag:#x}: byte {i} is {:#04x}, sent {:#04x}",
-                input[i],
-                filler(tag, i)
-            ));
+            return Verdict::Mismatch(match text_line(input) {
+                // Not an echo at all but a line of text: most likely the server's own words,
+                // such as the refusal a full server sends before it closes. Show them.
+                Some(line) => format!("echo: the server sent text instead: {line:?}"),
+                None => format!(
+                    "echo of message {tag:#x}: byte {i} is {:#04x}, sent {:#04x}",
+                    input[i],
+                    filler(tag, i)
+                ),
+            });
         }
         if have < self.size {
             return Verdict::Incomplete;
@@ -78,6 +83,15 @@ impl Workload for EchoLoad {
         let answers = Answer::Request { conn: (tag >> SEQ_BITS) as usize, k: tag & SEQ_MASK };
         Verdict::Ok { len: self.size, answers }
     }
+}
+
+/// The first line of `input`, if it is a whole line of printable ASCII (at most 200 bytes).
+/// Messages never look like that: their filler steps by 31, through control bytes and past 127.
+fn text_line(input: &[u8]) -> Option<&str> {
+    let end = input.iter().take(200).position(|&b| b == b'\n')?;
+    let line = input[..end].strip_suffix(b"\r").unwrap_or(&input[..end]);
+    let printable = line.iter().all(|&b| b == b' ' || b.is_ascii_graphic());
+    (printable && !line.is_empty()).then(|| std::str::from_utf8(line).ok()).flatten()
 }
 
 #[cfg(test)]
@@ -105,5 +119,22 @@ mod tests {
         let mut dropped = buf.clone();
         dropped.remove(30);
         assert!(matches!(w.parse(0, &dropped), Verdict::Mismatch(_)));
+    }
+
+    /// A full server's refusal is a line of text: the report quotes it, so the user reads
+    /// why instead of a byte offset.
+    #[test]
+    fn a_line_of_text_instead_of_an_echo_is_quoted() {
+        let mut w = EchoLoad::new(64);
+        let Verdict::Mismatch(why) = w.parse(0, b"server busy: too many connections\n") else {
+            panic!("a refusal is not an echo");
+        };
+        assert_eq!(why, r#"echo: the server sent text instead: "server busy: too many connections""#);
+        // Real messages never read as text, whatever their tag.
+        for k in 0..1000 {
+            let mut buf = Vec::new();
+            w.encode(k % 7, k as u64 * 7919, &mut buf);
+            assert_eq!(text_line(&buf), None);
+        }
     }
 }

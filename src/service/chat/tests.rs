@@ -275,7 +275,7 @@ fn invalid_utf8_and_control_characters_are_replaced() {
 fn too_slow_member_gets_a_last_notice_and_the_others_a_leave_notice() {
     let (mut h, ids) = quiet_room(3);
     h.close(ids[1], CloseReason::TooSlow);
-    assert_eq!(h.take_text(ids[1]), "*** too slow, disconnected\n");
+    assert_eq!(h.take_text(ids[1]), "\n*** too slow, disconnected\n", "on a line of its own");
     assert_eq!(h.take_text(ids[0]), "*** guest-2 was disconnected (too slow)\n");
     assert_eq!(h.take_text(ids[2]), "*** guest-2 was disconnected (too slow)\n");
     // The others carry on, and the slow one no longer receives anything.
