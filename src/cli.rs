@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// HTTP: a request head must arrive within this many seconds of its first byte.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub http_head_timeout: f64,
+    /// HTTP: a request body may go this many seconds without a byte arriving (408 beyond).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub http_body_timeout: f64,
     /// HTTP: largest request body in bytes (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = HttpConfig::default().max_body)]
     pub http_max_body: usize,
@@ -289,6 +292,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let http_config = HttpConfig {
         // Zero would time out every head before its first byte could be answered.
         head_timeout: positive_secs(args.http_head_timeout, "--http-head-timeout")?,
+        body_timeout: positive_secs(args.http_body_timeout, "--http-body-timeout")?,
         max_body: args.http_max_body,
         ..HttpConfig::default()
     };

@@ -66,7 +66,7 @@ impl Target {
 
 /// HTTP with a 512-byte head and a 1 KiB body limit.
 pub fn http_config() -> HttpConfig {
-    HttpConfig { max_head: 512, max_body: 1024, head_timeout: Duration::from_secs(10) }
+    HttpConfig { max_head: 512, max_body: 1024, ..HttpConfig::default() }
 }
 
 /// kv with 256-byte bulk strings, 1 KiB requests and 16 arguments at most.

@@ -64,6 +64,7 @@ fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
         ("--shutdown-grace", "1e300", "reactor: --shutdown-grace must be a number of seconds from 0 to"),
         ("--tls-handshake-timeout", "nan", "reactor: --tls-handshake-timeout must be"),
         ("--http-head-timeout", "0", "reactor: --http-head-timeout must be more than 0 seconds"),
+        ("--http-body-timeout", "0", "reactor: --http-body-timeout must be more than 0 seconds"),
         ("--tls-handshake-timeout", "0", "reactor: --tls-handshake-timeout must be more than 0 seconds"),
     ] {
         let out = common::output(reactor().args(["serve", "--echo", "127.0.0.1:0", flag, value]));

@@ -86,6 +86,32 @@ fn ten_pipelined_requests_get_ten_responses_in_order() {
     assert_eq!(reply.matches("HTTP/1.1 200 OK").count(), 10);
 }
 
+/// "R-U-Dead-Yet": a body that stops arriving gets 408 and a close after the body timeout;
+/// a slow but steady one, each byte inside the timeout, is answered in full.
+#[test]
+fn a_stalled_body_is_cut_off_and_a_slow_steady_one_is_not() {
+    let body_timeout = Duration::from_millis(300);
+    let (addr, _s) = server(HttpConfig { body_timeout, ..HttpConfig::default() });
+    let mut stalled = common::connect(addr);
+    let started = Instant::now();
+    stalled.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nfirst bytes").unwrap();
+    let mut steady = common::connect(addr);
+    steady.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n").unwrap();
+    for b in b"steady" {
+        std::thread::sleep(body_timeout / 2);
+        steady.write_all(&[*b]).unwrap();
+    }
+    let mut reply = Vec::new();
+    let _ = stalled.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408 ") && reply.contains("Connection: close"), "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let mut reply = [0; 512];
+    let n = steady.read(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    assert!(reply.starts_with("HTTP/1.1 200 ") && reply.ends_with("\r\n\r\nsteady"), "{reply}");
+}
+
 #[test]
 fn slowloris_head_is_cut_off_by_the_head_timeout() {
     let (addr, _s) = server(HttpConfig { head_timeout: Duration::from_millis(400), ..HttpConfig::default() });

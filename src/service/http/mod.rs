@@ -57,11 +57,22 @@ pub struct HttpConfig {
     /// is still incomplete then gets 408. This is the defence against slowloris, which keeps
     /// many connections open by sending a header line every few seconds.
     pub head_timeout: Duration,
+    /// How long a request body may go without a byte arriving; then `408`. The same attack
+    /// as slowloris, aimed at the body ("R-U-Dead-Yet": a large `Content-Length`, then a
+    /// byte now and then) would otherwise hold a connection for as long as each byte comes
+    /// within the idle timeout. Measured between reads, as nginx's `client_body_timeout` is,
+    /// so a slow but steady upload is never cut off.
+    pub body_timeout: Duration,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_head: 8 * 1024, max_body: 1024 * 1024, head_timeout: Duration::from_secs(10) }
+        HttpConfig {
+            max_head: 8 * 1024,
+            max_body: 1024 * 1024,
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -143,8 +154,9 @@ enum State {
     /// end of the head; `deadline` is when its first byte came plus `head_timeout`;
     /// `head_only`: it is a `HEAD` so far, so a `408` for it carries no content.
     Head { deadline: Instant, scanned: usize, head_only: bool },
-    /// The head was answered by a route; its body is being read.
-    Body { request: Pending, framing: BodyFraming },
+    /// The head was answered by a route; its body is being read. `deadline`: the last time
+    /// bytes came plus `body_timeout`.
+    Body { request: Pending, framing: BodyFraming, deadline: Instant },
     /// A final reply was written with `Connection: close`; no more input is read.
     Closed,
 }
@@ -217,6 +229,11 @@ impl Service for Http {
     /// write. Every step either consumes bytes, waits for more, or closes: nothing can loop.
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
         let mut used = 0;
+        if let State::Body { deadline, .. } = &mut session.state {
+            // Bytes came (or were held back on our side and are offered again): the body is
+            // moving, so its clock starts over.
+            *deadline = cx.now() + self.config.body_timeout;
+        }
         loop {
             // A reply can be far bigger than its request (`GET /metrics` is ~30 bytes in and
             // kilobytes out): between requests, stop at the output limit and leave the rest
@@ -228,12 +245,20 @@ impl Service for Http {
             let step = match session.state {
                 State::Closed => break,
                 State::Idle | State::Head { .. } => self.read_head(session, rest, cx),
-                State::Body { request, framing } => self.read_body(session, request, framing, rest, cx),
+                State::Body { request, framing, deadline } => {
+                    self.read_body(session, request, framing, deadline, rest, cx)
+                }
             };
             match step {
                 Some(n) if n > 0 => used += n,
                 _ => break,
             }
+        }
+        if let State::Body { deadline, .. } = session.state {
+            // A body still waits for bytes. (Asked only now, so a body that came whole with
+            // its head costs no timer; asking again for a later deadline is cheap: the
+            // reactor keeps one per connection and re-arms when the earlier one fires.)
+            cx.set_timer(deadline);
         }
         if let State::Closed = session.state {
             // Nothing after a closing reply will be read; say all of it was used, so the
@@ -245,6 +270,20 @@ impl Service for Http {
     }
 
     fn timer(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
+        if let State::Body { request, framing, deadline } = session.state {
+            if cx.now() >= deadline && cx.reads_paused() {
+                // As for a head (below): bytes may be waiting unread on our side.
+                let deadline = cx.now() + self.config.body_timeout;
+                session.state = State::Body { request, framing, deadline };
+                cx.set_timer(deadline);
+            } else if cx.now() >= deadline {
+                log::debug!("{}: request body timed out", cx.id());
+                self.reject(session, Status::RequestTimeout, request.head_only, cx);
+            } else {
+                cx.set_timer(deadline);
+            }
+            return;
+        }
         // Timers from earlier heads may still fire; only this head's deadline counts.
         if let State::Head { deadline, scanned, head_only } = session.state {
             if cx.now() >= deadline && cx.reads_paused() {
@@ -399,7 +438,8 @@ impl Http {
             self.counters.count(Status::Continue);
             cx.write(response::CONTINUE);
         }
-        enter(session, State::Body { request, framing }, cx.id());
+        let deadline = cx.now() + self.config.body_timeout;
+        enter(session, State::Body { request, framing, deadline }, cx.id());
         head.len
     }
 
@@ -409,6 +449,7 @@ impl Http {
         session: &mut Session,
         request: Pending,
         framing: BodyFraming,
+        deadline: Instant,
         rest: &[u8],
         cx: &mut Cx<'_>,
     ) -> Option<usize> {
@@ -426,7 +467,8 @@ impl Http {
                 let limits = self.limits();
                 let step = match decoder.decode(rest, &mut body, limits.max_body, limits.max_head) {
                     Ok(Progress::More(n)) => {
-                        session.state = State::Body { request, framing: BodyFraming::Chunked(decoder) };
+                        session.state =
+                            State::Body { request, framing: BodyFraming::Chunked(decoder), deadline };
                         session.body = body;
                         return Some(n);
                     }

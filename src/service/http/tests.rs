@@ -615,6 +615,38 @@ fn head_timeout_starts_at_each_heads_first_byte_and_not_while_idle() {
     assert!(!h.is_closing(c));
 }
 
+/// A body that stops arriving is cut off with 408 after `body_timeout` without a byte; one
+/// that keeps arriving, however slowly, is not, and neither is a connection whose body came
+/// whole long ago.
+#[test]
+fn body_timeout_counts_from_the_last_byte_of_the_body() {
+    let mut h = harness();
+    let timeout = HttpConfig::default().body_timeout;
+    let steady = h.open();
+    let stalled = h.open();
+    let chunked = h.open();
+    h.input(steady, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n");
+    h.input(stalled, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\na");
+    h.input(chunked, b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n");
+    for body_byte in [&b"x"[..], b"y"] {
+        h.advance(timeout - Duration::from_secs(1));
+        h.input(steady, body_byte);
+    }
+    // The stalled and the chunked one have now been silent for twice the timeout less 2 s.
+    for c in [stalled, chunked] {
+        let out = h.take_output(c);
+        assert!(out.starts_with(b"HTTP/1.1 408 "), "{}", String::from_utf8_lossy(&out));
+        assert!(h.is_closing(c));
+    }
+    assert!(h.take_output(steady).is_empty() && !h.is_closing(steady), "a steady body is not cut off");
+    h.input(steady, b"z");
+    let r = parse_responses(&h.take_output(steady), false);
+    assert_eq!((r[0].status(), r[0].body.as_slice()), (200, &b"xyz"[..]));
+    // Its body timer fires later, into a connection back at idle: nothing happens.
+    h.advance(timeout * 2);
+    assert!(h.take_output(steady).is_empty() && !h.is_closing(steady));
+}
+
 #[test]
 fn shutdown_closes_idle_keep_alive_and_ends_requests_in_progress_with_close() {
     let mut h = harness();
