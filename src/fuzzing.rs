@@ -27,7 +27,7 @@
 //!
 //! Not part of the public API: hidden from the docs, free to change with the tests.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use crate::service::Service;
 use crate::service::chat::{Chat, ChatConfig};
