@@ -270,36 +270,28 @@ impl Service for Http {
     }
 
     fn timer(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
-        if let State::Body { request, framing, deadline } = session.state {
-            if cx.now() >= deadline && cx.reads_paused() {
-                // As for a head (below): bytes may be waiting unread on our side.
-                let deadline = cx.now() + self.config.body_timeout;
-                session.state = State::Body { request, framing, deadline };
-                cx.set_timer(deadline);
-            } else if cx.now() >= deadline {
-                log::debug!("{}: request body timed out", cx.id());
-                self.reject(session, Status::RequestTimeout, request.head_only, cx);
-            } else {
-                cx.set_timer(deadline);
+        // Timers from earlier heads and bodies may still fire; only the current deadline counts.
+        let (deadline, period, what, head_only) = match &mut session.state {
+            State::Head { deadline, head_only, .. } => {
+                (deadline, self.config.head_timeout, "head", *head_only)
             }
-            return;
-        }
-        // Timers from earlier heads may still fire; only this head's deadline counts.
-        if let State::Head { deadline, scanned, head_only } = session.state {
-            if cx.now() >= deadline && cx.reads_paused() {
-                // The reactor stopped reading this peer (it is not reading our replies): the
-                // rest of this head can be waiting unread on our side, and a slow head is then
-                // our doing. Give it another full period. While reads are paused nothing the
-                // peer sends counts as life, so one that never reads meets the idle timeout.
-                let deadline = cx.now() + self.config.head_timeout;
-                session.state = State::Head { deadline, scanned, head_only };
-                cx.set_timer(deadline);
-            } else if cx.now() >= deadline {
-                log::debug!("{}: request head timed out", cx.id());
-                self.reject(session, Status::RequestTimeout, head_only, cx);
-            } else {
-                cx.set_timer(deadline);
+            State::Body { deadline, request, .. } => {
+                (deadline, self.config.body_timeout, "body", request.head_only)
             }
+            State::Idle | State::Closed => return,
+        };
+        if cx.now() < *deadline {
+            cx.set_timer(*deadline);
+        } else if cx.reads_paused() {
+            // The reactor stopped reading this peer (it is not reading our replies): the rest
+            // of this request can be waiting unread on our side, and the delay is then our
+            // doing. Give it another full period. While reads are paused nothing the peer
+            // sends counts as life, so one that never reads meets the idle timeout.
+            *deadline = cx.now() + period;
+            cx.set_timer(*deadline);
+        } else {
+            log::debug!("{}: request {what} timed out", cx.id());
+            self.reject(session, Status::RequestTimeout, head_only, cx);
         }
     }
 
