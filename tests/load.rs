@@ -672,6 +672,71 @@ fn http_connections_the_server_closes_are_reopened_like_wrk_does() {
     }
 }
 
+/// `http_peer_closing_every_3(true)` over TLS: the last reply says `Connection: close` and is
+/// followed by close_notify, as nginx does at `keepalive_requests`. Returns the address and
+/// the certificate's PEM file.
+fn tls_http_peer_closing_every_3() -> (SocketAddr, std::path::PathBuf) {
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let config = tls::server_config(&identity, &[]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cert = std::env::temp_dir().join(format!(
+        "reactor-load-close-notify-{}-{}.pem",
+        std::process::id(),
+        addr.port()
+    ));
+    identity.write_cert(&cert).unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..64 {
+            let Ok((stream, _)) = listener.accept() else { return };
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let session = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(session, stream);
+                let (mut pending, mut buf, mut served) = (Vec::new(), [0u8; 4096], 0);
+                while let Ok(len @ 1..) = tls.read(&mut buf) {
+                    pending.extend_from_slice(&buf[..len]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        served += 1;
+                        let last = served == 3;
+                        let close = if last { "Connection: close\r\n" } else { "" };
+                        let reply =
+                            format!("HTTP/1.1 200 OK\r\n{close}Content-Length: 14\r\n\r\nHello, World!\n");
+                        if tls.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                        if last {
+                            // The reply and close_notify leave together, in one write.
+                            tls.conn.send_close_notify();
+                            let _ = tls.flush();
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, cert)
+}
+
+#[test]
+fn tls_connections_the_server_ends_with_close_notify_are_reopened_and_their_last_reply_counts() {
+    // Before, the reply that came in the same read as close_notify was thrown away, the close
+    // was counted as a read error, and the connection was not reopened: against nginx over
+    // TLS, every connection died at its `keepalive_requests`.
+    let (addr, cert) = tls_http_peer_closing_every_3();
+    let (a, c) = (addr.to_string(), cert.to_string_lossy().into_owned());
+    let out = reactor_load(&["http", "--addr", &a, "--tls", "--ca", &c, "-c", "2", "-n", "30", "--json"]);
+    std::fs::remove_file(&cert).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(out.status.success(), "{v} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(v["completed"], 30, "{v}");
+    assert_eq!(v["read_errors"], serde_json::json!({}), "a clean close is not an error: {v}");
+    assert!(v["reconnects"].as_u64().unwrap() >= 8, "3 requests per connection: {v}");
+}
+
 #[test]
 fn an_open_loop_run_that_keeps_up_does_not_warn() {
     // At 3 per second the last request falls due a nanosecond before the deadline (the

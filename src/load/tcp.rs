@@ -529,22 +529,12 @@ impl<'a> Client<'a> {
                 return;
             };
             match socket.read(&mut self.rbuf) {
-                Ok(0) => {
-                    // A keep-alive connection the server ends (an idle limit, a request limit
-                    // like nginx's `keepalive_requests`) with nothing owed is not an error.
-                    let owed = !self.conns[i].in_flight.is_empty();
-                    if owed || self.conns[i].state != State::Open {
-                        self.read_failed(i, "connection closed by the server".into());
-                    } else {
-                        self.close(i);
-                    }
-                    return self.reopen(i);
-                }
+                Ok(0) => return self.ended_by_server(i, "connection closed by the server"),
                 Ok(n) => {
                     let before = self.conns[i].input.len();
-                    if !self.take(i, n) {
+                    let Some(ended) = self.take(i, n) else {
                         return;
-                    }
+                    };
                     if Instant::now() >= self.plan.measure_start {
                         self.tally.bytes_in += (self.conns[i].input.len() - before) as u64;
                     }
@@ -559,6 +549,11 @@ impl<'a> Client<'a> {
                         // and will not answer what was pipelined behind it (abandoned).
                         self.close(i);
                         return self.reopen(i);
+                    }
+                    if ended {
+                        // TLS's end of stream (close_notify), after the replies that came with
+                        // it were judged: the same as a FIN on a plain connection.
+                        return self.ended_by_server(i, "connection closed by the server (TLS close_notify)");
                     }
                     // Short read: the receive queue is empty; skip the read that would only
                     // say WouldBlock.
@@ -596,6 +591,19 @@ impl<'a> Client<'a> {
         self.connect(i, self.config.addr);
     }
 
+    /// The server ended connection `i` cleanly (FIN, or TLS close_notify). A keep-alive
+    /// connection the server ends (an idle limit, a request limit like nginx's
+    /// `keepalive_requests`) with nothing owed is not an error; either way it is reopened.
+    fn ended_by_server(&mut self, i: usize, why: &str) {
+        let owed = !self.conns[i].in_flight.is_empty();
+        if owed || self.conns[i].state != State::Open {
+            self.read_failed(i, why.into());
+        } else {
+            self.close(i);
+        }
+        self.reopen(i)
+    }
+
     /// A read found the connection closed or broken. Before the TLS handshake finished, the
     /// connection never opened: that is a connect error, as the docs promise.
     fn read_failed(&mut self, i: usize, why: String) {
@@ -610,12 +618,15 @@ impl<'a> Client<'a> {
 
     /// Appends the `n` bytes just read into `rbuf` to connection `i`'s input: as they are, or
     /// with `--tls` through rustls, which may also finish the handshake and have something to
-    /// send. False when the connection was closed (a TLS error, or the server's close_notify).
-    fn take(&mut self, i: usize, n: usize) -> bool {
+    /// send. `Some(true)` when the server's close_notify came with them: the plaintext before
+    /// it is in the input all the same, to be judged before the end is acted on (a server's
+    /// last reply, `Connection: close`, usually arrives in the same read as its close_notify).
+    /// `None` when the connection was closed (a TLS error).
+    fn take(&mut self, i: usize, n: usize) -> Option<bool> {
         let conn = &mut self.conns[i];
         let Some(tls) = conn.tls.as_deref_mut() else {
             conn.input.extend_from_slice(&self.rbuf[..n]);
-            return true;
+            return Some(false);
         };
         let received = super::tls::receive(tls, &self.rbuf[..n], &mut conn.input);
         let handshaken = conn.state == State::Handshaking && !tls.is_handshaking();
@@ -624,16 +635,9 @@ impl<'a> Client<'a> {
         if tls.wants_write() {
             self.flush(i);
         }
-        match received {
-            Ok(super::tls::Received::Data) => {}
-            Ok(super::tls::Received::Closed) => {
-                tally::count(
-                    &mut self.tally.read_errors,
-                    "connection closed by the server (TLS close_notify)",
-                );
-                self.close(i);
-                return false;
-            }
+        let ended = match received {
+            Ok(super::tls::Received::Data) => false,
+            Ok(super::tls::Received::Closed) => true,
             Err(e) => {
                 let errors = match self.conns[i].state {
                     State::Handshaking => &mut self.tally.connect_errors,
@@ -641,13 +645,13 @@ impl<'a> Client<'a> {
                 };
                 tally::count(errors, e);
                 self.close(i);
-                return false;
+                return None;
             }
-        }
+        };
         if handshaken && self.live(i) {
             self.opened(i);
         }
-        self.live(i)
+        self.live(i).then_some(ended)
     }
 
     /// Judges every complete reply at the front of connection `i`'s input.
