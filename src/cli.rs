@@ -303,7 +303,13 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             _ => None,
         },
         proxy_protocol: l.proxy,
-        reuse_port,
+        // SO_REUSEPORT only where every reactor binds the address. The chat room and the kv
+        // store live on reactor 0 alone, so their sockets keep the ordinary, exclusive bind:
+        // a second `serve --reactors N` started on the same ports by mistake then fails with
+        // "address in use", instead of silently taking half the clients into a second room
+        // or a second, different store (the kernel spreads connections over every socket of
+        // the same user that set SO_REUSEPORT on the address, whatever process holds it).
+        reuse_port: reuse_port && !matches!(name, "chat" | "kv"),
     };
 
     // Reactor 0 binds first, so that port 0 becomes a real port the others then share.

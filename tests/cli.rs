@@ -76,6 +76,41 @@ fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
 }
 
 #[test]
+fn a_second_multi_reactor_server_cannot_share_the_chat_and_kv_ports() {
+    // With --reactors N the stateless services share their ports through SO_REUSEPORT. The
+    // chat room and the kv store run on one reactor; had their sockets set it too, a second
+    // server started on the same ports would bind them without a word, and the kernel would
+    // send half the clients to a second room and a second store.
+    let first = Binary::start(&["serve", "--reactors", "2", "--kv", "127.0.0.1:0", "--chat", "127.0.0.1:0"]);
+    for key in ["kv:tcp", "chat:tcp"] {
+        let addr = first.addr(key).to_string();
+        let flag = if key == "kv:tcp" { "--kv" } else { "--chat" };
+        let mut second = reactor()
+            .args(["serve", "--reactors", "2", flag, &addr])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = second.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                let _ = second.wait();
+                panic!("a second server bound {key} {addr} and is serving it");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success());
+        let mut stderr = String::new();
+        second.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        assert_eq!(stderr.trim(), format!("reactor: cannot listen on {addr}: address already in use"));
+    }
+}
+
+#[test]
 fn serve_prints_the_port_the_os_picked() {
     let server = Binary::start(&["serve", "--echo", "127.0.0.1:0", "--chat", "127.0.0.1:0"]);
     for key in ["echo:tcp", "chat:tcp"] {
