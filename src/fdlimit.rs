@@ -20,6 +20,11 @@ pub struct FdLimit {
 /// Descriptors the process needs besides its connections: stdio, the poller, a few spare.
 pub const RESERVED_FDS: u64 = 16;
 
+/// Descriptors each reactor holds besides its sockets: its epoll instance, its waker (an
+/// eventfd) and its signal pipe (a socket pair). [`RESERVED_FDS`] has room for one reactor's;
+/// with `--reactors N`, the other N - 1 need theirs counted too.
+pub const FDS_PER_REACTOR: u64 = 4;
+
 /// Raises the soft limit to the hard one and returns both (zeros if they cannot be read).
 pub fn raise_nofile() -> FdLimit {
     use rlimit::Resource;
@@ -49,8 +54,9 @@ pub fn check_conns(conns: usize, limit: &FdLimit) -> Option<String> {
 }
 
 /// The connection limit a server can keep under `limit`: `wanted`, or less when the
-/// descriptors are not there (keeping [`RESERVED_FDS`] plus one per listening socket spare,
-/// so the server can still accept and refuse politely instead of failing with `EMFILE`).
+/// descriptors are not there (keeping [`RESERVED_FDS`] plus `listeners`, one per listening
+/// socket or other descriptor the server holds, spare, so the server can still accept and
+/// refuse politely instead of failing with `EMFILE`).
 pub fn max_conns_for(wanted: usize, listeners: usize, limit: &FdLimit) -> usize {
     if limit.soft == 0 {
         return wanted; // unknown: trust the caller

@@ -741,6 +741,34 @@ fn the_default_connection_limit_fits_the_descriptor_limit() {
     assert_eq!(read_n(&mut served[0], 2), b"ok");
 }
 
+/// The same with `--reactors 8`: each reactor holds descriptors of its own (its epoll, its
+/// waker, its signal pipe), and the limit must leave room for them too, or accept runs out
+/// of descriptors below the limit and the next clients hang instead of being refused.
+#[test]
+fn with_several_reactors_the_default_connection_limit_still_fits() {
+    let server = echo_under_nofile_limit(64, &["--reactors", "8"]);
+    let addr = server.addr("echo:tcp");
+    let mut served = Vec::new();
+    loop {
+        assert!(served.len() < 64, "64 connections served under `ulimit -n 64`");
+        let mut c = connect(addr);
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        c.write_all(b"hi").unwrap();
+        let mut reply = [0u8; 2];
+        if let Err(e) = c.read_exact(&mut reply) {
+            panic!("connection {} got neither its echo nor the refusal: {e}", served.len());
+        }
+        if &reply == b"se" {
+            break; // "server busy: ..."
+        }
+        assert_eq!(&reply, b"hi");
+        served.push(c);
+    }
+    assert!(served.len() >= 8, "only {} connections served", served.len());
+    served[0].write_all(b"ok").unwrap();
+    assert_eq!(read_n(&mut served[0], 2), b"ok");
+}
+
 /// The real binary serving echo on 127.0.0.1:0 under `ulimit -n nofile` (which sets the soft
 /// and the hard limit, so the server cannot raise its own), with `extra` flags.
 fn echo_under_nofile_limit(nofile: u32, extra: &[&str]) -> common::Binary {
