@@ -189,7 +189,11 @@ impl Reactor {
             self.outbox.drain();
             return;
         }
-        if reason != CloseReason::Error {
+        // A TLS peer dropped as too slow had its owed ciphertext thrown away, cut wherever the
+        // kernel stopped taking it, inside a record: nothing sent after that decrypts (the
+        // peer would report a bad record MAC instead of the notice). It gets the FIN alone.
+        let cut_tls = reason == CloseReason::TooSlow && conn.tls.is_some();
+        if reason != CloseReason::Error && !cut_tls {
             // The service's last words first: a TLS peer ignores anything after close_notify.
             self.send_out(key);
             // (Unless that write failed and closed it.)
