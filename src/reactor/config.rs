@@ -22,6 +22,7 @@ pub struct Config {
     /// Datagrams received from one UDP socket per turn.
     pub datagram_budget: usize,
     /// Replies queued per UDP socket while its send buffer is full; beyond, they are dropped.
+    /// (Their bytes are bounded by `max_output` too.)
     pub datagram_queue: usize,
     /// How long accepting pauses after running out of file descriptors.
     pub accept_pause: Duration,

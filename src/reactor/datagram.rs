@@ -4,7 +4,8 @@
 //! UDP has no connections, so there is no per-peer state in the reactor at all: a datagram
 //! service answers each datagram on its own. What UDP does have is loss: when the kernel will
 //! not take a reply (`WouldBlock`), we keep it in a bounded queue and ask for WRITABLE; past the
-//! bound we drop the reply and count it, as a router would. Reading through a 64 KiB buffer
+//! bound (a number of replies, and of bytes: 1,024 replies of 64 KiB would be 64 MiB) we drop
+//! the reply and count it, as a router would. Reading through a 64 KiB buffer
 //! means no datagram is ever truncated (the largest UDP payload over IPv4 is 65,507 bytes).
 
 use std::collections::VecDeque;
@@ -25,7 +26,10 @@ pub struct Datagram {
     pub(crate) token: Token,
     pub(crate) service: Box<dyn DatagramService>,
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Bytes of the replies in `queue`.
+    queue_bytes: usize,
     queue_limit: usize,
+    queue_bytes_limit: usize,
     writable_interest: bool,
     /// In the reactor's ready queue already (its receive budget ran out).
     pub(crate) queued: bool,
@@ -43,19 +47,23 @@ pub enum Sent {
 }
 
 impl Datagram {
-    /// Wraps a bound socket (already registered for READABLE under `token`).
+    /// Wraps a bound socket (already registered for READABLE under `token`). At most
+    /// `queue_limit` replies and `queue_bytes_limit` bytes of them wait for the socket.
     pub fn new(
         socket: UdpSocket,
         token: Token,
         service: Box<dyn DatagramService>,
         queue_limit: usize,
+        queue_bytes_limit: usize,
     ) -> Self {
         Datagram {
             socket,
             token,
             service,
             queue: VecDeque::new(),
+            queue_bytes: 0,
             queue_limit,
+            queue_bytes_limit,
             writable_interest: false,
             queued: false,
         }
@@ -87,11 +95,20 @@ impl Datagram {
                 }
             }
         }
-        if self.queue.len() >= self.queue_limit {
+        let sent = self.enqueue(to, reply);
+        if sent == Sent::Queued {
+            self.set_writable(true, registry);
+        }
+        sent
+    }
+
+    /// Keeps `reply` for later, if the queue has room for it in count and in bytes.
+    fn enqueue(&mut self, to: SocketAddr, reply: &[u8]) -> Sent {
+        if self.queue.len() >= self.queue_limit || self.queue_bytes + reply.len() > self.queue_bytes_limit {
             return Sent::Dropped;
         }
+        self.queue_bytes += reply.len();
         self.queue.push_back((to, reply.to_vec()));
-        self.set_writable(true, registry);
         Sent::Queued
     }
 
@@ -107,7 +124,9 @@ impl Datagram {
                     dropped += 1;
                 }
             }
-            self.queue.pop_front();
+            if let Some((_, reply)) = self.queue.pop_front() {
+                self.queue_bytes -= reply.len();
+            }
         }
         self.set_writable(false, registry);
         (sent, dropped)
@@ -182,5 +201,31 @@ impl super::Reactor {
         let (sent, dropped) = dgram.flush(self.poll.registry());
         self.stats.datagrams_out += sent;
         self.stats.datagrams_dropped += dropped;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::echo::UdpEcho;
+
+    /// The queue is bounded in bytes as well as in replies: a few large replies fill it as
+    /// surely as many small ones, and a sent reply gives its bytes back.
+    #[test]
+    fn the_send_queue_is_bounded_in_bytes_and_in_count() {
+        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut d = Datagram::new(socket, Token(0), Box::new(UdpEcho), 4, 100_000);
+        let big = vec![0; 40_000];
+        assert_eq!(d.enqueue(to, &big), Sent::Queued);
+        assert_eq!(d.enqueue(to, &big), Sent::Queued);
+        assert_eq!(d.enqueue(to, &big), Sent::Dropped, "120,000 bytes would pass the bound");
+        assert_eq!(d.enqueue(to, &[1; 100]), Sent::Queued, "a small one still fits");
+        assert_eq!(d.enqueue(to, &[2; 100]), Sent::Queued);
+        assert_eq!(d.enqueue(to, &[3; 1]), Sent::Dropped, "four replies: the count's bound");
+        let poll = mio::Poll::new().unwrap();
+        assert_eq!(d.flush(poll.registry()), (4, 0));
+        assert_eq!(d.queue_bytes, 0);
+        assert_eq!(d.enqueue(to, &big), Sent::Queued, "sent replies gave their room back");
     }
 }

@@ -324,8 +324,8 @@ impl Reactor {
         let local = socket.local_addr().map_err(Error::Register)?;
         let token = token::datagram(self.datagrams.len());
         self.poll.registry().register(&mut socket, token, Interest::READABLE).map_err(Error::Register)?;
-        let queue = self.config.datagram_queue;
-        self.datagrams.push(Some(Datagram::new(socket, token, Box::new(service), queue)));
+        let (queue, bytes) = (self.config.datagram_queue, self.config.max_output);
+        self.datagrams.push(Some(Datagram::new(socket, token, Box::new(service), queue, bytes)));
         Ok(local)
     }
 
