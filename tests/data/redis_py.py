@@ -52,6 +52,13 @@ for protocol in (3, 2):
     assert r.dbsize() == 503
     assert r.memory_usage("greeting") > len("greeting") + len("Hello, Server!")
 
+    # COMMAND in Redis 7's ten-field form: redis-py's RESP3 parser reads the seventh field
+    # (ACL categories) unconditionally, so the six-field form of Redis 6 raised IndexError.
+    commands = r.command()
+    assert commands["get"]["arity"] == 2 and commands["set"]["first_key_pos"] == 1
+    assert {str(c) if isinstance(c, str) else c.decode() for c in commands["get"]["acl_categories"]} \
+        == {"@read", "@string", "@fast"}, commands["get"]
+
     info = r.info()
     assert info["redis_version"] and info["connected_clients"] >= 1
     assert r.config_get("maxmemory") == {"maxmemory": "0"}

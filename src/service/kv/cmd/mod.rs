@@ -76,6 +76,8 @@ const WD: &[&str] = &["write", "fast"];
 const F: &[&str] = &["fast"];
 const S: &[&str] = &["loading", "stale"];
 const PS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
+const CONN: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"];
+const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 const NONE: (i32, i32, i32) = (0, 0, 0);
 const KEY: (i32, i32, i32) = (1, 1, 1);
 const KEYS: (i32, i32, i32) = (1, -1, 1);
@@ -111,8 +113,8 @@ pub static COMMANDS: &[Command] = &[
     command("setnx", 3, WF, KEY, strings::setnx),
     command("strlen", 2, R, KEY, strings::strlen),
     command("append", 3, WF, KEY, strings::append),
-    command("getrange", 4, R, KEY, strings::getrange),
-    command("substr", 4, R, KEY, strings::getrange),
+    command("getrange", 4, &["readonly"], KEY, strings::getrange),
+    command("substr", 4, &["readonly"], KEY, strings::getrange),
     command("setrange", 4, W, KEY, strings::setrange),
     command("lcs", -3, &["readonly"], (1, 2, 1), strings::lcs),
     command("type", 2, R, KEY, keyspace::key_type),
@@ -143,27 +145,27 @@ pub static COMMANDS: &[Command] = &[
         transaction_command,
     ),
     command("randomkey", 1, &["readonly"], NONE, keyspace::randomkey),
-    command("echo", 2, F, NONE, connection::echo),
+    command("echo", 2, &["loading", "stale", "fast"], NONE, connection::echo),
     command("dbsize", 1, R, NONE, keyspace::dbsize),
     command("keys", 2, &["readonly"], NONE, keyspace::keys),
     command("scan", -2, &["readonly"], NONE, keyspace::scan),
     command("flushall", -1, &["write"], NONE, keyspace::flush),
     command("flushdb", -1, &["write"], NONE, keyspace::flush),
     command("select", 2, &["loading", "stale", "fast"], NONE, connection::select),
-    command("quit", -1, &["loading", "stale", "fast"], NONE, connection::quit),
-    command("hello", -1, &["noscript", "loading", "stale", "fast"], NONE, connection::hello),
-    command("auth", -2, &["noscript", "loading", "stale", "fast"], NONE, connection::auth),
-    command("client", -2, S, NONE, connection::client),
+    command("quit", -1, CONN, NONE, connection::quit),
+    command("hello", -1, CONN, NONE, connection::hello),
+    command("auth", -2, CONN, NONE, connection::auth),
+    command("client", -2, &[], NONE, connection::client),
     command("info", -1, S, NONE, server::info),
-    command("config", -2, S, NONE, server::config),
+    command("config", -2, &[], NONE, server::config),
     command("command", -1, S, NONE, server::command),
     command("memory", -2, &[], NONE, server::memory),
     command("time", 1, &["loading", "stale", "fast"], NONE, server::time),
-    command("multi", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
+    command("multi", 1, TX, NONE, transaction_command),
     command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, transaction_command),
-    command("discard", 1, &["noscript", "loading", "stale", "fast"], NONE, transaction_command),
-    command("watch", -2, &["noscript", "loading", "stale", "fast"], KEYS, watch),
-    command("unwatch", 1, &["noscript", "loading", "stale", "fast"], NONE, unwatch),
+    command("discard", 1, TX, NONE, transaction_command),
+    command("watch", -2, TX, KEYS, watch),
+    command("unwatch", 1, TX, NONE, unwatch),
 ];
 
 /// Finds a command by name, ignoring ASCII case as Redis does.

@@ -244,9 +244,12 @@ fn memory_usage(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 
 /// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name...`, `COMMAND DOCS [name...]`.
 ///
-/// Entries use the six-field format of Redis 2.8–6 (name, arity, flags, first key, last key,
-/// step), which `redis-cli` reads to complete its help; `COMMAND DOCS` answers an empty
-/// array, so `redis-cli` 7 falls back to its built-in help.
+/// Entries use Redis 7's ten-field format (name, arity, flags, first key, last key, step, ACL
+/// categories, tips, key specifications, subcommands), since `HELLO` says 7.0: redis-py's
+/// RESP3 parser reads the seventh field unconditionally, and raised `IndexError` on the
+/// six-field form of Redis 2.8–6. Tips, key specifications and subcommands are empty arrays
+/// (clients fall back to the first/last/step triple). `COMMAND DOCS` answers an empty array, so
+/// `redis-cli` 7 falls back to its built-in help.
 pub(super) fn command(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     const SUBS: &[Sub] = &[
         sub(
@@ -300,7 +303,7 @@ fn command_docs(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 }
 
 fn describe_command(out: &mut Vec<u8>, c: &super::Command) {
-    reply::array(out, 6);
+    reply::array(out, 10);
     reply::bulk(out, c.name.as_bytes());
     reply::int(out, i64::from(c.arity));
     reply::array(out, c.flags.len());
@@ -310,4 +313,47 @@ fn describe_command(out: &mut Vec<u8>, c: &super::Command) {
     reply::int(out, i64::from(c.first_key));
     reply::int(out, i64::from(c.last_key));
     reply::int(out, i64::from(c.step));
+    let categories = acl_categories(c.name);
+    reply::array(out, categories.len());
+    for category in categories {
+        reply::simple(out, category);
+    }
+    // Tips, key specifications, subcommands.
+    for _ in 0..3 {
+        reply::array(out, 0);
+    }
+}
+
+/// A command's ACL categories, as redis-server 7.0.15 lists them in `COMMAND INFO`.
+fn acl_categories(name: &str) -> &'static [&'static str] {
+    match name {
+        "get" | "mget" | "strlen" => &["@read", "@string", "@fast"],
+        "getrange" | "substr" | "lcs" => &["@read", "@string", "@slow"],
+        "set" | "mset" | "setex" | "psetex" | "setrange" | "msetnx" => &["@write", "@string", "@slow"],
+        "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" | "setnx" | "append" | "getset" | "getdel"
+        | "getex" => &["@write", "@string", "@fast"],
+        "getbit" | "bitfield_ro" => &["@read", "@bitmap", "@fast"],
+        "bitcount" | "bitpos" => &["@read", "@bitmap", "@slow"],
+        "setbit" | "bitop" | "bitfield" => &["@write", "@bitmap", "@slow"],
+        "exists" | "ttl" | "pttl" | "type" | "touch" | "expiretime" | "pexpiretime" | "dbsize" => {
+            &["@keyspace", "@read", "@fast"]
+        }
+        "randomkey" | "scan" => &["@keyspace", "@read", "@slow"],
+        "keys" => &["@keyspace", "@read", "@slow", "@dangerous"],
+        "expire" | "pexpire" | "persist" | "unlink" | "expireat" | "pexpireat" | "renamenx" => {
+            &["@keyspace", "@write", "@fast"]
+        }
+        "del" | "rename" | "copy" => &["@keyspace", "@write", "@slow"],
+        "flushall" | "flushdb" => &["@keyspace", "@write", "@slow", "@dangerous"],
+        "ping" | "reset" | "echo" | "select" | "quit" | "hello" | "auth" => &["@fast", "@connection"],
+        "command" => &["@slow", "@connection"],
+        "publish" => &["@pubsub", "@fast"],
+        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" => &["@pubsub", "@slow"],
+        "multi" | "discard" | "watch" | "unwatch" => &["@fast", "@transaction"],
+        "exec" => &["@slow", "@transaction"],
+        "info" => &["@slow", "@dangerous"],
+        "time" => &["@fast"],
+        // pubsub, client, config, memory: containers, whose subcommands carry the rest.
+        _ => &["@slow"],
+    }
 }
