@@ -18,7 +18,7 @@ use crate::service::chat::{Chat, ChatConfig};
 use crate::service::echo::{Echo, UdpEcho};
 use crate::service::http::{Http, HttpConfig};
 use crate::service::kv::{Kv, KvConfig};
-use crate::stats::StatsBoard;
+use crate::stats::{Board, StatsBoard};
 use crate::tls::{self, Identity};
 
 /// Default address of the echo service (TCP and UDP): the article's port.
@@ -320,6 +320,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut bound: Vec<(&'static str, String, SocketAddr)> = Vec::new();
     let mut all = Vec::with_capacity(reactors);
     let board = StatsBoard::new(reactors);
+    let http_board = Board::new(reactors);
     let open = Arc::new(AtomicUsize::new(0));
     for index in 0..reactors {
         let mut reactor = Reactor::new(config.clone())?;
@@ -359,7 +360,11 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             listen(&mut reactor, "chat", service, &mut chat)?;
         }
         if !http.is_empty() {
-            let service = reactor.add_service(Http::new(http_config));
+            let mut http_service = Http::new(http_config);
+            if reactors > 1 {
+                http_service = http_service.shared(http_board.clone(), index);
+            }
+            let service = reactor.add_service(http_service);
             listen(&mut reactor, "http", service, &mut http)?;
         }
         if first && !kv.is_empty() {

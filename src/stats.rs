@@ -125,34 +125,74 @@ impl Stats {
     }
 }
 
+/// Counters that a [`Board`] can sum over reactors.
+pub trait Tally: Clone {
+    /// Adds `other`'s counts to these.
+    fn add(&mut self, other: &Self);
+}
+
+impl Tally for Stats {
+    fn add(&mut self, other: &Self) {
+        Stats::add(self, other);
+    }
+}
+
 /// Where several reactors of one process publish their counters, so that each can report
-/// the process's totals (`--stats`, HTTP `/stats` and `/metrics`, kv `INFO`).
+/// the process's totals (`--stats`, HTTP `/stats` and `/metrics`, kv `INFO`): the reactor's
+/// [`Stats`] ([`StatsBoard`]), and a service's own counters (HTTP's requests and responses).
 ///
 /// This is the only state reactor threads share, and it is off the hot path: each reactor
 /// copies its counters in a few times a second (`Reactor::share_stats`) and reads the
 /// others' copies at the same moment. A lock taken five times a second per thread costs
 /// nothing measurable; counters shared per event (atomics bumped on every read) would.
-#[derive(Debug, Clone, Default)]
-pub struct StatsBoard {
-    slots: Arc<Mutex<Vec<Option<Stats>>>>,
+#[derive(Debug)]
+pub struct Board<T> {
+    slots: Arc<Mutex<Vec<Option<T>>>>,
 }
 
-impl StatsBoard {
+/// The reactors' own counters.
+pub type StatsBoard = Board<Stats>;
+
+impl<T> Clone for Board<T> {
+    fn clone(&self) -> Self {
+        Board { slots: Arc::clone(&self.slots) }
+    }
+}
+
+impl<T> Default for Board<T> {
+    fn default() -> Self {
+        Board { slots: Arc::new(Mutex::new(Vec::new())) }
+    }
+}
+
+impl<T: Tally> Board<T> {
     /// A board for `reactors` reactors.
     pub fn new(reactors: usize) -> Self {
-        StatsBoard { slots: Arc::new(Mutex::new(vec![None; reactors])) }
+        Board { slots: Arc::new(Mutex::new((0..reactors).map(|_| None).collect())) }
+    }
+
+    /// Publishes `mine` as reactor `index`'s counters and returns the process's totals: `mine`
+    /// plus every other reactor's latest copy. Reported totals never go down from one report
+    /// to the next, whichever reactor makes them: each slot only grows, and every report
+    /// first brings its own slot up to date, so no later report can read an older copy of it.
+    pub fn total(&self, index: usize, mine: &T) -> T {
+        let mut total = mine.clone();
+        if let Some(others) = self.publish(index, mine) {
+            total.add(&others);
+        }
+        total
     }
 
     /// Publishes reactor `index`'s counters and returns the sum of every *other* reactor's
     /// latest copy.
-    pub fn publish(&self, index: usize, mine: &Stats) -> Option<Stats> {
+    pub fn publish(&self, index: usize, mine: &T) -> Option<T> {
         // A poisoned lock means another reactor panicked while publishing; its counters
         // are still plain numbers, so keep using them.
         let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(slot) = slots.get_mut(index) {
             *slot = Some(mine.clone());
         }
-        let mut others: Option<Stats> = None;
+        let mut others: Option<T> = None;
         for (i, slot) in slots.iter().enumerate() {
             if let (true, Some(stats)) = (i != index, slot) {
                 match others.as_mut() {
@@ -183,5 +223,21 @@ mod tests {
         assert_eq!(others.conns_total, 5);
         let others = board.publish(2, &Stats::new(now)).unwrap();
         assert_eq!((others.conns_total, others.bytes_in), (12, 100));
+    }
+
+    #[test]
+    fn a_total_counts_its_own_live_counters_and_publishes_them_first() {
+        let now = Instant::now();
+        let board = StatsBoard::new(2);
+        let mut a = Stats::new(now);
+        a.conns_total = 5;
+        assert_eq!(board.total(0, &a).conns_total, 5, "alone on the board");
+        let mut b = Stats::new(now);
+        b.conns_total = 1;
+        // Reactor 1 sees the 5 reactor 0 published while reporting, not an older copy.
+        assert_eq!(board.total(1, &b).conns_total, 6);
+        a.conns_total = 9;
+        assert_eq!(board.total(0, &a).conns_total, 10);
+        assert_eq!(board.total(1, &b).conns_total, 10);
     }
 }

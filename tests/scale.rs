@@ -152,15 +152,27 @@ fn stats_report_the_whole_process_with_two_reactors() {
         assert!(get("/").ends_with("Hello, World!\n"));
     }
     // Counters are exchanged every 200 ms; then either reactor reports all 40 connections
-    // (plus the /stats requests themselves, which land on either).
+    // (plus the /stats requests themselves, which land on either). The HTTP service's own
+    // counters too: each reactor has its own `Http`, and each used to report only its own
+    // requests, so `http_requests_total` jumped between about 20 and about 40 from one scrape
+    // to the next, a counter going down, which Prometheus takes for a restart.
     std::thread::sleep(Duration::from_millis(600));
+    let mut last_requests = 0;
     for _ in 0..6 {
         let reply = get("/stats");
         let body = reply.split("\r\n\r\n").nth(1).unwrap();
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         let total = json["reactor"]["conns_total"].as_u64().unwrap();
         assert!(total >= 41, "a reactor reported only {total} of 40+ connections: {json}");
+        let requests = json["http"]["requests"].as_u64().unwrap();
+        assert!(requests >= 41, "a reactor reported only {requests} of 40+ HTTP requests: {json}");
+        assert!(json["http"]["responses"]["2xx"].as_u64().unwrap() >= 40, "{json}");
+        assert!(requests > last_requests, "http requests went from {last_requests} to {requests}");
+        last_requests = requests;
     }
+    let metrics = get("/metrics");
+    let sample = metrics.lines().find_map(|l| l.strip_prefix("http_requests_total ")).unwrap();
+    assert!(sample.parse::<u64>().unwrap() > last_requests, "{metrics}");
 }
 
 #[test]

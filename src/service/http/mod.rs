@@ -43,8 +43,10 @@ use std::time::{Duration, Instant, SystemTime};
 use self::chunked::{ChunkedDecoder, Progress};
 use self::request::{Framing, Limits, Method, Version};
 use self::response::{Canned, ConnectionField, DateCache, Reply, Status};
+pub use self::routes::Counters as HttpCounters;
 use self::routes::{Counters, Route};
 use super::{CloseReason, ConnId, Cx, Service};
+use crate::stats::Board;
 
 /// Limits and timeouts of the HTTP service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,9 +95,17 @@ pub struct Http {
     /// in when it changes: indexed by [`hello_index`].
     hello: [Canned; 3],
     counters: Counters,
+    /// With several reactors, where this reactor's `Http` publishes its counters and reads
+    /// the others', so that `/stats` and `/metrics` count every request the process answered
+    /// (as the reactor counters beside them do), not only this reactor's.
+    board: Option<(Board<Counters>, usize)>,
     /// Reused buffer for documents built per request (`/stats`, `/metrics`).
     scratch: Vec<u8>,
 }
+
+/// How often an `Http` sharing a board publishes its counters, so that a reactor serving no
+/// `/stats` request is still counted by the others.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 impl Http {
     /// A service with the given limits.
@@ -111,7 +121,30 @@ impl Http {
                     head_only: false,
                 })
             });
-        Http { config, date: DateCache::new(), hello, counters: Counters::default(), scratch: Vec::new() }
+        Http {
+            config,
+            date: DateCache::new(),
+            hello,
+            counters: Counters::default(),
+            board: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Joins `board` as reactor `index` (of `reactor serve --reactors N`): `/stats` and
+    /// `/metrics` then report the requests and responses of every reactor's `Http` on the
+    /// board, not only this one's.
+    pub fn shared(mut self, board: Board<HttpCounters>, index: usize) -> Self {
+        self.board = Some((board, index));
+        self
+    }
+
+    /// The counters `/stats` and `/metrics` report: this service's, plus the other reactors'.
+    fn counters_total(&self) -> Counters {
+        match &self.board {
+            Some((board, index)) => board.total(*index, &self.counters),
+            None => self.counters.clone(),
+        }
     }
 
     fn limits(&self) -> Limits {
@@ -217,6 +250,13 @@ impl Service for Http {
     /// bodies are consumed as they are decoded and never need more than a head's room.
     fn max_input(&self) -> usize {
         self.config.max_head.saturating_add(self.config.max_body)
+    }
+
+    /// With a board, publishes the counters a few times a second (see [`Http::shared`]).
+    fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let (board, index) = self.board.as_ref()?;
+        board.publish(*index, &self.counters);
+        Some(now + PUBLISH_EVERY)
     }
 
     fn open(&mut self, cx: &mut Cx<'_>) -> Session {
@@ -508,11 +548,12 @@ impl Http {
             Route::Stats | Route::Metrics => {
                 let mut doc = std::mem::take(&mut self.scratch);
                 doc.clear();
+                let counters = self.counters_total();
                 let content_type: &[u8] = if request.route == Route::Stats {
-                    routes::stats_json(&mut doc, &cx.stats_total(), cx.now(), &self.counters);
+                    routes::stats_json(&mut doc, &cx.stats_total(), cx.now(), &counters);
                     b"application/json"
                 } else {
-                    routes::metrics_text(&mut doc, &cx.stats_total(), cx.now(), &self.counters);
+                    routes::metrics_text(&mut doc, &cx.stats_total(), cx.now(), &counters);
                     b"text/plain; version=0.0.4; charset=utf-8"
                 };
                 self.send(reply(Status::Ok, content_type, &doc), cx);

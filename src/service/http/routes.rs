@@ -66,11 +66,20 @@ pub(super) fn route(method: Method, path: &[u8]) -> Route {
 
 /// The HTTP service's own counters, shown next to the reactor's.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Counters {
+pub struct Counters {
     /// Request heads parsed (whether or not they were then answered with an error).
     pub requests: u64,
     /// Responses sent by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
     pub responses: [u64; 5],
+}
+
+impl crate::stats::Tally for Counters {
+    fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        for (mine, theirs) in self.responses.iter_mut().zip(other.responses) {
+            *mine += theirs;
+        }
+    }
 }
 
 impl Counters {
