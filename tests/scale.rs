@@ -204,3 +204,54 @@ fn max_conns_bounds_the_process_not_each_reactor() {
     }
     assert_eq!((served.len(), refused), (3, 13));
 }
+
+/// Reactor counters in `/stats` never go down from one scrape to the next while other
+/// reactors are busy. Each report used to add this reactor's live counters to the others'
+/// copies as this reactor last fetched them (up to 200 ms old), so a scrape served by a quiet
+/// reactor could read an older copy of the busy one's counts than the scrape before had
+/// seen live: `bytes_in` and `conns_total` went backwards in about a third of the scrapes
+/// under load, which Prometheus reads as counter resets.
+#[test]
+fn reactor_counters_never_go_down_between_scrapes_under_load() {
+    let server = common::Binary::start(&["serve", "--reactors", "2", "--http", "127.0.0.1:0"]);
+    let addr = server.addr("http:tcp");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut c = common::connect(addr);
+                    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                    let mut reply = String::new();
+                    c.read_to_string(&mut reply).unwrap();
+                    assert!(reply.ends_with("Hello, World!\n"), "{reply}");
+                }
+            })
+        })
+        .collect();
+    let mut last: Option<[u64; 3]> = None;
+    let mut backwards = Vec::new();
+    for _ in 0..100 {
+        let mut c = common::connect(addr);
+        c.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).unwrap();
+        let body = reply.split("\r\n\r\n").nth(1).unwrap();
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        let r = &json["reactor"];
+        let now = ["conns_total", "bytes_in", "reads"].map(|k| r[k].as_u64().unwrap());
+        if let Some(before) = last
+            && now.iter().zip(before).any(|(n, b)| *n < b)
+        {
+            backwards.push((before, now));
+        }
+        last = Some(now);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    assert!(backwards.is_empty(), "counters went down: {backwards:?}");
+}

@@ -32,7 +32,7 @@ impl Reactor {
                 .with_output_limit(self.config.max_output)
                 .with_reads_paused(conn.read_paused || conn.held)
                 .with_draining(self.phase == Phase::Draining)
-                .with_other_reactors(self.others.as_ref());
+                .with_board(self.board.as_ref().map(|(board, index)| (board, *index)));
         let buffered_before = conn.input.len();
         let (rbuf, input) = match call {
             Call::Plain(_) => (&self.plain, &mut conn.input),
@@ -142,7 +142,7 @@ impl Reactor {
         let mut cx =
             Cx::new(self.now, self.wall, conn.id, conn.peer, &mut self.out, &mut self.outbox, &self.stats, 0)
                 .with_draining(draining)
-                .with_other_reactors(self.others.as_ref());
+                .with_board(self.board.as_ref().map(|(board, index)| (board, *index)));
         let Some(session) = guarded(service.name(), conn.id, || service.open(&mut cx)) else {
             // No session: the service never saw this connection, so it is not told of the close.
             self.out.clear();
@@ -182,7 +182,7 @@ impl Reactor {
             conn.pending_output(),
         )
         .with_draining(self.phase == Phase::Draining)
-        .with_other_reactors(self.others.as_ref());
+        .with_board(self.board.as_ref().map(|(board, index)| (board, *index)));
         if guarded(service.name(), conn.id, || service.close(session, reason, &mut cx)).is_none() {
             self.stats.service_panics += 1;
             self.out.clear();

@@ -41,7 +41,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
-use crate::stats::Stats;
+use crate::stats::{Stats, StatsBoard};
 
 /// Names one connection for as long as it lives.
 ///
@@ -149,7 +149,7 @@ pub struct Cx<'a> {
     out: &'a mut Vec<u8>,
     outbox: &'a mut Outbox,
     stats: &'a Stats,
-    others: Option<&'a Stats>,
+    board: Option<(&'a StatsBoard, usize)>,
     pending_output: usize,
     output_limit: usize,
     reads_paused: bool,
@@ -179,7 +179,7 @@ impl<'a> Cx<'a> {
             out,
             outbox,
             stats,
-            others: None,
+            board: None,
             pending_output,
             output_limit: usize::MAX,
             reads_paused: false,
@@ -189,9 +189,10 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Adds the counters of the process's other reactors, for [`Cx::stats_total`].
-    pub fn with_other_reactors(mut self, others: Option<&'a Stats>) -> Self {
-        self.others = others;
+    /// The board where the process's reactors publish their counters, and this reactor's
+    /// place on it, for [`Cx::stats_total`].
+    pub fn with_board(mut self, board: Option<(&'a StatsBoard, usize)>) -> Self {
+        self.board = board;
         self
     }
 
@@ -256,7 +257,12 @@ impl<'a> Cx<'a> {
     /// The whole process's counters: this reactor's, live, plus the other reactors' as they
     /// published them (a fraction of a second old). With one reactor, the same as `stats`.
     pub fn stats_total(&self) -> Stats {
-        self.stats.plus(self.others)
+        // Publishing first, then reading every other reactor's latest copy, keeps totals from
+        // going down between reports made by different reactors (see `Board::total`).
+        match self.board {
+            Some((board, index)) => board.total(index, self.stats),
+            None => self.stats.clone(),
+        }
     }
 
     /// Bytes already waiting in this connection's output buffer because the peer reads slower
