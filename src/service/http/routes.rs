@@ -51,7 +51,12 @@ pub(super) fn route(method: Method, path: &[u8]) -> Route {
         b"/echo" => (Route::Echo, "POST, OPTIONS"),
         // Only OPTIONS gets this far with `*` (the parser refuses the rest).
         b"*" => return Route::Options { allow: "GET, HEAD, POST, OPTIONS" },
-        _ => return Route::NotFound,
+        // Another spelling of one of the paths above? Asked only here, so the paths people
+        // actually send cost nothing more.
+        _ => match normalize(path) {
+            Some(normal) if normal != path => return route(method, &normal),
+            _ => return Route::NotFound,
+        },
     };
     let allowed = match route {
         Route::Echo => method == Method::Post,
@@ -62,6 +67,62 @@ pub(super) fn route(method: Method, path: &[u8]) -> Route {
         Method::Options => Route::Options { allow },
         _ => Route::MethodNotAllowed { allow },
     }
+}
+
+/// `path` in the form routes are written in, or `None` if it cannot be one of them (too long,
+/// or a `%` not followed by two hex digits).
+///
+/// Equivalent spellings of a path (RFC 3986 §6.2.2) route alike, as they do in nginx: a
+/// percent-encoded unreserved character is that character (`/%65cho` is `/echo`; other
+/// escapes, such as `%2F`, stay escaped, as they are data and not a `/`), runs of `/` count
+/// as one, and `.` and `..` segments are removed (§5.2.4: `/x/../stats` is `/stats`, and `..`
+/// does not climb above the root).
+fn normalize(path: &[u8]) -> Option<Vec<u8>> {
+    // Longer than any route, even spelled out in escapes and dot segments.
+    if path.len() > 256 {
+        return None;
+    }
+    let mut decoded = Vec::with_capacity(path.len());
+    let mut rest = path;
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        if b != b'%' {
+            decoded.push(b);
+            continue;
+        }
+        let hex = |d: u8| (d as char).to_digit(16);
+        let byte = match rest {
+            [hi, lo, ..] => hex(*hi)? * 16 + hex(*lo)?,
+            _ => return None,
+        } as u8;
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            decoded.push(byte);
+        } else {
+            decoded.extend_from_slice(&path[path.len() - rest.len() - 1..][..3]);
+        }
+        rest = &rest[2..];
+    }
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for segment in decoded.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut normal = Vec::with_capacity(decoded.len());
+    for segment in &segments {
+        normal.push(b'/');
+        normal.extend_from_slice(segment);
+    }
+    // A trailing `/`, `/.` or `/..` names a directory: keep its slash (`/echo/` is not `/echo`).
+    let dir = decoded.ends_with(b"/") || decoded.ends_with(b"/.") || decoded.ends_with(b"/..");
+    if normal.is_empty() || dir {
+        normal.push(b'/');
+    }
+    Some(normal)
 }
 
 /// The HTTP service's own counters, shown next to the reactor's.
@@ -289,6 +350,33 @@ mod tests {
         assert_eq!(route(Method::Options, b"*"), Route::Options { allow: "GET, HEAD, POST, OPTIONS" });
         // A method nobody defined is 501 wherever it goes, even where no path is.
         assert_eq!(route(Method::Unknown, b"/nope"), Route::NotImplemented);
+    }
+
+    #[test]
+    fn other_spellings_of_a_path_route_alike() {
+        for (path, normal) in [
+            (&b"/%65cho"[..], &b"/echo"[..]),
+            (b"/%65%63%68%6F", b"/echo"),
+            (b"//stats", b"/stats"),
+            (b"/x/../stats", b"/stats"),
+            (b"/./metrics", b"/metrics"),
+            (b"/../../stats", b"/stats"),
+            (b"/stats/.", b"/stats/"),
+            (b"/x/..", b"/"),
+            (b"/%2Fstats", b"/%2Fstats"),
+            (b"/echo/", b"/echo/"),
+        ] {
+            assert_eq!(normalize(path).as_deref(), Some(normal), "{}", String::from_utf8_lossy(path));
+        }
+        assert_eq!(normalize(b"/%6"), None);
+        assert_eq!(normalize(b"/%zz"), None);
+        assert_eq!(route(Method::Post, b"/%65cho"), Route::Echo);
+        assert_eq!(route(Method::Get, b"/x/../stats"), Route::Stats);
+        assert_eq!(route(Method::Get, b"/a/.."), Route::Hello);
+        // Not another spelling: an escaped `/` is data, and a directory is not the file.
+        assert_eq!(route(Method::Get, b"/%2Fstats"), Route::NotFound);
+        assert_eq!(route(Method::Get, b"/stats/"), Route::NotFound);
+        assert_eq!(route(Method::Get, b"/nope"), Route::NotFound);
     }
 
     #[test]
