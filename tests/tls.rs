@@ -360,3 +360,43 @@ fn curl_trusts_the_written_certificate_for_https() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"Hello, World!\n");
 }
+
+/// Plain HTTP to the HTTPS port (`curl http://` where `https://` was meant) gets nginx's kind
+/// of answer, a `400` in plaintext that says what happened, instead of a TLS alert that curl
+/// would print as garbage; the echo port, whose service has nothing to say, still alerts.
+#[test]
+fn plain_http_to_an_https_port_is_told_so_in_plain_http() {
+    let s = tls_server(Config::default());
+    let mut plain = common::connect(s.http);
+    plain.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    plain.read_to_end(&mut reply).expect("a clean close after the reply, not a reset");
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
+    assert!(
+        reply.ends_with("\r\n\r\nThis port speaks HTTPS: a plain HTTP request was sent to it.\n"),
+        "{reply}"
+    );
+
+    let mut garbage = common::connect(s.http);
+    garbage.write_all(b"\x00\x01 not a request\r\n").unwrap();
+    let mut reply = Vec::new();
+    let _ = garbage.read_to_end(&mut reply);
+    assert!(reply.is_empty() || reply[0] == 0x15, "not HTTP either: the alert, got {reply:?}");
+
+    if common::have("curl") {
+        let out = common::output(
+            Command::new("curl")
+                .args(["-sS", "-w", "%{http_code}"])
+                .arg(format!("http://127.0.0.1:{}/", s.http.port())),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with("This port speaks HTTPS") && stdout.ends_with("400"), "{stdout}");
+    }
+    // HTTPS on the same port is unaffected.
+    let mut https = tls_connect(s.http, &s.client);
+    https.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    https.read_to_end(&mut reply).unwrap();
+    assert!(reply.ends_with(b"Hello, World!\n"));
+}

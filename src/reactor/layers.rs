@@ -9,6 +9,7 @@
 //! plain connection: see `docs/tls.md` and `docs/deploy.md`.
 
 use super::conn::State;
+use super::write::transmit;
 use super::{Call, READ_CHUNK, Reactor, tls};
 use crate::service::CloseReason;
 
@@ -61,6 +62,34 @@ impl Reactor {
         }
     }
 
+    /// The first bytes on a TLS connection (`rbuf[..n]`) failed as TLS: if they read as the
+    /// service's protocol in plaintext, answer in plaintext (`Service::plaintext_on_tls`) and
+    /// close gracefully, so the reply is not lost to a reset. Returns whether it did.
+    fn plaintext_on_tls(&mut self, key: usize, n: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else { return false };
+        let service = &self.services[conn.service];
+        let reply = service.plaintext_on_tls();
+        if reply.is_empty() || !service.looks_like_plaintext(&self.rbuf[..n]) {
+            return false;
+        }
+        log::debug!(
+            "{} {}: plaintext {} on a TLS port: answered in plaintext",
+            conn.id,
+            conn.peer,
+            service.name()
+        );
+        // Past the TLS session: it never began, and the peer could not read its records.
+        conn.tls = None;
+        match transmit(conn, reply, &mut self.cipher, self.poll.registry(), &mut self.stats) {
+            Ok(()) => {
+                self.begin_close(key, CloseReason::Error);
+                self.settle(key);
+            }
+            Err(_) => self.close(key, CloseReason::Error),
+        }
+        true
+    }
+
     /// `n` bytes of ciphertext are in the read buffer: feed them to the TLS session, send
     /// what the handshake wants sent, and hand the plaintext to the service.
     pub(super) fn tls_input(&mut self, key: usize, n: usize) {
@@ -69,12 +98,16 @@ impl Reactor {
             let Some(tls) = self.conns.get_mut(key).and_then(|c| c.tls.as_deref_mut()) else {
                 return;
             };
+            let first_record = offset == 0 && tls.is_handshaking();
             let mut input = &self.rbuf[offset..n];
             let result = tls::absorb(tls, &mut input);
             offset = n - input.len();
             if let Err(e) = result {
                 if let Some(conn) = self.conns.get(key) {
                     log::debug!("{} {}: TLS: {e}", conn.id, conn.peer);
+                }
+                if first_record && self.plaintext_on_tls(key, n) {
+                    return;
                 }
                 self.send_out_empty(key); // the alert rustls queued, best effort
                 return self.close(key, CloseReason::Error);

@@ -384,6 +384,21 @@ pub trait Service: Send + 'static {
     fn refusal(&self) -> &[u8] {
         b"server busy: too many connections\n"
     }
+
+    /// Bytes sent in the clear, instead of a TLS alert, to a peer that sent this protocol in
+    /// plaintext to a `tls://` listener (a first read that [`Service::looks_like_plaintext`]),
+    /// just before it is closed. Empty (the default): the alert alone, as for any other bad
+    /// handshake. HTTP answers `400`, as nginx does, so `curl http://` to an HTTPS port
+    /// explains itself instead of printing the alert's bytes.
+    fn plaintext_on_tls(&self) -> &[u8] {
+        b""
+    }
+
+    /// Whether the first bytes of a connection read as this protocol in plaintext (see
+    /// [`Service::plaintext_on_tls`]). A TLS record starts with byte 22, which no text does.
+    fn looks_like_plaintext(&self, _first: &[u8]) -> bool {
+        false
+    }
 }
 
 /// A datagram protocol: one datagram in, at most one datagram out.
@@ -421,6 +436,10 @@ pub trait AnyService: Send {
     fn tick(&mut self, now: Instant) -> Option<Instant>;
     /// See [`Service::refusal`].
     fn refusal(&self) -> &[u8];
+    /// See [`Service::plaintext_on_tls`].
+    fn plaintext_on_tls(&self) -> &[u8];
+    /// See [`Service::looks_like_plaintext`].
+    fn looks_like_plaintext(&self, first: &[u8]) -> bool;
 }
 
 impl<S: Service> AnyService for S {
@@ -474,6 +493,14 @@ impl<S: Service> AnyService for S {
 
     fn refusal(&self) -> &[u8] {
         Service::refusal(self)
+    }
+
+    fn plaintext_on_tls(&self) -> &[u8] {
+        Service::plaintext_on_tls(self)
+    }
+
+    fn looks_like_plaintext(&self, first: &[u8]) -> bool {
+        Service::looks_like_plaintext(self, first)
     }
 }
 

@@ -355,6 +355,19 @@ impl Service for Http {
         log::debug!("{}: {} -> gone ({reason:?})", cx.id(), session.state.name());
     }
 
+    /// A plain HTTP request to an HTTPS port: nginx's answer, in words the user can act on.
+    fn plaintext_on_tls(&self) -> &[u8] {
+        b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\
+          Content-Length: 60\r\n\r\nThis port speaks HTTPS: a plain HTTP request was sent to it.\n"
+    }
+
+    /// A request line's start: a method token (RFC 9110 §9: letters, by every method in use)
+    /// and a space.
+    fn looks_like_plaintext(&self, first: &[u8]) -> bool {
+        let method = first.iter().take_while(|b| b.is_ascii_uppercase()).count();
+        (1..=16).contains(&method) && first.get(method) == Some(&b' ')
+    }
+
     /// Over the connection limit the peer still gets an HTTP answer it can understand. A 5xx
     /// reply may omit `Date` (RFC 9110 §6.6.1), which lets it be a constant.
     fn refusal(&self) -> &[u8] {
