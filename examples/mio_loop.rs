@@ -5,6 +5,8 @@
 //! returns only those: an idle server makes no system calls at all, and a message is handled
 //! as soon as it arrives. The pieces, each the seed of a part of `src/reactor/`:
 //!
+//! - **Non-blocking from birth.** mio's `bind` and `accept` create sockets that are already
+//!   non-blocking (`accept4` with `SOCK_NONBLOCK`), so step 3's `set_nonblocking` calls are gone.
 //! - **Tokens.** Each registered socket carries a `Token` (a `usize`). The listener has a fixed
 //!   one; each connection's token is its key in a [`slab::Slab`], a `Vec` with a free list, so
 //!   an event finds its connection by index, and freed slots are reused.

@@ -107,7 +107,9 @@ fn accept_all(listener: &TcpListener, clients: &mut Vec<Client>) -> bool {
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
-                // An accepted socket does not inherit non-blocking mode everywhere; set it.
+                // On Linux an accepted socket never inherits O_NONBLOCK from the listener (the
+                // BSDs and macOS do): without this, the first read from a quiet client would
+                // block every other client.
                 if let Err(e) = stream.set_nonblocking(true) {
                     println!("{peer}: cannot make it non-blocking: {e}");
                     continue;

@@ -11,7 +11,7 @@
 //!                                                                    │
 //!          ┌─────────────── token::target(token) ────────────────────┘
 //!          ▼
-//!   Conn (State: Open → HalfClosed/Closing → Lingering → Closed)
+//!   Conn (State: Open → HalfClosed → Closed, or Open → Closing → Lingering → Closed)
 //!          │ read into the shared 64 KiB buffer (drain; budget per event)
 //!          ▼
 //!   Service::input(session, bytes, cx) ── sans-I/O: parses, decides, never blocks

@@ -74,16 +74,18 @@ impl Reactor {
         // What the call queued: its reply, and bytes for other connections (a broadcast, a
         // PUBLISH); `Cx::output_room` counts both.
         let queued = self.out.len() + self.outbox.bytes();
-        // Answered, and consumed something: only then can it have stopped early at the output
-        // limit. (A service that answers without consuming is not held back, and offering it
-        // the same bytes again every turn would spin.)
-        // (Or it was over the limit before it began: a TLS connection gets one call per record
-        // of a read, and a later one may answer a line with nothing, a blank chat line, say.)
-        let held_back =
-            (queued > 0 || owed >= self.config.max_output) && buffered_before + fresh > conn.input.len();
-        // (A timer or drain call consumes nothing, so it says nothing about being held back.)
+        // Did the service stop early at the output limit (`Cx::output_room`), leaving whole
+        // requests? Only if it consumed something and either answered or began already at
+        // the limit (a TLS read makes one call per record, and a later record may be answered
+        // with nothing: a blank chat line). A call that consumed nothing is waiting for the
+        // rest of a request, and offering it the same bytes again every turn would spin.
+        let consumed_some = buffered_before + fresh > conn.input.len();
+        let answered_or_full = queued > 0 || owed >= self.config.max_output;
+        let stopped_early = consumed_some && answered_or_full;
+        // `held` (reading stops until the rest is offered again) only while the limit is
+        // really reached. A timer or drain call consumes nothing, so it says nothing either way.
         if !matches!(call, Call::Timer | Call::Drain) {
-            conn.held = held_back && !conn.input.is_empty() && owed + queued >= self.config.max_output;
+            conn.held = stopped_early && !conn.input.is_empty() && owed + queued >= self.config.max_output;
         }
         // Complete requests held back at the output limit are not an over-long request: the
         // limit is for what a service could not consume. (Reading stops while held, so they
@@ -95,7 +97,7 @@ impl Reactor {
         // may be waiting for us), so offer the rest again next turn. If the answer is still
         // owed, `flush` does this once it has gone.
         if let Some(conn) = self.conns.get(key)
-            && held_back
+            && stopped_early
             && conn.state == State::Open
             && !conn.input.is_empty()
             && conn.pending_output() == 0
@@ -148,7 +150,7 @@ impl Reactor {
             self.out.clear();
             self.outbox.drain();
             self.stats.service_panics += 1;
-            return self.close(key, CloseReason::Error);
+            return self.close_now(key, CloseReason::Error);
         };
         conn.session = Some(session);
         let close = cx.close_requested();
@@ -218,7 +220,7 @@ impl Reactor {
         self.stats.service_panics += 1;
         self.out.clear();
         self.outbox.drain();
-        self.close(key, CloseReason::Error);
+        self.close_now(key, CloseReason::Error);
     }
 }
 

@@ -9,7 +9,9 @@ use crate::service::CloseReason;
 
 impl Reactor {
     /// Moves a closing connection on once everything owed has been written: a half-closed
-    /// one is done; one we are closing sends FIN and lingers.
+    /// one is done; one we are closing sends FIN and lingers. Called after anything that may
+    /// have emptied a closing connection's output with no event to follow (a service call, a
+    /// timer, a drain): epoll says when a socket can take more, never that our write is done.
     pub(super) fn settle(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -18,7 +20,7 @@ impl Reactor {
             return;
         }
         match conn.state {
-            State::HalfClosed => self.close(key, CloseReason::PeerClosed),
+            State::HalfClosed => self.close_now(key, CloseReason::PeerClosed),
             State::Closing => {
                 conn.shutdown_write();
                 conn.set_state(State::Lingering);
@@ -47,7 +49,7 @@ impl Reactor {
 
     /// Closes connection `key` now: the service is told (if it was not yet), the socket is
     /// deregistered, and the slot becomes a tombstone until the end of the turn.
-    pub(super) fn close(&mut self, key: usize, reason: CloseReason) {
+    pub(super) fn close_now(&mut self, key: usize, reason: CloseReason) {
         match self.conns.get(key) {
             Some(conn) if conn.state != State::Closed => {}
             _ => return,

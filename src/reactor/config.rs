@@ -1,7 +1,8 @@
 //! Tunables of one reactor, with the defaults `reactor serve` uses.
 //!
-//! Every limit a peer can run into lives here, in one place, so `docs/architecture.md` and
-//! `--help` can name them and tests can shrink them.
+//! Every limit the reactor itself sets lives here, in one place, so `docs/architecture.md`
+//! and `--help` can name them and tests can shrink them. (Each service adds its own, such as
+//! the request size it accepts, `Service::max_input`, in its own config.)
 
 use std::time::Duration;
 
@@ -10,16 +11,20 @@ use std::time::Duration;
 pub struct Config {
     /// Most connections open at once; one more gets the service's refusal and is closed.
     pub max_conns: usize,
-    /// Close a connection after this long without traffic; `None` disables.
+    /// Close a connection after this long without a sign of life from the peer (bytes read
+    /// from it, or owed output it finally took; what we or others send it does not count);
+    /// `None` disables.
     pub idle_timeout: Option<Duration>,
     /// Output owed to one peer beyond which the reactor stops reading from it (backpressure),
     /// and beyond which bytes sent to it by *other* connections close it as too slow.
     pub max_output: usize,
     /// Bytes read from one connection per readiness event before others get a turn.
     pub read_budget: usize,
-    /// Connections accepted from one listener per turn before others get a turn.
+    /// Connections accepted from one listener per accept call (an event, or the ready queue)
+    /// before others get a turn.
     pub accept_budget: usize,
-    /// Datagrams received from one UDP socket per turn.
+    /// Datagrams received from one UDP socket per receive call (an event, or the ready queue)
+    /// before others get a turn.
     pub datagram_budget: usize,
     /// Replies queued per UDP socket while its send buffer is full; beyond, they are dropped.
     /// (Their bytes are bounded by `max_output` too.)

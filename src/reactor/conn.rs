@@ -5,7 +5,7 @@
 //!   Open ───────────────────────────────▶ HalfClosed ──(output flushed)──▶ Closed
 //!    │                                                                      ▲
 //!    │ service asked to close,                                              │
-//!    │ input over its limit                                                 │
+//!    │ idle timeout, input over its limit                                   │
 //!    ▼                                                                      │
 //!   Closing ──(output flushed; shutdown(Write))──▶ Lingering ──(EOF/timer)──┘
 //! ```
@@ -21,10 +21,15 @@
 //!   a later event in the same batch that still names this token finds a tombstone, not a
 //!   stranger that reused the slot.
 //!
+//! Any state but Closed can also go straight to Closed: a socket error, a peer too slow for
+//! what others send it, an idle peer that does not even read our goodbye, the end of a
+//! shutdown's grace period.
+//!
 //! Buffers are lazy. Replies are written straight from the reactor's shared scratch buffer
 //! (write-before-sleep); only a reply the kernel would not take in full is copied into
 //! `output`. Likewise `input` holds only an incomplete request. Both are released (not just
-//! cleared) when they empty, so an idle connection owns no heap memory beyond its session.
+//! cleared) when they empty, so an idle connection owns no heap memory beyond its session (and,
+//! on a TLS listener, its rustls session).
 
 use std::any::Any;
 use std::fmt;
@@ -95,6 +100,11 @@ pub struct Conn {
     sent: usize,
     /// Whether WRITABLE is part of the registered interest right now.
     writable_interest: bool,
+    // Whether this connection is read, flag by flag: reading stops while the state is not
+    // Open or Lingering (`reads`), while `read_paused` (we owe ≥ max_output; `flush` clears
+    // it) and while `held` (the service left whole requests at the limit; the next offer
+    // clears it). A FIN seen meanwhile is remembered: by its event in `fin_seen`, or, read
+    // while held, in `eof_pending`. `queued`: it is in the ready queue already.
     /// Reading stopped because the output buffer is over its limit (backpressure).
     pub(crate) read_paused: bool,
     /// The service answered, left input unconsumed, and the output is at its limit: it may
@@ -115,6 +125,8 @@ pub struct Conn {
     pub(crate) idled: bool,
     /// The connection is in the reactor's ready queue (more input may be waiting).
     pub(crate) queued: bool,
+    /// The last sign of life from the peer: bytes read from it, or owed output it finally
+    /// took. What we or others send it does not count. The idle timeout measures from here.
     pub(crate) last_active: Instant,
     /// The deadline the service asked for, and the earliest one already in the timer heap.
     pub(crate) service_timer: Option<Instant>,

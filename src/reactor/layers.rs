@@ -48,7 +48,7 @@ impl Reactor {
                         break;
                     }
                     self.rbuf[..chunk.len()].copy_from_slice(chunk);
-                    self.input(key, chunk.len());
+                    self.on_bytes(key, chunk.len());
                 }
             }
             Err(e) => {
@@ -57,7 +57,7 @@ impl Reactor {
                     conn.id,
                     conn.peer
                 );
-                self.close(key, CloseReason::Error);
+                self.close_now(key, CloseReason::Error);
             }
         }
     }
@@ -85,7 +85,7 @@ impl Reactor {
                 self.begin_close(key, CloseReason::Error);
                 self.settle(key);
             }
-            Err(_) => self.close(key, CloseReason::Error),
+            Err(_) => self.close_now(key, CloseReason::Error),
         }
         true
     }
@@ -110,7 +110,7 @@ impl Reactor {
                     return;
                 }
                 self.send_out_empty(key); // the alert rustls queued, best effort
-                return self.close(key, CloseReason::Error);
+                return self.close_now(key, CloseReason::Error);
             }
             // Handshake messages.
             self.send_out_empty(key);
@@ -143,7 +143,7 @@ impl Reactor {
                     Ok(tls::Plain::Empty) => break,
                     Err(e) => {
                         log::debug!("{} {}: TLS: {e}", conn.id, conn.peer);
-                        return self.close(key, CloseReason::Error);
+                        return self.close_now(key, CloseReason::Error);
                     }
                 }
             }

@@ -1,6 +1,6 @@
 //! The event loop: the only code in the crate that accepts, reads, writes or polls.
 //!
-//! One turn of [`Reactor::run`]:
+//! One turn of [`Reactor::run`], each step a method of its own below:
 //!
 //! ```text
 //!   ┌─▶ poll(timeout)      sleep until a socket is ready or the nearest timer is due
@@ -14,7 +14,8 @@
 //!   │                      whose budget ran out. Served once more, fairly, before sleeping
 //!   │   timers             idle checks, service timers, handshake deadlines, lingering
 //!   │                      closes, ticks, accept resumes, --stats, the grace period
-//!   │   reap               free the slab slots of connections closed during this turn
+//!   │   reap               free the slab slots of connections closed during this turn;
+//!   │                      sweep stale timers out of the heap when they dominate it
 //!   └── until shut down and every connection has finished
 //! ```
 //!
@@ -41,18 +42,34 @@
 //! (`Cx::output_room`), leaving complete requests unconsumed. The reactor then marks the
 //! connection `held`: it reads no more from it (more bytes would only pile up behind, and a
 //! FIN read now would cut the held requests off), and offers the rest again through the ready
-//! queue once the connection's own output has gone: at once, next turn, if what it queued was
-//! for others (a broadcast), so a flood moves at the loop's pace, a limit's worth a turn.
+//! queue once the connection's own output has gone: from `flush` when its owed output
+//! drains, or on the next turn if nothing was owed to this peer (what it queued went to
+//! others, a broadcast), so a flood moves at the loop's pace, a limit's worth a turn.
 //!
-//! This file is the loop: the reactor's state, how sockets are added, `run`, and the dispatch
-//! of events, leftover work and timers. Every other piece is a file of its own: [`token`]
-//! (what a token means), [`conn`] (a connection's state machine and buffers), then a
-//! connection's bytes in the order they travel: `read` (drain, budget, FIN), `call` (the
-//! service call and what it asked for), `write` (write-before-sleep, delivery to other
-//! connections) and `close` (graceful or at once); `layers` (PROXY header and TLS before
-//! the service), [`listener`] (bind and accept), [`datagram`] (UDP), [`timer`] (the deadline
-//! heap) and `timeouts` (what each deadline does), [`tls`] (the rustls session), and
-//! [`shutdown`] (signals and the [`Handle`]).
+//! Where a connection's bytes go, file by file (every step is a method of [`Reactor`]):
+//!
+//! ```text
+//!   read.rs    read ─▶ on_bytes ─┐              (through TLS first: layers.rs)
+//!   call.rs                      └▶ call_service ─▶ after_call ─┬─▶ send_out      (write.rs)
+//!                                                               ├─▶ deliver_outbox (write.rs)
+//!                                                               └─▶ begin_close   (close.rs)
+//!   write.rs   send_out ─▶ transmit ─▶ Conn::send: written now; the rest waits with WRITABLE
+//!   close.rs   begin_close ─▶ end_session (call.rs) ─▶ settle ─▶ FIN, lingering ─▶ close_now
+//! ```
+//!
+//! This file is the loop: the reactor's state, [`Reactor::run`] and its steps. The rest:
+//!
+//! * `setup`: building a reactor: services, listeners, UDP sockets, what it shares;
+//! * [`config`]: every limit and timeout, with its default;
+//! * [`token`]: what a token means, and why a closed slot waits for the end of the turn;
+//! * [`conn`]: one connection's state machine and buffers;
+//! * a connection's bytes, in the order they travel: `read` (drain, budget, FIN), `call`
+//!   (the service call and what it asked for), `write` (write-before-sleep, delivery to other
+//!   connections), `close` (graceful or at once), and `layers` (a PROXY header and TLS
+//!   before the service);
+//! * [`listener`] (bind and accept) and [`datagram`] (UDP);
+//! * [`timer`] (the deadline heap) and `timeouts` (what each deadline does);
+//! * [`tls`] (the rustls session) and [`shutdown`] (signals and the [`Handle`]).
 
 mod call;
 mod close;
@@ -62,6 +79,7 @@ pub mod datagram;
 mod layers;
 pub mod listener;
 mod read;
+mod setup;
 pub mod shutdown;
 mod timeouts;
 pub mod timer;
@@ -70,15 +88,13 @@ pub mod token;
 mod write;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Waker};
+use mio::{Events, Poll, Waker};
 use rustls::ServerConfig;
-use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -87,7 +103,7 @@ pub use conn::State;
 pub use shutdown::Handle;
 
 use crate::error::Error;
-use crate::service::{AnyService, CloseReason, ConnId, DatagramService, Outbox, Service};
+use crate::service::{AnyService, ConnId, Outbox};
 use crate::stats::{Stats, StatsBoard};
 use conn::Conn;
 use datagram::Datagram;
@@ -151,7 +167,8 @@ enum Phase {
 /// What a service is being called for (see `Reactor::call_service`; opening a session is
 /// `Reactor::open_session`).
 enum Call {
-    /// `n` new bytes are at the front of the read buffer.
+    /// `n` new bytes are at the front of the read buffer; `Input(0)` offers again what the
+    /// connection left unconsumed (requests held back at the output limit: `Reactor::resume`).
     Input(usize),
     /// `n` new bytes are at the front of the plaintext buffer (decrypted TLS records).
     Plain(usize),
@@ -163,11 +180,14 @@ enum Call {
 /// A single-threaded readiness loop serving any number of TCP listeners and UDP sockets.
 pub struct Reactor {
     poll: Poll,
+    /// Every connection; its slab key is its token (`token.rs`), and a closed one stays a
+    /// tombstone until the end of the turn.
     conns: Slab<Conn>,
     listeners: Vec<Option<Listener>>,
     datagrams: Vec<Option<Datagram>>,
     services: Vec<Box<dyn AnyService>>,
     timers: Timers,
+    /// Work left over, served once per turn before the next sleep (`serve_ready_queue`).
     ready: VecDeque<Ready>,
     /// Scratch for `fire_timers`: the timers due this turn.
     due: Vec<(Instant, TimerKind)>,
@@ -176,6 +196,8 @@ pub struct Reactor {
     /// Shared scratch buffers: every read lands in `rbuf`, every reply is built in `out`.
     rbuf: Vec<u8>,
     out: Vec<u8>,
+    /// Bytes a service call addressed to *other* connections (`Cx::send_to`), delivered after
+    /// the call (`deliver_outbox`).
     outbox: Outbox,
     /// `deliver_outbox` is running (closing a slow recipient can queue more: see there).
     delivering: bool,
@@ -184,8 +206,11 @@ pub struct Reactor {
     cipher: Vec<u8>,
     stats: Stats,
     config: Config,
+    /// The clock, read once per turn: every service call of a turn sees the same instant
+    /// (`now` for deadlines, `wall` for dates and `TIME`).
     now: Instant,
     wall: SystemTime,
+    /// The serial of the next connection's `ConnId`: never repeats, unlike slab keys.
     next_serial: u64,
     phase: Phase,
     /// When the graceful stop began (a repeat of its signal within [`shutdown::REPEAT`] is
@@ -199,160 +224,12 @@ pub struct Reactor {
     shared_open: Option<Arc<AtomicUsize>>,
     signals: Option<Signals>,
     waker: Arc<Waker>,
+    /// A stop asked from another thread through a [`Handle`]: `shutdown::NONE`, `GRACEFUL`
+    /// or `IMMEDIATE` (an integer because it is an atomic).
     request: Arc<AtomicU8>,
 }
 
 impl Reactor {
-    /// A reactor with no sockets yet.
-    pub fn new(config: Config) -> Result<Self, Error> {
-        let poll = Poll::new().map_err(|e| Error::Setup("the poller (epoll)", e))?;
-        let waker = Waker::new(poll.registry(), token::WAKER).map_err(|e| Error::Setup("the waker", e))?;
-        let signals = if config.handle_signals {
-            let mut signals =
-                Signals::new([SIGINT, SIGTERM]).map_err(|e| Error::Setup("signal handlers", e))?;
-            poll.registry()
-                .register(&mut signals, token::SIGNALS, Interest::READABLE)
-                .map_err(Error::Register)?;
-            Some(signals)
-        } else {
-            None
-        };
-        let now = Instant::now();
-        Ok(Reactor {
-            poll,
-            conns: Slab::new(),
-            listeners: Vec::new(),
-            datagrams: Vec::new(),
-            services: Vec::new(),
-            timers: Timers::default(),
-            ready: VecDeque::new(),
-            due: Vec::new(),
-            reap: Vec::new(),
-            rbuf: vec![0; READ_CHUNK],
-            out: Vec::new(),
-            outbox: Outbox::default(),
-            delivering: false,
-            plain: vec![0; READ_CHUNK],
-            cipher: Vec::new(),
-            stats: Stats::new(now),
-            config,
-            now,
-            wall: SystemTime::now(),
-            next_serial: 0,
-            phase: Phase::Running,
-            stopping_since: None,
-            board: None,
-            others: None,
-            shared_open: None,
-            signals,
-            waker: Arc::new(waker),
-            request: Arc::new(AtomicU8::new(shutdown::NONE)),
-        })
-    }
-
-    /// Adds a service; its connections arrive through the listeners given its id.
-    pub fn add_service(&mut self, service: impl Service) -> ServiceId {
-        self.services.push(Box::new(service));
-        ServiceId(self.services.len() - 1)
-    }
-
-    /// Binds a TCP listener whose connections `service` serves. Returns the bound address
-    /// (with the real port when `addr` asked for port 0).
-    pub fn listen(&mut self, addr: SocketAddr, service: ServiceId) -> Result<SocketAddr, Error> {
-        self.listen_with(addr, service, ListenOptions::default())
-    }
-
-    /// Like [`Reactor::listen`], but every connection speaks TLS with `config` first.
-    pub fn listen_tls(
-        &mut self,
-        addr: SocketAddr,
-        service: ServiceId,
-        config: Arc<ServerConfig>,
-    ) -> Result<SocketAddr, Error> {
-        self.listen_with(addr, service, ListenOptions { tls: Some(config), ..ListenOptions::default() })
-    }
-
-    /// Binds a TCP listener with `options` (TLS, PROXY protocol, `SO_REUSEPORT`).
-    pub fn listen_with(
-        &mut self,
-        addr: SocketAddr,
-        service: ServiceId,
-        options: ListenOptions,
-    ) -> Result<SocketAddr, Error> {
-        let mut socket = listener::bind_tcp(addr, options.reuse_port).map_err(|e| Error::Bind(addr, e))?;
-        let local = socket.local_addr().map_err(Error::Register)?;
-        let i = self.listeners.len();
-        self.poll
-            .registry()
-            .register(&mut socket, token::listener(i), Interest::READABLE)
-            .map_err(Error::Register)?;
-        let ListenOptions { tls, proxy_protocol: proxy, .. } = options;
-        self.listeners.push(Some(Listener {
-            socket,
-            service: service.0,
-            tls,
-            proxy,
-            paused: false,
-            queued: false,
-        }));
-        Ok(local)
-    }
-
-    /// Shorthand: add `service` and one listener for it.
-    pub fn serve(&mut self, addr: SocketAddr, service: impl Service) -> Result<SocketAddr, Error> {
-        let id = self.add_service(service);
-        self.listen(addr, id)
-    }
-
-    /// Binds a UDP socket served by `service`. Returns the bound address.
-    pub fn serve_datagrams(
-        &mut self,
-        addr: SocketAddr,
-        service: impl DatagramService,
-    ) -> Result<SocketAddr, Error> {
-        self.serve_datagrams_with(addr, service, false)
-    }
-
-    /// Like [`Reactor::serve_datagrams`], optionally with `SO_REUSEPORT`.
-    pub fn serve_datagrams_with(
-        &mut self,
-        addr: SocketAddr,
-        service: impl DatagramService,
-        reuse_port: bool,
-    ) -> Result<SocketAddr, Error> {
-        let mut socket = listener::bind_udp(addr, reuse_port).map_err(|e| Error::Bind(addr, e))?;
-        let local = socket.local_addr().map_err(Error::Register)?;
-        let token = token::datagram(self.datagrams.len());
-        self.poll.registry().register(&mut socket, token, Interest::READABLE).map_err(Error::Register)?;
-        let (queue, bytes) = (self.config.datagram_queue, self.config.max_output);
-        self.datagrams.push(Some(Datagram::new(socket, token, Box::new(service), queue, bytes)));
-        Ok(local)
-    }
-
-    /// Joins a [`StatsBoard`] as reactor `index`: counters are exchanged a few times a second,
-    /// so `/stats`, `/metrics`, `INFO` and `--stats` report the whole process.
-    pub fn share_stats(&mut self, board: StatsBoard, index: usize) {
-        self.board = Some((board, index));
-    }
-
-    /// Counts this reactor's open connections in `open`, which other reactors of the process
-    /// share, so that [`Config::max_conns`] bounds them all together rather than each alone.
-    /// Places are given back as connections close, and by [`Reactor::run`] on its way out;
-    /// a reactor that panics keeps its places, so give the others a fresh count then.
-    pub fn share_conn_limit(&mut self, open: Arc<AtomicUsize>) {
-        self.shared_open = Some(open);
-    }
-
-    /// A handle that stops this reactor from another thread.
-    pub fn handle(&self) -> Handle {
-        Handle { waker: Arc::clone(&self.waker), request: Arc::clone(&self.request) }
-    }
-
-    /// The counters so far (for embedding; the running loop owns them).
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
     /// Runs the loop until shut down (signal or [`Handle`]) and every connection has finished
     /// or the grace period has ended. Returns the final counters.
     pub fn run(mut self) -> Result<Stats, Error> {
@@ -369,32 +246,10 @@ impl Reactor {
             // One clock reading per turn: every service call in this turn sees the same `now`.
             self.now = Instant::now();
             self.wall = SystemTime::now();
-            for event in events.iter() {
-                match token::target(event.token()) {
-                    Target::Conn(key) => {
-                        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                        self.conn_event(key, readable, event.is_writable(), event.is_read_closed());
-                    }
-                    Target::Listener(i) => self.accept(i),
-                    Target::Datagram(i) => {
-                        if event.is_writable() {
-                            self.datagram_flush(i);
-                        }
-                        if event.is_readable() {
-                            self.datagram_read(i);
-                        }
-                    }
-                    Target::Signals => self.on_signal(),
-                    Target::Waker => self.on_wake(),
-                }
-            }
+            self.dispatch(&events);
             self.serve_ready_queue();
             self.fire_timers();
-            for key in self.reap.drain(..) {
-                // Dropping the connection closes its socket.
-                self.conns.try_remove(key);
-            }
-            self.compact_timers();
+            self.reap();
         }
         self.close_all();
         match &self.board {
@@ -434,6 +289,42 @@ impl Reactor {
             }
         }
         self.poll.poll(events, self.timers.poll_timeout(now))
+    }
+
+    /// Step 2: hand each event to what its token names (`token.rs`).
+    fn dispatch(&mut self, events: &Events) {
+        for event in events.iter() {
+            match token::target(event.token()) {
+                Target::Conn(key) => {
+                    // An error or a hang-up is reported to whoever reads next: the read that
+                    // follows returns it (or 0), so both count as "readable".
+                    let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                    self.conn_event(key, readable, event.is_writable(), event.is_read_closed());
+                }
+                Target::Listener(i) => self.accept(i),
+                Target::Datagram(i) => {
+                    if event.is_writable() {
+                        self.datagram_flush(i);
+                    }
+                    if event.is_readable() {
+                        self.datagram_read(i);
+                    }
+                }
+                Target::Signals => self.on_signal(),
+                Target::Waker => self.on_wake(),
+            }
+        }
+    }
+
+    /// Step 5: free the slots of connections closed this turn. Not at the close itself: a
+    /// later event of the same batch may still name the slot, and must find the tombstone
+    /// (`token.rs`), not a connection accepted meanwhile into the same slot.
+    fn reap(&mut self) {
+        for key in self.reap.drain(..) {
+            // Dropping the connection closes its socket.
+            self.conns.try_remove(key);
+        }
+        self.compact_timers();
     }
 
     fn start(&mut self) {
@@ -488,8 +379,9 @@ impl Reactor {
         self.conns.get_mut(id.index()).filter(|c| c.id == id && c.state != State::Closed)
     }
 
-    /// Serves the work queued during the previous turn once (work queued now waits for the
-    /// next turn, so the loop always gets back to `poll`).
+    /// Step 3: serves, once each, the entries queued before this call: by this turn's events
+    /// (a spent budget) or by the previous turn's timers and flushes. Entries queued while
+    /// serving wait for the next turn, so the loop always gets back to `poll`.
     fn serve_ready_queue(&mut self) {
         for _ in 0..self.ready.len() {
             let Some(item) = self.ready.pop_front() else {
@@ -497,24 +389,10 @@ impl Reactor {
             };
             match item {
                 Ready::Conn(id) => {
-                    let Some(conn) = self.live(id) else { continue };
-                    conn.queued = false;
-                    // A service may have left complete requests unconsumed at the output
-                    // limit (`Cx::output_room`); if it is queued because that output has
-                    // gone, offer them again even if no new byte arrives. (Queued for its
-                    // budget instead, this finds only an incomplete request: a no-op.)
-                    if !conn.input.is_empty() && conn.state == State::Open && !conn.read_paused {
-                        self.call_service(id.index(), Call::Input(0));
+                    if let Some(conn) = self.live(id) {
+                        conn.queued = false;
+                        self.resume(id.index());
                     }
-                    self.read(id.index());
-                    if let Some(conn) = self.conns.get(id.index())
-                        && conn.eof_pending
-                        && !conn.held
-                        && conn.state == State::Open
-                    {
-                        self.on_eof(id.index());
-                    }
-                    self.settle(id.index());
                 }
                 Ready::Listener(i) => {
                     if let Some(Some(listener)) = self.listeners.get_mut(i) {
@@ -532,6 +410,7 @@ impl Reactor {
         }
     }
 
+    /// Step 4: fire every timer that is due (what each does: `timeouts.rs`).
     fn fire_timers(&mut self) {
         // Everything due is taken out before any of it fires: a timer armed meanwhile for a
         // deadline already past (a service asking for `cx.now()`, or again for one it missed)
@@ -542,48 +421,13 @@ impl Reactor {
             match kind {
                 TimerKind::Idle(id) => self.on_idle_timer(id),
                 TimerKind::Service(id) => self.on_service_timer(id, at),
-                TimerKind::Handshake(id) => {
-                    if let Some(conn) = self.live(id)
-                        && (conn.awaiting_proxy || conn.tls.as_ref().is_some_and(|tls| tls.is_handshaking()))
-                    {
-                        log::debug!(
-                            "{} {}: PROXY header or TLS handshake not done in time",
-                            conn.id,
-                            conn.peer
-                        );
-                        self.close(id.index(), CloseReason::Error);
-                    }
-                }
-                TimerKind::Linger(id) => {
-                    if self.live(id).is_some_and(|c| c.state == State::Lingering) {
-                        self.close(id.index(), CloseReason::Service);
-                    }
-                }
+                TimerKind::Handshake(id) => self.on_handshake_timer(id),
+                TimerKind::Linger(id) => self.on_linger_timer(id),
                 TimerKind::Tick(i) => self.tick(i),
-                TimerKind::AcceptResume(i) => {
-                    if let Some(Some(listener)) = self.listeners.get_mut(i) {
-                        listener.paused = false;
-                        self.accept(i);
-                    }
-                }
-                TimerKind::Publish => {
-                    if let Some((board, index)) = &self.board {
-                        self.others = board.publish(*index, &self.stats);
-                        self.timers.add(self.now + PUBLISH_EVERY, TimerKind::Publish);
-                    }
-                }
-                TimerKind::Stats => {
-                    self.log_stats();
-                    if let Some(every) = self.config.stats_interval {
-                        self.timers.add(self.now + every, TimerKind::Stats);
-                    }
-                }
-                TimerKind::Grace => {
-                    if self.phase == Phase::Draining {
-                        log::info!("grace period over: closing {} connections", self.conns.len());
-                        self.phase = Phase::Stopped;
-                    }
-                }
+                TimerKind::AcceptResume(i) => self.on_accept_resume(i),
+                TimerKind::Publish => self.on_publish(),
+                TimerKind::Stats => self.on_stats_timer(),
+                TimerKind::Grace => self.on_grace_over(),
             }
         }
         self.due = due;

@@ -1,24 +1,15 @@
 //! Reading a connection: drain it (edge-triggered), within a budget, and hand what came to
 //! the service; notice the peer's FIN.
 //!
-//! Where a connection's bytes go, file by file (every step is a method of [`Reactor`]):
-//!
-//! ```text
-//!   read.rs    read ─▶ input ─┐                 (through TLS first: layers.rs)
-//!   call.rs                   └▶ call_service ─▶ after_call ─┬─▶ send_out      (write.rs)
-//!                                                            ├─▶ deliver_outbox (write.rs)
-//!                                                            └─▶ begin_close   (close.rs)
-//!   write.rs   send_out ─▶ transmit ─▶ Conn::send: written now; the rest waits with WRITABLE
-//!   close.rs   begin_close ─▶ end_session (call.rs) ─▶ settle ─▶ FIN, lingering ─▶ close
-//! ```
+//! The map of a connection's path through the files is in `mod.rs`.
 
 use super::conn::{ReadOutcome, State};
 use super::{Call, READ_CHUNK, Reactor};
 use crate::service::CloseReason;
 
 impl Reactor {
-    /// Reads until the socket is drained, the budget is spent, or backpressure stops us.
-    /// Once an event has said the peer closed its side (`Conn::fin_seen`), a short read is
+    /// Reads until the socket is drained, the budget is spent, backpressure stops us, or the
+    /// service is holding requests back (`Conn::held`). Once an event has said the peer closed its side (`Conn::fin_seen`), a short read is
     /// not the end: only a read that returns 0 reports the FIN.
     pub(super) fn read(&mut self, key: usize) {
         let mut budget = self.config.read_budget;
@@ -26,7 +17,12 @@ impl Reactor {
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
-            if !conn.reads() || (conn.held && conn.state == State::Open) {
+            if !conn.reads() {
+                return; // half-closed or closing: there is nothing more to read for
+            }
+            // Held: complete requests wait at the output limit and come first
+            // (`Reactor::resume`); a FIN read now would cut them off.
+            if conn.held && conn.state == State::Open {
                 return;
             }
             if conn.state == State::Open && conn.pending_output() >= self.config.max_output {
@@ -56,10 +52,11 @@ impl Reactor {
                         if conn.awaiting_proxy {
                             self.proxy_input(key, n);
                         } else {
-                            self.input(key, n);
+                            self.on_bytes(key, n);
                         }
+                    } else {
+                        // Lingering: the peer's bytes are read only to be thrown away.
                     }
-                    // A lingering connection's bytes are read only to be thrown away.
                     if n < READ_CHUNK && !fin {
                         return; // short read: the receive queue is empty
                     }
@@ -68,15 +65,38 @@ impl Reactor {
                 ReadOutcome::WouldBlock => return,
                 ReadOutcome::Error(e) => {
                     log::debug!("{} {}: read: {e}", conn.id, conn.peer);
-                    return self.close(key, CloseReason::Error);
+                    return self.close_now(key, CloseReason::Error);
                 }
             }
         }
     }
 
+    /// A connection comes off the ready queue: its read budget was spent, its output drained
+    /// after backpressure, or its service held complete requests back at the output limit.
+    /// Offer the held requests again, read on, and act on a FIN that waited behind them.
+    pub(super) fn resume(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else { return };
+        // A service may have left complete requests unconsumed at the output limit
+        // (`Cx::output_room`); if it is queued because that output has gone, offer them again
+        // even if no new byte arrives. (Queued for its budget instead, this finds only an
+        // incomplete request: a no-op.)
+        if !conn.input.is_empty() && conn.state == State::Open && !conn.read_paused {
+            self.call_service(key, Call::Input(0));
+        }
+        self.read(key);
+        if let Some(conn) = self.conns.get(key)
+            && conn.eof_pending
+            && !conn.held
+            && conn.state == State::Open
+        {
+            self.on_eof(key);
+        }
+        self.settle(key);
+    }
+
     /// `n` new bytes are in the read buffer: through TLS if the connection has it, then to
     /// the service.
-    pub(super) fn input(&mut self, key: usize, n: usize) {
+    pub(super) fn on_bytes(&mut self, key: usize, n: usize) {
         if self.conns.get(key).is_some_and(|c| c.tls.is_some()) {
             self.tls_input(key, n);
         } else {
@@ -102,7 +122,7 @@ impl Reactor {
                 conn.set_state(State::HalfClosed);
                 self.end_session(key, CloseReason::PeerClosed);
             }
-            State::Lingering => self.close(key, CloseReason::Service),
+            State::Lingering => self.close_now(key, CloseReason::Service),
             _ => {}
         }
     }

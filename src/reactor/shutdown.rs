@@ -135,7 +135,7 @@ impl super::Reactor {
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.flush(key);
-            self.close(key, CloseReason::Shutdown);
+            self.close_now(key, CloseReason::Shutdown);
         }
         self.conns.clear();
     }

@@ -1,5 +1,7 @@
-//! What the reactor does when a deadline comes: idle checks, service timers, ticks, the
-//! `--stats` line, and keeping the timer heap small. The heap itself is `timer.rs`.
+//! What the reactor does when a deadline comes, one method per [`TimerKind`]: idle checks,
+//! service timers, handshake deadlines, lingering closes, ticks, accept resumes, counter
+//! exchange, the `--stats` line and the end of the grace period; and keeping the heap small.
+//! `Reactor::fire_timers` (`mod.rs`) calls them; the heap itself is `timer.rs`.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -7,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::call::panic_message;
 use super::conn::State;
 use super::timer::{self, IdleCheck, TimerKind};
-use super::{Call, Reactor};
+use super::{Call, PUBLISH_EVERY, Phase, Reactor};
 use crate::service::{CloseReason, ConnId};
 
 impl Reactor {
@@ -30,6 +32,55 @@ impl Reactor {
             }
             _ => true,
         });
+    }
+
+    /// A TLS handshake or PROXY header still not done `handshake_timeout` after accept: cut.
+    pub(super) fn on_handshake_timer(&mut self, id: ConnId) {
+        if let Some(conn) = self.live(id)
+            && (conn.awaiting_proxy || conn.tls.as_ref().is_some_and(|tls| tls.is_handshaking()))
+        {
+            log::debug!("{} {}: PROXY header or TLS handshake not done in time", conn.id, conn.peer);
+            self.close_now(id.index(), CloseReason::Error);
+        }
+    }
+
+    /// We sent FIN `linger` ago and the peer has not closed: stop waiting for it.
+    pub(super) fn on_linger_timer(&mut self, id: ConnId) {
+        if self.live(id).is_some_and(|c| c.state == State::Lingering) {
+            self.close_now(id.index(), CloseReason::Service);
+        }
+    }
+
+    /// Accepting paused on `EMFILE` (`listener.rs`): try again.
+    pub(super) fn on_accept_resume(&mut self, i: usize) {
+        if let Some(Some(listener)) = self.listeners.get_mut(i) {
+            listener.paused = false;
+            self.accept(i);
+        }
+    }
+
+    /// With several reactors: swap counters with the others (`StatsBoard`), and again later.
+    pub(super) fn on_publish(&mut self) {
+        if let Some((board, index)) = &self.board {
+            self.others = board.publish(*index, &self.stats);
+            self.timers.add(self.now + PUBLISH_EVERY, TimerKind::Publish);
+        }
+    }
+
+    /// `--stats SECS`: the counters line, and again later.
+    pub(super) fn on_stats_timer(&mut self) {
+        self.log_stats();
+        if let Some(every) = self.config.stats_interval {
+            self.timers.add(self.now + every, TimerKind::Stats);
+        }
+    }
+
+    /// The shutdown's grace period has ended: the loop stops, closing what is still open.
+    pub(super) fn on_grace_over(&mut self) {
+        if self.phase == Phase::Draining {
+            log::info!("grace period over: closing {} connections", self.conns.len());
+            self.phase = Phase::Stopped;
+        }
     }
 
     /// Service-wide periodic work. A panicking tick is logged and retried a second later.
@@ -87,7 +138,7 @@ impl Reactor {
             self.timers.add(now + idle, TimerKind::Idle(id));
             self.settle(id.index());
         } else {
-            self.close(id.index(), CloseReason::Idle);
+            self.close_now(id.index(), CloseReason::Idle);
         }
     }
 

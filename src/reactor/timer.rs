@@ -1,11 +1,13 @@
 //! Timers: mio has none, so the reactor keeps its own and turns the nearest deadline into the
 //! `poll` timeout.
 //!
-//! A binary heap of `(deadline, kind)` entries. Nothing is ever removed from the middle:
-//! an entry whose connection has gone, or whose deadline moved later, is simply found stale
-//! when it fires and ignored or pushed again. That keeps every operation `O(log n)` and the
-//! hot path free of timer work: a busy connection only stores "last active at" and never
-//! touches the heap (see `Reactor::on_idle_timer` in `timeouts.rs`).
+//! A binary heap of `(deadline, seq, kind)` entries; `seq` keeps equal deadlines in the order
+//! they were added. On the hot path nothing is removed from the middle: an entry whose
+//! connection has gone, or whose deadline moved later, is simply found stale when it fires
+//! and ignored or pushed again. That keeps every operation `O(log n)` and the hot path free of
+//! timer work: a busy connection only stores "last active at" and never touches the heap (see
+//! `Reactor::on_idle_timer` in `timeouts.rs`). Only when stale entries come to dominate the
+//! heap does `Reactor::compact_timers` sweep them out, in one `O(n)` pass ([`Timers::retain`]).
 //!
 //! Time is passed in: nothing here reads a clock, so tests drive it with made-up instants.
 

@@ -14,6 +14,14 @@
 //! Slab keys are small (a freed slot is reused before the slab grows, so a key never exceeds
 //! the most connections ever open at once), so they never reach the fixed ranges at the top
 //! of the `usize` space.
+//!
+//! **Stale events.** Because a connection's token is its slab key, one key names different
+//! connections over time. A batch of events may hold an event for a connection that an
+//! earlier event of the same batch closed; were its slot freed at once, an accept later in
+//! the batch could reuse it, and the stale event would reach a stranger. So
+//! `Reactor::close_now` leaves a `State::Closed` tombstone in the slot, and the slot is freed
+//! at the end of the turn (`Reactor::reap`). Work that outlives a turn (the ready queue,
+//! timers) names connections by `ConnId`, whose serial never repeats (`Reactor::live`).
 
 use mio::Token;
 

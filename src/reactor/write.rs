@@ -21,7 +21,7 @@ impl Reactor {
         let registry = self.poll.registry();
         if let Err(e) = transmit(conn, &self.out, &mut self.cipher, registry, &mut self.stats) {
             log::debug!("{} {}: write: {e}", conn.id, conn.peer);
-            self.close(key, CloseReason::Error);
+            self.close_now(key, CloseReason::Error);
         }
     }
 
@@ -91,12 +91,12 @@ impl Reactor {
                             self.stats.conns_slow_closed += 1;
                             let dropped = conn.discard_output();
                             self.stats.output_buffered -= dropped as u64;
-                            self.close(key, CloseReason::TooSlow);
+                            self.close_now(key, CloseReason::TooSlow);
                         }
                     }
                     Err(e) => {
                         log::debug!("{} {}: write: {e}", conn.id, conn.peer);
-                        self.close(key, CloseReason::Error);
+                        self.close_now(key, CloseReason::Error);
                     }
                 }
             }
@@ -132,7 +132,7 @@ impl Reactor {
             }
             Err(e) => {
                 log::debug!("{} {}: write: {e}", conn.id, conn.peer);
-                self.close(key, CloseReason::Error);
+                self.close_now(key, CloseReason::Error);
             }
         }
     }
@@ -159,7 +159,7 @@ pub(super) fn transmit(
     } else {
         conn.send(bytes, registry)
     };
-    // Kept even when `send` failed after buffering (registering WRITABLE): `close` takes the
+    // Kept even when `send` failed after buffering (registering WRITABLE): `close_now` takes the
     // buffered bytes off this gauge again, so they must have been put on it.
     stats.output_buffered = stats.output_buffered + conn.pending_output() as u64 - before as u64;
     stats.bytes_out += sent? as u64;

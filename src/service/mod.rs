@@ -9,7 +9,7 @@
 //! ```text
 //!   reactor (owns sockets)                     service (owns protocol state)
 //!   ──────────────────────                     ─────────────────────────────
-//!   accept ─────────────────────────────────▶  open(cx)            -> Session
+//!   accept (and TLS handshake, PROXY header) ▶ open(cx)            -> Session
 //!   read   ── bytes ────────────────────────▶  input(session, bytes, cx) -> consumed
 //!          ◀── cx.write(..) / cx.send_to(..) / cx.close() / cx.set_timer(..)
 //!   timer  ─────────────────────────────────▶  timer(session, cx)
@@ -20,9 +20,11 @@
 //! Each listener is bound to one service value, shared by all its connections, so a service
 //! can keep state across connections (the chat room, the key-value store). Per-connection
 //! state lives in `Self::Session`, which the reactor stores beside the socket and hands back on
-//! every call. Connections are named by [`ConnId`]; a service can address another connection of
-//! the same listener with [`Cx::send_to`], and the reactor delivers those bytes with the same
-//! buffering and backpressure rules as the connection's own replies.
+//! every call. Connections are named by [`ConnId`]; a service can address any other connection
+//! it serves (one service may serve several listeners: every `--chat` address is one room) with
+//! [`Cx::send_to`]. Those bytes share the recipient's output buffer, but a recipient cannot be
+//! slowed down by backpressure, since it is not the sender: one that already owes more than
+//! `max_output` is disconnected as too slow ([`CloseReason::TooSlow`]).
 //!
 //! Datagram (UDP) services have their own, smaller interface: [`DatagramService`].
 //!
@@ -86,13 +88,14 @@ impl fmt::Display for ConnId {
 /// Why a connection is closing; passed to [`Service::close`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The peer closed its side (read returned 0) and everything owed was sent.
+    /// The peer closed its sending side (a read returned 0, or TLS close_notify). The service
+    /// is told at once; replies still owed are flushed afterwards.
     PeerClosed,
     /// The service asked for it with [`Cx::close`].
     Service,
     /// A socket error (reset, broken pipe, …).
     Error,
-    /// No traffic for the idle timeout.
+    /// No sign of life from the peer for the idle timeout (see `Config::idle_timeout`).
     Idle,
     /// Output for this peer passed the hard limit: it does not read fast enough. Anything the
     /// service writes in `close` for this reason is tried once, without blocking (a final
@@ -318,9 +321,10 @@ impl<'a> Cx<'a> {
         self.close
     }
 
-    /// Asks for a [`Service::timer`] call for this connection at `at` (or soon after).
-    /// The latest request in a call wins; earlier timers still fire, so a service compares
-    /// `cx.now()` with its own deadline when the call comes.
+    /// Asks for one [`Service::timer`] call at `at` (or soon after). A connection has one
+    /// service timer: each request replaces the previous one, earlier or later, from this
+    /// call or an earlier one. Comparing `cx.now()` with your own deadline in `timer` is
+    /// still a cheap safeguard.
     pub fn set_timer(&mut self, at: Instant) {
         self.timer = Some(at);
     }
@@ -351,7 +355,8 @@ pub trait Service: Send + 'static {
         64 * 1024
     }
 
-    /// A new connection was accepted. Greetings written to `cx` are sent at once.
+    /// A new connection is ready: just accepted, or, behind TLS or a PROXY header, once the
+    /// handshake or the header is done. Greetings written to `cx` are sent at once.
     fn open(&mut self, cx: &mut Cx<'_>) -> Self::Session;
 
     /// Bytes arrived. `input` starts with whatever the previous call left unconsumed. Returns
@@ -368,9 +373,10 @@ pub trait Service: Send + 'static {
     /// keeps the connection open until its peer closes it or the grace period ends.
     fn drain(&mut self, _session: &mut Self::Session, _cx: &mut Cx<'_>) {}
 
-    /// The connection is closing. Output written here is sent only for
-    /// [`CloseReason::TooSlow`], [`CloseReason::Idle`], [`CloseReason::InputTooLarge`] and
-    /// [`CloseReason::Shutdown`], best effort; [`Cx::send_to`] reaches other connections as usual.
+    /// The connection is closing. What is written here is sent best effort (written once,
+    /// never waited for) for every reason except [`CloseReason::Error`], and except
+    /// [`CloseReason::TooSlow`] on TLS, where the owed ciphertext was cut inside a record;
+    /// [`Cx::send_to`] reaches other connections as usual.
     fn close(&mut self, _session: Self::Session, _reason: CloseReason, _cx: &mut Cx<'_>) {}
 
     /// Service-wide periodic work (for example expiring keys). Called once when the reactor

@@ -310,7 +310,8 @@ impl Service for Http {
     }
 
     fn timer(&mut self, session: &mut Session, cx: &mut Cx<'_>) {
-        // Timers from earlier heads and bodies may still fire; only the current deadline counts.
+        // Only the current head's or body's deadline counts (checked, though the reactor calls
+        // only for the latest deadline asked for: a cheap safeguard).
         let (deadline, period, what, head_only) = match &mut session.state {
             State::Head { deadline, head_only, .. } => {
                 (deadline, self.config.head_timeout, "head", *head_only)
