@@ -616,6 +616,29 @@ fn a_server_that_hangs_up_during_the_tls_handshake_is_a_connect_error() {
     );
 }
 
+/// Answers `GET /` requests on `stream` up to the third, whose reply says
+/// `Connection: close` when `announce`; `send(stream, reply, last)` writes each reply.
+fn serve_three<S: Read>(
+    stream: &mut S,
+    announce: bool,
+    mut send: impl FnMut(&mut S, &[u8], bool) -> std::io::Result<()>,
+) {
+    let (mut pending, mut buf, mut served) = (Vec::new(), [0u8; 4096], 0);
+    while let Ok(len @ 1..) = stream.read(&mut buf) {
+        pending.extend_from_slice(&buf[..len]);
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..end + 4);
+            served += 1;
+            let last = served == 3;
+            let close = if last && announce { "Connection: close\r\n" } else { "" };
+            let reply = format!("HTTP/1.1 200 OK\r\n{close}Content-Length: 14\r\n\r\nHello, World!\n");
+            if send(stream, reply.as_bytes(), last).is_err() || last {
+                return;
+            }
+        }
+    }
+}
+
 /// An HTTP peer that serves `GET /` on up to 64 connections and ends each after 3 requests,
 /// the last reply saying `Connection: close` when `announce`, or with a bare close after it.
 fn http_peer_closing_every_3(announce: bool) -> SocketAddr {
@@ -626,22 +649,8 @@ fn http_peer_closing_every_3(announce: bool) -> SocketAddr {
             let Ok((mut stream, _)) = listener.accept() else { return };
             std::thread::spawn(move || {
                 stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let (mut pending, mut buf, mut served) = (Vec::new(), [0u8; 4096], 0);
-                while let Ok(len @ 1..) = stream.read(&mut buf) {
-                    pending.extend_from_slice(&buf[..len]);
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        pending.drain(..end + 4);
-                        served += 1;
-                        let last = served == 3;
-                        let close = if last && announce { "Connection: close\r\n" } else { "" };
-                        let reply =
-                            format!("HTTP/1.1 200 OK\r\n{close}Content-Length: 14\r\n\r\nHello, World!\n");
-                        if stream.write_all(reply.as_bytes()).is_err() || last {
-                            return; // dropping the stream closes it
-                        }
-                    }
-                }
-            });
+                serve_three(&mut stream, announce, |stream, reply, _| stream.write_all(reply));
+            }); // dropping the stream closes it
         }
     });
     addr
@@ -694,27 +703,15 @@ fn tls_http_peer_closing_every_3() -> (SocketAddr, std::path::PathBuf) {
                 stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 let session = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(session, stream);
-                let (mut pending, mut buf, mut served) = (Vec::new(), [0u8; 4096], 0);
-                while let Ok(len @ 1..) = tls.read(&mut buf) {
-                    pending.extend_from_slice(&buf[..len]);
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        pending.drain(..end + 4);
-                        served += 1;
-                        let last = served == 3;
-                        let close = if last { "Connection: close\r\n" } else { "" };
-                        let reply =
-                            format!("HTTP/1.1 200 OK\r\n{close}Content-Length: 14\r\n\r\nHello, World!\n");
-                        if tls.write_all(reply.as_bytes()).is_err() {
-                            return;
-                        }
-                        if last {
-                            // The reply and close_notify leave together, in one write.
-                            tls.conn.send_close_notify();
-                            let _ = tls.flush();
-                            return;
-                        }
+                serve_three(&mut tls, true, |tls, reply, last| {
+                    // Into the session, not the socket: the last reply and close_notify then
+                    // leave together, in one write.
+                    tls.conn.writer().write_all(reply)?;
+                    if last {
+                        tls.conn.send_close_notify();
                     }
-                }
+                    tls.flush()
+                });
             });
         }
     });
