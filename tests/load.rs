@@ -366,6 +366,30 @@ fn http_is_verified_against_the_real_http_service() {
     assert!(report.tally.refused.is_empty(), "{}", report.render_text());
 }
 
+/// `--path`: another route of the real HTTP service is driven and its replies framed (any
+/// body, since only `/`'s is known); a path it does not have is refused (404), and a path that
+/// could break the request line is refused before anything is sent.
+#[test]
+fn http_path_drives_another_route() {
+    let server = serve_one(Http::new(HttpConfig::default()));
+    let addr = server.tcp.to_string();
+    let out = reactor_load(&[
+        "http", "--addr", &addr, "--path", "/stats", "-c", "2", "-d", "2", "-n", "40", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    assert_eq!((v["completed"].as_u64(), v["path"].as_str()), (Some(40), Some("/stats")), "{v}");
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+
+    let out = reactor_load(&["http", "--addr", &addr, "--path", "/nope", "-c", "1", "-n", "5", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["refused"]["HTTP/1.1 404 Not Found"], 5, "{v}");
+
+    let out = reactor_load(&["http", "--addr", &addr, "--path", "/a b", "-n", "5"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--path must start with /"), "{stderr}");
+}
+
 /// An HTTP peer that answers every request (one per blank line) with `reply`.
 fn http_peer(reply: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -71,6 +71,10 @@ pub struct LoadArgs {
     /// Print a CSV header line and one row instead of text.
     #[arg(long)]
     pub csv: bool,
+    /// http: the path to GET. Its body is checked only for `/` (the benchmark route, which must
+    /// answer "Hello, World!\n"); for any other path, the status (2xx) and the framing.
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub path: String,
     /// kv: keys in total, split evenly among the connections (each owns its own).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub keys: usize,
@@ -117,6 +121,7 @@ impl LoadArgs {
             live: std::io::stdout().is_terminal() && !self.json && !self.csv,
             keys: self.keys,
             value_size: self.value_size,
+            path: self.path.clone(),
             tls,
             ..LoadConfig::new(self.service, addr)
         };

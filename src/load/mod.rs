@@ -138,6 +138,8 @@ pub struct LoadConfig {
     pub keys: usize,
     /// kv: bytes per value.
     pub value_size: usize,
+    /// http: the path to `GET` (its body is checked only for `/`).
+    pub path: String,
     /// Speak TLS (TCP services only): whom to trust, and the server's name.
     pub tls: Option<tls::TlsClient>,
 }
@@ -167,6 +169,7 @@ impl LoadConfig {
             live: false,
             keys: 10_000,
             value_size: 64,
+            path: "/".into(),
             tls: None,
         }
     }
@@ -218,7 +221,7 @@ impl LoadConfig {
         // holds in memory before it starts, rather than find out from the allocator.
         let (request, sized_by) = match self.service {
             Service::Kv => (self.value_size + 64, "--value-size"),
-            Service::Http => (128, "the request"),
+            Service::Http => (128 + self.path.len(), "the request"),
             Service::Echo | Service::Udp | Service::Chat => (self.size.max(64), "--size"),
         };
         let held = (self.conns as u128) * (self.depth as u128) * (request as u128);
@@ -231,6 +234,11 @@ impl LoadConfig {
         }
         if self.service == Service::Kv && self.value_size < workload::kv::MIN_VALUE {
             return bad(format!("--value-size must be at least {}", workload::kv::MIN_VALUE));
+        }
+        if !workload::http::valid_path(&self.path) {
+            return bad(
+                "--path must start with / and hold only visible ASCII (escape the rest as %XX)".into()
+            );
         }
         if self.service == Service::Kv && self.keys == 0 {
             return bad("--keys must be at least 1".into());

@@ -171,7 +171,7 @@ impl Report {
         };
         let what = match c.service {
             Service::Kv => format!("SET/GET of {}-byte values over {} keys", c.value_size, c.keys),
-            Service::Http => "GET /".into(),
+            Service::Http => format!("GET {}", c.path),
             _ => format!("{}-byte requests", c.size),
         };
         let reopened = if t.reconnects > 0 {
@@ -296,6 +296,7 @@ impl Report {
             ("size", Int(c.size as u64)),
             ("keys", Int(c.keys as u64)),
             ("value_size", Int(c.value_size as u64)),
+            ("path", Str(c.path.clone())),
             ("tls", Bool(c.tls.is_some())),
             ("duration_s", duration),
             ("requests_asked", requests),

@@ -154,7 +154,7 @@ pub fn for_config(config: &LoadConfig) -> Box<dyn Workload> {
     match config.service {
         Service::Echo | Service::Udp => Box::new(echo::EchoLoad::new(config.size)),
         Service::Chat => Box::new(chat::ChatLoad::new(config.size, config.conns)),
-        Service::Http => Box::new(http::HttpLoad::new(&config.addr.to_string())),
+        Service::Http => Box::new(http::HttpLoad::new(&config.addr.to_string(), &config.path)),
         Service::Kv => Box::new(kv::KvLoad::new(config.keys, config.value_size, config.conns)),
     }
 }
