@@ -400,3 +400,50 @@ fn plain_http_to_an_https_port_is_told_so_in_plain_http() {
     https.read_to_end(&mut reply).unwrap();
     assert!(reply.ends_with(b"Hello, World!\n"));
 }
+
+/// The body timeout counts the peer's bytes as they arrive, not as TLS records complete: a
+/// slow but steady upload over TLS, whose body is one record taking longer than the timeout
+/// to come in, is answered in full, as it is in plaintext (and as nginx's client_body_timeout,
+/// reset by every read, allows). Before, only a whole record's plaintext reset the clock: at
+/// 16 KiB records, an upload slower than 273 bytes a second got 408 at the default 60 s.
+#[test]
+fn a_slow_steady_tls_body_is_not_cut_off_between_records() {
+    let identity = Identity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let http_config = tls::server_config(&identity, &[b"http/1.1"]).unwrap();
+    let mut reactor = Reactor::new(Config::default()).unwrap();
+    let body_timeout = Duration::from_millis(400);
+    let svc = reactor.add_service(Http::new(HttpConfig { body_timeout, ..HttpConfig::default() }));
+    let addr = reactor.listen_tls("127.0.0.1:0".parse().unwrap(), svc, http_config).unwrap();
+    let cert_file =
+        std::env::temp_dir().join(format!("reactor-test-{}-{}.pem", std::process::id(), addr.port()));
+    identity.write_cert(&cert_file).unwrap();
+    let client = tls::client_config(Some(&cert_file), false).unwrap();
+    let _ = std::fs::remove_file(&cert_file);
+    let _server = common::Server::run(reactor, addr);
+
+    let mut stream = tls_connect(addr, &client);
+    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n").unwrap();
+    stream.flush().unwrap();
+    // The body as one record, whose ciphertext goes out a few bytes at a time, each gap well
+    // inside the timeout, the whole of it three times as long.
+    stream.conn.writer().write_all(&[b'b'; 300]).unwrap();
+    let mut record = Vec::new();
+    while stream.conn.wants_write() {
+        stream.conn.write_tls(&mut record).unwrap();
+    }
+    let pieces = 30;
+    for piece in record.chunks(record.len().div_ceil(pieces)) {
+        std::thread::sleep(body_timeout * 3 / pieces as u32 + Duration::from_millis(10));
+        stream.sock.write_all(piece).unwrap();
+    }
+    let mut reply = Vec::new();
+    let mut buf = [0; 1024];
+    while !reply.ends_with(&[b'b'; 300]) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
+}

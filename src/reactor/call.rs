@@ -31,6 +31,7 @@ impl Reactor {
             Cx::new(self.now, self.wall, id, peer, &mut self.out, &mut self.outbox, &self.stats, owed)
                 .with_output_limit(self.config.max_output)
                 .with_reads_paused(conn.read_paused || conn.held)
+                .with_last_read(conn.last_read)
                 .with_draining(self.phase == Phase::Draining)
                 .with_board(self.board.as_ref().map(|(board, index)| (board, *index)));
         let buffered_before = conn.input.len();

@@ -128,6 +128,9 @@ pub struct Conn {
     /// The last sign of life from the peer: bytes read from it, or owed output it finally
     /// took. What we or others send it does not count. The idle timeout measures from here.
     pub(crate) last_active: Instant,
+    /// When bytes last came from the peer (raw: on TLS, ciphertext, whether or not it
+    /// completed a record), for [`crate::service::Cx::last_read`].
+    pub(crate) last_read: Instant,
     /// The deadline the service asked for, and the earliest one already in the timer heap.
     pub(crate) service_timer: Option<Instant>,
     pub(crate) service_timer_armed: Option<Instant>,
@@ -160,6 +163,7 @@ impl Conn {
             idled: false,
             queued: false,
             last_active: now,
+            last_read: now,
             service_timer: None,
             service_timer_armed: None,
             tls: None,

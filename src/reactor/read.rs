@@ -47,6 +47,7 @@ impl Reactor {
                     self.stats.bytes_in += n as u64;
                     self.stats.reads += 1;
                     conn.last_active = self.now;
+                    conn.last_read = self.now;
                     budget = budget.saturating_sub(n);
                     if conn.state == State::Open {
                         if conn.awaiting_proxy {

@@ -156,6 +156,7 @@ pub struct Cx<'a> {
     pending_output: usize,
     output_limit: usize,
     reads_paused: bool,
+    last_read: Option<Instant>,
     draining: bool,
     close: bool,
     timer: Option<Instant>,
@@ -186,6 +187,7 @@ impl<'a> Cx<'a> {
             pending_output,
             output_limit: usize::MAX,
             reads_paused: false,
+            last_read: None,
             draining: false,
             close: false,
             timer: None,
@@ -217,6 +219,21 @@ impl<'a> Cx<'a> {
     /// waiting unread on our side, so a slow request is not the peer's doing.
     pub fn reads_paused(&self) -> bool {
         self.reads_paused
+    }
+
+    /// When bytes last came from the peer, for [`Cx::last_read`].
+    pub fn with_last_read(mut self, at: Instant) -> Self {
+        self.last_read = Some(at);
+        self
+    }
+
+    /// When bytes last came from the peer, if the caller knows (the reactor always does).
+    /// Unlike the calls to `input`, this counts bytes that did not reach the service yet: on
+    /// TLS, part of a record, which yields no plaintext until the record is whole. A timeout
+    /// meant as "the peer went quiet" should ask this, or a peer sending steadily but slower
+    /// than a record per period would look silent.
+    pub fn last_read(&self) -> Option<Instant> {
+        self.last_read
     }
 
     /// Marks the call as made during a graceful shutdown, for [`Cx::draining`].

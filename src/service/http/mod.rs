@@ -317,6 +317,13 @@ impl Service for Http {
                 (deadline, self.config.head_timeout, "head", *head_only)
             }
             State::Body { deadline, request, .. } => {
+                // Bytes that came since the last `input` count as the body moving too: on
+                // TLS, a record's ciphertext arrives piece by piece and reaches `input` only
+                // once it is whole (up to 16 KiB), so an upload slower than a record per
+                // period would otherwise be cut off while it keeps coming.
+                if let Some(heard) = cx.last_read() {
+                    *deadline = (*deadline).max(heard + self.config.body_timeout);
+                }
                 (deadline, self.config.body_timeout, "body", request.head_only)
             }
             State::Idle | State::Closed => return,
