@@ -377,12 +377,23 @@ fn plain_http_to_an_https_port_is_told_so_in_plain_http() {
         reply.ends_with("\r\n\r\nThis port speaks HTTPS: a plain HTTP request was sent to it.\n"),
         "{reply}"
     );
-
-    let mut garbage = common::connect(s.http);
-    garbage.write_all(b"\x00\x01 not a request\r\n").unwrap();
+    assert!(reply.contains("\r\nDate: "), "a 4xx carries a Date (RFC 9110 6.6.1): {reply}");
+    // A HEAD's answer has no content, this one too.
+    let mut head = common::connect(s.http);
+    head.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut reply = Vec::new();
-    let _ = garbage.read_to_end(&mut reply);
-    assert!(reply.is_empty() || reply[0] == 0x15, "not HTTP either: the alert, got {reply:?}");
+    head.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 400 ") && reply.ends_with("\r\n\r\n"), "{reply}");
+
+    // Not a request line (nor a method: a PROXY header on the wrong listener): the alert.
+    for not_http in [&b"\x00\x01 not a request\r\n"[..], b"PROXY TCP4 127.0.0.2 127.0.0.1 1 2\r\n"] {
+        let mut garbage = common::connect(s.http);
+        garbage.write_all(not_http).unwrap();
+        let mut reply = Vec::new();
+        let _ = garbage.read_to_end(&mut reply);
+        assert!(reply.is_empty() || reply[0] == 0x15, "not HTTP: the alert, got {reply:?}");
+    }
 
     if common::have("curl") {
         let out = common::output(

@@ -67,9 +67,9 @@ impl Reactor {
     /// close gracefully, so the reply is not lost to a reset. Returns whether it did.
     fn plaintext_on_tls(&mut self, key: usize, n: usize) -> bool {
         let Some(conn) = self.conns.get_mut(key) else { return false };
-        let service = &self.services[conn.service];
-        let reply = service.plaintext_on_tls();
-        if reply.is_empty() || !service.looks_like_plaintext(&self.rbuf[..n]) {
+        let service = &mut self.services[conn.service];
+        self.out.clear();
+        if !service.plaintext_on_tls(&self.rbuf[..n], self.wall, &mut self.out) {
             return false;
         }
         log::debug!(
@@ -80,7 +80,7 @@ impl Reactor {
         );
         // Past the TLS session: it never began, and the peer could not read its records.
         conn.tls = None;
-        match transmit(conn, reply, &mut self.cipher, self.poll.registry(), &mut self.stats) {
+        match transmit(conn, &self.out, &mut self.cipher, self.poll.registry(), &mut self.stats) {
             Ok(()) => {
                 self.begin_close(key, CloseReason::Error);
                 self.settle(key);

@@ -408,18 +408,13 @@ pub trait Service: Send + 'static {
         b"server busy: too many connections\n"
     }
 
-    /// Bytes sent in the clear, instead of a TLS alert, to a peer that sent this protocol in
-    /// plaintext to a `tls://` listener (a first read that [`Service::looks_like_plaintext`]),
-    /// just before it is closed. Empty (the default): the alert alone, as for any other bad
-    /// handshake. HTTP answers `400`, as nginx does, so `curl http://` to an HTTPS port
-    /// explains itself instead of printing the alert's bytes.
-    fn plaintext_on_tls(&self) -> &[u8] {
-        b""
-    }
-
-    /// Whether the first bytes of a connection read as this protocol in plaintext (see
-    /// [`Service::plaintext_on_tls`]). A TLS record starts with byte 22, which no text does.
-    fn looks_like_plaintext(&self, _first: &[u8]) -> bool {
+    /// The first bytes on a `tls://` listener (`first`) failed as TLS. If they read as this
+    /// protocol in plaintext, write into `out` a reply the peer can read without TLS and
+    /// return true: it is sent in the clear, and the connection closed. The default, false,
+    /// leaves the TLS alert alone, as for any other bad handshake. HTTP answers `400`, as
+    /// nginx does, so `curl http://` to an HTTPS port explains itself instead of printing the
+    /// alert's bytes. (A TLS record starts with byte 22, which no text does.)
+    fn plaintext_on_tls(&mut self, _first: &[u8], _wall: SystemTime, _out: &mut Vec<u8>) -> bool {
         false
     }
 }
@@ -460,9 +455,7 @@ pub trait AnyService: Send {
     /// See [`Service::refusal`].
     fn refusal(&self) -> &[u8];
     /// See [`Service::plaintext_on_tls`].
-    fn plaintext_on_tls(&self) -> &[u8];
-    /// See [`Service::looks_like_plaintext`].
-    fn looks_like_plaintext(&self, first: &[u8]) -> bool;
+    fn plaintext_on_tls(&mut self, first: &[u8], wall: SystemTime, out: &mut Vec<u8>) -> bool;
 }
 
 impl<S: Service> AnyService for S {
@@ -518,12 +511,8 @@ impl<S: Service> AnyService for S {
         Service::refusal(self)
     }
 
-    fn plaintext_on_tls(&self) -> &[u8] {
-        Service::plaintext_on_tls(self)
-    }
-
-    fn looks_like_plaintext(&self, first: &[u8]) -> bool {
-        Service::looks_like_plaintext(self, first)
+    fn plaintext_on_tls(&mut self, first: &[u8], wall: SystemTime, out: &mut Vec<u8>) -> bool {
+        Service::plaintext_on_tls(self, first, wall, out)
     }
 }
 

@@ -363,17 +363,30 @@ impl Service for Http {
         log::debug!("{}: {} -> gone ({reason:?})", cx.id(), session.state.name());
     }
 
-    /// A plain HTTP request to an HTTPS port: nginx's answer, in words the user can act on.
-    fn plaintext_on_tls(&self) -> &[u8] {
-        b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\
-          Content-Length: 60\r\n\r\nThis port speaks HTTPS: a plain HTTP request was sent to it.\n"
-    }
-
-    /// A request line's start: a method token (RFC 9110 §9: letters, by every method in use)
-    /// and a space.
-    fn looks_like_plaintext(&self, first: &[u8]) -> bool {
-        let method = first.iter().take_while(|b| b.is_ascii_uppercase()).count();
-        (1..=16).contains(&method) && first.get(method) == Some(&b' ')
+    /// A plain HTTP request to an HTTPS port: nginx's answer, in words the user can act on,
+    /// for a first read that starts with a request line's method and a space (so a PROXY
+    /// header sent to a `tls://` listener, say, still just gets the alert).
+    fn plaintext_on_tls(&mut self, first: &[u8], wall: SystemTime, out: &mut Vec<u8>) -> bool {
+        let Some(space) = first.iter().take(8).position(|&b| b == b' ') else {
+            return false;
+        };
+        let method = Method::from_token(&first[..space]);
+        if method == Method::Unknown {
+            return false;
+        }
+        self.refresh_date(wall);
+        let status = Status::BadRequest;
+        self.counters.count(status);
+        let reply = Reply {
+            status,
+            connection: ConnectionField::Close,
+            content_type: b"text/plain",
+            allow: None,
+            body: b"This port speaks HTTPS: a plain HTTP request was sent to it.\n",
+            head_only: method == Method::Head,
+        };
+        reply.write_to(out, self.date.text());
+        true
     }
 
     /// Over the connection limit the peer still gets an HTTP answer it can understand. A 5xx

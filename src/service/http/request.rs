@@ -39,6 +39,20 @@ pub(super) enum Method {
     Unknown,
 }
 
+impl Method {
+    /// The method a request line's first token names (case-sensitive, RFC 9110 §9.1).
+    pub(super) fn from_token(token: &[u8]) -> Method {
+        match token {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"OPTIONS" => Method::Options,
+            b"PUT" | b"DELETE" | b"PATCH" | b"CONNECT" | b"TRACE" => Method::Other,
+            _ => Method::Unknown,
+        }
+    }
+}
+
 /// The protocol versions this server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Version {
@@ -116,14 +130,7 @@ pub(super) fn parse_head<'b>(buf: &'b [u8], limits: Limits) -> Result<Option<Hea
         return Err(Status::BadRequest);
     };
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-    let method = match method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "OPTIONS" => Method::Options,
-        "PUT" | "DELETE" | "PATCH" | "CONNECT" | "TRACE" => Method::Other,
-        _ => Method::Unknown,
-    };
+    let method = Method::from_token(method.as_bytes());
     let path = target_path(target.as_bytes()).ok_or(Status::BadRequest)?;
     // RFC 9112 §3.2.4: the asterisk-form is only for a server-wide OPTIONS.
     if path == b"*" && method != Method::Options {
