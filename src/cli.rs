@@ -81,6 +81,15 @@ pub struct ServeArgs {
     /// kv: largest bulk string (a key or value) in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = KvConfig::default().max_bulk)]
     pub kv_max_bulk: usize,
+    /// kv: the password clients must give (AUTH) before any other command, as Redis's
+    /// requirepass. Better set through the environment: a command line is visible to every
+    /// user of the machine.
+    #[arg(long, value_name = "PASSWORD", env = "REACTOR_KV_REQUIREPASS", hide_env_values = true)]
+    pub kv_requirepass: Option<String>,
+    /// kv: with no password set, serve only clients from a loopback address (Redis's
+    /// protected-mode); others get -DENIED and are closed.
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no, action = clap::ArgAction::Set)]
+    pub kv_protected_mode: bool,
     /// Longest chat line in bytes; longer lines are rejected with an error line.
     #[arg(long, value_name = "BYTES", default_value_t = ChatConfig::default().max_line)]
     pub chat_max_line: usize,
@@ -204,6 +213,15 @@ pub(crate) fn secs(value: f64, what: &str) -> Result<Duration, String> {
 }
 
 /// [`secs`], and more than zero.
+/// `yes` or `no`, as Redis spells its booleans.
+fn yes_no(text: &str) -> Result<bool, String> {
+    match text {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("{text:?} is not yes or no")),
+    }
+}
+
 fn positive_secs(value: f64, what: &str) -> Result<Duration, String> {
     Some(secs(value, what)?)
         .filter(|t| !t.is_zero())
@@ -373,6 +391,8 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 max_bulk,
                 max_query: max_bulk.saturating_mul(2),
                 timeout_secs: args.idle_timeout,
+                requirepass: args.kv_requirepass.clone().filter(|p| !p.is_empty()),
+                protected_mode: args.kv_protected_mode,
                 ..KvConfig::default()
             };
             let service = reactor.add_service(Kv::new(config));

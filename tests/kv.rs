@@ -480,3 +480,43 @@ fn a_prompt_subscriber_survives_one_message_larger_than_the_output_limit() {
         redis::cmd("PUBSUB").arg("NUMSUB").arg("news").query(&mut publisher).unwrap();
     assert_eq!(subscribers, [("news".to_string(), 1)]);
 }
+
+/// Protected mode, through a real socket: behind a PROXY-protocol listener (HAProxy's
+/// `send-proxy`) a client the header says is at 10.1.2.3 is refused with `-DENIED` and closed,
+/// while one at a loopback address is served; with a password, redis-rs logs in from the URL.
+#[test]
+fn protected_mode_refuses_a_remote_client_and_a_password_lets_it_in() {
+    use reactor::reactor::ListenOptions;
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let proxied = ListenOptions { proxy_protocol: true, ..ListenOptions::default() };
+    let mut reactor = Reactor::new(Config::default()).unwrap();
+    let open = reactor.add_service(Kv::new(KvConfig::default()));
+    let behind_proxy = reactor.listen_with(any, open, proxied).unwrap();
+    let password = KvConfig { requirepass: Some("s3cret".into()), ..KvConfig::default() };
+    let locked = reactor.add_service(Kv::new(password));
+    let with_password = reactor.listen(any, locked).unwrap();
+    let _s = common::Server::run(reactor, with_password);
+
+    // Sends a PROXY header and a PING; returns the first line of the reply, and the stream.
+    let ask = |header: &str| {
+        let mut stream = common::connect(behind_proxy);
+        stream.write_all(format!("{header}PING\r\n").as_bytes()).unwrap();
+        let (mut reply, mut byte) = (Vec::new(), [0; 1]);
+        while !reply.ends_with(b"\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+            reply.push(byte[0]);
+        }
+        (String::from_utf8_lossy(&reply).into_owned(), stream)
+    };
+    let (remote, mut stream) = ask("PROXY TCP4 10.1.2.3 127.0.0.1 5000 6380\r\n");
+    assert!(remote.starts_with("-DENIED Running in protected mode"), "{remote}");
+    assert_eq!(stream.read(&mut [0; 16]).unwrap(), 0, "closed after the refusal");
+    let (local, _stream) = ask("PROXY TCP4 127.0.0.2 127.0.0.1 5000 6380\r\n");
+    assert_eq!(local, "+PONG\r\n", "a loopback client is served");
+
+    let refused = connect_url(&format!("redis://{with_password}/"))
+        .and_then(|mut con| redis::cmd("PING").query::<String>(&mut con));
+    assert!(refused.is_err_and(|e| e.to_string().contains("NOAUTH")), "no password, no PING");
+    let mut con = connect_url(&format!("redis://:s3cret@{with_password}/")).unwrap();
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}

@@ -136,6 +136,38 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     assert!(!stderr.contains("ERR"), "redis-benchmark complained: {stderr}");
 }
 
+/// With `--kv-requirepass`, redis-cli and redis-benchmark are refused until they give the
+/// password (`-a`), and work once they do, as against `redis-server --requirepass`.
+#[test]
+fn redis_cli_and_redis_benchmark_log_in_with_a_password() {
+    if !common::have("redis-cli") || !common::have("redis-benchmark") {
+        return;
+    }
+    let server = Binary::start(&["serve", "--kv", "127.0.0.1:0", "--kv-requirepass", "s3cret"]);
+    let port = server.addr("kv:tcp").port().to_string();
+    let cli = |args: &[&str]| {
+        let out = common::output(Command::new("redis-cli").args(["-p", &port]).args(args));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cli(&["SET", "k", "v"]), "NOAUTH Authentication required.\n\n");
+    assert_eq!(cli(&["-a", "wrong", "--no-auth-warning", "GET", "k"]), "NOAUTH Authentication required.\n\n");
+    assert_eq!(cli(&["-a", "s3cret", "--no-auth-warning", "SET", "k", "v"]), "OK\n");
+    assert_eq!(cli(&["-a", "s3cret", "--no-auth-warning", "GET", "k"]), "v\n");
+    let bench = |password: Option<&str>| {
+        let mut command = Command::new("redis-benchmark");
+        command.args(["-p", &port, "-q", "-n", "2000", "-t", "set,get"]);
+        if let Some(password) = password {
+            command.args(["-a", password]);
+        }
+        let out = common::output(&mut command);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    let refused = bench(None);
+    assert!(refused.contains("NOAUTH") && !refused.contains("requests per second"), "{refused}");
+    let served = bench(Some("s3cret"));
+    assert!(served.contains("SET: ") && served.contains("GET: ") && !served.contains("NOAUTH"), "{served}");
+}
+
 /// `redis-cli SUBSCRIBE` (a long-running client that only reads pushes) receives what another
 /// `redis-cli PUBLISH`es, channel and pattern alike.
 #[test]

@@ -71,6 +71,14 @@ pub struct KvConfig {
     /// (Redis's `denyoom` flag: SET, INCR, MSET…) are refused with `-OOM`, as Redis refuses
     /// them at its `maxmemory`; reads and deletes go on. Capped at [`store::MAX_KEYS`].
     pub max_keys: usize,
+    /// The password of the `default` user (Redis's `requirepass`): when set, a client must
+    /// `AUTH` (or `HELLO … AUTH`) before any command but `AUTH`, `HELLO`, `QUIT` and `RESET`,
+    /// which get `-NOAUTH Authentication required.`
+    pub requirepass: Option<String>,
+    /// Redis's `protected-mode`: with no password set, only clients from a loopback address
+    /// are served; any other gets `-DENIED …` and is closed. A server bound to `0.0.0.0` by
+    /// mistake so does not hand its data to the network.
+    pub protected_mode: bool,
 }
 
 /// The ceiling on `KvConfig::max_query`: 1 GiB.
@@ -86,9 +94,19 @@ impl Default for KvConfig {
             // The reactor's default idle timeout.
             timeout_secs: 300,
             max_keys: store::MAX_KEYS,
+            requirepass: None,
+            protected_mode: true,
         }
     }
 }
+
+/// Protected mode's refusal (see [`KvConfig::protected_mode`]), in Redis's words where they
+/// apply and this server's flags where Redis names its own.
+const DENIED: &[u8] =
+    b"-DENIED Running in protected mode because protected mode is enabled and no password is \
+    set for the default user. In this mode connections are only accepted from the loopback interface. \
+    To accept clients from other computers, set a password (--kv-requirepass), or, on a network you \
+    trust, start the server with --kv-protected-mode no.\r\n";
 
 /// What the service knows about one connected client, for `CLIENT LIST` / `CLIENT INFO`.
 #[derive(Debug)]
@@ -101,6 +119,8 @@ struct Client {
     last_command: &'static str,
     /// The protocol it speaks: RESP3 after `HELLO 3` (`CLIENT LIST`'s `resp=`).
     resp3: bool,
+    /// It may run commands: there is no password, or it gave it (`AUTH`).
+    authenticated: bool,
 }
 
 /// Service-wide counters reported by `INFO stats`.
@@ -180,6 +200,13 @@ impl Service for Kv {
 
     fn open(&mut self, cx: &mut Cx<'_>) -> Session {
         let now = cx.now();
+        // `to_canonical`: an IPv4 client of a dual-stack listener shows as `::ffff:a.b.c.d`.
+        let local = cx.peer().ip().to_canonical().is_loopback();
+        if self.config.protected_mode && self.config.requirepass.is_none() && !local {
+            log::warn!("kv: {} ({}) refused: protected mode, and no password is set", cx.id(), cx.peer());
+            cx.write(DENIED);
+            cx.close();
+        }
         self.clients.insert(
             cx.id().serial(),
             Client {
@@ -189,6 +216,7 @@ impl Service for Kv {
                 last_command_at: now,
                 last_command: "NULL",
                 resp3: false,
+                authenticated: self.config.requirepass.is_none(),
             },
         );
         Session { parser: Parser::new(self.limits()), transaction: None, resp3: false }

@@ -1706,7 +1706,8 @@ fn hello_handshake() {
 
 #[test]
 fn client_commands() {
-    let mut h = Harness::new(Kv::new(KvConfig::default()));
+    // Clients from other machines: served only with protected mode off (or a password).
+    let mut h = Harness::new(Kv::new(KvConfig { protected_mode: false, ..KvConfig::default() }));
     let a = h.open_from("10.0.0.1:5000".parse().unwrap());
     let b = h.open_from("10.0.0.2:6000".parse().unwrap());
     assert_eq!(ask(&mut h, a, &["CLIENT", "ID"]), format!(":{}\r\n", a.serial()));
@@ -2121,4 +2122,80 @@ fn resubscribing_what_a_client_holds_is_answered_at_the_bound() {
     assert_eq!(out, format!("*3\r\n$9\r\nsubscribe\r\n$3\r\n{last}\r\n:{count}\r\n").repeat(2));
     // A new name still does not fit.
     assert!(ask(&mut h, c, &["SUBSCRIBE", "zz"]).starts_with("-ERR too many subscriptions"));
+}
+
+/// With a password (`requirepass`), the replies redis-server 7.0.15 gave to the same
+/// commands, recorded with `redis-server --requirepass s3cret`: nothing but AUTH, HELLO, QUIT
+/// and RESET runs before the password; unknown commands and wrong arities are still named;
+/// RESET logs the client out again; a syntax error in HELLO logs nobody in.
+#[test]
+fn requirepass_allows_nothing_before_auth_as_redis() {
+    let config = KvConfig { requirepass: Some("s3cret".into()), ..KvConfig::default() };
+    let (mut h, c) = kv_with(config.clone());
+    let noauth = "-NOAUTH Authentication required.\r\n";
+    let wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    script(
+        &mut h,
+        c,
+        &[
+            (&["PING"], noauth),
+            (&["GET", "a"], noauth),
+            (&["ECHO", "x"], noauth),
+            (&["UNKNOWNCMD"], "-ERR unknown command 'UNKNOWNCMD', with args beginning with: \r\n"),
+            (&["GET"], "-ERR wrong number of arguments for 'get' command\r\n"),
+            (&["AUTH", "wrong"], wrongpass),
+            (&["AUTH", "default", "wrong"], wrongpass),
+            (&["AUTH", "bob", "s3cret"], wrongpass),
+            (&["AUTH", "a", "b", "c"], "-ERR syntax error\r\n"),
+            (
+                &["HELLO", "3"],
+                "-NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+                 HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
+                 the RESP protocol version at the same time\r\n",
+            ),
+            (
+                &["HELLO", "3", "AUTH", "default", "s3cret", "BOGUS"],
+                "-ERR Syntax error in HELLO option 'BOGUS'\r\n",
+            ),
+            (&["PING"], noauth),
+            (&["MULTI"], noauth),
+            (&["EXEC"], "-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"),
+            (&["AUTH", "s3cret"], "+OK\r\n"),
+            (&["PING"], "+PONG\r\n"),
+            (&["CONFIG", "GET", "requirepass"], "*2\r\n$11\r\nrequirepass\r\n$6\r\ns3cret\r\n"),
+            (&["RESET"], "+RESET\r\n"),
+            (&["PING"], noauth),
+            (&["AUTH", "default", "s3cret"], "+OK\r\n"),
+            (&["SET", "k", "v"], "+OK\r\n"),
+        ],
+    );
+    // HELLO with AUTH logs in and switches the protocol at once; with a wrong password, neither.
+    let c = h.open();
+    assert_eq!(ask(&mut h, c, &["HELLO", "3", "AUTH", "default", "nope"]), wrongpass);
+    assert_eq!(ask(&mut h, c, &["PING"]), noauth);
+    assert!(ask(&mut h, c, &["HELLO", "3", "AUTH", "default", "s3cret"]).starts_with("%7\r\n"));
+    assert_eq!(ask(&mut h, c, &["GET", "k"]), "$1\r\nv\r\n");
+    assert_eq!(ask(&mut h, c, &["QUIT"]), "+OK\r\n");
+}
+
+/// Protected mode (the default): with no password, a client from another machine is refused
+/// with `-DENIED` and closed; a loopback one (IPv4, IPv6, or IPv4 seen through a dual-stack
+/// socket) is served. A password, or `protected_mode: false`, lets the others in.
+#[test]
+fn protected_mode_refuses_remote_clients_without_a_password() {
+    let mut h = Harness::new(Kv::new(KvConfig::default()));
+    let remote = h.open_from("10.1.2.3:5000".parse().unwrap());
+    assert!(h.take_text(remote).starts_with("-DENIED Running in protected mode"));
+    assert!(h.is_closing(remote));
+    for local in ["127.0.0.1:5000", "127.9.9.9:5000", "[::1]:5000", "[::ffff:127.0.0.1]:5000"] {
+        let c = h.open_from(local.parse().unwrap());
+        assert_eq!(ask(&mut h, c, &["PING"]), "+PONG\r\n", "{local}");
+    }
+    let config = KvConfig { requirepass: Some("pw".into()), ..KvConfig::default() };
+    let mut h = Harness::new(Kv::new(config));
+    let remote = h.open_from("10.1.2.3:5000".parse().unwrap());
+    assert_eq!(ask(&mut h, remote, &["AUTH", "pw"]), "+OK\r\n");
+    let mut h = Harness::new(Kv::new(KvConfig { protected_mode: false, ..KvConfig::default() }));
+    let remote = h.open_from("10.1.2.3:5000".parse().unwrap());
+    assert_eq!(ask(&mut h, remote, &["PING"]), "+PONG\r\n");
 }

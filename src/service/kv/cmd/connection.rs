@@ -57,21 +57,50 @@ pub(super) fn quit(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 /// none, which is how Redis starts without `requirepass`. So, as there, a client configured
 /// with `default` and any password logs in, another user is refused, and a password alone is
 /// an error that says why (Redis's words, which clients show to their users).
-pub(super) fn auth(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    match args.len() {
-        2 => reply::err(
-            cx.out(),
-            "AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        ),
-        3 if known_user(args.arg(1)) => cx.write(reply::OK),
-        3 => wrong_pass(cx.out()),
-        _ => syntax_error(cx.out()),
+pub(super) fn auth(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let (user, password) = match args.len() {
+        2 if kv.config.requirepass.is_none() => {
+            return reply::err(
+                cx.out(),
+                "AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            );
+        }
+        2 => (&b"default"[..], args.arg(1)),
+        3 => (args.arg(1), args.arg(2)),
+        _ => return syntax_error(cx.out()),
+    };
+    if log_in(kv, cx, user, password) {
+        cx.write(reply::OK);
+    } else {
+        wrong_pass(cx.out());
     }
 }
 
-fn known_user(name: &[u8]) -> bool {
-    name == b"default"
+/// Checks `user` and `password` (the `default` user only; any password when none is set)
+/// and marks the client authenticated if they are right.
+fn log_in(kv: &mut Kv, cx: &Cx<'_>, user: &[u8], password: &[u8]) -> bool {
+    let right = user == b"default"
+        && kv.config.requirepass.as_deref().is_none_or(|expected| same_secret(expected.as_bytes(), password));
+    if right && let Some(client) = kv.clients.get_mut(&cx.id().serial()) {
+        client.authenticated = true;
+    }
+    if !right {
+        log::info!("kv: {} ({}): failed AUTH", cx.id(), cx.peer());
+    }
+    right
+}
+
+/// `a == b`, in a time that depends on their lengths only, not on where they first differ:
+/// an attacker timing replies learns nothing about how much of a guess was right (Redis's
+/// `time_independent_strcmp` does the same).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let longest = a.len().max(b.len());
+    let mut differ = u8::from(a.len() != b.len());
+    for i in 0..longest {
+        differ |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    differ == 0
 }
 
 fn wrong_pass(out: &mut Vec<u8>) {
@@ -98,16 +127,13 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         }
         next = 2;
     }
-    let mut name = None;
+    let (mut name, mut login) = (None, None);
     while let Some(option) = args.get(next) {
         if option.eq_ignore_ascii_case(b"setname") && args.get(next + 1).is_some() {
             name = args.get(next + 1);
             next += 2;
         } else if option.eq_ignore_ascii_case(b"auth") && args.get(next + 2).is_some() {
-            // As for AUTH: `default` needs no password, so any will do.
-            if !known_user(args.arg(next + 1)) {
-                return wrong_pass(cx.out());
-            }
+            login = Some((args.arg(next + 1), args.arg(next + 2)));
             next += 3;
         } else {
             let mut text = b"ERR Syntax error in HELLO option '".to_vec();
@@ -115,6 +141,23 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             text.push(b'\'');
             return reply::error_bytes(cx.out(), &text);
         }
+    }
+    // Every option is read before any is acted on, as in Redis: a syntax error logs nobody in.
+    // As AUTH: any password for `default` when none is set.
+    if let Some((user, password)) = login
+        && !log_in(kv, cx, user, password)
+    {
+        return wrong_pass(cx.out());
+    }
+    // Without its password a client may not pick a protocol: only log in while picking one.
+    if kv.config.requirepass.is_some() && !kv.clients.get(&cx.id().serial()).is_some_and(|c| c.authenticated)
+    {
+        return reply::error_bytes(
+            cx.out(),
+            b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO \
+              AUTH <user> <pass> option can be used to authenticate the client and select the RESP \
+              protocol version at the same time",
+        );
     }
     if let Some(name) = name
         && !set_name(kv, cx, name)

@@ -231,6 +231,21 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         }
         return wrong_arity(command.name, cx.out());
     }
+    // With a password set, a client that has not given it may only AUTH, HELLO, QUIT or
+    // RESET (the commands Redis flags `no_auth`). After the checks above, as in Redis: an
+    // unknown command or a wrong arity is reported as such even then.
+    if kv.config.requirepass.is_some() && !command.flags.contains(&"no_auth") && !authenticated(kv, cx) {
+        if let Some(t) = transaction.as_mut() {
+            t.failed = true;
+        }
+        if command.name == "exec" {
+            return reply::error_bytes(
+                cx.out(),
+                &[&b"EXECABORT Transaction discarded because of: "[..], NOAUTH].concat(),
+            );
+        }
+        return reply::error_bytes(cx.out(), NOAUTH);
+    }
     // A RESP2 client in pub/sub mode may only (un)subscribe, PING, QUIT or RESET: anything
     // else's reply could not be told from a message (RESP3's pushes can). A container
     // (`CONFIG GET`) is checked in `dispatch_sub`, once its subcommand is known: Redis reports
@@ -428,8 +443,11 @@ fn reset(kv: &mut Kv, transaction: &mut Option<Transaction>, cx: &mut Cx<'_>) {
     kv.store.unwatch(client, cx.now());
     kv.pubsub.forget(client);
     kv.resp3 = false;
+    let password = kv.config.requirepass.is_some();
     if let Some(c) = kv.clients.get_mut(&client) {
         c.name = None;
+        // Back to a new connection's state: with a password, that is not authenticated.
+        c.authenticated = !password;
     }
     reply::simple(cx.out(), "RESET");
 }
@@ -459,6 +477,14 @@ fn cross_protocol_attack(cx: &mut Cx<'_>) {
 }
 
 /// Records the command a client ran last, for `CLIENT LIST`'s `cmd=` and `idle=`.
+/// `-NOAUTH`'s text, without the `-`.
+const NOAUTH: &[u8] = b"NOAUTH Authentication required.";
+
+/// Whether this client may run commands (see `KvConfig::requirepass`).
+fn authenticated(kv: &Kv, cx: &Cx<'_>) -> bool {
+    kv.clients.get(&cx.id().serial()).is_some_and(|c| c.authenticated)
+}
+
 fn note_command(kv: &mut Kv, cx: &Cx<'_>, name: &'static str) {
     if let Some(client) = kv.clients.get_mut(&cx.id().serial()) {
         client.last_command = name;

@@ -148,7 +148,9 @@ fn config_get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let max_bulk = kv.config.max_bulk.to_string();
     let max_query = kv.config.max_query.to_string();
     let timeout = kv.config.timeout_secs.to_string();
-    let params: [(&str, &str); 9] = [
+    let requirepass = kv.config.requirepass.clone().unwrap_or_default();
+    let protected = if kv.config.protected_mode { "yes" } else { "no" };
+    let params: [(&str, &str); 11] = [
         ("save", ""),
         ("appendonly", "no"),
         ("databases", "1"),
@@ -158,6 +160,9 @@ fn config_get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         ("hz", "10"),
         ("proto-max-bulk-len", &max_bulk),
         ("client-query-buffer-limit", &max_query),
+        // As Redis answers it: to a client that is in, the password itself.
+        ("requirepass", &requirepass),
+        ("protected-mode", protected),
     ];
     let asked: Vec<&[u8]> = args.iter_from(2).collect();
     let patterns: Vec<Vec<u8>> = asked.iter().map(|p| p.to_ascii_lowercase()).collect();
