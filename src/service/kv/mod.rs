@@ -219,7 +219,9 @@ impl Service for Kv {
                 authenticated: self.config.requirepass.is_none(),
             },
         );
-        Session { parser: Parser::new(self.limits()), transaction: None, resp3: false }
+        let mut parser = Parser::new(self.limits());
+        parser.set_unauthenticated(self.config.requirepass.is_some());
+        Session { parser, transaction: None, resp3: false }
     }
 
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
@@ -240,6 +242,12 @@ impl Service for Kv {
                     if !args.is_empty() {
                         self.resp3 = session.resp3;
                         cmd::execute(self, &mut session.transaction, args, cx);
+                        if self.config.requirepass.is_some() {
+                            // AUTH (or RESET) may have changed it: the next request's bounds.
+                            let authenticated =
+                                self.clients.get(&cx.id().serial()).is_some_and(|c| c.authenticated);
+                            session.parser.set_unauthenticated(!authenticated);
+                        }
                         if session.resp3 != self.resp3 {
                             // HELLO (or RESET) switched it: messages to this client change shape.
                             session.resp3 = self.resp3;

@@ -43,6 +43,14 @@ use std::ops::Range;
 /// `PROTO_INLINE_MAX_SIZE`).
 pub const INLINE_MAX: usize = 64 * 1024;
 
+/// Most arguments in a multibulk request from a client that has yet to give the password
+/// (Redis's bound since CVE-2021-32675: one who cannot run a command may not make the server
+/// buffer a large one).
+pub const UNAUTHENTICATED_MAX_ARGS: i64 = 10;
+
+/// Largest bulk string from a client that has yet to give the password (Redis's, as above).
+pub const UNAUTHENTICATED_MAX_BULK: i64 = 16 * 1024;
+
 /// The limits the parser enforces (copied from [`super::KvConfig`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -74,6 +82,10 @@ pub enum ProtocolError {
     /// A bulk string's bytes not followed by CRLF. (Redis skips the two bytes unchecked; we
     /// refuse, because a wrong terminator means the length was wrong and framing is lost.)
     BulkNotTerminated,
+    /// `*<count>` over [`UNAUTHENTICATED_MAX_ARGS`] from a client that has not authenticated.
+    UnauthenticatedMultibulkLength,
+    /// `$<len>` over [`UNAUTHENTICATED_MAX_BULK`] from a client that has not authenticated.
+    UnauthenticatedBulkLength,
     /// The request as a whole would exceed `max_query`. (Redis closes such a client silently
     /// when its query buffer passes `client-query-buffer-limit`; we say why first.)
     QueryTooBig,
@@ -98,6 +110,8 @@ impl ProtocolError {
             }
             ProtocolError::InvalidBulkLength => "invalid bulk length",
             ProtocolError::BulkNotTerminated => "bulk string not terminated by CRLF",
+            ProtocolError::UnauthenticatedMultibulkLength => "unauthenticated multibulk length",
+            ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length",
             ProtocolError::QueryTooBig => "request exceeds the query buffer limit",
         };
         out.extend_from_slice(b"-ERR Protocol error: ");
@@ -144,6 +158,8 @@ pub struct Parser {
     is_inline: bool,
     /// Unescaped inline arguments, reused across requests.
     inline: Vec<u8>,
+    /// The client has yet to give the password: the `UNAUTHENTICATED_*` bounds apply.
+    unauthenticated: bool,
 }
 
 impl Parser {
@@ -157,7 +173,14 @@ impl Parser {
             args: Vec::new(),
             is_inline: false,
             inline: Vec::new(),
+            unauthenticated: false,
         }
+    }
+
+    /// Whether the client has yet to authenticate, which bounds its requests far tighter
+    /// ([`UNAUTHENTICATED_MAX_ARGS`], [`UNAUTHENTICATED_MAX_BULK`]). Checked at each header.
+    pub fn set_unauthenticated(&mut self, unauthenticated: bool) {
+        self.unauthenticated = unauthenticated;
     }
 
     /// Parses from the start of `input`, which begins with the current request. Call again with
@@ -183,6 +206,9 @@ impl Parser {
                         input.get(1..cr).and_then(parse_int).ok_or(ProtocolError::InvalidMultibulkLength)?;
                     if count > self.limits.max_args as i64 {
                         return Err(ProtocolError::InvalidMultibulkLength);
+                    }
+                    if self.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS {
+                        return Err(ProtocolError::UnauthenticatedMultibulkLength);
                     }
                     self.pos = cr + 2;
                     if count <= 0 {
@@ -210,6 +236,9 @@ impl Parser {
                         .and_then(parse_int)
                         .filter(|&len| (0..=self.limits.max_bulk as i64).contains(&len))
                         .ok_or(ProtocolError::InvalidBulkLength)? as usize;
+                    if self.unauthenticated && len as i64 > UNAUTHENTICATED_MAX_BULK {
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
+                    }
                     self.pos = cr + 2;
                     // Refuse an oversized request before buffering its bytes.
                     if self.pos + len + 2 > self.limits.max_query {

@@ -2199,3 +2199,40 @@ fn protected_mode_refuses_remote_clients_without_a_password() {
     let remote = h.open_from("10.1.2.3:5000".parse().unwrap());
     assert_eq!(ask(&mut h, remote, &["PING"]), "+PONG\r\n");
 }
+
+/// With a password set, a client that has not given it may not make the server buffer a
+/// large request, as in Redis since CVE-2021-32675: more than 10 arguments, or a bulk string
+/// over 16 KiB, is a protocol error and a close at its header, before any byte of it is
+/// held. (Recorded from redis-server 7.0.15 --requirepass.) Once in, the usual limits apply.
+#[test]
+fn requirepass_bounds_what_a_client_sends_before_auth_as_redis() {
+    let config = KvConfig { requirepass: Some("s3cret".into()), ..KvConfig::default() };
+    let mut h = Harness::new(Kv::new(config.clone()));
+    let c = h.open();
+    h.input(c, b"*11\r\n");
+    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated multibulk length\r\n");
+    assert!(h.is_closing(c));
+    let c = h.open();
+    h.input(c, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n");
+    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated bulk length\r\n");
+    assert!(h.is_closing(c));
+    // Up to the bounds: answered (NOAUTH), not closed; and after AUTH, no such bounds.
+    let c = h.open();
+    let ten: Vec<&str> = std::iter::once("EXISTS").chain(["k"; 9]).collect();
+    assert_eq!(ask(&mut h, c, &ten), "-NOAUTH Authentication required.\r\n");
+    let big = "x".repeat(16384);
+    assert_eq!(ask(&mut h, c, &["SET", "k", &big]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(ask(&mut h, c, &["AUTH", "s3cret"]), "+OK\r\n");
+    let eleven: Vec<&str> = std::iter::once("DEL").chain(["k"; 10]).collect();
+    assert_eq!(ask(&mut h, c, &eleven), ":0\r\n");
+    let bigger = "x".repeat(20000);
+    assert_eq!(ask(&mut h, c, &["SET", "k", &bigger]), "+OK\r\n");
+    // RESET logs the client out: the bounds are back.
+    assert_eq!(ask(&mut h, c, &["RESET"]), "+RESET\r\n");
+    h.input(c, b"*11\r\n");
+    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated multibulk length\r\n");
+    // Without a password, nobody is bound by them.
+    let (mut h, c) = kv();
+    assert_eq!(ask(&mut h, c, &eleven), ":0\r\n");
+    assert_eq!(ask(&mut h, c, &["SET", "k", &bigger]), "+OK\r\n");
+}
