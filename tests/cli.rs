@@ -265,3 +265,37 @@ fn sigterm_under_load_completes_every_accepted_request() {
     }
     assert_eq!(server.wait(Duration::from_secs(10)), Some(0));
 }
+
+/// A client without the kv password cannot flood the log: its failed AUTHs are logged once
+/// when the first happens and once, counted, when it leaves, not a line each (a pipeline of
+/// `AUTH x` would be a log line per 8 bytes sent, each a write to stderr on the reactor's
+/// thread).
+#[test]
+fn failed_kv_auths_are_logged_per_connection_not_per_attempt() {
+    let log = std::env::temp_dir().join(format!("reactor-failed-auth-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    let server = Binary::start_with(&["serve", "--kv", "127.0.0.1:0", "--kv-requirepass", "s3cret"], |c| {
+        c.env("RUST_LOG", "info").stderr(file);
+    });
+    let mut c = connect(server.addr("kv:tcp"));
+    let attempts = 1000;
+    c.write_all(&b"AUTH wrong\r\n".repeat(attempts)).unwrap();
+    let wrongpass = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    assert_eq!(read_n(&mut c, wrongpass.len() * attempts), wrongpass.repeat(attempts));
+    drop(c);
+    // The close is logged once the server has seen it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("1000 failed AUTHs") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&log);
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("failed AUTH")).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].ends_with(": failed AUTH"), "{}", lines[0]);
+    assert!(lines[1].ends_with(": 1000 failed AUTHs"), "{}", lines[1]);
+    assert!(!text.contains("wrong") && !text.contains("s3cret"), "no password in the log");
+}

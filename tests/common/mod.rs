@@ -92,13 +92,16 @@ pub struct Binary {
 
 impl Binary {
     pub fn start(args: &[&str]) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reactor"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn reactor");
+        Binary::start_with(args, |_| {})
+    }
+
+    /// [`Binary::start`], with `configure` applied to the command last (another `RUST_LOG`,
+    /// stderr to a file).
+    pub fn start_with(args: &[&str], configure: impl FnOnce(&mut Command)) -> Binary {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reactor"));
+        command.args(args).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().expect("spawn reactor");
         // Read stdout on a thread so that a binary that never prints fails the test after a
         // while instead of blocking it forever.
         let stdout = child.stdout.take().expect("stdout");

@@ -121,6 +121,9 @@ struct Client {
     resp3: bool,
     /// It may run commands: there is no password, or it gave it (`AUTH`).
     authenticated: bool,
+    /// Wrong passwords it gave (`AUTH`, `HELLO … AUTH`): the first is logged at once, the
+    /// count when it leaves.
+    failed_auths: u64,
 }
 
 /// Service-wide counters reported by `INFO stats`.
@@ -217,6 +220,7 @@ impl Service for Kv {
                 last_command: "NULL",
                 resp3: false,
                 authenticated: self.config.requirepass.is_none(),
+                failed_auths: 0,
             },
         );
         let mut parser = Parser::new(self.limits());
@@ -273,7 +277,11 @@ impl Service for Kv {
     }
 
     fn close(&mut self, _session: Session, _reason: CloseReason, cx: &mut Cx<'_>) {
-        self.clients.remove(&cx.id().serial());
+        if let Some(client) = self.clients.remove(&cx.id().serial())
+            && client.failed_auths > 1
+        {
+            log::info!("kv: {} ({}): {} failed AUTHs", cx.id(), cx.peer(), client.failed_auths);
+        }
         self.store.unwatch(cx.id().serial(), cx.now());
         self.pubsub.forget(cx.id().serial());
     }

@@ -82,11 +82,18 @@ pub(super) fn auth(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 fn log_in(kv: &mut Kv, cx: &Cx<'_>, user: &[u8], password: &[u8]) -> bool {
     let right = user == b"default"
         && kv.config.requirepass.as_deref().is_none_or(|expected| same_secret(expected.as_bytes(), password));
-    if right && let Some(client) = kv.clients.get_mut(&cx.id().serial()) {
+    let Some(client) = kv.clients.get_mut(&cx.id().serial()) else {
+        return false;
+    };
+    if right {
         client.authenticated = true;
-    }
-    if !right {
-        log::info!("kv: {} ({}): failed AUTH", cx.id(), cx.peer());
+    } else {
+        // Once per connection, and counted when it closes (`Kv::close`): a line per attempt
+        // would let a pipeline of guesses write the log as fast as it can send them.
+        client.failed_auths += 1;
+        if client.failed_auths == 1 {
+            log::info!("kv: {} ({}): failed AUTH", cx.id(), cx.peer());
+        }
     }
     right
 }
