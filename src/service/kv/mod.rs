@@ -73,7 +73,7 @@ pub struct KvConfig {
     pub max_keys: usize,
     /// The password of the `default` user (Redis's `requirepass`): when set, a client must
     /// `AUTH` (or `HELLO … AUTH`) before any command but `AUTH`, `HELLO`, `QUIT` and `RESET`,
-    /// which get `-NOAUTH Authentication required.`
+    /// which get `-NOAUTH Authentication required.` An empty one is none, as in Redis.
     pub requirepass: Option<String>,
     /// Redis's `protected-mode`: with no password set, only clients from a loopback address
     /// are served; any other gets `-DENIED …` and is closed. A server bound to `0.0.0.0` by
@@ -164,6 +164,8 @@ impl Kv {
     /// transaction can add past `max_keys` (see `store::MAX_KEYS`).
     pub fn new(mut config: KvConfig) -> Self {
         config.max_query = config.max_query.min(MAX_QUERY);
+        // An empty password is none, as Redis reads `requirepass ""` (and protected mode holds).
+        config.requirepass = config.requirepass.filter(|p| !p.is_empty());
         Kv {
             config,
             store: Store::new(),

@@ -2236,3 +2236,21 @@ fn requirepass_bounds_what_a_client_sends_before_auth_as_redis() {
     assert_eq!(ask(&mut h, c, &eleven), ":0\r\n");
     assert_eq!(ask(&mut h, c, &["SET", "k", &bigger]), "+OK\r\n");
 }
+
+/// An empty password is no password, as Redis reads `requirepass ""`: nobody needs AUTH, and
+/// protected mode still keeps other machines out. (Kept as a password, it would have let
+/// any client in with `AUTH ""` and switched protected mode off.)
+#[test]
+fn an_empty_requirepass_is_no_password() {
+    let config = KvConfig { requirepass: Some(String::new()), ..KvConfig::default() };
+    let mut h = Harness::new(Kv::new(config));
+    let remote = h.open_from("10.1.2.3:5000".parse().unwrap());
+    assert!(h.take_text(remote).starts_with("-DENIED Running in protected mode"));
+    assert!(h.is_closing(remote));
+    let local = h.open();
+    assert_eq!(ask(&mut h, local, &["PING"]), "+PONG\r\n");
+    assert_eq!(
+        ask(&mut h, local, &["CONFIG", "GET", "requirepass"]),
+        "*2\r\n$11\r\nrequirepass\r\n$0\r\n\r\n"
+    );
+}
