@@ -3,7 +3,7 @@
 //! `main.rs` only parses, dispatches and turns an error into one line on stderr; what each
 //! subcommand does is here, in terms of the library.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -505,7 +505,9 @@ impl TlsConfigs {
     }
 }
 
-/// `reactor send`: one exchange, reply printed byte for byte.
+/// `reactor send`: one exchange, reply printed byte for byte (on a terminal, a reply that does
+/// not end a line is followed by a newline, so the prompt does not glue to it; piped, the
+/// bytes are exactly the server's).
 pub fn send(args: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     let message = args.message.join(" ");
     let timeout = secs(args.timeout, "--timeout")?.max(Duration::from_millis(1));
@@ -519,6 +521,9 @@ pub fn send(args: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&reply)?;
+    if stdout.is_terminal() && !reply.ends_with(b"\n") {
+        stdout.write_all(b"\n")?;
+    }
     stdout.flush()?;
     Ok(())
 }
