@@ -312,6 +312,32 @@ fn kv_values_are_verified_against_the_real_kv_service() {
     }
 }
 
+/// `--password`: every connection logs in first (`AUTH`), then its values are verified as
+/// usual, over plain TCP and TLS; a wrong password is a mismatch that names it, not a run of
+/// `NOAUTH` refusals.
+#[test]
+fn kv_with_a_password_logs_in_on_every_connection() {
+    let config = KvConfig { requirepass: Some("s3cret".into()), ..KvConfig::default() };
+    let server = serve_one(Kv::new(config));
+    let run = |password: &str| {
+        let config = LoadConfig {
+            conns: 4,
+            depth: 4,
+            stop: Stop::Requests(2000),
+            password: Some(password.into()),
+            ..LoadConfig::new(Service::Kv, server.tcp)
+        };
+        load::run(&config).expect("kv run")
+    };
+    let report = run("s3cret");
+    assert!(report.verified() && report.tally.refused.is_empty(), "{}", report.render_text());
+    assert_eq!(report.tally.completed, 2000, "{}", report.render_text());
+    let report = run("wrong");
+    assert!(!report.verified(), "{}", report.render_text());
+    assert!(report.render_text().contains("is --password right?"), "{}", report.render_text());
+    assert_eq!(report.tally.completed, 0, "nothing is sent before the login");
+}
+
 /// A RESP peer that answers every command with `reply(command number)`: a stand-in for a
 /// kv server that refuses or forgets.
 fn resp_peer(reply: fn(u64) -> &'static [u8]) -> SocketAddr {

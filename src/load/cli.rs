@@ -75,6 +75,10 @@ pub struct LoadArgs {
     /// answer "Hello, World!\n"); for any other path, the status (2xx) and the framing.
     #[arg(long, value_name = "PATH", default_value = "/")]
     pub path: String,
+    /// kv: log in with this password (AUTH) on every connection first, as redis-benchmark -a.
+    /// Read from REACTOR_KV_REQUIREPASS too, the variable `serve --kv-requirepass` reads.
+    #[arg(long, value_name = "PASSWORD", env = "REACTOR_KV_REQUIREPASS", hide_env_values = true)]
+    pub password: Option<String>,
     /// kv: keys in total, split evenly among the connections (each owns its own).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub keys: usize,
@@ -122,6 +126,7 @@ impl LoadArgs {
             keys: self.keys,
             value_size: self.value_size,
             path: self.path.clone(),
+            password: self.password.clone(),
             tls,
             ..LoadConfig::new(self.service, addr)
         };

@@ -140,6 +140,8 @@ pub struct LoadConfig {
     pub value_size: usize,
     /// http: the path to `GET` (its body is checked only for `/`).
     pub path: String,
+    /// kv: the password to `AUTH` with on every connection, before its first request.
+    pub password: Option<String>,
     /// Speak TLS (TCP services only): whom to trust, and the server's name.
     pub tls: Option<tls::TlsClient>,
 }
@@ -170,6 +172,7 @@ impl LoadConfig {
             keys: 10_000,
             value_size: 64,
             path: "/".into(),
+            password: None,
             tls: None,
         }
     }

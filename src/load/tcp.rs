@@ -361,6 +361,7 @@ impl<'a> Client<'a> {
     }
 
     /// The connection is ready for requests: connected, and with `--tls` past the handshake.
+    /// A workload's preamble (kv's `AUTH`) goes out first.
     fn opened(&mut self, i: usize) {
         let conn = &mut self.conns[i];
         conn.state = State::Open;
@@ -371,6 +372,11 @@ impl<'a> Client<'a> {
             self.tally.conns_opened += 1;
         }
         self.dirty.push(i);
+        let before = conn.out.len();
+        self.work.preamble(i, &mut conn.out);
+        if conn.out.len() > before {
+            self.flush(i);
+        }
     }
 
     fn connect_failed(&mut self, i: usize, e: io::Error) {
@@ -664,6 +670,8 @@ impl<'a> Client<'a> {
                 Verdict::Incomplete => break,
                 Verdict::Skip(len) => {
                     pos += len;
+                    // It may have made the connection ready (kv's answer to `AUTH`).
+                    self.dirty.push(i);
                     continue;
                 }
                 Verdict::Ok { len, answers } => (len, answers, None),

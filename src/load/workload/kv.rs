@@ -51,6 +51,10 @@ pub struct KvLoad {
     unknown: Vec<std::collections::BTreeSet<u64>>,
     /// Scratch space for the expected value.
     expect: Vec<u8>,
+    /// `--password`: sent as `AUTH` first on every connection.
+    password: Option<String>,
+    /// Per connection: its `AUTH` was answered `+OK` (always, without a password).
+    authed: Vec<bool>,
 }
 
 impl KvLoad {
@@ -63,7 +67,15 @@ impl KvLoad {
             replied: vec![0; conns],
             unknown: vec![Default::default(); conns],
             expect: Vec::new(),
+            password: None,
+            authed: vec![true; conns],
         }
+    }
+
+    /// Log in with `password` (`AUTH`) on every connection before its first request.
+    pub fn with_password(mut self, password: Option<String>) -> Self {
+        self.password = password.filter(|p| !p.is_empty());
+        self
     }
 
     /// The key the `SET` of pair `p` writes (at version `p`).
@@ -130,6 +142,18 @@ impl Workload for KvLoad {
         "kv"
     }
 
+    fn preamble(&mut self, conn: usize, out: &mut Vec<u8>) {
+        if let (Some(password), Some(authed)) = (&self.password, self.authed.get_mut(conn)) {
+            *authed = false;
+            out.extend_from_slice(b"*2\r\n$4\r\nAUTH\r\n");
+            bulk(out, password.as_bytes());
+        }
+    }
+
+    fn ready(&self, conn: usize) -> bool {
+        self.authed.get(conn).copied().unwrap_or(false)
+    }
+
     fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
         let p = k / 2;
         let (set, (get, _)) = (self.set(p), self.get(p));
@@ -162,6 +186,14 @@ impl Workload for KvLoad {
             Err(e) => return Verdict::Mismatch(e),
         };
         let show = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        if !self.authed[conn] {
+            // The answer to this connection's `AUTH`, not to a request.
+            if head != b"+OK" {
+                return Verdict::Mismatch(format!("AUTH answered {:?}: is --password right?", show(head)));
+            }
+            self.authed[conn] = true;
+            return Verdict::Skip(head_len);
+        }
         let set_key = self.set(k / 2);
         let verdict = match (head.first(), k.is_multiple_of(2)) {
             (Some(b'-'), is_set) => {

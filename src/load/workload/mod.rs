@@ -115,6 +115,11 @@ pub trait Workload {
         Audience::Sender
     }
 
+    /// Bytes to send first on connection `conn` each time it opens, before any request (kv
+    /// with `--password`: `AUTH`). Their reply is the workload's to consume in `parse` (as
+    /// [`Verdict::Skip`]), and `ready` says no until it has.
+    fn preamble(&mut self, _conn: usize, _out: &mut Vec<u8>) {}
+
     /// Whether connection `conn` may send requests yet (chat: once the server welcomed it).
     fn ready(&self, _conn: usize) -> bool {
         true
@@ -155,6 +160,9 @@ pub fn for_config(config: &LoadConfig) -> Box<dyn Workload> {
         Service::Echo | Service::Udp => Box::new(echo::EchoLoad::new(config.size)),
         Service::Chat => Box::new(chat::ChatLoad::new(config.size, config.conns)),
         Service::Http => Box::new(http::HttpLoad::new(&config.addr.to_string(), &config.path)),
-        Service::Kv => Box::new(kv::KvLoad::new(config.keys, config.value_size, config.conns)),
+        Service::Kv => Box::new(
+            kv::KvLoad::new(config.keys, config.value_size, config.conns)
+                .with_password(config.password.clone()),
+        ),
     }
 }
