@@ -338,6 +338,50 @@ fn kv_with_a_password_logs_in_on_every_connection() {
     assert_eq!(report.tally.completed, 0, "nothing is sent before the login");
 }
 
+/// A peer that accepts `conns` connections and, after reading what they send, holds each
+/// (`close`: false) without a word, or closes it (`close`: true).
+fn mute_peer(conns: usize, close: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..conns {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = stream.read(&mut [0u8; 4096]);
+            held.push(stream);
+            if close {
+                held.clear();
+            }
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    addr
+}
+
+/// `--password` against a server that never answers the `AUTH`: the login is part of opening
+/// the connection, so `--timeout` bounds it like a connect or a TLS handshake, and the run
+/// ends with a connect error instead of waiting for ever (`--requests`) or reporting a
+/// silent run with no error at all (`--duration`).
+#[test]
+fn kv_login_unanswered_is_a_connect_error_within_the_timeout() {
+    let addr = mute_peer(2, false);
+    let run = std::thread::spawn(move || {
+        let config = LoadConfig {
+            conns: 2,
+            stop: Stop::Requests(10),
+            timeout: Duration::from_millis(300),
+            password: Some("s3cret".into()),
+            ..LoadConfig::new(Service::Kv, addr)
+        };
+        load::run(&config).expect("kv run")
+    });
+    let report = common::join_within(run, Duration::from_secs(20));
+    assert_eq!(report.tally.completed, 0, "{}", report.render_text());
+    assert_eq!(report.tally.connect_errors.values().sum::<u64>(), 2, "{}", report.render_text());
+    assert!(report.render_text().contains("AUTH"), "{}", report.render_text());
+}
+
 /// A RESP peer that answers every command with `reply(command number)`: a stand-in for a
 /// kv server that refuses or forgets.
 fn resp_peer(reply: fn(u64) -> &'static [u8]) -> SocketAddr {

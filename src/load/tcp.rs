@@ -12,8 +12,8 @@
 //!
 //! With `--tls` a connection spends the handshake in *Handshaking*: bytes flow (the same
 //! `flush` and `drain`, through [`super::tls`]) but no request is sent, so the handshake is
-//! not in the latency figures. A connect or handshake not done within `--timeout` is a
-//! connect error.
+//! not in the latency figures. A connect, handshake or login (a workload's preamble, kv's
+//! `AUTH`) not done within `--timeout` is a connect error.
 //!
 //! One turn of [`Client::run`]: start the connections whose time has come; send what is due
 //! (closed loop: top every ready connection up to `--depth`; open loop: the requests whose
@@ -806,6 +806,20 @@ impl<'a> Client<'a> {
                 && c.started.is_some_and(|t| now.saturating_duration_since(t) > self.config.timeout)
             {
                 tally::count(&mut self.tally.connect_errors, format!("{what} timed out"));
+                self.close(i);
+                continue;
+            }
+            // Open, but the server has not let it send yet (kv: no answer to its AUTH; chat:
+            // no welcome). That wait is part of opening it: nothing is in flight for the
+            // request timeout to catch, and without this it would wait for ever.
+            if c.state == State::Open
+                && !self.work.ready(i)
+                && c.started.is_some_and(|t| now.saturating_duration_since(t) > self.config.timeout)
+            {
+                tally::count(
+                    &mut self.tally.connect_errors,
+                    String::from("login timed out (kv: no answer to AUTH; chat: no welcome)"),
+                );
                 self.close(i);
                 continue;
             }
