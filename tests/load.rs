@@ -382,6 +382,22 @@ fn kv_login_unanswered_is_a_connect_error_within_the_timeout() {
     assert!(report.render_text().contains("AUTH"), "{}", report.render_text());
 }
 
+/// `--password` against a server that closes the connection instead of answering the `AUTH`:
+/// the answer was owed, so that is a read error, as a close with a request in flight is, not
+/// a connection that quietly disappears from the run.
+#[test]
+fn kv_login_cut_off_by_the_server_is_a_read_error() {
+    let addr = mute_peer(2, true);
+    let config = LoadConfig {
+        conns: 2,
+        stop: Stop::Duration(Duration::from_millis(500)),
+        password: Some("s3cret".into()),
+        ..LoadConfig::new(Service::Kv, addr)
+    };
+    let report = load::run(&config).expect("kv run");
+    assert_eq!(report.tally.read_errors.values().sum::<u64>(), 2, "{}", report.render_text());
+}
+
 /// A RESP peer that answers every command with `reply(command number)`: a stand-in for a
 /// kv server that refuses or forgets.
 fn resp_peer(reply: fn(u64) -> &'static [u8]) -> SocketAddr {

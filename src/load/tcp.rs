@@ -599,9 +599,10 @@ impl<'a> Client<'a> {
 
     /// The server ended connection `i` cleanly (FIN, or TLS close_notify). A keep-alive
     /// connection the server ends (an idle limit, a request limit like nginx's
-    /// `keepalive_requests`) with nothing owed is not an error; either way it is reopened.
+    /// `keepalive_requests`) with nothing owed is not an error; either way it is reopened. A
+    /// connection not yet ready is owed the answer to its login (kv's `AUTH`).
     fn ended_by_server(&mut self, i: usize, why: &str) {
-        let owed = !self.conns[i].in_flight.is_empty();
+        let owed = !self.conns[i].in_flight.is_empty() || !self.work.ready(i);
         if owed || self.conns[i].state != State::Open {
             self.read_failed(i, why.into());
         } else {
