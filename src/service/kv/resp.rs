@@ -51,6 +51,10 @@ pub const UNAUTHENTICATED_MAX_ARGS: i64 = 10;
 /// Largest bulk string from a client that has yet to give the password (Redis's, as above).
 pub const UNAUTHENTICATED_MAX_BULK: i64 = 16 * 1024;
 
+/// Redis's default `proto-max-bulk-len` (512 MiB): a longer bulk header is an invalid bulk
+/// length there even before the password, so it is here too.
+const REDIS_MAX_BULK: i64 = 512 * 1024 * 1024;
+
 /// The limits the parser enforces (copied from [`super::KvConfig`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -204,11 +208,12 @@ impl Parser {
                     self.is_inline = false;
                     let count =
                         input.get(1..cr).and_then(parse_int).ok_or(ProtocolError::InvalidMultibulkLength)?;
+                    // Before our own limit, as Redis checks it before everything but INT_MAX.
+                    if self.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS && count <= i32::MAX.into() {
+                        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+                    }
                     if count > self.limits.max_args as i64 {
                         return Err(ProtocolError::InvalidMultibulkLength);
-                    }
-                    if self.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS {
-                        return Err(ProtocolError::UnauthenticatedMultibulkLength);
                     }
                     self.pos = cr + 2;
                     if count <= 0 {
@@ -234,11 +239,16 @@ impl Parser {
                     let len = input
                         .get(self.pos + 1..cr)
                         .and_then(parse_int)
-                        .filter(|&len| (0..=self.limits.max_bulk as i64).contains(&len))
-                        .ok_or(ProtocolError::InvalidBulkLength)? as usize;
-                    if self.unauthenticated && len as i64 > UNAUTHENTICATED_MAX_BULK {
+                        .ok_or(ProtocolError::InvalidBulkLength)?;
+                    // Before our own limit, as Redis checks it before everything but its
+                    // default proto-max-bulk-len.
+                    if self.unauthenticated && len > UNAUTHENTICATED_MAX_BULK && len <= REDIS_MAX_BULK {
                         return Err(ProtocolError::UnauthenticatedBulkLength);
                     }
+                    if !(0..=self.limits.max_bulk as i64).contains(&len) {
+                        return Err(ProtocolError::InvalidBulkLength);
+                    }
+                    let len = len as usize;
                     self.pos = cr + 2;
                     // Refuse an oversized request before buffering its bytes.
                     if self.pos + len + 2 > self.limits.max_query {

@@ -2216,6 +2216,20 @@ fn requirepass_bounds_what_a_client_sends_before_auth_as_redis() {
     h.input(c, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n");
     assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated bulk length\r\n");
     assert!(h.is_closing(c));
+    // Headers over our own limits too (max_args, max_bulk) get the same answer, as in Redis,
+    // whose own limits are INT_MAX arguments and 512 MiB.
+    let c = h.open();
+    h.input(c, b"*2000000\r\n");
+    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated multibulk length\r\n");
+    let c = h.open();
+    h.input(c, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10000000\r\n");
+    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated bulk length\r\n");
+    let c = h.open();
+    h.input(c, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$600000000\r\n");
+    assert_eq!(h.take_text(c), "-ERR Protocol error: invalid bulk length\r\n");
+    let c = h.open();
+    h.input(c, b"*3000000000\r\n");
+    assert_eq!(h.take_text(c), "-ERR Protocol error: invalid multibulk length\r\n");
     // Up to the bounds: answered (NOAUTH), not closed; and after AUTH, no such bounds.
     let c = h.open();
     let ten: Vec<&str> = std::iter::once("EXISTS").chain(["k"; 9]).collect();
