@@ -2208,28 +2208,23 @@ fn protected_mode_refuses_remote_clients_without_a_password() {
 fn requirepass_bounds_what_a_client_sends_before_auth_as_redis() {
     let config = KvConfig { requirepass: Some("s3cret".into()), ..KvConfig::default() };
     let mut h = Harness::new(Kv::new(config.clone()));
-    let c = h.open();
-    h.input(c, b"*11\r\n");
-    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated multibulk length\r\n");
-    assert!(h.is_closing(c));
-    let c = h.open();
-    h.input(c, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n");
-    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated bulk length\r\n");
-    assert!(h.is_closing(c));
-    // Headers over our own limits too (max_args, max_bulk) get the same answer, as in Redis,
-    // whose own limits are INT_MAX arguments and 512 MiB.
-    let c = h.open();
-    h.input(c, b"*2000000\r\n");
-    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated multibulk length\r\n");
-    let c = h.open();
-    h.input(c, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10000000\r\n");
-    assert_eq!(h.take_text(c), "-ERR Protocol error: unauthenticated bulk length\r\n");
-    let c = h.open();
-    h.input(c, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$600000000\r\n");
-    assert_eq!(h.take_text(c), "-ERR Protocol error: invalid bulk length\r\n");
-    let c = h.open();
-    h.input(c, b"*3000000000\r\n");
-    assert_eq!(h.take_text(c), "-ERR Protocol error: invalid multibulk length\r\n");
+    let unauth_args = "-ERR Protocol error: unauthenticated multibulk length\r\n";
+    let unauth_bulk = "-ERR Protocol error: unauthenticated bulk length\r\n";
+    for (header, reply) in [
+        (&b"*11\r\n"[..], unauth_args),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n", unauth_bulk),
+        // Headers over our own limits (max_args, max_bulk) get the same answer, as in Redis,
+        // whose own limits are INT_MAX arguments and 512 MiB; past those, Redis's usual one.
+        (b"*2000000\r\n", unauth_args),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10000000\r\n", unauth_bulk),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$600000000\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+    ] {
+        let c = h.open();
+        h.input(c, header);
+        assert_eq!(h.take_text(c), reply, "{}", String::from_utf8_lossy(header));
+        assert!(h.is_closing(c));
+    }
     // Up to the bounds: answered (NOAUTH), not closed; and after AUTH, no such bounds.
     let c = h.open();
     let ten: Vec<&str> = std::iter::once("EXISTS").chain(["k"; 9]).collect();
