@@ -382,6 +382,27 @@ fn kv_login_unanswered_is_a_connect_error_within_the_timeout() {
     assert!(report.render_text().contains("AUTH"), "{}", report.render_text());
 }
 
+/// A `--duration` run that ends while logins still wait for their answer (the timeout is
+/// longer than the run) says so, as it says so of connects still in progress.
+#[test]
+fn kv_logins_unfinished_at_the_end_of_a_run_are_reported() {
+    let addr = mute_peer(2, false);
+    let config = LoadConfig {
+        conns: 2,
+        stop: Stop::Duration(Duration::from_millis(300)),
+        timeout: Duration::from_secs(5),
+        password: Some("s3cret".into()),
+        ..LoadConfig::new(Service::Kv, addr)
+    };
+    let report = load::run(&config).expect("kv run");
+    assert_eq!(
+        report.tally.connect_errors.get("login unfinished when the run ended"),
+        Some(&2),
+        "{}",
+        report.render_text()
+    );
+}
+
 /// `--password` against a server that closes the connection instead of answering the `AUTH`:
 /// the answer was owed, so that is a read error, as a close with a request in flight is, not
 /// a connection that quietly disappears from the run.

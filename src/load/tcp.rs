@@ -868,10 +868,16 @@ impl<'a> Client<'a> {
     /// The run is over: count what is still in flight, then close everything (a TLS session
     /// says close_notify first, if the socket takes it at once).
     fn finish(&mut self) {
-        for conn in &mut self.conns {
+        for (i, conn) in self.conns.iter_mut().enumerate() {
             // Not an error of the server's making for sure, but a connection the run meant to
-            // measure and could not: say so instead of quietly measuring fewer.
-            if let Some(what) = conn.state.opening()
+            // measure and could not: say so instead of quietly measuring fewer. (A login, kv's
+            // `AUTH`, still unanswered is part of opening, as in `check_timeouts`.)
+            let what = match conn.state.opening() {
+                Some(what) => Some(what),
+                None if conn.state == State::Open && !self.work.ready(i) => Some("login"),
+                None => None,
+            };
+            if let Some(what) = what
                 && !conn.reopening
             {
                 tally::count(&mut self.tally.connect_errors, format!("{what} unfinished when the run ended"));
