@@ -90,15 +90,6 @@ impl Stats {
         self.service_panics += other.service_panics;
     }
 
-    /// These counters plus `others` (if any), as a new value: a process's totals.
-    pub fn plus(&self, others: Option<&Stats>) -> Stats {
-        let mut total = self.clone();
-        if let Some(others) = others {
-            total.add(others);
-        }
-        total
-    }
-
     /// Time since the reactor started, as seen at `now`.
     pub fn uptime(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.started)

@@ -33,7 +33,7 @@ impl Reactor {
                 .with_reads_paused(conn.read_paused || conn.held)
                 .with_last_read(conn.last_read)
                 .with_draining(self.phase == Phase::Draining)
-                .with_board(self.board.as_ref().map(|(board, index)| (board, *index)));
+                .with_board(self.board.as_ref());
         let buffered_before = conn.input.len();
         let (rbuf, input) = match call {
             Call::Plain(_) => (&self.plain, &mut conn.input),
@@ -145,7 +145,7 @@ impl Reactor {
         let mut cx =
             Cx::new(self.now, self.wall, conn.id, conn.peer, &mut self.out, &mut self.outbox, &self.stats, 0)
                 .with_draining(draining)
-                .with_board(self.board.as_ref().map(|(board, index)| (board, *index)));
+                .with_board(self.board.as_ref());
         let Some(session) = guarded(service.name(), conn.id, || service.open(&mut cx)) else {
             // No session: the service never saw this connection, so it is not told of the close.
             self.out.clear();
@@ -185,7 +185,7 @@ impl Reactor {
             conn.pending_output(),
         )
         .with_draining(self.phase == Phase::Draining)
-        .with_board(self.board.as_ref().map(|(board, index)| (board, *index)));
+        .with_board(self.board.as_ref());
         if guarded(service.name(), conn.id, || service.close(session, reason, &mut cx)).is_none() {
             self.stats.service_panics += 1;
             self.out.clear();

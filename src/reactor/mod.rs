@@ -216,10 +216,8 @@ pub struct Reactor {
     /// When the graceful stop began (a repeat of its signal within [`shutdown::REPEAT`] is
     /// the same request delivered twice, not a second one).
     stopping_since: Option<Instant>,
-    /// With several reactors: where this one publishes its counters (and its index there),
-    /// and the sum of the others' counters as last published.
+    /// With several reactors: where this one publishes its counters, and its index there.
     board: Option<(StatsBoard, usize)>,
-    others: Option<Stats>,
     /// With several reactors: the connections open in all of them, against `max_conns`.
     shared_open: Option<Arc<AtomicUsize>>,
     signals: Option<Signals>,

@@ -63,7 +63,6 @@ impl Reactor {
             phase: Phase::Running,
             stopping_since: None,
             board: None,
-            others: None,
             shared_open: None,
             signals,
             waker: Arc::new(waker),

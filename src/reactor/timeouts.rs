@@ -59,10 +59,11 @@ impl Reactor {
         }
     }
 
-    /// With several reactors: swap counters with the others (`StatsBoard`), and again later.
+    /// With several reactors: publish our counters for the others (`StatsBoard`), and again
+    /// later.
     pub(super) fn on_publish(&mut self) {
         if let Some((board, index)) = &self.board {
-            self.others = board.publish(*index, &self.stats);
+            board.publish(*index, &self.stats);
             self.timers.add(self.now + PUBLISH_EVERY, TimerKind::Publish);
         }
     }
@@ -99,12 +100,10 @@ impl Reactor {
 
     /// The `--stats` line. With several reactors, reactor 0 logs the process's totals.
     pub(super) fn log_stats(&self) {
-        match (&self.board, &self.others) {
-            (None, _) => log::info!("{}", self.stats.summary(self.now)),
-            (Some((_, 0)), others) => {
-                log::info!("all reactors: {}", self.stats.plus(others.as_ref()).summary(self.now));
-            }
-            (Some(_), _) => {} // reactor 0 speaks for everyone
+        match &self.board {
+            None => log::info!("{}", self.stats.summary(self.now)),
+            Some((board, 0)) => log::info!("all reactors: {}", board.total(0, &self.stats).summary(self.now)),
+            Some(_) => {} // reactor 0 speaks for everyone
         }
     }
 

@@ -152,7 +152,7 @@ pub struct Cx<'a> {
     out: &'a mut Vec<u8>,
     outbox: &'a mut Outbox,
     stats: &'a Stats,
-    board: Option<(&'a StatsBoard, usize)>,
+    board: Option<&'a (StatsBoard, usize)>,
     pending_output: usize,
     output_limit: usize,
     reads_paused: bool,
@@ -196,7 +196,7 @@ impl<'a> Cx<'a> {
 
     /// The board where the process's reactors publish their counters, and this reactor's
     /// place on it, for [`Cx::stats_total`].
-    pub fn with_board(mut self, board: Option<(&'a StatsBoard, usize)>) -> Self {
+    pub fn with_board(mut self, board: Option<&'a (StatsBoard, usize)>) -> Self {
         self.board = board;
         self
     }
@@ -280,7 +280,7 @@ impl<'a> Cx<'a> {
         // Publishing first, then reading every other reactor's latest copy, keeps totals from
         // going down between reports made by different reactors (see `Board::total`).
         match self.board {
-            Some((board, index)) => board.total(index, self.stats),
+            Some((board, index)) => board.total(*index, self.stats),
             None => self.stats.clone(),
         }
     }
