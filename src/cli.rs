@@ -391,7 +391,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 max_bulk,
                 max_query: max_bulk.saturating_mul(2),
                 timeout_secs: args.idle_timeout,
-                requirepass: args.kv_requirepass.clone().filter(|p| !p.is_empty()),
+                requirepass: args.kv_requirepass.clone(), // Kv::new reads "" as none
                 protected_mode: args.kv_protected_mode,
                 ..KvConfig::default()
             };

@@ -176,6 +176,11 @@ impl Kv {
         }
     }
 
+    /// Whether the client on `cx` may run commands: no password is set, or it gave it.
+    fn authenticated(&self, cx: &Cx<'_>) -> bool {
+        self.clients.get(&cx.id().serial()).is_some_and(|c| c.authenticated)
+    }
+
     /// The keyspace, for tests and diagnostics.
     pub fn store(&self) -> &Store {
         &self.store
@@ -250,9 +255,7 @@ impl Service for Kv {
                         cmd::execute(self, &mut session.transaction, args, cx);
                         if self.config.requirepass.is_some() {
                             // AUTH (or RESET) may have changed it: the next request's bounds.
-                            let authenticated =
-                                self.clients.get(&cx.id().serial()).is_some_and(|c| c.authenticated);
-                            session.parser.set_unauthenticated(!authenticated);
+                            session.parser.set_unauthenticated(!self.authenticated(cx));
                         }
                         if session.resp3 != self.resp3 {
                             // HELLO (or RESET) switched it: messages to this client change shape.

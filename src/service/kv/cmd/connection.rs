@@ -157,8 +157,7 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         return wrong_pass(cx.out());
     }
     // Without its password a client may not pick a protocol: only log in while picking one.
-    if kv.config.requirepass.is_some() && !kv.clients.get(&cx.id().serial()).is_some_and(|c| c.authenticated)
-    {
+    if kv.config.requirepass.is_some() && !kv.authenticated(cx) {
         return reply::error_bytes(
             cx.out(),
             b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO \

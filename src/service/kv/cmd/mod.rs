@@ -234,7 +234,7 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     // With a password set, a client that has not given it may only AUTH, HELLO, QUIT or
     // RESET (the commands Redis flags `no_auth`). After the checks above, as in Redis: an
     // unknown command or a wrong arity is reported as such even then.
-    if kv.config.requirepass.is_some() && !command.flags.contains(&"no_auth") && !authenticated(kv, cx) {
+    if kv.config.requirepass.is_some() && !command.flags.contains(&"no_auth") && !kv.authenticated(cx) {
         if let Some(t) = transaction.as_mut() {
             t.failed = true;
         }
@@ -479,11 +479,6 @@ fn cross_protocol_attack(cx: &mut Cx<'_>) {
 /// Records the command a client ran last, for `CLIENT LIST`'s `cmd=` and `idle=`.
 /// `-NOAUTH`'s text, without the `-`.
 const NOAUTH: &[u8] = b"NOAUTH Authentication required.";
-
-/// Whether this client may run commands (see `KvConfig::requirepass`).
-fn authenticated(kv: &Kv, cx: &Cx<'_>) -> bool {
-    kv.clients.get(&cx.id().serial()).is_some_and(|c| c.authenticated)
-}
 
 fn note_command(kv: &mut Kv, cx: &Cx<'_>, name: &'static str) {
     if let Some(client) = kv.clients.get_mut(&cx.id().serial()) {
