@@ -9,8 +9,9 @@ use crate::service::CloseReason;
 
 impl Reactor {
     /// Reads until the socket is drained, the budget is spent, backpressure stops us, or the
-    /// service is holding requests back (`Conn::held`). Once an event has said the peer closed its side (`Conn::fin_seen`), a short read is
-    /// not the end: only a read that returns 0 reports the FIN.
+    /// service is holding requests back (`Conn::held`). Once an event has said the peer closed
+    /// its side (`Conn::fin_seen`), a short read is not the end: only a read that returns 0
+    /// reports the FIN.
     pub(super) fn read(&mut self, key: usize) {
         let mut budget = self.config.read_budget;
         loop {
