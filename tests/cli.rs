@@ -31,6 +31,30 @@ fn send_prints_exactly_what_the_server_echoed() {
 }
 
 #[test]
+fn send_ends_the_line_on_a_terminal_and_only_there() {
+    // `script` (util-linux, on every Debian) runs the command on a pseudo-terminal, as a user's
+    // shell would. The README's `send "Hello, Server!"` echoes no newline; on a terminal one is
+    // added so the prompt does not glue to the reply (the terminal shows it as "\r\n").
+    if !common::have("script") {
+        return;
+    }
+    let server = Binary::start(&["serve", "--echo", "127.0.0.1:0"]);
+    let tcp = server.addr("echo:tcp").to_string();
+    let line = format!("'{}' send --addr {tcp} 'Hello, Server!'", env!("CARGO_BIN_EXE_reactor"));
+    let out =
+        common::output(Command::new("script").args(["-qec", &line, "/dev/null"]).env("RUST_LOG", "warn"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, Server!\r\n");
+
+    // A reply that already ends its line gets nothing more.
+    let line = format!("'{}' send --addr {tcp} 'two\nlines\n'", env!("CARGO_BIN_EXE_reactor"));
+    let out =
+        common::output(Command::new("script").args(["-qec", &line, "/dev/null"]).env("RUST_LOG", "warn"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "two\r\nlines\r\n");
+}
+
+#[test]
 fn send_fails_with_one_clear_line_when_nothing_listens() {
     // Bind then drop a listener to get a port nobody listens on.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

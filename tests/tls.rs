@@ -458,3 +458,98 @@ fn a_slow_steady_tls_body_is_not_cut_off_between_records() {
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
 }
+
+#[test]
+fn a_tls_member_dropped_as_too_slow_sees_a_cut_stream_not_garbage() {
+    // What a member too slow to keep up was owed is cut off wherever the kernel stopped taking
+    // it, most likely inside a TLS record. Anything sent after that (the chat's notice, a
+    // close_notify) would be read as the rest of that record and fail its authentication: the
+    // peer's library would report a corrupt stream. So such a peer gets only the FIN, and sees
+    // what happened: a stream that ended without close_notify.
+    let s = tls_server(Config { max_output: 64 * 1024, ..Config::default() });
+    let mut talker = BufReader::new(tls_connect(s.chat, &s.client));
+    let mut listener = BufReader::new(tls_connect(s.chat, &s.client));
+    let mut line = String::new();
+    talker.read_line(&mut line).unwrap();
+    assert!(line.starts_with("*** welcome, you are guest-1"), "{line:?}");
+    line.clear();
+    listener.read_line(&mut line).unwrap();
+    assert!(line.starts_with("*** welcome, you are guest-2"), "{line:?}");
+    line.clear();
+    talker.read_line(&mut line).unwrap();
+    assert_eq!(line, "*** guest-2 joined\n");
+    // Three slow members, each dropped on its own: whether last words would have found room
+    // is a matter of timing (below), so three chances make a regression show more surely.
+    let mut slow = Vec::new();
+    for n in 3..6 {
+        let mut member = BufReader::new(tls_connect(s.chat, &s.client));
+        line.clear();
+        member.read_line(&mut line).unwrap();
+        assert!(line.starts_with(&format!("*** welcome, you are guest-{n}")), "{line:?}");
+        for other in [&mut talker, &mut listener] {
+            line.clear();
+            other.read_line(&mut line).unwrap();
+            assert_eq!(line, format!("*** guest-{n} joined\n"));
+        }
+        slow.push(member);
+    }
+
+    // The slow members read, but far slower than the talker talks. Reading (rather than never
+    // reading) matters: a drop then often finds room in the kernel's buffer, where last words
+    // would have gone out after the cut record.
+    let readers: Vec<_> = slow
+        .into_iter()
+        .map(|mut member| {
+            member.get_mut().sock.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut chunk = [0u8; 2048];
+                let end = loop {
+                    match member.read(&mut chunk) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => got.extend_from_slice(&chunk[..n]),
+                        Err(e) => break Err(e),
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                };
+                (got, end)
+            })
+        })
+        .collect();
+    // Far beyond what a slow member's 64 KiB limit and both kernels' buffers can hold.
+    let text = "y".repeat(1000);
+    let whole = format!("guest-1: {text}\n");
+    let mut dropped = 0;
+    for _ in 0..40_000 {
+        talker.get_mut().write_all(format!("{text}\n").as_bytes()).unwrap();
+        loop {
+            line.clear();
+            listener.read_line(&mut line).unwrap();
+            if line.starts_with("*** guest-") && line.ends_with(" was disconnected (too slow)\n") {
+                dropped += 1;
+                continue;
+            }
+            assert_eq!(line, whole);
+            break;
+        }
+        if dropped == 3 {
+            break;
+        }
+    }
+    assert_eq!(dropped, 3, "not every slow member was disconnected");
+
+    for reader in readers {
+        // Whole lines of the talker's (the last one perhaps cut), then the end of a cut
+        // stream; never undecryptable bytes, nor a clean close.
+        let (got, end) = common::join_within(reader, Duration::from_secs(60));
+        let end = end.expect_err("a cut stream, not a clean close");
+        assert_eq!(end.kind(), std::io::ErrorKind::UnexpectedEof, "{end}");
+        let got = String::from_utf8(got).unwrap();
+        assert!(!got.is_empty(), "a slow member was sent nothing before the cut");
+        for (i, line) in got.split_inclusive('\n').enumerate() {
+            let notice = line.starts_with("*** guest-") && line.ends_with('\n'); // others join, leave
+            let talk = line == whole || (!line.ends_with('\n') && whole.starts_with(line));
+            assert!(notice || talk, "line {i}: {line:?}");
+        }
+    }
+}
