@@ -143,6 +143,39 @@ fn multi_exec_discard() {
     assert!(h.is_closing(c));
 }
 
+/// A container's subcommand is looked up and its arity checked when it is queued, so an
+/// unknown one or a wrong count discards the transaction, as redis-server 7.0.15 does (here
+/// they were queued and failed alone at EXEC, until the subcommands joined the table).
+#[test]
+fn subcommands_are_checked_when_queued() {
+    let (mut h, c) = kv();
+    script(
+        &mut h,
+        c,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (&["CONFIG", "GET", "hz"], "+QUEUED\r\n"),
+            (&["CLIENT", "NOPE"], "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"),
+            (&["EXEC"], "-EXECABORT Transaction discarded because of previous errors.\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["CONFIG", "GET"], "-ERR wrong number of arguments for 'config|get' command\r\n"),
+            (&["EXEC"], "-EXECABORT Transaction discarded because of previous errors.\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["CONFIG", "HELP", "x"], "-ERR wrong number of arguments for 'config|help' command\r\n"),
+            (&["EXEC"], "-EXECABORT Transaction discarded because of previous errors.\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["config", "get", "hz"], "+QUEUED\r\n"),
+            (&["MEMORY", "HELP"], "+QUEUED\r\n"),
+            (
+                &["EXEC"],
+                "*2\r\n*2\r\n$2\r\nhz\r\n$2\r\n10\r\n*5\r\n+MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+USAGE <key> [SAMPLES <count>]\r\n+    Return memory in bytes used by <key> and its value.\r\n+HELP\r\n+    Prints this help.\r\n",
+            ),
+        ],
+    );
+    let info = ask(&mut h, c, &["CLIENT", "INFO"]);
+    assert!(info.contains(" cmd=client|info "), "{info}");
+}
+
 #[test]
 fn watch_aborts_exec_when_another_client_changed_a_watched_key() {
     let (mut h, a) = kv();

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::service::Cx;
 
-use super::{Kv, Sub, dispatch_sub, not_an_integer, reply, sub, syntax_error};
+use super::{Kv, Sub, help, not_an_integer, reply, sub, syntax_error};
 use crate::service::kv::resp::{Args, parse_int};
 
 /// The Redis version we answer to, in HELLO and INFO: the protocol level this service
@@ -195,37 +195,30 @@ pub(super) fn hello(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     reply::array(out, 0);
 }
 
-/// `CLIENT <subcommand>`.
-pub(super) fn client(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    const SUBS: &[Sub] = &[
-        sub("client|id", 2, client_id, ["ID", "    Return the ID of the current connection."]),
-        sub(
-            "client|setname",
-            3,
-            client_setname,
-            ["SETNAME <name>", "    Assign the name <name> to the current connection."],
-        ),
-        sub(
-            "client|getname",
-            2,
-            client_getname,
-            ["GETNAME", "    Return the name of the current connection."],
-        ),
-        sub(
-            "client|info",
-            2,
-            client_info,
-            ["INFO", "    Return information about the current client connection."],
-        ),
-        sub(
-            "client|list",
-            -2,
-            client_list,
-            ["LIST", "    Return information about client connections (no filters here)."],
-        ),
-    ];
-    dispatch_sub(kv, args, cx, "CLIENT", SUBS);
-}
+/// `CLIENT <subcommand>`: the subcommands served here.
+pub(super) const CLIENT: &[Sub] = &[
+    sub("client|id", 2, client_id, &["ID", "    Return the ID of the current connection."]),
+    sub(
+        "client|setname",
+        3,
+        client_setname,
+        &["SETNAME <name>", "    Assign the name <name> to the current connection."],
+    ),
+    sub("client|getname", 2, client_getname, &["GETNAME", "    Return the name of the current connection."]),
+    sub(
+        "client|info",
+        2,
+        client_info,
+        &["INFO", "    Return information about the current client connection."],
+    ),
+    sub(
+        "client|list",
+        -2,
+        client_list,
+        &["LIST", "    Return information about client connections (no filters here)."],
+    ),
+    help("client|help"),
+];
 
 fn client_id(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     let id = cx.id().serial() as i64;

@@ -22,6 +22,11 @@
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
 //! arguments counting the command name, `n < 0` means at least `-n`.
+//!
+//! A container (`CLIENT`, `CONFIG`, `COMMAND`, `MEMORY`, `PUBSUB`) lists its subcommands in
+//! its row ([`Command::subs`]), so [`execute`] resolves `CONFIG GET` to `config|get` before it
+//! checks anything else, as Redis's `lookupCommand` does: an unknown subcommand or a wrong
+//! count is refused like an unknown command, and fails a transaction at queueing.
 
 mod bits;
 mod connection;
@@ -57,6 +62,8 @@ pub struct Command {
     /// Step between key arguments.
     pub step: i32,
     run: Run,
+    /// A container's subcommands (`CONFIG GET`), its `HELP` last; empty for other commands.
+    pub subs: &'static [Sub],
 }
 
 const fn command(
@@ -66,7 +73,20 @@ const fn command(
     keys: (i32, i32, i32),
     run: Run,
 ) -> Command {
-    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, run }
+    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, run, subs: &[] }
+}
+
+/// A container: a command whose first argument names a subcommand (`CLIENT`, `CONFIG`). It
+/// has no keys of its own (its subcommands may); `run` answers the container alone, where
+/// its arity allows that (`COMMAND`).
+const fn container(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    run: Run,
+    subs: &'static [Sub],
+) -> Command {
+    Command { subs, ..command(name, arity, flags, NONE, run) }
 }
 
 const R: &[&str] = &["readonly", "fast"];
@@ -136,13 +156,13 @@ pub static COMMANDS: &[Command] = &[
     command("unsubscribe", -1, PS, NONE, pubsub::unsubscribe),
     command("psubscribe", -2, PS, NONE, pubsub::psubscribe),
     command("punsubscribe", -1, PS, NONE, pubsub::punsubscribe),
-    command("pubsub", -2, &[], NONE, pubsub::pubsub),
+    container("pubsub", -2, &[], handled_in_execute, pubsub::SUBS),
     command(
         "reset",
         1,
         &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
         NONE,
-        transaction_command,
+        handled_in_execute,
     ),
     command("randomkey", 1, &["readonly"], NONE, keyspace::randomkey),
     command("echo", 2, &["loading", "stale", "fast"], NONE, connection::echo),
@@ -155,15 +175,15 @@ pub static COMMANDS: &[Command] = &[
     command("quit", -1, CONN, NONE, connection::quit),
     command("hello", -1, CONN, NONE, connection::hello),
     command("auth", -2, CONN, NONE, connection::auth),
-    command("client", -2, &[], NONE, connection::client),
+    container("client", -2, &[], handled_in_execute, connection::CLIENT),
     command("info", -1, S, NONE, server::info),
-    command("config", -2, &[], NONE, server::config),
-    command("command", -1, S, NONE, server::command),
-    command("memory", -2, &[], NONE, server::memory),
+    container("config", -2, &[], handled_in_execute, server::CONFIG),
+    container("command", -1, S, server::command, server::COMMAND),
+    container("memory", -2, &[], handled_in_execute, server::MEMORY),
     command("time", 1, &["loading", "stale", "fast"], NONE, server::time),
-    command("multi", 1, TX, NONE, transaction_command),
-    command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, transaction_command),
-    command("discard", 1, TX, NONE, transaction_command),
+    command("multi", 1, TX, NONE, handled_in_execute),
+    command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, handled_in_execute),
+    command("discard", 1, TX, NONE, handled_in_execute),
     command("watch", -2, TX, KEYS, watch),
     command("unwatch", 1, TX, NONE, unwatch),
 ];
@@ -171,6 +191,32 @@ pub static COMMANDS: &[Command] = &[
 /// Finds a command by name, ignoring ASCII case as Redis does.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// What a request runs: a command, or a container's subcommand.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    command: &'static Command,
+    /// As Redis names it: `get`, `config|get`.
+    name: &'static str,
+    arity: i32,
+    run: Run,
+}
+
+/// The target of `args`, as Redis's `lookupCommand` finds it: a container followed by an
+/// argument names one of its subcommands (`None` if it has no such one); alone, it is itself.
+fn resolve(command: &'static Command, args: Args<'_>) -> Option<Target> {
+    if command.subs.is_empty() || args.len() < 2 {
+        let Command { name, arity, run, .. } = *command;
+        return Some(Target { command, name, arity, run });
+    }
+    let sub = find_sub(command, args.arg(1))?;
+    Some(Target { command, name: sub.name, arity: sub.arity, run: sub.run })
+}
+
+/// The container's subcommand called `wanted` (ignoring ASCII case).
+fn find_sub(command: &'static Command, wanted: &[u8]) -> Option<&'static Sub> {
+    command.subs.iter().find(|sub| sub.short_name().as_bytes().eq_ignore_ascii_case(wanted))
 }
 
 fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -193,7 +239,7 @@ pub struct Transaction {
 /// One queued command, looked up when it was queued, with its arguments copied back to back.
 #[derive(Debug)]
 struct Queued {
-    command: &'static Command,
+    target: Target,
     source: Vec<u8>,
     /// Where each argument lies in `source`.
     ranges: Vec<Range<usize>>,
@@ -205,39 +251,45 @@ struct Queued {
 /// right arity) and answered `+QUEUED` instead of run. `EXEC` then runs them all, one after
 /// another in this one call, so no other client's command can come between them: on a
 /// single-threaded reactor that is all atomicity takes.
+///
+/// Before anything runs or is queued: the command and, for a container, its subcommand
+/// exist, then the arity, then the password (Redis's `processCommand` order), then pub/sub
+/// mode and the keyspace's bound. A request refused by one of them is not run, and fails an
+/// open transaction.
 pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: Args<'_>, cx: &mut Cx<'_>) {
     if looks_like_http(args.arg(0)) {
         return cross_protocol_attack(cx);
     }
     let Some(command) = lookup(args.arg(0)) else {
-        if let Some(t) = transaction.as_mut() {
-            t.failed = true;
-        }
+        fail(transaction);
         return unknown_command(args, cx.out());
     };
     // CLIENT LIST's `cmd=` names the last command looked up, as Redis's `lastcmd` does:
     // refused ones included, and EXEC rather than what it ran.
     note_command(kv, cx, command.name);
-    if !arity_ok(command.arity, args.len()) {
-        if command.name == "exec" && transaction.take().is_some() {
+    let Some(target) = resolve(command, args) else {
+        fail(transaction);
+        return unknown_subcommand(command.name, args.arg(1), cx.out());
+    };
+    if target.name != command.name {
+        note_command(kv, cx, target.name);
+    }
+    if !arity_ok(target.arity, args.len()) {
+        if target.name == "exec" && transaction.take().is_some() {
             // Redis ends the transaction here, and its watch with it, and says why.
             kv.store.unwatch(cx.id().serial(), cx.now());
             let text =
                 b"EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command";
             return reply::error_bytes(cx.out(), text);
         }
-        if let Some(t) = transaction.as_mut() {
-            t.failed = true;
-        }
-        return wrong_arity(command.name, cx.out());
+        fail(transaction);
+        return wrong_arity(target.name, cx.out());
     }
     // With a password set, a client that has not given it may only AUTH, HELLO, QUIT or
     // RESET (the commands Redis flags `no_auth`). After the checks above, as in Redis: an
     // unknown command or a wrong arity is reported as such even then.
     if kv.config.requirepass.is_some() && !command.flags.contains(&"no_auth") && !kv.authenticated(cx) {
-        if let Some(t) = transaction.as_mut() {
-            t.failed = true;
-        }
+        fail(transaction);
         if command.name == "exec" {
             return reply::error_bytes(
                 cx.out(),
@@ -247,17 +299,15 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         return reply::error_bytes(cx.out(), NOAUTH);
     }
     // A RESP2 client in pub/sub mode may only (un)subscribe, PING, QUIT or RESET: anything
-    // else's reply could not be told from a message (RESP3's pushes can). A container
-    // (`CONFIG GET`) is checked in `dispatch_sub`, once its subcommand is known: Redis reports
-    // an unknown subcommand or a wrong arity first.
+    // else's reply could not be told from a message (RESP3's pushes can). A subcommand is
+    // named as Redis names it (`config|get`).
     if in_pubsub_mode(kv, cx)
-        && !CONTAINERS.contains(&command.name)
         && !matches!(
-            command.name,
+            target.name,
             "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
         )
     {
-        return pubsub_context_error(command.name, cx.out());
+        return pubsub_context_error(target.name, cx.out());
     }
     if command.name == "reset" {
         kv.counters.commands_processed += 1;
@@ -271,14 +321,12 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     // only commands that may add a key are refused. Like `maxmemory`, the limit is checked
     // before a command runs: one command or transaction may take the keyspace past it.
     if full(kv) && denyoom(command) {
-        if let Some(t) = transaction.as_mut() {
-            t.failed = true;
-        }
+        fail(transaction);
         return reply::error_bytes(cx.out(), OOM);
     }
     if command.name == "exec"
         && full(kv)
-        && transaction.as_ref().is_some_and(|t| t.commands.iter().any(|q| denyoom(q.command)))
+        && transaction.as_ref().is_some_and(|t| t.commands.iter().any(|q| denyoom(q.target.command)))
     {
         *transaction = None;
         kv.store.unwatch(cx.id().serial(), cx.now());
@@ -309,8 +357,15 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
             }
         }
         // QUIT is obeyed at once, transaction or not.
-        ("quit", _) | (_, None) => run(kv, command, args, cx),
-        (_, Some(t)) => queue(t, command, args, kv.config.max_query, cx),
+        ("quit", _) | (_, None) => run(kv, target, args, cx),
+        (_, Some(t)) => queue(t, target, args, kv.config.max_query, cx),
+    }
+}
+
+/// A command was refused: an open transaction will be discarded at `EXEC`, as in Redis.
+fn fail(transaction: &mut Option<Transaction>) {
+    if let Some(t) = transaction.as_mut() {
+        t.failed = true;
     }
 }
 
@@ -328,9 +383,9 @@ fn denyoom(command: &Command) -> bool {
     command.flags.contains(&"denyoom")
 }
 
-fn run(kv: &mut Kv, command: &'static Command, args: Args<'_>, cx: &mut Cx<'_>) {
+fn run(kv: &mut Kv, target: Target, args: Args<'_>, cx: &mut Cx<'_>) {
     kv.counters.commands_processed += 1;
-    (command.run)(kv, args, cx);
+    (target.run)(kv, args, cx);
 }
 
 /// What a queued command costs beyond its arguments' bytes: its `Queued` and two vectors (64),
@@ -339,7 +394,7 @@ fn run(kv: &mut Kv, command: &'static Command, args: Args<'_>, cx: &mut Cx<'_>) 
 const QUEUED_OVERHEAD: usize = 64;
 const QUEUED_ARG_OVERHEAD: usize = 16;
 
-fn queue(t: &mut Transaction, command: &'static Command, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) {
+fn queue(t: &mut Transaction, target: Target, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) {
     let size: usize = args.iter_from(0).map(<[u8]>::len).sum();
     let cost = size + QUEUED_OVERHEAD + QUEUED_ARG_OVERHEAD * args.len();
     if t.bytes.saturating_add(cost) > limit {
@@ -353,7 +408,7 @@ fn queue(t: &mut Transaction, command: &'static Command, args: Args<'_>, limit: 
         source.extend_from_slice(arg);
     }
     t.bytes += cost;
-    t.commands.push(Queued { command, source, ranges });
+    t.commands.push(Queued { target, source, ranges });
     reply::simple(cx.out(), "QUEUED");
 }
 
@@ -379,8 +434,8 @@ fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
     let limit = kv.config.max_query;
     let mut over = false;
     reply::array(cx.out(), t.commands.len());
-    for Queued { command, source, ranges } in &t.commands {
-        run(kv, command, Args::from_parts(source, ranges), cx);
+    for &Queued { target, ref source, ref ranges } in &t.commands {
+        run(kv, target, Args::from_parts(source, ranges), cx);
         // Once over, every later reply is dropped as soon as it is written.
         over |= cx.out().len() - start > limit;
         if over {
@@ -418,9 +473,6 @@ fn unwatch(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     cx.write(reply::OK);
 }
 
-/// The commands that dispatch to subcommands (`dispatch_sub`).
-const CONTAINERS: &[&str] = &["client", "config", "command", "memory", "pubsub"];
-
 /// True for a RESP2 client with a subscription (cheap while nobody is subscribed).
 fn in_pubsub_mode(kv: &Kv, cx: &Cx<'_>) -> bool {
     kv.pubsub.any() && !kv.resp3 && kv.pubsub.count(cx.id().serial()) > 0
@@ -452,9 +504,10 @@ fn reset(kv: &mut Kv, transaction: &mut Option<Transaction>, cx: &mut Cx<'_>) {
     reply::simple(cx.out(), "RESET");
 }
 
-/// The table's entry for MULTI, EXEC and DISCARD, which [`execute`] handles itself (they
-/// act on the connection's transaction, which commands do not see). Never called.
-fn transaction_command(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+/// The table's entry for what [`execute`] runs itself: MULTI, EXEC and DISCARD (they act on
+/// the connection's transaction, which commands do not see), RESET, and containers, which
+/// need a subcommand by their arity and run that instead. Never called.
+fn handled_in_execute(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     unknown_command(args, cx.out());
 }
 
@@ -516,60 +569,53 @@ fn wrong_arity(name: &str, out: &mut Vec<u8>) {
 }
 
 /// A subcommand of a container command (`CLIENT ID`, `CONFIG GET`).
-struct Sub {
+#[derive(Debug)]
+pub struct Sub {
     /// Redis's full name, `container|sub`.
-    name: &'static str,
+    pub name: &'static str,
     /// Arity counted from the container's name, as for commands.
-    arity: i32,
+    pub arity: i32,
     run: Run,
     /// Its entry in `CONTAINER HELP`: the usage line, then what it does.
-    help: [&'static str; 2],
+    help: &'static [&'static str],
 }
 
-const fn sub(name: &'static str, arity: i32, run: Run, help: [&'static str; 2]) -> Sub {
+impl Sub {
+    /// The name after the `|`, as a client sends it (`get`).
+    fn short_name(&self) -> &'static str {
+        self.name.split_once('|').map_or(self.name, |(_, name)| name)
+    }
+}
+
+const fn sub(name: &'static str, arity: i32, run: Run, help: &'static [&'static str]) -> Sub {
     Sub { name, arity, run, help }
 }
 
-/// Runs the subcommand named by `args[1]`, answers `CONTAINER HELP` with every subcommand's
-/// entry (as Redis lays it out), or answers Redis's
-/// `-ERR unknown subcommand 'x'. Try CLIENT HELP.`.
-fn dispatch_sub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, container: &str, subs: &[Sub]) {
-    let wanted = args.arg(1);
-    if wanted.eq_ignore_ascii_case(b"help") {
-        let name = format!("{}|help", container.to_ascii_lowercase());
-        if args.len() != 2 {
-            return wrong_arity(&name, cx.out());
-        }
-        if in_pubsub_mode(kv, cx) {
-            return pubsub_context_error(&name, cx.out());
-        }
-        let out = cx.out();
-        reply::array(out, 1 + 2 * subs.len() + 2);
-        reply::simple(out, &format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
-        for line in subs.iter().flat_map(|sub| sub.help) {
-            reply::simple(out, line);
-        }
-        reply::simple(out, "HELP");
-        reply::simple(out, "    Prints this help.");
+/// A container's `HELP` subcommand (`name` is `container|help`), last in its list.
+const fn help(name: &'static str) -> Sub {
+    sub(name, 2, show_help, &["HELP", "    Prints this help."])
+}
+
+/// `CONTAINER HELP`: every subcommand's entry, as Redis lays them out.
+fn show_help(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let Some(container) = lookup(args.arg(0)) else {
         return;
-    }
-    let found = subs.iter().find(|sub| {
-        sub.name.split_once('|').is_some_and(|(_, name)| name.as_bytes().eq_ignore_ascii_case(wanted))
-    });
-    let Some(sub) = found else {
-        let mut text = b"ERR unknown subcommand '".to_vec();
-        text.extend_from_slice(wanted.get(..128).unwrap_or(wanted));
-        text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
-        return reply::error_bytes(cx.out(), &text);
     };
-    if !arity_ok(sub.arity, args.len()) {
-        return wrong_arity(sub.name, cx.out());
+    let out = cx.out();
+    reply::array(out, 1 + container.subs.iter().map(|sub| sub.help.len()).sum::<usize>());
+    let name = container.name.to_ascii_uppercase();
+    reply::simple(out, &format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    for line in container.subs.iter().flat_map(|sub| sub.help) {
+        reply::simple(out, line);
     }
-    if in_pubsub_mode(kv, cx) {
-        return pubsub_context_error(sub.name, cx.out());
-    }
-    note_command(kv, cx, sub.name);
-    (sub.run)(kv, args, cx);
+}
+
+/// Redis's `-ERR unknown subcommand 'x'. Try CLIENT HELP.`
+fn unknown_subcommand(container: &str, wanted: &[u8], out: &mut Vec<u8>) {
+    let mut text = b"ERR unknown subcommand '".to_vec();
+    text.extend_from_slice(wanted.get(..128).unwrap_or(wanted));
+    text.extend_from_slice(format!("'. Try {} HELP.", container.to_ascii_uppercase()).as_bytes());
+    reply::error_bytes(out, &text);
 }
 
 /// Redis's reply to an argument that should be an integer and is not.

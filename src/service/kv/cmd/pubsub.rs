@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::service::Cx;
 
-use super::{Kv, Sub, dispatch_sub, reply, sub};
+use super::{Kv, Sub, help, reply, sub};
 use crate::service::kv::pubsub::{Kind, SUBSCRIPTION_OVERHEAD};
 use crate::service::kv::resp::Args;
 
@@ -91,27 +91,25 @@ pub(super) fn publish(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 }
 
 /// `PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | HELP`.
-pub(super) fn pubsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    const SUBS: &[Sub] = &[
-        sub(
-            "pubsub|channels",
-            -2,
-            pubsub_channels,
-            [
-                "CHANNELS [<pattern>]",
-                "    Return the currently active channels matching a <pattern> (default: '*').",
-            ],
-        ),
-        sub("pubsub|numpat", 2, pubsub_numpat, ["NUMPAT", "    Return number of subscriptions to patterns."]),
-        sub(
-            "pubsub|numsub",
-            -2,
-            pubsub_numsub,
-            ["NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels."],
-        ),
-    ];
-    dispatch_sub(kv, args, cx, "PUBSUB", SUBS);
-}
+pub(super) const SUBS: &[Sub] = &[
+    sub(
+        "pubsub|channels",
+        -2,
+        pubsub_channels,
+        &[
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+        ],
+    ),
+    sub("pubsub|numpat", 2, pubsub_numpat, &["NUMPAT", "    Return number of subscriptions to patterns."]),
+    sub(
+        "pubsub|numsub",
+        -2,
+        pubsub_numsub,
+        &["NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels."],
+    ),
+    help("pubsub|help"),
+];
 
 fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     if args.len() > 3 {

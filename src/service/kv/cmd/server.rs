@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::service::Cx;
 
 use super::connection::REDIS_VERSION;
-use super::{COMMANDS, Kv, Sub, dispatch_sub, lookup, not_an_integer, reply, since_epoch, sub, syntax_error};
+use super::{COMMANDS, Kv, Sub, help, lookup, not_an_integer, reply, since_epoch, sub, syntax_error};
 use crate::service::kv::glob;
 use crate::service::kv::resp::{Args, parse_int};
 
@@ -114,30 +114,28 @@ fn human_bytes(n: usize) -> String {
     }
 }
 
-/// `CONFIG GET|SET|RESETSTAT`.
-pub(super) fn config(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    const SUBS: &[Sub] = &[
-        sub(
-            "config|get",
-            -3,
-            config_get,
-            ["GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values."],
-        ),
-        sub(
-            "config|set",
-            -4,
-            config_set,
-            ["SET <directive> <value>", "    Refused: every parameter here is fixed at startup."],
-        ),
-        sub(
-            "config|resetstat",
-            2,
-            config_resetstat,
-            ["RESETSTAT", "    Reset statistics reported by the INFO command."],
-        ),
-    ];
-    dispatch_sub(kv, args, cx, "CONFIG", SUBS);
-}
+/// `CONFIG GET|SET|RESETSTAT|HELP`.
+pub(super) const CONFIG: &[Sub] = &[
+    sub(
+        "config|get",
+        -3,
+        config_get,
+        &["GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values."],
+    ),
+    sub(
+        "config|set",
+        -4,
+        config_set,
+        &["SET <directive> <value>", "    Refused: every parameter here is fixed at startup."],
+    ),
+    sub(
+        "config|resetstat",
+        2,
+        config_resetstat,
+        &["RESETSTAT", "    Reset statistics reported by the INFO command."],
+    ),
+    help("config|help"),
+];
 
 /// `CONFIG GET pattern [pattern ...]`: a flat array of name/value pairs for every known
 /// parameter matching any pattern (case-insensitively), each once. A parameter found by an
@@ -214,15 +212,15 @@ pub(super) fn time(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
 }
 
 /// `MEMORY USAGE key [SAMPLES n]` (`redis-cli --memkeys` sends it for every key it scans).
-pub(super) fn memory(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    const SUBS: &[Sub] = &[sub(
+pub(super) const MEMORY: &[Sub] = &[
+    sub(
         "memory|usage",
         -3,
         memory_usage,
-        ["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."],
-    )];
-    dispatch_sub(kv, args, cx, "MEMORY", SUBS);
-}
+        &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."],
+    ),
+    help("memory|help"),
+];
 
 /// `MEMORY USAGE key [SAMPLES n]`: the bytes our own accounting charges the key (its key and
 /// value bytes and its bookkeeping, as `used_memory` adds them up), or null for no key.
@@ -255,37 +253,36 @@ fn memory_usage(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 /// six-field form of Redis 2.8–6. Tips, key specifications and subcommands are empty arrays
 /// (clients fall back to the first/last/step triple). `COMMAND DOCS` answers an empty array, so
 /// `redis-cli` 7 falls back to its built-in help.
-pub(super) fn command(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    const SUBS: &[Sub] = &[
-        sub(
-            "command|count",
-            2,
-            command_count,
-            ["COUNT", "    Return the total number of commands in this server."],
-        ),
-        sub(
-            "command|info",
-            -2,
-            command_info,
-            ["INFO <command-name> [<command-name> ...]", "    Return details about the given commands."],
-        ),
-        sub(
-            "command|docs",
-            -2,
-            command_docs,
-            ["DOCS [<command-name> ...]", "    Return an empty array: no documentation is served."],
-        ),
-    ];
-    if args.len() == 1 {
-        let out = cx.out();
-        reply::array(out, COMMANDS.len());
-        for c in COMMANDS {
-            describe_command(out, c);
-        }
-        return;
+pub(super) fn command(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    let out = cx.out();
+    reply::array(out, COMMANDS.len());
+    for c in COMMANDS {
+        describe_command(out, c);
     }
-    dispatch_sub(kv, args, cx, "COMMAND", SUBS);
 }
+
+/// `COMMAND`'s subcommands.
+pub(super) const COMMAND: &[Sub] = &[
+    sub(
+        "command|count",
+        2,
+        command_count,
+        &["COUNT", "    Return the total number of commands in this server."],
+    ),
+    sub(
+        "command|info",
+        -2,
+        command_info,
+        &["INFO <command-name> [<command-name> ...]", "    Return details about the given commands."],
+    ),
+    sub(
+        "command|docs",
+        -2,
+        command_docs,
+        &["DOCS [<command-name> ...]", "    Return an empty array: no documentation is served."],
+    ),
+    help("command|help"),
+];
 
 fn command_count(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     reply::int(cx.out(), COMMANDS.len() as i64);
