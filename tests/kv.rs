@@ -260,6 +260,30 @@ fn redis_rs_renames_swaps_and_expires_at_a_unix_time() -> RedisResult<()> {
     Ok(())
 }
 
+/// redis-rs's OBJECT helpers, as a memory-analysis tool would call them key by key: the same
+/// answers as redis-server 7.0.15 gives for these values, a missing key as `None`, and FREQ's
+/// and IDLETIME's refusals as errors.
+#[test]
+fn redis_rs_asks_object_encoding_and_refcount() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut con = client(addr);
+    let () = con.mset(&[("small", "12"), ("big", "12345"), ("text", "hello")])?;
+    let () = con.set("long", "x".repeat(45))?;
+    let _: usize = con.append("text", " world")?;
+    for (key, encoding, refcount) in
+        [("small", "int", 2_147_483_647), ("big", "int", 1), ("long", "raw", 1), ("text", "raw", 1)]
+    {
+        assert_eq!(con.object_encoding::<_, Option<String>>(key)?.as_deref(), Some(encoding), "{key}");
+        assert_eq!(con.object_refcount::<_, Option<usize>>(key)?, Some(refcount), "{key}");
+    }
+    assert_eq!(con.object_encoding::<_, Option<String>>("missing")?, None);
+    let err = con.object_freq::<_, Option<usize>>("small").unwrap_err();
+    assert!(err.to_string().contains("An LFU maxmemory policy is not selected"), "{err}");
+    let err = con.object_idletime::<_, Option<usize>>("small").unwrap_err();
+    assert!(err.to_string().contains("idle time not tracked"), "{err}");
+    Ok(())
+}
+
 #[test]
 fn keys_expire_without_being_touched() -> RedisResult<()> {
     let (addr, _s) = server(Config::default());

@@ -254,7 +254,37 @@ impl Store {
     /// Writes `value` under `key`, with `ttl` deciding the expiry.
     pub fn set(&mut self, key: &[u8], value: &[u8], ttl: Ttl, now: Instant) {
         let hash = self.lookup(key, now);
-        self.write(hash, key, value, ttl);
+        self.write(hash, key, value, ttl, false);
+    }
+
+    /// [`Store::set`] for a value that `OBJECT ENCODING` calls `raw` whatever it holds, as
+    /// Redis stores it (`BITOP`'s result; what `RENAME` and `COPY` carry from an edited value;
+    /// see `entry.rs`, "Edited values").
+    pub fn set_edited(&mut self, key: &[u8], value: &[u8], ttl: Ttl, now: Instant) {
+        let hash = self.lookup(key, now);
+        self.write(hash, key, value, ttl, true);
+    }
+
+    /// `OBJECT`'s read: the value and whether it was edited in place since it was last written
+    /// whole (see `entry.rs`), counting a hit or a miss as Redis's `OBJECT` does.
+    pub fn object(&mut self, key: &[u8], now: Instant) -> Option<(&[u8], bool)> {
+        let hash = self.lookup(key, now);
+        match self.map.find(hash, |e| e.key() == key) {
+            Some(entry) => {
+                self.hits += 1;
+                Some((entry.value(), entry.edited()))
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Whether the value at `key` was edited in place (see [`Store::object`]), for a command
+    /// that has just looked the key up and copies its value (`RENAME`, `COPY`).
+    pub fn edited(&self, key: &[u8]) -> bool {
+        self.map.get(key).is_some_and(Entry::edited)
     }
 
     /// Deletes `key`; true if it existed (an expired key did not).
@@ -299,7 +329,8 @@ impl Store {
         let hash = self.lookup(key, now);
         let len = self.map.find(hash, |e| e.key() == key).map_or(0, |e| e.value().len());
         let new_len = len.checked_add(tail.len()).filter(|&n| n <= max_len)?;
-        self.change_value(hash, key, new_len, |value, _| {
+        // A key APPEND creates is stored as SET would store it; one it extends is edited.
+        self.change_value(hash, key, new_len, false, |value, _| {
             value[len..].copy_from_slice(tail);
             true
         });
@@ -314,7 +345,7 @@ impl Store {
         let end = offset + piece.len();
         let mut new_len = end;
         // Grown to `end` if shorter; a longer value keeps its length.
-        self.change_value(hash, key, end, |value, _| {
+        self.change_value(hash, key, end, true, |value, _| {
             value[offset..end].copy_from_slice(piece);
             new_len = value.len();
             true
@@ -330,7 +361,7 @@ impl Store {
         let hash = self.lookup(key, now);
         let (byte, mask) = (offset / 8, 0x80 >> (offset % 8));
         let mut was = false;
-        self.change_value(hash, key, byte + 1, |value, grown| {
+        self.change_value(hash, key, byte + 1, true, |value, grown| {
             was = value[byte] & mask != 0;
             if on {
                 value[byte] |= mask;
@@ -354,7 +385,7 @@ impl Store {
         change: impl FnOnce(&mut [u8], bool) -> bool,
     ) {
         let hash = self.lookup(key, now);
-        self.change_value(hash, key, len, change);
+        self.change_value(hash, key, len, true, change);
     }
 
     /// Calls `change` with the value at `key` (`hash` is its hash) made at least `len` bytes
@@ -362,15 +393,17 @@ impl Store {
     /// bytes, exactly (a new key's value is as likely to stay as it is as to grow). `change`
     /// is told whether the key was created or grown, and answers whether that counts as a
     /// change for `WATCH` (Redis signals a SETBIT or BITFIELD only when something changed).
+    /// An existing value comes out edited (see `entry.rs`), as a new one does if `edit_new`.
     fn change_value(
         &mut self,
         hash: u64,
         key: &[u8],
         len: usize,
+        edit_new: bool,
         change: impl FnOnce(&mut [u8], bool) -> bool,
     ) {
         let created = self.map.find(hash, |e| e.key() == key).is_none();
-        if created && !self.insert(hash, Entry::zeroed(key, len)) {
+        if created && !self.insert(hash, Entry::zeroed(key, len, edit_new)) {
             return;
         }
         // Found: it was there, or has just been inserted.
@@ -378,7 +411,7 @@ impl Store {
             return;
         };
         let (before, old_len) = (entry.allocated(), entry.value().len());
-        let value = entry.grow_value(len);
+        let value = if created { entry.value_mut() } else { entry.edit_value(len) };
         let grown = created || value.len() > old_len;
         let changed = change(value, grown);
         self.used = self.used - before + entry.allocated();
@@ -398,7 +431,7 @@ impl Store {
         let new = current.checked_add(delta).ok_or(IncrError::Overflow)?;
         let mut text = Vec::with_capacity(20);
         super::reply::decimal(&mut text, new);
-        self.write(hash, key, &text, Ttl::Keep);
+        self.write(hash, key, &text, Ttl::Keep, false);
         Ok(new)
     }
 
@@ -560,17 +593,18 @@ impl Store {
         hash
     }
 
-    /// `set`, for a key already looked up (`hash` is its hash).
-    fn write(&mut self, hash: u64, key: &[u8], value: &[u8], ttl: Ttl) {
+    /// `set`, for a key already looked up (`hash` is its hash); `edited` as for
+    /// [`Store::set_edited`].
+    fn write(&mut self, hash: u64, key: &[u8], value: &[u8], ttl: Ttl, edited: bool) {
         self.watches.touch(key);
         match self.map.find_mut(hash, |e| e.key() == key) {
             Some(entry) => {
                 let before = entry.allocated();
-                entry.set_value(value);
+                entry.set_value(value, edited);
                 self.used = self.used - before + entry.allocated();
             }
             None => {
-                if !self.insert(hash, Entry::new(key, value)) {
+                if !self.insert(hash, Entry::new(key, value, edited)) {
                     return;
                 }
             }

@@ -1860,6 +1860,142 @@ fn command_acl_categories_agree_with_flags() {
     }
 }
 
+/// OBJECT ENCODING and REFCOUNT answer what redis-server 7.0.15 answers for the same value
+/// written the same way (every reply below was compared with it): `int` only for Redis's
+/// strict integers, `embstr` up to 44 bytes, `raw` beyond, and `raw` at any length once a
+/// value is edited in place; shared integers 0–9999 count `INT_MAX` references.
+#[test]
+fn object_encoding_and_refcount_answer_as_redis() {
+    let (mut h, c) = kv();
+    let long_44 = "0".repeat(44);
+    let long_45 = "0".repeat(45);
+    for (value, encoding, refcount) in [
+        ("12", "int", 2147483647),
+        ("0", "int", 2147483647),
+        ("9999", "int", 2147483647),
+        ("10000", "int", 1),
+        ("-1", "int", 1),
+        ("-9223372036854775808", "int", 1),
+        ("9223372036854775808", "embstr", 1),
+        ("-0", "embstr", 1),
+        ("012", "embstr", 1),
+        (" 1", "embstr", 1),
+        ("1 ", "embstr", 1),
+        ("+1", "embstr", 1),
+        ("1.5", "embstr", 1),
+        ("", "embstr", 1),
+        (&long_44, "embstr", 1),
+        (&long_45, "raw", 1),
+    ] {
+        ask(&mut h, c, &["SET", "k", value]);
+        let expected = format!("${}\r\n{encoding}\r\n", encoding.len());
+        assert_eq!(ask(&mut h, c, &["OBJECT", "ENCODING", "k"]), expected, "{value:?}");
+        assert_eq!(ask(&mut h, c, &["OBJECT", "REFCOUNT", "k"]), format!(":{refcount}\r\n"), "{value:?}");
+    }
+    let (int, embstr, raw) = ("$3\r\nint\r\n", "$6\r\nembstr\r\n", "$3\r\nraw\r\n");
+    script(
+        &mut h,
+        c,
+        &[
+            // APPEND creates a key as SET would; extending one, even by nothing, makes it raw.
+            (&["APPEND", "a", "12"], ":2\r\n"),
+            (&["OBJECT", "ENCODING", "a"], int),
+            (&["APPEND", "a", "3"], ":3\r\n"),
+            (&["OBJECT", "ENCODING", "a"], raw),
+            (&["SET", "b", "hello"], "+OK\r\n"),
+            (&["APPEND", "b", ""], ":5\r\n"),
+            (&["OBJECT", "ENCODING", "b"], raw),
+            // SETRANGE, SETBIT and BITFIELD writes: raw, on a new key too, even changing nothing.
+            (&["SETRANGE", "c", "0", "12"], ":2\r\n"),
+            (&["OBJECT", "ENCODING", "c"], raw),
+            (&["OBJECT", "REFCOUNT", "c"], ":1\r\n"),
+            (&["SET", "d", "hello"], "+OK\r\n"),
+            (&["SETRANGE", "d", "0", ""], ":5\r\n"),
+            (&["OBJECT", "ENCODING", "d"], embstr),
+            (&["SETBIT", "d", "0", "0"], ":0\r\n"),
+            (&["OBJECT", "ENCODING", "d"], raw),
+            (&["SET", "e", "12"], "+OK\r\n"),
+            (&["BITFIELD", "e", "GET", "u8", "0"], "*1\r\n:49\r\n"),
+            (&["OBJECT", "ENCODING", "e"], int),
+            (&["BITFIELD", "e", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "100"], "*1\r\n$-1\r\n"),
+            (&["OBJECT", "ENCODING", "e"], raw),
+            // RENAME and COPY keep it; INCR and SET write a new value.
+            (&["RENAME", "e", "f"], "+OK\r\n"),
+            (&["OBJECT", "ENCODING", "f"], raw),
+            (&["COPY", "f", "g"], ":1\r\n"),
+            (&["OBJECT", "ENCODING", "g"], raw),
+            (&["INCR", "g"], ":13\r\n"),
+            (&["OBJECT", "ENCODING", "g"], int),
+            (&["OBJECT", "REFCOUNT", "g"], ":2147483647\r\n"),
+            (&["INCRBY", "g", "1000000"], ":1000013\r\n"),
+            (&["OBJECT", "REFCOUNT", "g"], ":1\r\n"),
+            (&["BITOP", "OR", "h", "g"], ":7\r\n"),
+            (&["OBJECT", "ENCODING", "h"], raw),
+            (&["SET", "h", "x"], "+OK\r\n"),
+            (&["OBJECT", "ENCODING", "h"], embstr),
+        ],
+    );
+}
+
+/// FREQ and IDLETIME: null for a missing key, as every OBJECT subcommand; then Redis's error
+/// under a policy that is not LFU (FREQ) and ours (IDLETIME: no access time is kept). Errors
+/// and HELP as Redis words them, HELP but for IDLETIME's entry.
+#[test]
+fn object_freq_idletime_help_and_errors() {
+    let (mut h, c) = kv();
+    ask(&mut h, c, &["SET", "k", "v"]);
+    script(
+        &mut h,
+        c,
+        &[
+            (&["OBJECT", "ENCODING", "nokey"], "$-1\r\n"),
+            (&["OBJECT", "REFCOUNT", "nokey"], "$-1\r\n"),
+            (&["OBJECT", "FREQ", "nokey"], "$-1\r\n"),
+            (&["OBJECT", "IDLETIME", "nokey"], "$-1\r\n"),
+            (
+                &["OBJECT", "FREQ", "k"],
+                "-ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+                 note that when switching between policies at runtime LRU and LFU data will take some \
+                 time to adjust.\r\n",
+            ),
+            (
+                &["object", "idletime", "k"],
+                "-ERR idle time not tracked: this server keeps no access time per key\r\n",
+            ),
+            (&["OBJECT"], "-ERR wrong number of arguments for 'object' command\r\n"),
+            (&["OBJECT", "ENCODING"], "-ERR wrong number of arguments for 'object|encoding' command\r\n"),
+            (
+                &["OBJECT", "ENCODING", "k", "x"],
+                "-ERR wrong number of arguments for 'object|encoding' command\r\n",
+            ),
+            (&["OBJECT", "FOO", "k"], "-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n"),
+            (&["OBJECT", "HELP", "x"], "-ERR wrong number of arguments for 'object|help' command\r\n"),
+            (
+                &["OBJECT", "HELP"],
+                "*14\r\n+OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n\
+                 +ENCODING <key>\r\n\
+                 +    Return the kind of internal representation used in order to store the value\r\n\
+                 +    associated with a <key>.\r\n\
+                 +FREQ <key>\r\n\
+                 +    Return the access frequency index of the <key>. The returned integer is\r\n\
+                 +    proportional to the logarithm of the recent access frequency of the key.\r\n\
+                 +IDLETIME <key>\r\n\
+                 +    Refused: this server keeps no access time per key.\r\n\
+                 +REFCOUNT <key>\r\n\
+                 +    Return the number of references of the value associated with the specified\r\n\
+                 +    <key>.\r\n\
+                 +HELP\r\n\
+                 +    Prints this help.\r\n",
+            ),
+        ],
+    );
+    // A lookup counts a keyspace hit or miss, as Redis's OBJECT does.
+    let stats = ask(&mut h, c, &["INFO", "stats"]);
+    assert!(stats.contains("keyspace_hits:2\r\n") && stats.contains("keyspace_misses:4\r\n"), "{stats}");
+    ask(&mut h, c, &["HELLO", "3"]);
+    assert_eq!(ask(&mut h, c, &["OBJECT", "ENCODING", "nokey"]), "_\r\n");
+}
+
 #[test]
 fn unknown_command_and_arity_errors_as_redis_7() {
     let (mut h, c) = kv();

@@ -262,7 +262,8 @@ pub(super) fn bitop(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         kv.store.remove(dest, now);
         return reply::int(cx.out(), 0);
     }
-    kv.store.set(dest, &result, Ttl::Clear, now);
+    // Redis stores BITOP's result as a `raw` string whatever it holds.
+    kv.store.set_edited(dest, &result, Ttl::Clear, now);
     reply::int(cx.out(), i64::try_from(len).unwrap_or(i64::MAX));
 }
 

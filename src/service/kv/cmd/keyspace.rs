@@ -204,8 +204,15 @@ fn rename_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, nx: bool) {
         return reply::int(cx.out(), 0);
     }
     let value = kv.store.peek(from, now).map(<[u8]>::to_vec).unwrap_or_default();
+    // Redis moves the object itself, so OBJECT ENCODING answers for it as before.
+    let edited = kv.store.edited(from);
     kv.store.remove(from, now);
-    kv.store.set(to, &value, deadline.map_or(Ttl::Clear, Ttl::At), now);
+    let ttl = deadline.map_or(Ttl::Clear, Ttl::At);
+    if edited {
+        kv.store.set_edited(to, &value, ttl, now)
+    } else {
+        kv.store.set(to, &value, ttl, now)
+    }
     if nx { reply::int(cx.out(), 1) } else { cx.write(reply::OK) }
 }
 
@@ -247,7 +254,13 @@ pub(super) fn copy(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     if kv.store.contains(to, now) && !replace {
         return reply::int(cx.out(), 0);
     }
-    kv.store.set(to, &value, deadline.map_or(Ttl::Clear, Ttl::At), now);
+    // Redis's copy keeps the source's encoding (`dupStringObject`).
+    let ttl = deadline.map_or(Ttl::Clear, Ttl::At);
+    if kv.store.edited(from) {
+        kv.store.set_edited(to, &value, ttl, now)
+    } else {
+        kv.store.set(to, &value, ttl, now)
+    }
     reply::int(cx.out(), 1);
 }
 

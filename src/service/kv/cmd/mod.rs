@@ -17,13 +17,14 @@
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
 //! | `server.rs`     | INFO CONFIG MEMORY TIME COMMAND                                 |
+//! | `object.rs`     | OBJECT                                                          |
 //! | `pubsub.rs`     | SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB    |
 //! | this file       | MULTI EXEC DISCARD WATCH UNWATCH RESET (transactions: the connection's queue and its watched keys) |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
 //! arguments counting the command name, `n < 0` means at least `-n`.
 //!
-//! A container (`CLIENT`, `CONFIG`, `COMMAND`, `MEMORY`, `PUBSUB`) lists its subcommands in
+//! A container (`CLIENT`, `CONFIG`, `COMMAND`, `MEMORY`, `OBJECT`, `PUBSUB`) lists its subcommands in
 //! its row ([`Command::subs`]), so [`execute`] resolves `CONFIG GET` to `config|get` before it
 //! checks anything else, as Redis's `lookupCommand` does: an unknown subcommand or a wrong
 //! count is refused like an unknown command, and fails a transaction at queueing.
@@ -31,6 +32,7 @@
 mod bits;
 mod connection;
 mod keyspace;
+mod object;
 mod pubsub;
 mod server;
 mod strings;
@@ -180,6 +182,7 @@ pub static COMMANDS: &[Command] = &[
     container("config", -2, &[], handled_in_execute, server::CONFIG),
     container("command", -1, S, server::command, server::COMMAND),
     container("memory", -2, &[], handled_in_execute, server::MEMORY),
+    container("object", -2, &[], handled_in_execute, object::SUBS),
     command("time", 1, &["loading", "stale", "fast"], NONE, server::time),
     command("multi", 1, TX, NONE, handled_in_execute),
     command("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NONE, handled_in_execute),
