@@ -59,6 +59,16 @@ for protocol in (3, 2):
     assert {str(c) if isinstance(c, str) else c.decode() for c in commands["get"]["acl_categories"]} \
         == {"@read", "@string", "@fast"}, commands["get"]
 
+    # COMMAND LIST and GETKEYS as redis-py wraps them (Redis lists in its hash order, which
+    # changes from run to run, so sets), and OBJECT ENCODING as memory tools ask it.
+    def texts(items):
+        return {i.decode() if isinstance(i, bytes) else i for i in items}
+    assert {"config", "config|get", "config|help"} <= texts(r.command_list(pattern="CONFIG*"))
+    assert {"get", "set", "append"} <= texts(r.command_list(category="string"))
+    assert texts(r.command_getkeys("MSET", "a", "1", "b", "2")) == {"a", "b"}
+    assert texts(r.command_getkeys("OBJECT", "ENCODING", "k")) == {"k"}
+    assert texts([r.object("encoding", "counter"), r.object("encoding", "greeting")]) == {"int", "embstr"}
+
     info = r.info()
     assert info["redis_version"] and info["connected_clients"] >= 1
     assert r.config_get("maxmemory") == {"maxmemory": "0"}

@@ -16,7 +16,8 @@
 //! |                 | EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS |
 //! |                 | SCAN RANDOMKEY DBSIZE FLUSHALL FLUSHDB                          |
 //! | `connection.rs` | PING ECHO SELECT QUIT AUTH HELLO CLIENT                         |
-//! | `server.rs`     | INFO CONFIG MEMORY TIME COMMAND                                 |
+//! | `server.rs`     | INFO CONFIG MEMORY TIME                                         |
+//! | `command.rs`    | COMMAND                                                         |
 //! | `object.rs`     | OBJECT                                                          |
 //! | `pubsub.rs`     | SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB    |
 //! | this file       | MULTI EXEC DISCARD WATCH UNWATCH RESET (transactions: the connection's queue and its watched keys) |
@@ -30,6 +31,7 @@
 //! count is refused like an unknown command, and fails a transaction at queueing.
 
 mod bits;
+mod command;
 mod connection;
 mod keyspace;
 mod object;
@@ -103,6 +105,8 @@ const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 const NONE: (i32, i32, i32) = (0, 0, 0);
 const KEY: (i32, i32, i32) = (1, 1, 1);
 const KEYS: (i32, i32, i32) = (1, -1, 1);
+/// A subcommand's one key, right after its name (`OBJECT ENCODING key`).
+const SUB_KEY: (i32, i32, i32) = (2, 2, 1);
 
 /// Every command, the hottest first (lookup is a linear scan of short names).
 pub static COMMANDS: &[Command] = &[
@@ -180,7 +184,7 @@ pub static COMMANDS: &[Command] = &[
     container("client", -2, &[], handled_in_execute, connection::CLIENT),
     command("info", -1, S, NONE, server::info),
     container("config", -2, &[], handled_in_execute, server::CONFIG),
-    container("command", -1, S, server::command, server::COMMAND),
+    container("command", -1, S, command::command, command::SUBS),
     container("memory", -2, &[], handled_in_execute, server::MEMORY),
     container("object", -2, &[], handled_in_execute, object::SUBS),
     command("time", 1, &["loading", "stale", "fast"], NONE, server::time),
@@ -218,11 +222,11 @@ fn resolve(command: &'static Command, args: Args<'_>) -> Option<Target> {
 }
 
 /// The container's subcommand called `wanted` (ignoring ASCII case).
-fn find_sub(command: &'static Command, wanted: &[u8]) -> Option<&'static Sub> {
+pub(super) fn find_sub(command: &'static Command, wanted: &[u8]) -> Option<&'static Sub> {
     command.subs.iter().find(|sub| sub.short_name().as_bytes().eq_ignore_ascii_case(wanted))
 }
 
-fn arity_ok(arity: i32, argc: usize) -> bool {
+pub(super) fn arity_ok(arity: i32, argc: usize) -> bool {
     let argc = i64::try_from(argc).unwrap_or(i64::MAX);
     let arity = i64::from(arity);
     if arity >= 0 { argc == arity } else { argc >= -arity }
@@ -578,6 +582,12 @@ pub struct Sub {
     pub name: &'static str,
     /// Arity counted from the container's name, as for commands.
     pub arity: i32,
+    /// Key positions, counted from the container's name as for commands (0: no keys).
+    pub first_key: i32,
+    /// See `first_key`.
+    pub last_key: i32,
+    /// See `first_key`.
+    pub step: i32,
     run: Run,
     /// Its entry in `CONTAINER HELP`: the usage line, then what it does.
     help: &'static [&'static str],
@@ -591,7 +601,14 @@ impl Sub {
 }
 
 const fn sub(name: &'static str, arity: i32, run: Run, help: &'static [&'static str]) -> Sub {
-    Sub { name, arity, run, help }
+    Sub { name, arity, first_key: 0, last_key: 0, step: 0, run, help }
+}
+
+impl Sub {
+    /// The subcommand with key positions (`OBJECT ENCODING key`: `(2, 2, 1)`).
+    const fn keys(self, (first_key, last_key, step): (i32, i32, i32)) -> Sub {
+        Sub { first_key, last_key, step, ..self }
+    }
 }
 
 /// A container's `HELP` subcommand (`name` is `container|help`), last in its list.

@@ -23,7 +23,7 @@
 
 use crate::service::Cx;
 
-use super::{Kv, Sub, help, reply, sub};
+use super::{Kv, SUB_KEY, Sub, help, reply, sub};
 use crate::service::kv::entry::EMBSTR_MAX;
 use crate::service::kv::resp::{Args, parse_int};
 
@@ -38,7 +38,8 @@ pub(super) const SUBS: &[Sub] = &[
             "    Return the kind of internal representation used in order to store the value",
             "    associated with a <key>.",
         ],
-    ),
+    )
+    .keys(SUB_KEY),
     sub(
         "object|freq",
         3,
@@ -48,13 +49,15 @@ pub(super) const SUBS: &[Sub] = &[
             "    Return the access frequency index of the <key>. The returned integer is",
             "    proportional to the logarithm of the recent access frequency of the key.",
         ],
-    ),
+    )
+    .keys(SUB_KEY),
     sub(
         "object|idletime",
         3,
         idletime,
         &["IDLETIME <key>", "    Refused: this server keeps no access time per key."],
-    ),
+    )
+    .keys(SUB_KEY),
     sub(
         "object|refcount",
         3,
@@ -64,7 +67,8 @@ pub(super) const SUBS: &[Sub] = &[
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
         ],
-    ),
+    )
+    .keys(SUB_KEY),
     help("object|help"),
 ];
 

@@ -1,12 +1,13 @@
-//! Server commands: INFO, CONFIG, MEMORY, TIME and COMMAND, the introspection that tools such as
-//! `redis-cli` and `redis-benchmark` send before (or instead of) real work.
+//! Server commands: INFO, CONFIG, MEMORY and TIME, the introspection that tools such as
+//! `redis-cli` and `redis-benchmark` send before (or instead of) real work (and COMMAND, in
+//! `command.rs`).
 
 use std::fmt::Write as _;
 
 use crate::service::Cx;
 
 use super::connection::REDIS_VERSION;
-use super::{COMMANDS, Kv, Sub, help, lookup, not_an_integer, reply, since_epoch, sub, syntax_error};
+use super::{Kv, SUB_KEY, Sub, help, not_an_integer, reply, since_epoch, sub, syntax_error};
 use crate::service::kv::glob;
 use crate::service::kv::resp::{Args, parse_int};
 
@@ -218,7 +219,8 @@ pub(super) const MEMORY: &[Sub] = &[
         -3,
         memory_usage,
         &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."],
-    ),
+    )
+    .keys(SUB_KEY),
     help("memory|help"),
 ];
 
@@ -242,120 +244,5 @@ fn memory_usage(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     match kv.store.memory_usage(args.arg(2)) {
         Some(bytes) => reply::int(cx.out(), i64::try_from(bytes).unwrap_or(i64::MAX)),
         None => reply::null(cx.out(), kv.resp3),
-    }
-}
-
-/// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name...`, `COMMAND DOCS [name...]`.
-///
-/// Entries use Redis 7's ten-field format (name, arity, flags, first key, last key, step, ACL
-/// categories, tips, key specifications, subcommands), since `HELLO` says 7.0: redis-py's
-/// RESP3 parser reads the seventh field unconditionally, and raised `IndexError` on the
-/// six-field form of Redis 2.8–6. Tips, key specifications and subcommands are empty arrays
-/// (clients fall back to the first/last/step triple). `COMMAND DOCS` answers an empty array, so
-/// `redis-cli` 7 falls back to its built-in help.
-pub(super) fn command(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
-    let out = cx.out();
-    reply::array(out, COMMANDS.len());
-    for c in COMMANDS {
-        describe_command(out, c);
-    }
-}
-
-/// `COMMAND`'s subcommands.
-pub(super) const COMMAND: &[Sub] = &[
-    sub(
-        "command|count",
-        2,
-        command_count,
-        &["COUNT", "    Return the total number of commands in this server."],
-    ),
-    sub(
-        "command|info",
-        -2,
-        command_info,
-        &["INFO <command-name> [<command-name> ...]", "    Return details about the given commands."],
-    ),
-    sub(
-        "command|docs",
-        -2,
-        command_docs,
-        &["DOCS [<command-name> ...]", "    Return an empty array: no documentation is served."],
-    ),
-    help("command|help"),
-];
-
-fn command_count(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
-    reply::int(cx.out(), COMMANDS.len() as i64);
-}
-
-fn command_info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    let resp3 = kv.resp3;
-    let out = cx.out();
-    reply::array(out, args.len() - 2);
-    for name in args.iter_from(2) {
-        match lookup(name) {
-            Some(c) => describe_command(out, c),
-            None => reply::null(out, resp3),
-        }
-    }
-}
-
-fn command_docs(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
-    reply::array(cx.out(), 0);
-}
-
-fn describe_command(out: &mut Vec<u8>, c: &super::Command) {
-    reply::array(out, 10);
-    reply::bulk(out, c.name.as_bytes());
-    reply::int(out, i64::from(c.arity));
-    reply::array(out, c.flags.len());
-    for flag in c.flags {
-        reply::simple(out, flag);
-    }
-    reply::int(out, i64::from(c.first_key));
-    reply::int(out, i64::from(c.last_key));
-    reply::int(out, i64::from(c.step));
-    let categories = acl_categories(c.name);
-    reply::array(out, categories.len());
-    for category in categories {
-        reply::simple(out, category);
-    }
-    // Tips, key specifications, subcommands.
-    for _ in 0..3 {
-        reply::array(out, 0);
-    }
-}
-
-/// A command's ACL categories, as redis-server 7.0.15 lists them in `COMMAND INFO`.
-fn acl_categories(name: &str) -> &'static [&'static str] {
-    match name {
-        "get" | "mget" | "strlen" => &["@read", "@string", "@fast"],
-        "getrange" | "substr" | "lcs" => &["@read", "@string", "@slow"],
-        "set" | "mset" | "setex" | "psetex" | "setrange" | "msetnx" => &["@write", "@string", "@slow"],
-        "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" | "setnx" | "append" | "getset" | "getdel"
-        | "getex" => &["@write", "@string", "@fast"],
-        "getbit" | "bitfield_ro" => &["@read", "@bitmap", "@fast"],
-        "bitcount" | "bitpos" => &["@read", "@bitmap", "@slow"],
-        "setbit" | "bitop" | "bitfield" => &["@write", "@bitmap", "@slow"],
-        "exists" | "ttl" | "pttl" | "type" | "touch" | "expiretime" | "pexpiretime" | "dbsize" => {
-            &["@keyspace", "@read", "@fast"]
-        }
-        "randomkey" | "scan" => &["@keyspace", "@read", "@slow"],
-        "keys" => &["@keyspace", "@read", "@slow", "@dangerous"],
-        "expire" | "pexpire" | "persist" | "unlink" | "expireat" | "pexpireat" | "renamenx" => {
-            &["@keyspace", "@write", "@fast"]
-        }
-        "del" | "rename" | "copy" => &["@keyspace", "@write", "@slow"],
-        "flushall" | "flushdb" => &["@keyspace", "@write", "@slow", "@dangerous"],
-        "ping" | "reset" | "echo" | "select" | "quit" | "hello" | "auth" => &["@fast", "@connection"],
-        "command" => &["@slow", "@connection"],
-        "publish" => &["@pubsub", "@fast"],
-        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" => &["@pubsub", "@slow"],
-        "multi" | "discard" | "watch" | "unwatch" => &["@fast", "@transaction"],
-        "exec" => &["@slow", "@transaction"],
-        "info" => &["@slow", "@dangerous"],
-        "time" => &["@fast"],
-        // pubsub, client, config, memory: containers, whose subcommands carry the rest.
-        _ => &["@slow"],
     }
 }
