@@ -77,5 +77,16 @@ for protocol in (3, 2):
         raise AssertionError("an unknown command must be an error")
     except redis.ResponseError as e:
         assert "unknown command" in str(e)
+
+    # INFO commandstats as monitoring tools read it: redis-py parses each line into a dict.
+    # An increment of a non-integer (redis-py's incr sends INCRBY) is a failed call.
+    try:
+        r.incr("greeting")
+        raise AssertionError("INCR of a string must be an error")
+    except redis.ResponseError as e:
+        assert "not an integer" in str(e)
+    stats = r.info("commandstats")
+    assert stats["cmdstat_get"]["calls"] >= 1 and "usec_per_call" in stats["cmdstat_get"], stats
+    assert stats["cmdstat_incrby"]["failed_calls"] >= 1 and stats["cmdstat_incrby"]["rejected_calls"] == 0, stats
     r.close()
     print(f"redis-py {redis.__version__} RESP{protocol}: ok")

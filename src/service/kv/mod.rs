@@ -140,6 +140,8 @@ pub struct Kv {
     /// Connected clients by connection serial (which is also their `CLIENT ID`).
     clients: BTreeMap<u64, Client>,
     counters: Counters,
+    /// `INFO commandstats`: calls, refusals and errors of each command.
+    command_stats: cmd::CommandStats,
     /// Who is subscribed to which channels and patterns.
     pubsub: pubsub::PubSub,
     /// The protocol of the connection whose command is running: RESP3 after `HELLO 3`. The
@@ -171,6 +173,7 @@ impl Kv {
             store: Store::new(),
             clients: BTreeMap::new(),
             counters: Counters::default(),
+            command_stats: cmd::CommandStats::new(),
             pubsub: pubsub::PubSub::default(),
             resp3: false,
         }

@@ -1803,6 +1803,80 @@ fn info_reports_real_counters() {
     assert!(ask(&mut h, c, &["INFO", "stats"]).contains("keyspace_hits:0\r\n"));
 }
 
+/// The body of a bulk-string reply (INFO's, in RESP2).
+fn bulk_text(reply: &str) -> &str {
+    let (header, rest) = reply.split_once("\r\n").unwrap();
+    let len: usize = header.strip_prefix('$').unwrap().parse().unwrap();
+    &rest[..len]
+}
+
+/// INFO commandstats counts as redis-server 7.0.15 does (the same commands there give the
+/// same lines, in its hash order): a call that answers an error is failed; a refusal before
+/// running (wrong arity, pub/sub mode, a bad subcommand count, a bad queued command) is
+/// rejected and no call; an unknown command or subcommand counts nowhere; a queued command
+/// counts when EXEC runs it; INFO counts itself after answering. `usec` is always 0 here
+/// (see `cmd/stats.rs`).
+#[test]
+fn info_commandstats_counts_calls_refusals_and_errors_as_redis() {
+    let (mut h, c) = kv();
+    assert_eq!(ask(&mut h, c, &["INFO", "commandstats"]), "$16\r\n# Commandstats\r\n\r\n");
+    for parts in [
+        &["SET", "s", "abc"][..],
+        &["INCR", "s"],
+        &["GET"],
+        &["GET", "s"],
+        &["CONFIG"],
+        &["CONFIG", "GET"],
+        &["CONFIG", "NOPE"],
+        &["client", "setname", "x"],
+        &["NOSUCH"],
+        &["MULTI"],
+        &["INCR", "s"],
+        &["GET"],
+        &["EXEC"],
+        &["MULTI"],
+        &["INCR", "s"],
+        &["EXEC"],
+        &["EXEC"],
+        &["SUBSCRIBE", "ch"],
+        &["GET", "s"],
+        &["UNSUBSCRIBE"],
+    ] {
+        ask(&mut h, c, parts);
+    }
+    let line = |name: &str, calls: u32, rejected: u32, failed: u32| {
+        format!(
+            "cmdstat_{name}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}\r\n"
+        )
+    };
+    let expected = [
+        line("get", 1, 3, 0),
+        line("set", 1, 0, 0),
+        line("incr", 2, 0, 2),
+        line("subscribe", 1, 0, 0),
+        line("unsubscribe", 1, 0, 0),
+        line("client|setname", 1, 0, 0),
+        line("info", 1, 0, 0),
+        line("config", 0, 1, 0),
+        line("config|get", 0, 1, 0),
+        line("multi", 2, 0, 0),
+        line("exec", 3, 0, 2),
+    ]
+    .concat();
+    let info = ask(&mut h, c, &["INFO", "commandstats"]);
+    assert_eq!(bulk_text(&info), format!("# Commandstats\r\n{expected}"));
+    // INFO counts once answered: the first showed in the second, both show in INFO all.
+    let all = ask(&mut h, c, &["INFO", "all"]);
+    assert!(all.contains(&line("info", 2, 0, 0)) && all.contains("\r\n# Keyspace\r\n"), "{all}");
+    assert!(!ask(&mut h, c, &["INFO"]).contains("# Commandstats"));
+    assert!(!ask(&mut h, c, &["INFO", "default"]).contains("# Commandstats"));
+    assert!(ask(&mut h, c, &["INFO", "everything"]).contains("# Commandstats\r\n"));
+    // RESETSTAT zeroes them, then counts itself.
+    assert_eq!(ask(&mut h, c, &["CONFIG", "RESETSTAT"]), "+OK\r\n");
+    let info = ask(&mut h, c, &["INFO", "commandstats"]);
+    assert_eq!(bulk_text(&info), format!("# Commandstats\r\n{}", line("config|resetstat", 1, 0, 0)));
+}
+
 #[test]
 fn config_and_command() {
     let (mut h, c) = kv();

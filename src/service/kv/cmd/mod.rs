@@ -19,6 +19,7 @@
 //! | `server.rs`     | INFO CONFIG MEMORY TIME                                         |
 //! | `command.rs`    | COMMAND                                                         |
 //! | `object.rs`     | OBJECT                                                          |
+//! | `stats.rs`      | the counts behind INFO commandstats                             |
 //! | `pubsub.rs`     | SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB    |
 //! | this file       | MULTI EXEC DISCARD WATCH UNWATCH RESET (transactions: the connection's queue and its watched keys) |
 //!
@@ -37,7 +38,10 @@ mod keyspace;
 mod object;
 mod pubsub;
 mod server;
+mod stats;
 mod strings;
+
+pub(super) use stats::CommandStats;
 
 use crate::service::Cx;
 
@@ -197,7 +201,12 @@ pub static COMMANDS: &[Command] = &[
 
 /// Finds a command by name, ignoring ASCII case as Redis does.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    lookup_row(name).map(|(_, command)| command)
+}
+
+/// [`lookup`], with the command's row in the table.
+fn lookup_row(name: &[u8]) -> Option<(usize, &'static Command)> {
+    COMMANDS.iter().enumerate().find(|(_, c)| c.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// What a request runs: a command, or a container's subcommand.
@@ -208,22 +217,25 @@ struct Target {
     name: &'static str,
     arity: i32,
     run: Run,
+    /// Its place in [`CommandStats`].
+    slot: usize,
 }
 
-/// The target of `args`, as Redis's `lookupCommand` finds it: a container followed by an
-/// argument names one of its subcommands (`None` if it has no such one); alone, it is itself.
-fn resolve(command: &'static Command, args: Args<'_>) -> Option<Target> {
+/// The target of `args`, the command at row `index`, as Redis's `lookupCommand` finds it: a
+/// container followed by an argument names one of its subcommands (`None` if it has no such
+/// one); alone, it is itself.
+fn resolve(stats: &CommandStats, index: usize, command: &'static Command, args: Args<'_>) -> Option<Target> {
     if command.subs.is_empty() || args.len() < 2 {
         let Command { name, arity, run, .. } = *command;
-        return Some(Target { command, name, arity, run });
+        return Some(Target { command, name, arity, run, slot: index });
     }
-    let sub = find_sub(command, args.arg(1))?;
-    Some(Target { command, name: sub.name, arity: sub.arity, run: sub.run })
+    let (j, sub) = command.subs.iter().enumerate().find(|(_, sub)| sub.is_called(args.arg(1)))?;
+    Some(Target { command, name: sub.name, arity: sub.arity, run: sub.run, slot: stats.sub_slot(index, j) })
 }
 
 /// The container's subcommand called `wanted` (ignoring ASCII case).
 pub(super) fn find_sub(command: &'static Command, wanted: &[u8]) -> Option<&'static Sub> {
-    command.subs.iter().find(|sub| sub.short_name().as_bytes().eq_ignore_ascii_case(wanted))
+    command.subs.iter().find(|sub| sub.is_called(wanted))
 }
 
 pub(super) fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -267,14 +279,16 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     if looks_like_http(args.arg(0)) {
         return cross_protocol_attack(cx);
     }
-    let Some(command) = lookup(args.arg(0)) else {
+    let Some((index, command)) = lookup_row(args.arg(0)) else {
         fail(transaction);
         return unknown_command(args, cx.out());
     };
     // CLIENT LIST's `cmd=` names the last command looked up, as Redis's `lastcmd` does:
     // refused ones included, and EXEC rather than what it ran.
     note_command(kv, cx, command.name);
-    let Some(target) = resolve(command, args) else {
+    // An unknown command or subcommand is counted nowhere, as in Redis; any other refusal
+    // below counts as the target's `rejected_calls`.
+    let Some(target) = resolve(&kv.command_stats, index, command, args) else {
         fail(transaction);
         return unknown_subcommand(command.name, args.arg(1), cx.out());
     };
@@ -282,6 +296,7 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         note_command(kv, cx, target.name);
     }
     if !arity_ok(target.arity, args.len()) {
+        kv.command_stats.rejected(target.slot);
         if target.name == "exec" && transaction.take().is_some() {
             // Redis ends the transaction here, and its watch with it, and says why.
             kv.store.unwatch(cx.id().serial(), cx.now());
@@ -296,6 +311,7 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     // RESET (the commands Redis flags `no_auth`). After the checks above, as in Redis: an
     // unknown command or a wrong arity is reported as such even then.
     if kv.config.requirepass.is_some() && !command.flags.contains(&"no_auth") && !kv.authenticated(cx) {
+        kv.command_stats.rejected(target.slot);
         fail(transaction);
         if command.name == "exec" {
             return reply::error_bytes(
@@ -314,10 +330,12 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
             "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
         )
     {
+        kv.command_stats.rejected(target.slot);
         return pubsub_context_error(target.name, cx.out());
     }
     if command.name == "reset" {
         kv.counters.commands_processed += 1;
+        kv.command_stats.called(target.slot, false);
         return reset(kv, transaction, cx);
     }
     // A full keyspace refuses what may add a key, as Redis does at its `maxmemory`: at once,
@@ -328,6 +346,7 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     // only commands that may add a key are refused. Like `maxmemory`, the limit is checked
     // before a command runs: one command or transaction may take the keyspace past it.
     if full(kv) && denyoom(command) {
+        kv.command_stats.rejected(target.slot);
         fail(transaction);
         return reply::error_bytes(cx.out(), OOM);
     }
@@ -335,6 +354,7 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         && full(kv)
         && transaction.as_ref().is_some_and(|t| t.commands.iter().any(|q| denyoom(q.target.command)))
     {
+        kv.command_stats.rejected(target.slot);
         *transaction = None;
         kv.store.unwatch(cx.id().serial(), cx.now());
         return reply::error_bytes(
@@ -342,6 +362,8 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
             &[&b"EXECABORT Transaction discarded because of: "[..], OOM].concat(),
         );
     }
+    // The transaction commands are answered here; counted below, as `run` counts the rest.
+    let start = cx.out().len();
     match (command.name, transaction.as_mut()) {
         ("multi", None) => {
             *transaction = Some(Transaction::default());
@@ -364,9 +386,20 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
             }
         }
         // QUIT is obeyed at once, transaction or not.
-        ("quit", _) | (_, None) => run(kv, target, args, cx),
-        (_, Some(t)) => queue(t, target, args, kv.config.max_query, cx),
+        ("quit", _) | (_, None) => return run(kv, target, args, cx),
+        (_, Some(t)) => {
+            if !queue(t, target, args, kv.config.max_query, cx) {
+                kv.command_stats.rejected(target.slot);
+            }
+            return;
+        }
     }
+    kv.command_stats.called(target.slot, is_error(cx, start));
+}
+
+/// The reply written from `start` on is an error (Redis counts such a call as failed).
+fn is_error(cx: &mut Cx<'_>, start: usize) -> bool {
+    cx.out().get(start) == Some(&b'-')
 }
 
 /// A command was refused: an open transaction will be discarded at `EXEC`, as in Redis.
@@ -390,9 +423,13 @@ fn denyoom(command: &Command) -> bool {
     command.flags.contains(&"denyoom")
 }
 
+/// Runs a command (one that passed `execute`'s checks, or was queued after them) and counts
+/// the call, as failed if it answered an error.
 fn run(kv: &mut Kv, target: Target, args: Args<'_>, cx: &mut Cx<'_>) {
     kv.counters.commands_processed += 1;
+    let start = cx.out().len();
     (target.run)(kv, args, cx);
+    kv.command_stats.called(target.slot, is_error(cx, start));
 }
 
 /// What a queued command costs beyond its arguments' bytes: its `Queued` and two vectors (64),
@@ -401,12 +438,14 @@ fn run(kv: &mut Kv, target: Target, args: Args<'_>, cx: &mut Cx<'_>) {
 const QUEUED_OVERHEAD: usize = 64;
 const QUEUED_ARG_OVERHEAD: usize = 16;
 
-fn queue(t: &mut Transaction, target: Target, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) {
+/// Queues a command for `EXEC`; false if it was refused (the transaction is over its bound).
+fn queue(t: &mut Transaction, target: Target, args: Args<'_>, limit: usize, cx: &mut Cx<'_>) -> bool {
     let size: usize = args.iter_from(0).map(<[u8]>::len).sum();
     let cost = size + QUEUED_OVERHEAD + QUEUED_ARG_OVERHEAD * args.len();
     if t.bytes.saturating_add(cost) > limit {
         t.failed = true;
-        return reply::err(cx.out(), "transaction too large: over the query buffer limit");
+        reply::err(cx.out(), "transaction too large: over the query buffer limit");
+        return false;
     }
     let mut source = Vec::with_capacity(size);
     let mut ranges = Vec::with_capacity(args.len());
@@ -417,6 +456,7 @@ fn queue(t: &mut Transaction, target: Target, args: Args<'_>, limit: usize, cx: 
     t.bytes += cost;
     t.commands.push(Queued { target, source, ranges });
     reply::simple(cx.out(), "QUEUED");
+    true
 }
 
 /// `EXEC`: every queued command, in order, and an array of their replies; or, if a key the
@@ -594,9 +634,11 @@ pub struct Sub {
 }
 
 impl Sub {
-    /// The name after the `|`, as a client sends it (`get`).
-    fn short_name(&self) -> &'static str {
-        self.name.split_once('|').map_or(self.name, |(_, name)| name)
+    /// Whether a client names this subcommand by `wanted`: the name after the `|`, ignoring
+    /// ASCII case.
+    fn is_called(&self, wanted: &[u8]) -> bool {
+        let short = self.name.split_once('|').map_or(self.name, |(_, name)| name);
+        short.as_bytes().eq_ignore_ascii_case(wanted)
     }
 }
 

@@ -11,21 +11,30 @@ use super::{Kv, SUB_KEY, Sub, help, not_an_integer, reply, since_epoch, sub, syn
 use crate::service::kv::glob;
 use crate::service::kv::resp::{Args, parse_int};
 
-/// The INFO sections, in Redis's order. All are in `INFO`'s default output.
-const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+/// The INFO sections, in Redis's order, and whether `INFO`'s default output has each: all
+/// but `commandstats`, as in Redis 7.0, where it comes only with `all`, `everything` or by
+/// name.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("commandstats", false),
+    ("keyspace", true),
+];
 
 /// `INFO [section ...]`: server facts as `name:value` lines under `# Section` headers, in one
-/// bulk string. `all`, `everything` and `default` ask for every section; an unknown name
-/// contributes nothing.
+/// bulk string. No section, or `default`, asks for the default ones; `all` and `everything`
+/// for every one; a name for that one; an unknown name contributes nothing.
 pub(super) fn info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
-    let everything = args.len() == 1
-        || args
-            .iter_from(1)
-            .any(|a| ["all", "everything", "default"].iter().any(|w| a.eq_ignore_ascii_case(w.as_bytes())));
+    let asked = |word: &str| args.iter_from(1).any(|a| a.eq_ignore_ascii_case(word.as_bytes()));
+    let everything = asked("all") || asked("everything");
+    let default = args.len() == 1 || asked("default");
     let mut text = String::new();
-    for section in SECTIONS {
-        let wanted = everything || args.iter_from(1).any(|a| a.eq_ignore_ascii_case(section.as_bytes()));
-        if wanted {
+    for &(section, in_default) in SECTIONS {
+        if everything || (default && in_default) || asked(section) {
             if !text.is_empty() {
                 text.push_str("\r\n");
             }
@@ -85,6 +94,11 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
             kv.pubsub.pattern_count(),
         ),
         "replication" => write!(text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+        "commandstats" => {
+            text.push_str("# Commandstats\r\n");
+            kv.command_stats.write_info(text);
+            Ok(())
+        }
         "keyspace" => {
             let _ = write!(text, "# Keyspace\r\n");
             // Redis lists only databases that hold keys.
@@ -194,9 +208,11 @@ fn config_set(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     reply::error_bytes(cx.out(), &text);
 }
 
-/// `CONFIG RESETSTAT`: zeroes the counters INFO reports (those the service owns).
+/// `CONFIG RESETSTAT`: zeroes the counters INFO reports (those the service owns). Its own
+/// call is counted after, so `INFO commandstats` then shows it, as Redis's does.
 fn config_resetstat(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     kv.counters.commands_processed = 0;
+    kv.command_stats.reset();
     kv.store.hits = 0;
     kv.store.misses = 0;
     kv.store.expired = 0;
