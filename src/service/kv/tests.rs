@@ -358,6 +358,28 @@ fn a_transaction_is_bounded_in_what_it_queues_and_what_it_answers() {
     assert_eq!(ask(&mut h, c, &["GET", "ran"]), "$1\r\n1\r\n", "the whole transaction ran");
 }
 
+/// A RESP2 subscriber at a full keyspace: a write is refused for the keyspace before the
+/// pub/sub context, a read for the context, as redis-server 7.0.15 answers at `maxmemory`
+/// (its `processCommand` checks memory first).
+#[test]
+fn a_full_keyspace_is_named_before_the_pubsub_context() {
+    let (mut h, c) = kv_with(KvConfig { max_keys: 1, ..KvConfig::default() });
+    script(
+        &mut h,
+        c,
+        &[
+            (&["SET", "a", "1"], "+OK\r\n"),
+            (&["SUBSCRIBE", "ch"], "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"),
+            (&["SET", "k", "v"], "-OOM command not allowed: the keyspace holds its most keys\r\n"),
+            (
+                &["GET", "k"],
+                "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed \
+                 in this context\r\n",
+            ),
+        ],
+    );
+}
+
 /// At `max_keys`, commands that may add a key get `-OOM` (existing keys included, as Redis
 /// refuses by command, not by key); reads and deletes go on, and a delete makes room. A
 /// transaction never runs in part: a refused queued command fails it, and one that would add
@@ -1913,7 +1935,10 @@ fn config_and_command() {
     );
     let count = super::cmd::COMMANDS.len();
     assert_eq!(ask(&mut h, c, &["COMMAND", "COUNT"]), format!(":{count}\r\n"));
-    assert!(ask(&mut h, c, &["COMMAND"]).starts_with(&format!("*{count}\r\n*10\r\n$3\r\nget\r\n")));
+    let every = ask(&mut h, c, &["COMMAND"]);
+    assert!(every.starts_with(&format!("*{count}\r\n*10\r\n$3\r\nget\r\n")));
+    // COMMAND INFO with no name is COMMAND, as in Redis 7.0 (not an empty array).
+    assert_eq!(ask(&mut h, c, &["COMMAND", "INFO"]), every);
 }
 
 /// COMMAND LIST names every command and subcommand, a container's right after it; its

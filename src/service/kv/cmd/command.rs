@@ -120,8 +120,12 @@ impl Filter {
     }
 }
 
-/// `COMMAND INFO name...`: each command's entry, null for an unknown name.
+/// `COMMAND INFO name...`: each command's entry, null for an unknown name; with no name,
+/// every command's, as `COMMAND` alone gives (Redis 7.0 does the same).
 fn info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if args.len() == 2 {
+        return command(kv, args, cx);
+    }
     let resp3 = kv.resp3;
     let out = cx.out();
     reply::array(out, args.len() - 2);

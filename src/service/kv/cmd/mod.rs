@@ -272,9 +272,9 @@ struct Queued {
 /// single-threaded reactor that is all atomicity takes.
 ///
 /// Before anything runs or is queued: the command and, for a container, its subcommand
-/// exist, then the arity, then the password (Redis's `processCommand` order), then pub/sub
-/// mode and the keyspace's bound. A request refused by one of them is not run, and fails an
-/// open transaction.
+/// exist, then the arity, then the password, then the keyspace's bound, then pub/sub mode
+/// (Redis's `processCommand` order). A request refused by one of them is not run, and one
+/// refused before pub/sub mode fails an open transaction.
 pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: Args<'_>, cx: &mut Cx<'_>) {
     if looks_like_http(args.arg(0)) {
         return cross_protocol_attack(cx);
@@ -321,18 +321,6 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         }
         return reply::error_bytes(cx.out(), NOAUTH);
     }
-    // A RESP2 client in pub/sub mode may only (un)subscribe, PING, QUIT or RESET: anything
-    // else's reply could not be told from a message (RESP3's pushes can). A subcommand is
-    // named as Redis names it (`config|get`).
-    if in_pubsub_mode(kv, cx)
-        && !matches!(
-            target.name,
-            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
-        )
-    {
-        kv.command_stats.rejected(target.slot);
-        return pubsub_context_error(target.name, cx.out());
-    }
     if command.name == "reset" {
         kv.counters.commands_processed += 1;
         kv.command_stats.called(target.slot, false);
@@ -361,6 +349,19 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
             cx.out(),
             &[&b"EXECABORT Transaction discarded because of: "[..], OOM].concat(),
         );
+    }
+    // A RESP2 client in pub/sub mode may only (un)subscribe, PING, QUIT or RESET: anything
+    // else's reply could not be told from a message (RESP3's pushes can). A subcommand is
+    // named as Redis names it (`config|get`). After the keyspace's bound, as in Redis's
+    // `processCommand`.
+    if in_pubsub_mode(kv, cx)
+        && !matches!(
+            target.name,
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+        )
+    {
+        kv.command_stats.rejected(target.slot);
+        return pubsub_context_error(target.name, cx.out());
     }
     // The transaction commands are answered here; counted below, as `run` counts the rest.
     let start = cx.out().len();
