@@ -19,7 +19,7 @@ use crate::service::echo::{Echo, UdpEcho};
 use crate::service::http::{Http, HttpConfig};
 use crate::service::kv::{Kv, KvConfig};
 use crate::stats::{Board, StatsBoard};
-use crate::tls::{self, Identity};
+use crate::tls::{self, CertFiles, Identity};
 
 /// Default address of the echo service (TCP and UDP): the article's port.
 pub const DEFAULT_ECHO: &str = "127.0.0.1:12345";
@@ -125,7 +125,8 @@ pub struct ServeArgs {
     /// CPU so that clients need not wake the server; see docs/benchmarks.md for the trade-off.
     #[arg(long, value_name = "MICROS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub busy_poll: u64,
-    /// TLS: PEM certificate chain (leaf first) for tls:// listeners.
+    /// TLS: PEM certificate chain (leaf first) for tls:// listeners. SIGHUP reads it and the
+    /// key again (renewal without a restart).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// TLS: PEM private key (PKCS#8, RSA or EC) for the certificate.
@@ -431,6 +432,9 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         log::warn!("could not print the bound addresses: {e}");
     }
     drop(stdout);
+    if let Some(files) = tls.as_ref().and_then(|tls| tls.files.clone()) {
+        reload_on_sighup(files)?;
+    }
     log::info!("serving; SIGINT or SIGTERM to stop");
     run_all(all)
 }
@@ -480,12 +484,26 @@ struct TlsConfigs {
     http: Arc<rustls::ServerConfig>,
     fingerprint: String,
     self_signed: bool,
+    /// With `--tls-cert`/`--tls-key`: the files, which `SIGHUP` reads again.
+    files: Option<Arc<CertFiles>>,
 }
 
 impl TlsConfigs {
     fn load(args: &ServeArgs) -> Result<TlsConfigs, Box<dyn std::error::Error>> {
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            let (files, identity) = CertFiles::load(cert, key)?;
+            if let Some(path) = &args.tls_write_cert {
+                identity.write_cert(path)?;
+            }
+            return Ok(TlsConfigs {
+                plain: tls::server_config_from_files(Arc::clone(&files), &[])?,
+                http: tls::server_config_from_files(Arc::clone(&files), &[b"http/1.1"])?,
+                fingerprint: identity.fingerprint_sha256(),
+                self_signed: false,
+                files: Some(files),
+            });
+        }
         let identity = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-            (Some(cert), Some(key), _) => Identity::from_pem_files(cert, key)?,
             (_, _, true) => Identity::self_signed(&["localhost", "127.0.0.1", "::1"])?,
             _ => {
                 return Err(
@@ -501,8 +519,30 @@ impl TlsConfigs {
             http: tls::server_config(&identity, &[b"http/1.1"])?,
             fingerprint: identity.fingerprint_sha256(),
             self_signed: args.tls_self_signed,
+            files: None,
         })
     }
+}
+
+/// Reads the certificate files again at each `SIGHUP`, on a thread of its own: the reactors
+/// never wait for a file, and the next handshake on any of them serves the new certificate
+/// (see [`CertFiles`]). A failed reload is logged and changes nothing.
+fn reload_on_sighup(files: Arc<CertFiles>) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::Builder::new().name("tls-reload".into()).spawn(move || {
+        for _ in signals.forever() {
+            match files.reload() {
+                Ok(fingerprint) => log::info!(
+                    "SIGHUP: TLS certificate reloaded from {}, sha256 fingerprint {fingerprint}",
+                    files.cert_path().display()
+                ),
+                Err(e) => {
+                    log::error!("SIGHUP: TLS certificate not reloaded, still serving the previous one: {e}")
+                }
+            }
+        }
+    })?;
+    Ok(())
 }
 
 /// `reactor send`: one exchange, reply printed byte for byte (on a terminal, a reply that does

@@ -7,7 +7,8 @@
 //!
 //! Three ways to get an identity:
 //! * `--tls-cert FILE --tls-key FILE`: a PEM chain (leaf first) and a PEM key (PKCS#8, PKCS#1
-//!   RSA or SEC1 EC), as issued by any CA: [`Identity::from_pem_files`].
+//!   RSA or SEC1 EC), as issued by any CA: [`Identity::from_pem_files`], served through
+//!   [`CertFiles`], which `reactor serve` reads again on `SIGHUP`.
 //! * `--tls-self-signed`: a fresh certificate for `localhost`, `127.0.0.1` and `::1`, made in
 //!   memory at start ([`Identity::self_signed`]); its SHA-256 fingerprint is printed so a
 //!   client can pin it, and `--tls-write-cert FILE` writes its PEM so a client can trust it
@@ -17,12 +18,14 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
 /// Why TLS could not be set up.
@@ -40,6 +43,8 @@ pub enum TlsError {
     Write(PathBuf, io::Error),
     /// A client needs to know whom to trust.
     NoTrust,
+    /// The key file (second) holds a key other than the certificate's (first).
+    KeyMismatch(PathBuf, PathBuf),
 }
 
 impl fmt::Display for TlsError {
@@ -50,6 +55,9 @@ impl fmt::Display for TlsError {
             TlsError::Config(e) => write!(f, "TLS configuration: {e}"),
             TlsError::Generate(e) => write!(f, "generating a self-signed certificate: {e}"),
             TlsError::Write(path, e) => write!(f, "writing {}: {e}", path.display()),
+            TlsError::KeyMismatch(cert, key) => {
+                write!(f, "{}: not the private key of the certificate in {}", key.display(), cert.display())
+            }
             TlsError::NoTrust => {
                 write!(
                     f,
@@ -108,6 +116,12 @@ impl Identity {
         Ok(Identity { chain, key, cert_pem })
     }
 
+    /// The chain and key as rustls serves them; fails if the key is not the certificate's.
+    fn certified_key(&self) -> Result<CertifiedKey, TlsError> {
+        CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), &provider())
+            .map_err(TlsError::Config)
+    }
+
     /// SHA-256 of the leaf certificate, as colon-separated hex (what browsers and
     /// `openssl x509 -fingerprint -sha256` show).
     pub fn fingerprint_sha256(&self) -> String {
@@ -122,16 +136,92 @@ impl Identity {
 }
 
 /// A server configuration: TLS 1.3 and 1.2, no client certificates, the given ALPN protocols
-/// (the HTTP service offers `http/1.1`).
+/// (the HTTP service offers `http/1.1`), serving `identity` for as long as it runs.
 pub fn server_config(identity: &Identity, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(TlsError::Config)?
-        .with_no_client_auth()
+    let config = server_builder()?
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())
         .map_err(TlsError::Config)?;
+    Ok(with_alpn(config, alpn))
+}
+
+/// [`server_config`], serving whatever certificate `files` holds at each handshake, so that
+/// [`CertFiles::reload`] changes it for every connection that comes after.
+pub fn server_config_from_files(
+    files: Arc<CertFiles>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, TlsError> {
+    Ok(with_alpn(server_builder()?.with_cert_resolver(files), alpn))
+}
+
+fn server_builder() -> Result<rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>, TlsError>
+{
+    Ok(ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Config)?
+        .with_no_client_auth())
+}
+
+fn with_alpn(mut config: ServerConfig, alpn: &[&[u8]]) -> Arc<ServerConfig> {
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
+    Arc::new(config)
+}
+
+/// A certificate and key read from PEM files, which can be read again while the server runs:
+/// certificates expire (a public CA's after 90 days or less), and replacing one should not
+/// mean a restart that drops every connection. `reactor serve` calls [`CertFiles::reload`] on
+/// `SIGHUP`, as nginx reloads on it.
+///
+/// rustls asks for the certificate at each handshake ([`ResolvesServerCert`]), so a reload
+/// takes effect at the next handshake; a connection already established keeps the session it
+/// has. A reload that fails (a file half-written, a key that does not match its certificate)
+/// changes nothing: the certificate served so far stays.
+#[derive(Debug)]
+pub struct CertFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl CertFiles {
+    /// Reads both files, and checks that the key is the certificate's; returns the identity as
+    /// well (for its fingerprint and `--tls-write-cert`).
+    pub fn load(cert: &Path, key: &Path) -> Result<(Arc<CertFiles>, Identity), TlsError> {
+        let identity = Identity::from_pem_files(cert, key)?;
+        let current = RwLock::new(Arc::new(certified(&identity, cert, key)?));
+        Ok((Arc::new(CertFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), current }), identity))
+    }
+
+    /// Reads both files again and serves what they now hold from the next handshake on;
+    /// returns the new certificate's SHA-256 fingerprint. On error, nothing changes.
+    pub fn reload(&self) -> Result<String, TlsError> {
+        let identity = Identity::from_pem_files(&self.cert, &self.key)?;
+        let fresh = Arc::new(certified(&identity, &self.cert, &self.key)?);
+        // A poisoned lock only means a panic elsewhere while it was held; the value in it is
+        // a whole Arc either way.
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(identity.fingerprint_sha256())
+    }
+
+    /// The certificate file, for messages.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert
+    }
+}
+
+/// `identity` as rustls serves it, naming both files when the key is not the certificate's.
+fn certified(identity: &Identity, cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    identity.certified_key().map_err(|e| match e {
+        TlsError::Config(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            TlsError::KeyMismatch(cert.to_path_buf(), key.to_path_buf())
+        }
+        other => other,
+    })
+}
+
+impl ResolvesServerCert for CertFiles {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner)))
+    }
 }
 
 /// A client configuration trusting the certificates in `ca` (PEM), or, with `insecure`,

@@ -553,3 +553,172 @@ fn a_tls_member_dropped_as_too_slow_sees_a_cut_stream_not_garbage() {
         }
     }
 }
+
+/// A fresh self-signed certificate for localhost and 127.0.0.1: (certificate PEM, key PEM).
+fn cert_and_key() -> (String, String) {
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    (made.cert.pem(), made.signing_key.serialize_pem())
+}
+
+/// Whether a client that trusts only `trusted` completes a handshake with `addr` and gets an
+/// echo back.
+fn trusted_by(addr: SocketAddr, trusted: &std::path::Path) -> bool {
+    let config = tls::client_config(Some(trusted), false).unwrap();
+    let mut stream = tls_connect(addr, &config);
+    let mut back = [0u8; 2];
+    stream.write_all(b"hi").and_then(|()| stream.read_exact(&mut back)).is_ok() && &back == b"hi"
+}
+
+/// Writes `text` to `path` as an operator should: a new file renamed over the old one, so the
+/// server never reads half of it.
+fn replace(path: &std::path::Path, text: &str) {
+    let fresh = path.with_extension("new");
+    std::fs::write(&fresh, text).unwrap();
+    std::fs::rename(&fresh, path).unwrap();
+}
+
+#[test]
+fn sighup_reloads_the_certificate_files_and_a_bad_pair_changes_nothing() {
+    let dir = std::env::temp_dir().join(format!("reactor-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file, log_file) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("stderr"));
+    let (first, first_key) = cert_and_key();
+    let (second, second_key) = cert_and_key();
+    let (trust_first, trust_second) = (dir.join("first.pem"), dir.join("second.pem"));
+    std::fs::write(&trust_first, &first).unwrap();
+    std::fs::write(&trust_second, &second).unwrap();
+    replace(&cert_file, &first);
+    replace(&key_file, &first_key);
+
+    let log = std::fs::File::create(&log_file).unwrap();
+    let (cert_arg, key_arg) = (cert_file.to_str().unwrap(), key_file.to_str().unwrap());
+    let server = common::Binary::start_with(
+        &["serve", "--echo", "tls://127.0.0.1:0", "--tls-cert", cert_arg, "--tls-key", key_arg],
+        |cmd| {
+            cmd.stderr(log);
+        },
+    );
+    let addr = server.addr("echo:tls");
+    assert!(trusted_by(addr, &trust_first));
+    assert!(!trusted_by(addr, &trust_second));
+    let config = tls::client_config(Some(&trust_first), false).unwrap();
+    let mut before = tls_connect(addr, &config);
+    before.write_all(b"up").unwrap();
+    let mut back = [0u8; 2];
+    before.read_exact(&mut back).unwrap();
+
+    // The new pair, then SIGHUP: the next handshakes get it (the reload runs on a thread of
+    // its own, so wait for it, within bounds), and an established session goes on.
+    replace(&cert_file, &second);
+    replace(&key_file, &second_key);
+    server.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !trusted_by(addr, &trust_second) {
+        assert!(Instant::now() < deadline, "the new certificate was not served after SIGHUP");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!trusted_by(addr, &trust_first), "the old certificate is still served");
+    before.write_all(b"on").unwrap();
+    before.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"on");
+
+    // A certificate whose key is not in the key file (a renewal caught halfway): the reload
+    // is refused, said so in one line, and the certificate served so far stays.
+    let (third, _) = cert_and_key();
+    replace(&cert_file, &third);
+    server.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let said = loop {
+        let text = std::fs::read_to_string(&log_file).unwrap();
+        if let Some(line) = text.lines().find(|l| l.contains("not reloaded")) {
+            break line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no word of the failed reload: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        said.contains("still serving the previous one")
+            && said.contains("not the private key of the certificate"),
+        "{said}"
+    );
+    assert!(trusted_by(addr, &trust_second), "a failed reload changed the certificate");
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn serve_takes_the_key_formats_openssl_writes_and_refuses_a_key_of_another_certificate() {
+    // What a CA or an operator hands over: RSA keys as PKCS#8 or PKCS#1, EC keys as SEC1.
+    if !common::have("openssl") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("reactor-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = common::output(Command::new("openssl").args(args).current_dir(&dir));
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // Not a CA certificate (openssl's default for `req -x509`), which rustls's client, rightly,
+    // does not accept as a server's own.
+    let subject = [
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-days",
+        "2",
+    ];
+    openssl(
+        &[
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa8.pem", "-out", "rsa.crt"][..],
+            &subject,
+        ]
+        .concat(),
+    );
+    openssl(&["rsa", "-in", "rsa8.pem", "-out", "rsa1.pem", "-traditional"]);
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.pem"]);
+    openssl(&[&["req", "-x509", "-key", "ec.pem", "-out", "ec.crt"][..], &subject].concat());
+    for (cert, key, header) in [
+        ("rsa.crt", "rsa8.pem", "BEGIN PRIVATE KEY"),
+        ("rsa.crt", "rsa1.pem", "BEGIN RSA PRIVATE KEY"),
+        ("ec.crt", "ec.pem", "BEGIN EC PRIVATE KEY"),
+    ] {
+        let (cert, key) = (dir.join(cert), dir.join(key));
+        assert!(
+            std::fs::read_to_string(&key).unwrap().contains(header),
+            "{key:?} is not in the format meant"
+        );
+        let server = common::Binary::start(&[
+            "serve",
+            "--echo",
+            "tls://127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        assert!(trusted_by(server.addr("echo:tls"), &cert), "{key:?}");
+    }
+
+    // The EC key with the RSA certificate: refused at start, in one line naming both files.
+    let out = common::output(Command::new(env!("CARGO_BIN_EXE_reactor")).env("RUST_LOG", "warn").args([
+        "serve",
+        "--echo",
+        "tls://127.0.0.1:0",
+        "--tls-cert",
+        dir.join("rsa.crt").to_str().unwrap(),
+        "--tls-key",
+        dir.join("ec.pem").to_str().unwrap(),
+    ]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("ec.pem: not the private key of the certificate in") && stderr.contains("rsa.crt"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
