@@ -500,6 +500,50 @@ fn an_oom_execabort_ends_the_watch_and_the_transaction() {
     assert_eq!(ask(&mut h, c, &["EXEC"]), abort);
 }
 
+/// Every refusal of EXEC is an EXECABORT that ends the transaction and the watch, in or out
+/// of MULTI, as Redis's `rejectCommand` calls `execCommandAbort` for EXEC whatever the reason:
+/// a wrong count, or a RESP2 subscriber's EXEC (replies as redis-server 7.0.15 gives them).
+/// Here a WATCH outlived both, so the next transaction was aborted by a change made after them.
+#[test]
+fn a_refused_exec_aborts_and_ends_the_watch_in_or_out_of_multi() {
+    let (mut h, c) = kv();
+    let other = h.open();
+    let arity =
+        "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+    let pubsub = "-EXECABORT Transaction discarded because of: Can't execute 'exec': only (P|S)SUBSCRIBE / \
+                  (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n";
+    script(&mut h, c, &[(&["WATCH", "k"], "+OK\r\n"), (&["EXEC", "x"], arity)]);
+    assert_eq!(h.service.store().watched_keys(), 0, "a wrong count ends the watch");
+    assert_eq!(ask(&mut h, other, &["SET", "k", "1"]), "+OK\r\n");
+    script(
+        &mut h,
+        c,
+        &[(&["MULTI"], "+OK\r\n"), (&["GET", "k"], "+QUEUED\r\n"), (&["EXEC"], "*1\r\n$1\r\n1\r\n")],
+    );
+    script(
+        &mut h,
+        c,
+        &[
+            (&["WATCH", "k"], "+OK\r\n"),
+            (&["SUBSCRIBE", "ch"], "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"),
+            (&["EXEC"], pubsub),
+            (&["UNSUBSCRIBE"], "*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n"),
+        ],
+    );
+    assert_eq!(h.service.store().watched_keys(), 0, "pub/sub mode's refusal ends the watch");
+    assert_eq!(ask(&mut h, other, &["SET", "k", "2"]), "+OK\r\n");
+    script(
+        &mut h,
+        c,
+        &[(&["MULTI"], "+OK\r\n"), (&["GET", "k"], "+QUEUED\r\n"), (&["EXEC"], "*1\r\n$1\r\n2\r\n")],
+    );
+    let stats = ask(&mut h, c, &["INFO", "commandstats"]);
+    assert!(
+        stats.contains("cmdstat_exec:calls=2,usec=0,usec_per_call=0.00,rejected_calls=2,failed_calls=0"),
+        "{stats}"
+    );
+}
+
 /// A transaction queued while there was room runs whole at EXEC and may take the keyspace
 /// past `max_keys`, as Redis at `maxmemory` checks before a command, not inside EXEC.
 #[test]

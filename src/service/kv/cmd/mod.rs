@@ -274,7 +274,8 @@ struct Queued {
 /// Before anything runs or is queued: the command and, for a container, its subcommand
 /// exist, then the arity, then the password, then the keyspace's bound, then pub/sub mode
 /// (Redis's `processCommand` order). A request refused by one of them is not run, and one
-/// refused before pub/sub mode fails an open transaction.
+/// refused before pub/sub mode fails an open transaction; a refused `EXEC` ends the
+/// transaction and the watch at once ([`abort_exec`]).
 pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: Args<'_>, cx: &mut Cx<'_>) {
     if looks_like_http(args.arg(0)) {
         return cross_protocol_attack(cx);
@@ -297,12 +298,8 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     }
     if !arity_ok(target.arity, args.len()) {
         kv.command_stats.rejected(target.slot);
-        if target.name == "exec" && transaction.take().is_some() {
-            // Redis ends the transaction here, and its watch with it, and says why.
-            kv.store.unwatch(cx.id().serial(), cx.now());
-            let text =
-                b"EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command";
-            return reply::error_bytes(cx.out(), text);
+        if target.name == "exec" {
+            return abort_exec(kv, transaction, b"wrong number of arguments for 'exec' command", cx);
         }
         fail(transaction);
         return wrong_arity(target.name, cx.out());
@@ -312,13 +309,10 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     // unknown command or a wrong arity is reported as such even then.
     if kv.config.requirepass.is_some() && !command.flags.contains(&"no_auth") && !kv.authenticated(cx) {
         kv.command_stats.rejected(target.slot);
-        fail(transaction);
         if command.name == "exec" {
-            return reply::error_bytes(
-                cx.out(),
-                &[&b"EXECABORT Transaction discarded because of: "[..], NOAUTH].concat(),
-            );
+            return abort_exec(kv, transaction, NOAUTH, cx);
         }
+        fail(transaction);
         return reply::error_bytes(cx.out(), NOAUTH);
     }
     if command.name == "reset" {
@@ -343,12 +337,7 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         && transaction.as_ref().is_some_and(|t| t.commands.iter().any(|q| denyoom(q.target.command)))
     {
         kv.command_stats.rejected(target.slot);
-        *transaction = None;
-        kv.store.unwatch(cx.id().serial(), cx.now());
-        return reply::error_bytes(
-            cx.out(),
-            &[&b"EXECABORT Transaction discarded because of: "[..], OOM].concat(),
-        );
+        return abort_exec(kv, transaction, OOM, cx);
     }
     // A RESP2 client in pub/sub mode may only (un)subscribe, PING, QUIT or RESET: anything
     // else's reply could not be told from a message (RESP3's pushes can). A subcommand is
@@ -361,6 +350,9 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         )
     {
         kv.command_stats.rejected(target.slot);
+        if target.name == "exec" {
+            return abort_exec(kv, transaction, pubsub_context_text("exec").as_bytes(), cx);
+        }
         return pubsub_context_error(target.name, cx.out());
     }
     // The transaction commands are answered here; counted below, as `run` counts the rest.
@@ -401,6 +393,15 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
 /// The reply written from `start` on is an error (Redis counts such a call as failed).
 fn is_error(cx: &mut Cx<'_>, start: usize) -> bool {
     cx.out().get(start) == Some(&b'-')
+}
+
+/// EXEC refused for `why` (a wrong count, no password, a full keyspace, pub/sub mode), in
+/// MULTI or not: Redis's `rejectCommand` answers every refusal of EXEC with
+/// `execCommandAbort`, which discards the transaction and ends the watch, and says why.
+fn abort_exec(kv: &mut Kv, transaction: &mut Option<Transaction>, why: &[u8], cx: &mut Cx<'_>) {
+    *transaction = None;
+    kv.store.unwatch(cx.id().serial(), cx.now());
+    reply::error_bytes(cx.out(), &[&b"EXECABORT Transaction discarded because of: "[..], why].concat());
 }
 
 /// A command was refused: an open transaction will be discarded at `EXEC`, as in Redis.
@@ -529,10 +530,14 @@ fn in_pubsub_mode(kv: &Kv, cx: &Cx<'_>) -> bool {
 /// Redis's refusal of a command in RESP2 pub/sub mode, naming it as Redis does
 /// (`container|sub` for a subcommand).
 fn pubsub_context_error(name: &str, out: &mut Vec<u8>) {
-    let text = format!(
+    reply::err(out, &pubsub_context_text(name));
+}
+
+/// [`pubsub_context_error`]'s text, without its `ERR` code.
+fn pubsub_context_text(name: &str) -> String {
+    format!(
         "Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-    );
-    reply::err(out, &text);
+    )
 }
 
 /// `RESET`: the connection as new, as Redis resets it: no transaction, no watched keys, no
