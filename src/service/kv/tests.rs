@@ -1146,6 +1146,12 @@ fn client_list_shows_protocol_and_subscriptions() {
     assert_eq!(cmd_of(&mut h), "exec");
     ask(&mut h, c, &["CONFIG", "GET", "timeout"]);
     assert_eq!(cmd_of(&mut h), "config|get");
+    // An unknown command or subcommand is no command at all: Redis's lastcmd is NULL.
+    ask(&mut h, c, &["CONFIG", "NOPE"]);
+    assert_eq!(cmd_of(&mut h), "NULL");
+    ask(&mut h, c, &["CONFIG", "GET", "timeout"]);
+    ask(&mut h, c, &["NOSUCH"]);
+    assert_eq!(cmd_of(&mut h), "NULL");
 }
 
 #[test]

@@ -280,22 +280,22 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     if looks_like_http(args.arg(0)) {
         return cross_protocol_attack(cx);
     }
+    // CLIENT LIST's `cmd=` names the last command looked up, as Redis's `lastcmd` does:
+    // refused ones included, EXEC rather than what it ran, and `NULL` for an unknown command
+    // or subcommand, which is none.
     let Some((index, command)) = lookup_row(args.arg(0)) else {
+        note_command(kv, cx, "NULL");
         fail(transaction);
         return unknown_command(args, cx.out());
     };
-    // CLIENT LIST's `cmd=` names the last command looked up, as Redis's `lastcmd` does:
-    // refused ones included, and EXEC rather than what it ran.
-    note_command(kv, cx, command.name);
     // An unknown command or subcommand is counted nowhere, as in Redis; any other refusal
     // below counts as the target's `rejected_calls`.
     let Some(target) = resolve(&kv.command_stats, index, command, args) else {
+        note_command(kv, cx, "NULL");
         fail(transaction);
         return unknown_subcommand(command.name, args.arg(1), cx.out());
     };
-    if target.name != command.name {
-        note_command(kv, cx, target.name);
-    }
+    note_command(kv, cx, target.name);
     if !arity_ok(target.arity, args.len()) {
         kv.command_stats.rejected(target.slot);
         if target.name == "exec" {
