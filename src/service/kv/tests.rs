@@ -2169,6 +2169,12 @@ fn object_encoding_and_refcount_answer_as_redis() {
             (&["OBJECT", "ENCODING", "h"], raw),
             (&["SET", "h", "x"], "+OK\r\n"),
             (&["OBJECT", "ENCODING", "h"], embstr),
+            // The two answers docs/kv.md lists as not Redis's (embstr and :1 there).
+            (&["SET", "i", "2"], "+OK\r\n"),
+            (&["INCRBYFLOAT", "i", "1"], "$1\r\n3\r\n"),
+            (&["OBJECT", "ENCODING", "i"], int),
+            (&["COPY", "i", "j"], ":1\r\n"),
+            (&["OBJECT", "REFCOUNT", "j"], ":2147483647\r\n"),
         ],
     );
 }

@@ -20,6 +20,11 @@
 //!
 //! A missing key is null for all four, as in Redis, and the lookup counts a keyspace hit or
 //! miss, as Redis's does.
+//!
+//! Two answers are not Redis's (`docs/kv.md`, *OBJECT*): an `INCRBYFLOAT` result that is a
+//! whole number is `int` here (Redis never tries `int` there: `embstr`), and a `COPY` of a
+//! shared integer counts `INT_MAX` references here (Redis's copy has one); the entry's one
+//! flag cannot tell either from a value `SET` wrote.
 
 use crate::service::Cx;
 
