@@ -497,6 +497,88 @@ fn http_path_drives_another_route() {
     assert!(!out.status.success() && stderr.contains("--path must start with /"), "{stderr}");
 }
 
+/// `--post`: bodies sent to the real service's `/echo` come back and are checked byte for
+/// byte, pipelined, over several connections; a body over the service's limit is refused
+/// (`413`), not wrong.
+#[test]
+fn http_post_to_echo_is_verified_against_the_real_http_service() {
+    let server = serve_one(Http::new(HttpConfig::default()));
+    let addr = server.tcp.to_string();
+    let out = reactor_load(&[
+        "http", "--addr", &addr, "--post", "--size", "3000", "-c", "3", "-d", "4", "-n", "600", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    assert_eq!(
+        (v["completed"].as_u64(), v["path"].as_str(), v["post"].as_bool()),
+        (Some(600), Some("/echo"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    assert!(v["bytes_out"].as_u64().unwrap() > 600 * 3000, "{v}");
+
+    let out = reactor_load(&[
+        "http", "--addr", &addr, "--post", "--size", "2000000", "-c", "1", "-n", "1", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["refused"]["HTTP/1.1 413 Content Too Large"], 1, "{v}");
+
+    let out = reactor_load(&["echo", "--addr", &addr, "--post", "-n", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--post is for http"), "{stderr}");
+}
+
+/// A server that answers two pipelined POSTs to `/echo` in the wrong order: each body is a
+/// correct echo, of the wrong request. The bodies name their requests, so it is caught.
+#[test]
+fn http_post_replies_in_the_wrong_order_are_a_mismatch() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else { return };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (mut pending, mut bodies) = (Vec::new(), Vec::new());
+        let mut buf = [0u8; 4096];
+        while let Ok(len @ 1..) = stream.read(&mut buf) {
+            pending.extend_from_slice(&buf[..len]);
+            // Each request: a head with Content-Length 16 (the size asked below), then 16 bytes.
+            while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                if pending.len() < end + 4 + 16 {
+                    break;
+                }
+                bodies.push(pending[end + 4..end + 20].to_vec());
+                pending.drain(..end + 20);
+            }
+            if bodies.len() >= 2 {
+                for body in bodies.drain(..).rev() {
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    if stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let out = reactor_load(&[
+        "http",
+        "--addr",
+        &addr.to_string(),
+        "--post",
+        "--size",
+        "16",
+        "-c",
+        "1",
+        "-d",
+        "2",
+        "-n",
+        "4",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("mismatches 1") && stdout.contains("the one due is #0"), "{stdout}");
+}
+
 /// An HTTP peer that answers every request (one per blank line) with `reply`.
 fn http_peer(reply: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

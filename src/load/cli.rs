@@ -47,7 +47,7 @@ pub struct LoadArgs {
     /// Requests in flight per connection: 1 is ping-pong, more is pipelining.
     #[arg(long, short = 'd', value_name = "D", default_value_t = 1)]
     pub depth: usize,
-    /// Bytes per request (echo, udp; chat: line length).
+    /// Bytes per request (echo, udp; chat: line length; http --post: body length).
     #[arg(long, short = 's', value_name = "BYTES", default_value_t = 64)]
     pub size: usize,
     /// Measure for this many seconds (after the warm-up).
@@ -71,10 +71,16 @@ pub struct LoadArgs {
     /// Print a CSV header line and one row instead of text.
     #[arg(long)]
     pub csv: bool,
-    /// http: the path to GET. Its body is checked only for `/` (the benchmark route, which must
-    /// answer "Hello, World!\n"); for any other path, the status (2xx) and the framing.
-    #[arg(long, value_name = "PATH", default_value = "/")]
-    pub path: String,
+    /// http: the path to request [default: /, or /echo with --post]. A GET's body is checked
+    /// only for `/` (the benchmark route, which must answer "Hello, World!\n"), a POST's only
+    /// for `/echo` (it must come back byte for byte); for any other path, the status (2xx) and
+    /// the framing.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+    /// http: POST a body of --size bytes with each request (each body distinct: a sequence tag
+    /// and a pattern, as echo's) instead of GET.
+    #[arg(long)]
+    pub post: bool,
     /// kv: log in with this password (AUTH) on every connection first, as redis-benchmark -a.
     /// Read from REACTOR_KV_REQUIREPASS too, the variable `serve --kv-requirepass` reads.
     #[arg(long, value_name = "PASSWORD", env = "REACTOR_KV_REQUIREPASS", hide_env_values = true)]
@@ -125,7 +131,8 @@ impl LoadArgs {
             live: std::io::stdout().is_terminal() && !self.json && !self.csv,
             keys: self.keys,
             value_size: self.value_size,
-            path: self.path.clone(),
+            path: self.path.clone().unwrap_or_else(|| if self.post { "/echo" } else { "/" }.into()),
+            post: self.post,
             password: self.password.clone(),
             tls,
             ..LoadConfig::new(self.service, addr)

@@ -70,7 +70,8 @@ pub enum Service {
     Udp,
     /// Chat room: every line must reach every other member, in order.
     Chat,
-    /// HTTP/1.1 `GET /`, keep-alive: status 2xx and body "Hello, World!\n".
+    /// HTTP/1.1 `GET /`, keep-alive: status 2xx and body "Hello, World!\n" (`--post`:
+    /// `POST /echo`, each body back byte for byte).
     Http,
     /// RESP key-value: SET/GET pairs over keys each connection owns; every GET's value checked.
     Kv,
@@ -138,8 +139,11 @@ pub struct LoadConfig {
     pub keys: usize,
     /// kv: bytes per value.
     pub value_size: usize,
-    /// http: the path to `GET` (its body is checked only for `/`).
+    /// http: the path to request (a `GET`'s body is checked only for `/`, a `POST`'s only for
+    /// `/echo`).
     pub path: String,
+    /// http: `POST` a body of `size` bytes with each request instead of `GET`.
+    pub post: bool,
     /// kv: the password to `AUTH` with on every connection, before its first request.
     pub password: Option<String>,
     /// Speak TLS (TCP services only): whom to trust, and the server's name.
@@ -172,6 +176,7 @@ impl LoadConfig {
             keys: 10_000,
             value_size: 64,
             path: "/".into(),
+            post: false,
             password: None,
             tls: None,
         }
@@ -183,8 +188,13 @@ impl LoadConfig {
         if self.conns == 0 || self.depth == 0 {
             return bad("--conns and --depth must be at least 1".into());
         }
-        if matches!(self.service, Service::Echo | Service::Udp) && self.size < workload::echo::TAG_LEN {
+        let tagged = matches!(self.service, Service::Echo | Service::Udp)
+            || (self.service == Service::Http && self.post);
+        if tagged && self.size < workload::echo::TAG_LEN {
             return bad(format!("--size must be at least {} (the sequence tag)", workload::echo::TAG_LEN));
+        }
+        if self.post && self.service != Service::Http {
+            return bad("--post is for http".into());
         }
         if self.service == Service::Udp && self.size > udp::MAX_DATAGRAM {
             return bad(format!("--size must be at most {} for UDP", udp::MAX_DATAGRAM));
@@ -224,6 +234,7 @@ impl LoadConfig {
         // holds in memory before it starts, rather than find out from the allocator.
         let (request, sized_by) = match self.service {
             Service::Kv => (self.value_size + 64, "--value-size"),
+            Service::Http if self.post => (192 + self.path.len() + self.size, "--size"),
             Service::Http => (128 + self.path.len(), "the request"),
             Service::Echo | Service::Udp | Service::Chat => (self.size.max(64), "--size"),
         };

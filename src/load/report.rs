@@ -171,6 +171,7 @@ impl Report {
         };
         let what = match c.service {
             Service::Kv => format!("SET/GET of {}-byte values over {} keys", c.value_size, c.keys),
+            Service::Http if c.post => format!("POST {} of {}-byte bodies", c.path, c.size),
             Service::Http => format!("GET {}", c.path),
             _ => format!("{}-byte requests", c.size),
         };
@@ -297,6 +298,7 @@ impl Report {
             ("keys", Int(c.keys as u64)),
             ("value_size", Int(c.value_size as u64)),
             ("path", Str(c.path.clone())),
+            ("post", Bool(c.post)),
             ("tls", Bool(c.tls.is_some())),
             ("duration_s", duration),
             ("requests_asked", requests),

@@ -48,15 +48,40 @@ fn filler(tag: u64, i: usize) -> u8 {
     tag.wrapping_add((i as u64).wrapping_mul(31)) as u8
 }
 
+/// Writes message `k` of connection `conn`, `size` bytes (at least [`TAG_LEN`]), to `out`.
+pub fn message(conn: usize, k: u64, size: usize, out: &mut Vec<u8>) {
+    let tag = tag(conn, k);
+    out.extend_from_slice(&tag.to_be_bytes());
+    out.extend((TAG_LEN..size).map(|i| filler(tag, i)));
+}
+
+/// Which request a whole message names, `(conn, k)`, if it is one: `size` bytes whose filler
+/// matches its tag. Otherwise what is wrong with it.
+pub fn check(message: &[u8], size: usize) -> Result<(usize, u64), String> {
+    if message.len() != size {
+        return Err(format!("{} bytes, sent {size}", message.len()));
+    }
+    let Some(head) = message.first_chunk::<TAG_LEN>() else {
+        return Err(format!("{} bytes, shorter than a tag", message.len()));
+    };
+    let tag = u64::from_be_bytes(*head);
+    if let Some(i) = (TAG_LEN..size).find(|&i| message[i] != filler(tag, i)) {
+        return Err(format!(
+            "message {tag:#x}: byte {i} is {:#04x}, sent {:#04x}",
+            message[i],
+            filler(tag, i)
+        ));
+    }
+    Ok(((tag >> SEQ_BITS) as usize, tag & SEQ_MASK))
+}
+
 impl Workload for EchoLoad {
     fn name(&self) -> &'static str {
         "echo"
     }
 
     fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
-        let tag = tag(conn, k);
-        out.extend_from_slice(&tag.to_be_bytes());
-        out.extend((TAG_LEN..self.size).map(|i| filler(tag, i)));
+        message(conn, k, self.size, out);
     }
 
     fn parse(&mut self, _conn: usize, input: &[u8]) -> Verdict {

@@ -3,6 +3,12 @@
 //! project's benchmark route, it must be [`HELLO`]; for another path, whose content we cannot
 //! know, the framing must hold and the status be 2xx.
 //!
+//! With `--post`, each request carries a body of `--size` bytes, made as echo's messages are
+//! (a tag naming the connection and the request, then a pattern computed from it:
+//! [`super::echo`]). To `/echo`, the project's echo route, the reply's body must be that
+//! message, byte for byte, and it names the request it answers ([`Answer::Request`]), so a
+//! reply to the wrong request is caught as well as a corrupt one.
+//!
 //! Requests are pipelined when `--depth` is above 1 (RFC 9112 §9.3.2 lets a client do so;
 //! replies come back in request order), so a reply answers the oldest request in flight
 //! ([`Answer::Oldest`]). A reply body is framed by `Content-Length` or by chunked transfer
@@ -27,9 +33,14 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 /// The HTTP workload.
 #[derive(Debug, Clone)]
 pub struct HttpLoad {
+    /// A `GET`'s whole request; a `POST`'s head, up to its body.
     request: Vec<u8>,
     /// The body every reply must carry (`None`: any body, if it is framed right).
     expect_body: Option<Vec<u8>>,
+    /// `POST`: the size of each request's body.
+    post: Option<usize>,
+    /// `POST /echo`: each reply's body must be its request's (see the module docs).
+    echoed: bool,
     /// Connections whose last reply said `Connection: close`.
     closing: std::collections::BTreeSet<usize>,
 }
@@ -41,7 +52,25 @@ impl HttpLoad {
         let request =
             format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: reactor-load\r\n\r\n").into_bytes();
         let expect_body = (path == "/").then(|| HELLO.to_vec());
-        HttpLoad { request, expect_body, closing: Default::default() }
+        HttpLoad { request, expect_body, post: None, echoed: false, closing: Default::default() }
+    }
+
+    /// `POST path` for `host`, each with a body of `size` bytes (at least
+    /// [`super::echo::TAG_LEN`]; smaller sizes are raised to it), which `/echo` must send back.
+    pub fn post(host: &str, path: &str, size: usize) -> Self {
+        let size = size.max(super::echo::TAG_LEN);
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: reactor-load\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n"
+        )
+        .into_bytes();
+        HttpLoad {
+            request,
+            expect_body: None,
+            post: Some(size),
+            echoed: path == "/echo",
+            closing: Default::default(),
+        }
     }
 }
 
@@ -50,8 +79,11 @@ impl Workload for HttpLoad {
         "http"
     }
 
-    fn encode(&mut self, _conn: usize, _k: u64, out: &mut Vec<u8>) {
+    fn encode(&mut self, conn: usize, k: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.request);
+        if let Some(size) = self.post {
+            super::echo::message(conn, k, size, out);
+        }
     }
 
     fn take_close(&mut self, conn: usize) -> bool {
@@ -139,6 +171,12 @@ impl Workload for HttpLoad {
         }
         if !(200..300).contains(&status) {
             return Verdict::Refused { len, answers: Answer::Oldest, why: status_line.to_string() };
+        }
+        if let Some(size) = self.post.filter(|_| self.echoed) {
+            return match super::echo::check(body, size) {
+                Ok((conn, k)) => Verdict::Ok { len, answers: Answer::Request { conn, k } },
+                Err(what) => Verdict::Mismatch(format!("POST /echo answered a body of {what}")),
+            };
         }
         if let Some(expected) = &self.expect_body
             && body != expected.as_slice()
@@ -271,5 +309,51 @@ mod tests {
         assert_eq!(w.parse(0, busy), Verdict::Incomplete);
         let ok = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nHello, World!\n";
         assert!(matches!(w.parse(0, ok), Verdict::Mismatch(_)));
+    }
+
+    #[test]
+    fn a_post_to_echo_must_get_its_own_body_back() {
+        let mut w = HttpLoad::post("127.0.0.1:8080", "/echo", 40);
+        let mut request = Vec::new();
+        w.encode(2, 7, &mut request);
+        let text = String::from_utf8_lossy(&request);
+        assert!(
+            text.starts_with("POST /echo HTTP/1.1\r\n") && text.contains("Content-Length: 40\r\n"),
+            "{text}"
+        );
+        let head_end = request.windows(4).position(|x| x == b"\r\n\r\n").unwrap() + 4;
+        let body = &request[head_end..];
+        assert_eq!(body.len(), 40);
+
+        let reply = |body: &[u8]| {
+            let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            r.extend_from_slice(body);
+            r
+        };
+        // Its own body names the request it answers.
+        let ok = reply(body);
+        assert_eq!(
+            w.parse(2, &ok),
+            Verdict::Ok { len: ok.len(), answers: Answer::Request { conn: 2, k: 7 } }
+        );
+        // One byte changed, or one missing: wrong.
+        let mut flipped = body.to_vec();
+        flipped[20] ^= 1;
+        assert!(matches!(w.parse(2, &reply(&flipped)), Verdict::Mismatch(m) if m.contains("byte 20")));
+        assert!(matches!(w.parse(2, &reply(&body[..39])), Verdict::Mismatch(m) if m.contains("39 bytes")));
+        // Another request's body is a correct message: the loop, told which request it
+        // answers, catches it if that one is not due (tests/load.rs).
+        let mut other = Vec::new();
+        super::super::echo::message(2, 8, 40, &mut other);
+        let swapped = reply(&other);
+        assert_eq!(
+            w.parse(2, &swapped),
+            Verdict::Ok { len: swapped.len(), answers: Answer::Request { conn: 2, k: 8 } }
+        );
+
+        // POST elsewhere: the body cannot be known, only the framing and the status.
+        let mut elsewhere = HttpLoad::post("127.0.0.1:8080", "/upload", 40);
+        let any = reply(b"stored");
+        assert_eq!(elsewhere.parse(0, &any), Verdict::Ok { len: any.len(), answers: Answer::Oldest });
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! * **echo** — [`echo`]: self-describing messages, checked byte by byte (TCP and UDP).
 //! * **chat** — [`chat`]: fan-out; a line must reach every other member, in order.
-//! * **http** — [`http`]: `GET /` with keep-alive; the reply's status line and
+//! * **http** — [`http`]: `GET /` (or `POST /echo`) with keep-alive; the reply's status line and
 //!   `Content-Length` frame it ([`Verdict::Incomplete`] until the whole body is in); a non-2xx
 //!   status is [`Verdict::Refused`], a wrong body a [`Verdict::Mismatch`].
 //! * **kv** — [`kv`]: RESP2 `SET`/`GET` pairs over keys each connection owns, so every `GET`'s
@@ -159,6 +159,9 @@ pub fn for_config(config: &LoadConfig) -> Box<dyn Workload> {
     match config.service {
         Service::Echo | Service::Udp => Box::new(echo::EchoLoad::new(config.size)),
         Service::Chat => Box::new(chat::ChatLoad::new(config.size, config.conns)),
+        Service::Http if config.post => {
+            Box::new(http::HttpLoad::post(&config.addr.to_string(), &config.path, config.size))
+        }
         Service::Http => Box::new(http::HttpLoad::new(&config.addr.to_string(), &config.path)),
         Service::Kv => Box::new(
             kv::KvLoad::new(config.keys, config.value_size, config.conns)
