@@ -40,9 +40,11 @@
 #   SECTIONS="http kv memory echo"   which sections to run; also available:
 #                     tls (echo plain vs TLS; HTTPS vs nginx), overload (a light client's
 #                     latency while another listener is flooded), reactors (--reactors 1 vs 2),
-#                     client (reactor load vs tokio_load, 64 B ping-pong and depth ECHO_DEPTH)
+#                     client (reactor load vs tokio_load, 64 B ping-pong and depth ECHO_DEPTH),
+#                     post (HTTP POST /echo of 64 B, 1 KiB and ECHO_LARGE bodies, reactor vs
+#                     nginx with its echo module, driven by reactor load --post)
 #   SERVER_CPU=0 CLIENT_CPU=1        the cores for servers and for clients
-#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+17 are used (all on 127.0.0.1)
+#   PORT_BASE=28000   ports PORT_BASE..PORT_BASE+19 are used (all on 127.0.0.1)
 #   NOTE="..."        a line printed above the tables (e.g. "smoke run on a busy machine")
 #   UPDATE_DOCS=1     0: print the tables only, leave docs/ alone (1 also keeps the raw runs
 #                     in docs/data/compare-{results,meta}.tsv, to re-render or re-analyse)
@@ -102,6 +104,8 @@ RX1_HTTP=$((PORT_BASE + 14))
 RX2_ECHO=$((PORT_BASE + 15)) #           --reactors 2
 RX2_HTTP=$((PORT_BASE + 16))
 CLIENT_ECHO=$((PORT_BASE + 17)) # client: the one echo server both load clients drive
+POST_OURS=$((PORT_BASE + 18)) # post: POST /echo
+POST_PEER=$((PORT_BASE + 19))
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REACTOR=${REACTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/reactor}
@@ -110,6 +114,7 @@ REACTOR=${REACTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/reactor}
 read -r -a SERVE <<<"${REACTOR_ARGS:-}"
 SERVE=("$REACTOR" serve ${SERVE[@]+"${SERVE[@]}"})
 EXAMPLES=$(dirname "$REACTOR")/examples # tokio_echo, threaded_echo, tokio_load: built with the binary
+NGINX_ECHO_MODULE=/usr/lib/nginx/modules/ngx_http_echo_module.so
 CLK_TCK=$(getconf CLK_TCK) # /proc/PID/stat counts CPU time in these ticks (100 per second, usually)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
@@ -166,6 +171,10 @@ need_tools() {
     for cmd in "${!pkg[@]}"; do
         command -v "$cmd" >/dev/null || missing+=("${pkg[$cmd]}")
     done
+    # The post section's peer: nginx's echo module (Debian: libnginx-mod-http-echo).
+    if [[ " $SECTIONS " == *" post "* && ! -e $NGINX_ECHO_MODULE ]]; then
+        missing+=(libnginx-mod-http-echo)
+    fi
     # SYSCALLS=1 counts with perf (Debian: linux-perf) and falls back to strace.
     if [[ $SYSCALLS == 1 ]] && ! command -v perf >/dev/null && ! command -v strace >/dev/null; then
         missing+=(linux-perf strace)
@@ -385,9 +394,21 @@ start_reactor_kv() {
 # * worker_connections: room for the memory rows' idle connections.
 # start_nginx [PORT CERT KEY]: with a certificate and key (PEM), the listener is
 # `listen PORT ssl;` with `ssl_protocols TLSv1.3;` (the tls section), else plain HTTP_PEER.
+# With NGINX_ECHO=1 (post section), it also serves `POST /echo` through the echo module, the
+# body kept in memory (client_body_buffer_size = the body limit: no temporary file on disk).
+NGINX_ECHO=0
 start_nginx() {
     local port=${1:-$HTTP_PEER} cert=${2:-} key=${3:-}
-    local dir=$TMP/nginx-$port listen="listen 127.0.0.1:$port;" tls=""
+    local dir=$TMP/nginx-$port listen="listen 127.0.0.1:$port;" tls="" module="" body="" echo_location=""
+    if [[ $NGINX_ECHO == 1 ]]; then
+        module="load_module $NGINX_ECHO_MODULE;"
+        body="client_body_buffer_size 1m;
+    client_max_body_size 1m;"
+        echo_location="location = /echo {
+            echo_read_request_body;
+            echo_request_body;
+        }"
+    fi
     if [[ -n $cert ]]; then
         listen="listen 127.0.0.1:$port ssl;"
         # No session cache or tickets needed: wrk keeps its connections for the whole run.
@@ -397,6 +418,7 @@ start_nginx() {
     fi
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
+$module
 daemon off;
 master_process on;
 worker_processes 1;
@@ -411,6 +433,7 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 300s;
     client_header_timeout 300s;
+    $body
     client_body_temp_path $dir/body;
     proxy_temp_path $dir/proxy;
     fastcgi_temp_path $dir/fastcgi;
@@ -423,6 +446,7 @@ http {
             default_type text/plain;
             return 200 "Hello, World!\n";
         }
+        $echo_location
     }
 }
 EOF
@@ -854,6 +878,53 @@ bench_echo() {
     stop_server "$threaded"
 }
 
+# ------------------------------------------------------------------------------ post
+# HTTP with a request body: POST /echo, the body sent back; the work GET / does not do (read a
+# body, frame it, copy it out). nginx's peer is its echo module (echo_read_request_body;
+# echo_request_body), which answers chunked (it sets no Content-Length) where we send a length:
+# a few bytes more per reply for nginx. Both driven by `reactor load --post`, which checks
+# every body byte for byte; 1 MiB is both servers' body limit, far above the largest row.
+bench_post() {
+    say "post: POST /echo, reactor vs nginx + echo module, reactor load --post -c $CONNS --duration ${DURATION}, $RUNS runs each, alternating"
+    local ours peer run spec row args server got
+    start_server reactor-post "$POST_OURS" env RUST_LOG="$REACTOR_LOG" "${SERVE[@]}" --http "127.0.0.1:$POST_OURS"
+    ours=$LAST_PID
+    NGINX_ECHO=1 start_nginx "$POST_PEER"
+    peer=$LAST_PID
+    for server in "reactor $POST_OURS" "nginx $POST_PEER"; do
+        got=$(curl -sS --max-time 5 --data-binary ping "http://127.0.0.1:${server#* }/echo") || true
+        [[ $got == ping ]] || die "${server% *}: POST /echo answered '$got'"
+    done
+    meta command "RUST_LOG=$REACTOR_LOG taskset -c $SERVER_CPU reactor serve --http 127.0.0.1:$POST_OURS"
+    meta command "taskset -c $SERVER_CPU nginx -c nginx.conf   # 1 worker; load_module ngx_http_echo_module.so; location = /echo { echo_read_request_body; echo_request_body; }; client_body_buffer_size 1m"
+    meta command "taskset -c $CLIENT_CPU reactor load http --post --size {64|1024|$ECHO_LARGE} --addr 127.0.0.1:PORT -c $CONNS --duration $DURATION --json"
+    local rows=(
+        "POST /echo 64 B|http --post -c $CONNS -s 64"
+        "POST /echo 1 KiB|http --post -c $CONNS -s 1024"
+        "POST /echo $((ECHO_LARGE / 1024)) KiB|http --post -c $CONNS -s $ECHO_LARGE"
+    )
+    local -A pid_of=([reactor]=$ours [nginx]=$peer)
+    local -A port_of=([reactor]=$POST_OURS [nginx]=$POST_PEER)
+    local -a load_args
+    if ((WARMUP > 0)); then
+        for server in reactor nginx; do
+            client $((WARMUP + 30)) /dev/null "$REACTOR" load http --post -c "$CONNS" \
+                --addr "127.0.0.1:${port_of[$server]}" --duration "$WARMUP"
+        done
+    fi
+    for run in $(seq "$RUNS"); do
+        for spec in "${rows[@]}"; do
+            IFS='|' read -r row args <<<"$spec"
+            read -r -a load_args <<<"$args"
+            for server in reactor nginx; do
+                REC_SECTION=post echo_load "$server" "${pid_of[$server]}" "${port_of[$server]}" "$run" "$row" "${load_args[@]}"
+            done
+        done
+    done
+    stop_server "$ours"
+    stop_server "$peer"
+}
+
 # ------------------------------------------------------------------------------ tls
 # One certificate for everything: P-256, self-signed, for 127.0.0.1 and localhost. CA:FALSE
 # and serverAuth because the clients verify it (rustls, as `--ca`, refuses a CA certificate
@@ -1138,7 +1209,8 @@ main() {
             overload) bench_overload ;;
             reactors) bench_reactors ;;
             client) bench_client ;;
-            *) die "unknown section '$section' (http, kv, memory, echo, tls, overload, reactors, client)" ;;
+            post) bench_post ;;
+            *) die "unknown section '$section' (http, kv, memory, echo, tls, overload, reactors, client, post)" ;;
         esac
     done
     meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

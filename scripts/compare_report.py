@@ -65,6 +65,7 @@ TITLES = {
     "overload": "Overload: a light client's latency while another listener is flooded",
     "reactors": "Reactors: `--reactors 1` vs `--reactors 2`, the same load",
     "client": "Client: `reactor load` vs a tokio client (examples/tokio_load.rs), driving the same echo server",
+    "post": "HTTP: `POST /echo`, reactor vs nginx with its echo module (reactor load --post)",
 }
 
 
