@@ -9,6 +9,7 @@ commands.
     scripts/kv_diff.py bits  SEED OURS_PORT REDIS_PORT [CASES]
     scripts/kv_diff.py bitfield SEED OURS_PORT REDIS_PORT [CASES]
     scripts/kv_diff.py lcs   SEED OURS_PORT REDIS_PORT [CASES]
+    scripts/kv_diff.py shard SEED OURS_PORT REDIS_PORT [CASES]
 
 float: chains of SET + 1-4 INCRBYFLOATs + GET. The inputs mix plain decimals (to 25 digits
   either side of the point), exponents up to +-4960 (past the long double's range both ways),
@@ -23,10 +24,21 @@ bitfield: BITFIELD and BITFIELD_RO with 1-5 operations each: GET, SET and INCRBY
 lcs: LCS of random strings over alphabets of 2 to 26 letters (0 to 60 bytes, missing keys
   too) with LEN, IDX, MINMATCHLEN (negative, bad), WITHMATCHLEN and bad options, in RESP2 and
   (every other case) RESP3.
+shard: three clients on each server take random steps of pub/sub, sharded and not: SSUBSCRIBE,
+  SUNSUBSCRIBE (with and without channels), SPUBLISH, SUBSCRIBE, PSUBSCRIBE, their UN forms,
+  PUBLISH, PUBSUB SHARDCHANNELS/SHARDNUMSUB/CHANNELS/NUMSUB/NUMPAT, GET and PING (RESP2's
+  pub/sub mode), MULTI/EXEC around SSUBSCRIBE and SPUBLISH, RESET, HELLO 2/3, arity errors, and
+  a client closed and reopened. After each step every client's output (replies, messages) is
+  read and compared. Three orders Redis takes from its hash tables are sorted before
+  comparing: the names an argument-less (S|P)UNSUBSCRIBE confirms (counts stay in place), the
+  lists of (SHARD)CHANNELS, and one PUBLISH's pattern messages (in pattern order here). HELLO's
+  reply (version, id) is not compared. KV_DIFF_TRANSCRIPT=FILE writes every step with both
+  servers' raw output.
 
 Exit status 1 if any reply differs; the first ten differences are printed. Both servers
 should start empty (FLUSHALL both first).
 """
+import os
 import random
 import socket
 import sys
@@ -182,9 +194,145 @@ def lcs_cases(rnd):
     yield ["LCS", rnd.choice(["s1", "s2", "none"]), rnd.choice(["s1", "s2", "none"])] + options
 
 
+SHARD_CHANNELS = ["a", "b", "s1", "s2", ""]
+
+
+def shard_cases(rnd):
+    """Yields (client index, command) steps for the shard mode."""
+    ch = lambda: rnd.choice(SHARD_CHANNELS)
+    some = lambda lo, hi: [ch() for _ in range(rnd.randint(lo, hi))]
+    who, r = rnd.randrange(3), rnd.random()
+    if r < 0.16:
+        yield who, ["SSUBSCRIBE"] + some(0 if rnd.random() < 0.05 else 1, 3)
+    elif r < 0.26:
+        yield who, ["SUNSUBSCRIBE"] + some(0, 2)
+    elif r < 0.40:
+        yield who, ["SPUBLISH", ch(), "m%d" % rnd.randint(0, 99)] + (["x"] if rnd.random() < 0.03 else [])
+    elif r < 0.46:
+        yield who, [rnd.choice(["SUBSCRIBE", "UNSUBSCRIBE"])] + some(0, 2)
+    elif r < 0.50:
+        yield who, [rnd.choice(["PSUBSCRIBE", "PUNSUBSCRIBE"])] + [rnd.choice(["*", "s*", "a"])]
+    elif r < 0.56:
+        yield who, ["PUBLISH", ch(), "p%d" % rnd.randint(0, 99)]
+    elif r < 0.66:
+        yield who, rnd.choice([["PUBSUB", "SHARDCHANNELS"], ["PUBSUB", "SHARDCHANNELS", rnd.choice(["s*", "*", "a"])],
+                               ["PUBSUB", "SHARDNUMSUB"] + some(0, 3), ["PUBSUB", "NUMSUB"] + some(1, 2),
+                               ["PUBSUB", "CHANNELS"], ["PUBSUB", "NUMPAT"], ["PUBSUB", "shardchannels", "a", "b"]])
+    elif r < 0.74:
+        yield who, rnd.choice([["GET", "k"], ["PING"], ["PING", "hi"], ["ECHO", "e"], ["INFO", "nothing"]])
+    elif r < 0.80:
+        yield who, ["MULTI"]
+        for _ in range(rnd.randint(0, 2)):
+            yield who, rnd.choice([["SSUBSCRIBE", ch()], ["SPUBLISH", ch(), "t"], ["SUNSUBSCRIBE", ch()],
+                                   ["SUBSCRIBE", ch()], ["GET", "k"]])
+        yield who, [rnd.choice(["EXEC", "EXEC", "DISCARD"])]
+    elif r < 0.85:
+        yield who, ["RESET"]
+    elif r < 0.92:
+        yield who, ["HELLO", rnd.choice(["2", "3"])]
+    elif r < 0.96:
+        yield who, "reconnect"
+    else:
+        yield who, rnd.choice([["SSUBSCRIBE"], ["SPUBLISH", "a"], ["PUBSUB", "SHARDNUMSUB", "a"]])
+
+
+def frames(data):
+    """Splits a byte stream of whole replies into them."""
+    import io
+    f, out = io.BytesIO(data), []
+    while f.tell() < len(data):
+        out.append(read_reply(f))
+    return out
+
+
+def normalized(command, data):
+    """The orders Redis takes from its hash tables, sorted (see the module docs)."""
+    parts = frames(data)
+    if command[0] in ("SUNSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE") and len(command) == 1 and len(parts) > 1:
+        # [kind, name, count] each: sort the names, keep the counts where they were.
+        split = [p.split(b"\r\n") for p in parts]
+        names = sorted((s[3], s[4]) for s in split)
+        parts = [b"\r\n".join(s[:3] + list(n) + s[5:]) for s, n in zip(split, names)]
+    if command[:2] in (["PUBSUB", "SHARDCHANNELS"], ["PUBSUB", "CHANNELS"]) and parts and parts[0][:1] == b"*":
+        head, _, rest = parts[0].partition(b"\r\n")
+        items = sorted(frames(rest))
+        parts[0] = head + b"\r\n" + b"".join(items)
+    if command[0] == "PUBLISH":
+        # One PUBLISH's pattern messages, in pattern order here, in dict order in Redis.
+        runs, out = [], []
+        for part in parts + [b""]:
+            if b"\r\n$8\r\npmessage\r\n" in part[:20]:
+                runs.append(part)
+                continue
+            out += sorted(runs) + [part]
+            runs = []
+        parts = out
+    return b"".join(parts)
+
+
+def drain(clients, waiting=None, quiet=0.005):
+    """Everything each client has been sent: once client `waiting` has a reply (up to 5 s),
+    until the server has been quiet a while."""
+    import select
+    got = [b"" for _ in clients]
+    while True:
+        wait = 5 if waiting is not None and not got[waiting] else quiet
+        ready, _, _ = select.select([c.sock for c in clients], [], [], wait)
+        if not ready:
+            return got
+        for i, c in enumerate(clients):
+            if c.sock in ready:
+                data = c.sock.recv(1 << 16)
+                if not data:
+                    raise SystemExit("server closed client %d" % i)
+                got[i] += data
+
+
+def shard_main(seed, ours, redis, cases):
+    rnd = random.Random(seed)
+    servers = [[Client(port) for _ in range(3)] for port in (ours, redis)]
+    bad = steps = 0
+    # KV_DIFF_TRANSCRIPT=file keeps every step and both servers' output, for the record.
+    path = os.environ.get("KV_DIFF_TRANSCRIPT")
+    transcript = open(path, "w") if path else None
+    for _ in range(cases):
+        for who, command in shard_cases(rnd):
+            steps += 1
+            outputs = []
+            for port, clients in zip((ours, redis), servers):
+                if command == "reconnect":
+                    clients[who].sock.close()
+                    clients[who] = Client(port)
+                else:
+                    clients[who].sock.sendall(enc(*command))
+                outputs.append(drain(clients, None if command == "reconnect" else who))
+            if transcript:
+                print("C%d> %r" % (who, command), file=transcript)
+                for i in range(3):
+                    if outputs[0][i] or outputs[1][i]:
+                        print("  C%d< ours  %r\n  C%d< redis %r" % (i, outputs[0][i], i, outputs[1][i]), file=transcript)
+            for i in range(3):
+                got, want = outputs[0][i], outputs[1][i]
+                if i == who and command != "reconnect":
+                    if command[0] == "HELLO":
+                        continue
+                    got, want = normalized(command, got), normalized(command, want)
+                elif command != "reconnect" and command[0] == "PUBLISH":
+                    got, want = normalized(command, got), normalized(command, want)
+                if got != want:
+                    bad += 1
+                    if bad <= 10:
+                        print("DIFF client %d after client %d's %r\n  ours  %r\n  redis %r"
+                              % (i, who, command, got[:300], want[:300]))
+    print("mode shard cases", cases, "steps", steps, "diffs", bad)
+    sys.exit(1 if bad else 0)
+
+
 def main():
     mode, seed, ours, redis = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     cases = int(sys.argv[5]) if len(sys.argv) > 5 else 2000
+    if mode == "shard":
+        return shard_main(seed, ours, redis, cases)
     generate = {"float": float_cases, "bits": bits_cases, "bitfield": bitfield_cases, "lcs": lcs_cases}[mode]
     rnd = random.Random(seed)
     a, b = Client(ours), Client(redis)

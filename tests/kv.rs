@@ -427,18 +427,69 @@ fn pubsub_with_redis_rs() -> RedisResult<()> {
     Ok(())
 }
 
+/// Sharded pub/sub with redis-rs. Its sync client takes shard messages as RESP3 pushes (its
+/// RESP2 `PubSub` knows only `message` and `pmessage`), so the subscriber speaks RESP3: it gets
+/// the `ssubscribe` confirmation and the `smessage`; a PUBLISH of the same name reaches nobody,
+/// and PUBSUB SHARDNUMSUB and SHARDCHANNELS see it.
+#[test]
+fn sharded_pubsub_with_redis_rs() -> RedisResult<()> {
+    let (addr, _s) = server(Config::default());
+    let mut subscriber = connect_url(&format!("redis://{addr}/?protocol=resp3"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    subscriber.set_push_sender(tx);
+    redis::cmd("SSUBSCRIBE").arg("orders").set_no_response(true).exec(&mut subscriber)?;
+    let mut publisher = client(addr);
+    // The subscriber's own PING orders it: its SSUBSCRIBE has run when the PONG comes.
+    let _: String = redis::cmd("PING").query(&mut subscriber)?;
+    assert_eq!(publisher.spublish::<_, _, i64>("orders", "o1")?, 1);
+    assert_eq!(publisher.publish::<_, _, i64>("orders", "not for shard subscribers")?, 0);
+    let counts: Vec<(String, i64)> =
+        redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg("orders").arg("none").query(&mut publisher)?;
+    assert_eq!(counts, [("orders".to_string(), 1), ("none".to_string(), 0)]);
+    let channels: Vec<String> = redis::cmd("PUBSUB").arg("SHARDCHANNELS").query(&mut publisher)?;
+    assert_eq!(channels, ["orders"]);
+    // A command reads what came before its reply: here the message.
+    let _: String = redis::cmd("PING").query(&mut subscriber)?;
+    let pushes: Vec<redis::PushInfo> = rx.try_iter().collect();
+    assert_eq!(pushes.len(), 2, "{pushes:?}");
+    assert_eq!(pushes[0].kind, redis::PushKind::SSubscribe);
+    assert_eq!(pushes[0].data, [redis::Value::BulkString(b"orders".to_vec()), redis::Value::Int(1)]);
+    assert_eq!(pushes[1].kind, redis::PushKind::SMessage);
+    let message = redis::Msg::from_push_info(pushes[1].clone()).expect("an smessage is a message");
+    assert_eq!((message.get_channel_name(), message.get_payload::<String>()?), ("orders", "o1".to_string()));
+    redis::cmd("SUNSUBSCRIBE").set_no_response(true).exec(&mut subscriber)?;
+    let _: String = redis::cmd("PING").query(&mut subscriber)?;
+    assert_eq!(publisher.spublish::<_, _, i64>("orders", "nobody")?, 0);
+    Ok(())
+}
+
 /// A subscriber that never reads is disconnected once its output passes the limit, as Redis
 /// drops a pub/sub client past its output buffer limit; the publisher is never slowed and
 /// learns from PUBLISH's count that the subscriber is gone.
 #[test]
 fn a_subscriber_that_never_reads_is_dropped_and_publishing_goes_on() {
+    never_reading_subscriber_is_dropped("SUBSCRIBE", "PUBLISH", "NUMSUB");
+}
+
+/// The same for a shard channel's subscriber, SSUBSCRIBE and SPUBLISH.
+#[test]
+fn a_shard_subscriber_that_never_reads_is_dropped_and_spublishing_goes_on() {
+    never_reading_subscriber_is_dropped("SSUBSCRIBE", "SPUBLISH", "SHARDNUMSUB");
+}
+
+fn never_reading_subscriber_is_dropped(subscribe: &str, publish: &str, numsub: &str) {
     let (addr, _s) = server(Config { max_output: 64 * 1024, ..Config::default() });
     let mut sleeper = std::net::TcpStream::connect(addr).unwrap();
-    sleeper.write_all(b"SUBSCRIBE news\r\n").unwrap();
-    let mut confirmation = [0u8; 33];
+    sleeper.write_all(format!("{subscribe} news\r\n").as_bytes()).unwrap();
+    let kind = subscribe.to_ascii_lowercase();
+    let expected = format!("*3\r\n${}\r\n{kind}\r\n$4\r\nnews\r\n:1\r\n", kind.len());
+    let mut confirmation = vec![0u8; expected.len()];
     sleeper.read_exact(&mut confirmation).unwrap();
-    assert_eq!(&confirmation, b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    assert_eq!(confirmation, expected.as_bytes());
     let mut publisher = client(addr);
+    let mut send = |message: &str| -> i64 {
+        redis::cmd(publish).arg("news").arg(message).query(&mut publisher).unwrap()
+    };
     // Give up only far beyond what can be buffered for the sleeper: its output limit, the
     // kernel's send buffer on the server's side and its receive buffer on ours.
     let buffer = |name: &str, i: usize| {
@@ -450,13 +501,13 @@ fn a_subscriber_that_never_reads_is_dropped_and_publishing_goes_on() {
     let most = 2 * (buffer("tcp_wmem", 2) + buffer("tcp_rmem", 1)) + 64 * 1024;
     let message = "m".repeat(1000);
     let mut published = 0;
-    while publisher.publish::<_, _, i64>("news", &message).unwrap() == 1 {
+    while send(&message) == 1 {
         published += 1;
         assert!(published < most / message.len(), "the sleeper was never dropped");
     }
-    assert_eq!(publisher.publish::<_, _, i64>("news", "anyone?").unwrap(), 0);
+    assert_eq!(send("anyone?"), 0);
     let subscribers: Vec<(String, i64)> =
-        redis::cmd("PUBSUB").arg("NUMSUB").arg("news").query(&mut publisher).unwrap();
+        redis::cmd("PUBSUB").arg(numsub).arg("news").query(&mut publisher).unwrap();
     assert_eq!(subscribers, [("news".to_string(), 0)]);
 }
 

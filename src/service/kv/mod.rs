@@ -148,6 +148,8 @@ pub struct Kv {
     /// session owns it; `input` lends it here for the command's time, since commands see the
     /// service, not the session.
     resp3: bool,
+    /// A transaction's commands are running (`EXEC`), where Redis refuses `SSUBSCRIBE`.
+    in_exec: bool,
 }
 
 /// Per-connection state: where the parser is in the client's current request.
@@ -176,6 +178,7 @@ impl Kv {
             command_stats: cmd::CommandStats::new(),
             pubsub: pubsub::PubSub::default(),
             resp3: false,
+            in_exec: false,
         }
     }
 

@@ -13,6 +13,14 @@
 //! Each subscriber's protocol is remembered with it: a RESP2 client gets a message as an
 //! array (`*3 message channel payload`), a RESP3 one as a push (`>3 …`), which RESP3 clients
 //! tell apart from replies.
+//!
+//! Shard channels (`SSUBSCRIBE`, `SPUBLISH`, Redis 7) are a third kind, kept apart from the
+//! other two as Redis keeps them: a `PUBLISH` never reaches a shard subscriber nor an
+//! `SPUBLISH` an ordinary one, patterns never match shard channels, and the count in a
+//! confirmation is of its own family only (`ssubscribe`'s counts shard channels; `subscribe`'s
+//! and `psubscribe`'s count channels and patterns). Outside a cluster a shard channel is just
+//! a channel: Redis's hash slots only route them between cluster nodes. A client with a
+//! subscription of any kind is a subscriber ([`PubSub::subscribed`]: RESP2's pub/sub mode).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +36,8 @@ pub struct PubSub {
     channels: BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
     /// Pattern → its subscribers. Every `PUBLISH` tries every pattern, as Redis does.
     patterns: BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
+    /// Shard channel → its subscribers (`SSUBSCRIBE`).
+    shard_channels: BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
     /// What each subscribed client listens to (absent: nothing). Ordered, not hashed: once
     /// anyone is subscribed, every RESP2 command asks whether its client is (`execute`), and
     /// a search by serial is cheaper than hashing one.
@@ -39,6 +49,7 @@ struct Listener {
     resp3: bool,
     channels: BTreeSet<Box<[u8]>>,
     patterns: BTreeSet<Box<[u8]>>,
+    shard_channels: BTreeSet<Box<[u8]>>,
     /// What these subscriptions cost, names and bookkeeping ([`SUBSCRIPTION_OVERHEAD`]).
     bytes: usize,
 }
@@ -50,18 +61,38 @@ struct Listener {
 pub const SUBSCRIPTION_OVERHEAD: usize = 96;
 
 impl Listener {
-    fn count(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+    /// The count a confirmation of `kind` carries, as Redis counts it: shard channels for
+    /// `ssubscribe`/`sunsubscribe`, channels and patterns together for the other four.
+    fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Channel | Kind::Pattern => self.channels.len() + self.patterns.len(),
+            Kind::Shard => self.shard_channels.len(),
+        }
+    }
+
+    fn set(&self, kind: Kind) -> &BTreeSet<Box<[u8]>> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Pattern => &self.patterns,
+            Kind::Shard => &self.shard_channels,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty()
     }
 }
 
-/// A channel or a pattern: the two kinds of subscription, kept apart as Redis keeps them.
+/// A channel, a pattern or a shard channel: the three kinds of subscription, kept apart as
+/// Redis keeps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `SUBSCRIBE`: one channel, by name.
     Channel,
     /// `PSUBSCRIBE`: every channel a glob pattern matches.
     Pattern,
+    /// `SSUBSCRIBE`: one shard channel, by name; only `SPUBLISH` reaches it.
+    Shard,
 }
 
 impl PubSub {
@@ -70,17 +101,20 @@ impl PubSub {
         !self.clients.is_empty()
     }
 
-    /// How many channels and patterns `client` listens to (0: it is not in pub/sub mode).
-    pub fn count(&self, client: u64) -> usize {
-        self.clients.get(&client).map_or(0, Listener::count)
+    /// Whether `client` listens to anything, of any kind (RESP2's pub/sub mode).
+    pub fn subscribed(&self, client: u64) -> bool {
+        self.clients.contains_key(&client)
+    }
+
+    /// The count a confirmation of `kind` tells `client`: its shard channels for
+    /// [`Kind::Shard`], its channels and patterns together otherwise (see [`Listener::count`]).
+    pub fn count(&self, kind: Kind, client: u64) -> usize {
+        self.clients.get(&client).map_or(0, |l| l.count(kind))
     }
 
     /// Whether `client` already listens to `name`.
     pub fn holds(&self, kind: Kind, client: u64, name: &[u8]) -> bool {
-        self.clients.get(&client).is_some_and(|l| match kind {
-            Kind::Channel => l.channels.contains(name),
-            Kind::Pattern => l.patterns.contains(name),
-        })
+        self.clients.get(&client).is_some_and(|l| l.set(kind).contains(name))
     }
 
     /// What `client`'s subscriptions cost, in bytes (see [`SUBSCRIPTION_OVERHEAD`]).
@@ -88,34 +122,42 @@ impl PubSub {
         self.clients.get(&client).map_or(0, |l| l.bytes)
     }
 
-    /// How many channels, and how many patterns, `client` listens to (`CLIENT LIST`).
-    pub fn counts(&self, client: u64) -> (usize, usize) {
-        self.clients.get(&client).map_or((0, 0), |l| (l.channels.len(), l.patterns.len()))
+    /// How many channels, patterns and shard channels `client` listens to (`CLIENT LIST`'s
+    /// `sub=`, `psub=`, `ssub=`).
+    pub fn counts(&self, client: u64) -> (usize, usize, usize) {
+        self.clients
+            .get(&client)
+            .map_or((0, 0, 0), |l| (l.channels.len(), l.patterns.len(), l.shard_channels.len()))
     }
 
-    /// Subscribes `client` to `name`; returns its subscription count after.
+    /// Subscribes `client` to `name`; returns the count its confirmation carries after
+    /// ([`PubSub::count`]).
     pub fn subscribe(&mut self, kind: Kind, client: ConnId, resp3: bool, name: &[u8]) -> usize {
         let serial = client.serial();
         let listener = self.clients.entry(serial).or_insert_with(|| Listener {
             resp3,
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            shard_channels: BTreeSet::new(),
             bytes: 0,
         });
         listener.resp3 = resp3;
         let (mine, all) = match kind {
             Kind::Channel => (&mut listener.channels, self.channels.entry(name.into()).or_default()),
             Kind::Pattern => (&mut listener.patterns, self.patterns.entry(name.into()).or_default()),
+            Kind::Shard => {
+                (&mut listener.shard_channels, self.shard_channels.entry(name.into()).or_default())
+            }
         };
         if mine.insert(name.into()) {
             listener.bytes += name.len() + SUBSCRIPTION_OVERHEAD;
         }
         all.insert(serial, client);
-        listener.count()
+        listener.count(kind)
     }
 
-    /// Unsubscribes `client` from `name` (nothing if it was not subscribed); returns its
-    /// subscription count after.
+    /// Unsubscribes `client` from `name` (nothing if it was not subscribed); returns the count
+    /// its confirmation carries after ([`PubSub::count`]).
     pub fn unsubscribe(&mut self, kind: Kind, client: u64, name: &[u8]) -> usize {
         let Some(listener) = self.clients.get_mut(&client) else {
             return 0;
@@ -123,33 +165,24 @@ impl PubSub {
         let removed = match kind {
             Kind::Channel => listener.channels.remove(name),
             Kind::Pattern => listener.patterns.remove(name),
+            Kind::Shard => listener.shard_channels.remove(name),
         };
         if removed {
             listener.bytes -= name.len() + SUBSCRIPTION_OVERHEAD;
         }
-        let count = listener.count();
-        if count == 0 {
+        let count = listener.count(kind);
+        if listener.is_empty() {
             self.clients.remove(&client);
         }
         if removed {
-            match kind {
-                Kind::Channel => remove_from(&mut self.channels, name, client),
-                Kind::Pattern => remove_from(&mut self.patterns, name, client),
-            }
+            remove_from(self.map_mut(kind), name, client);
         }
         count
     }
 
-    /// The channels (or patterns) `client` listens to, in byte order.
+    /// The channels (patterns, shard channels) `client` listens to, in byte order.
     pub fn subscriptions(&self, kind: Kind, client: u64) -> Vec<Box<[u8]>> {
-        let Some(listener) = self.clients.get(&client) else {
-            return Vec::new();
-        };
-        let set = match kind {
-            Kind::Channel => &listener.channels,
-            Kind::Pattern => &listener.patterns,
-        };
-        set.iter().cloned().collect()
+        self.clients.get(&client).map_or_else(Vec::new, |l| l.set(kind).iter().cloned().collect())
     }
 
     /// Drops every subscription of `client` (it closed, or sent `RESET`).
@@ -162,6 +195,9 @@ impl PubSub {
         }
         for name in &listener.patterns {
             remove_from(&mut self.patterns, name, client);
+        }
+        for name in &listener.shard_channels {
+            remove_from(&mut self.shard_channels, name, client);
         }
     }
 
@@ -205,19 +241,37 @@ impl PubSub {
         sent
     }
 
-    /// Channels with at least one subscriber that `pattern` matches (all with `None`), in
-    /// byte order (`PUBSUB CHANNELS`).
-    pub fn active_channels(&self, pattern: Option<&[u8]>) -> Vec<&[u8]> {
-        self.channels
-            .keys()
-            .map(|name| &**name)
-            .filter(|name| pattern.is_none_or(|p| glob::matches(p, name)))
-            .collect()
+    /// `SPUBLISH`: calls `send` with each subscriber of the shard channel and the message
+    /// (`smessage`) as its protocol frames it; returns how many that was. Patterns and
+    /// ordinary subscribers are not told, as in Redis.
+    pub fn spublish(&self, channel: &[u8], payload: &[u8], mut send: impl FnMut(ConnId, &[u8])) -> usize {
+        let mut sent = 0;
+        let mut message = Vec::with_capacity(32 + channel.len() + payload.len());
+        for (serial, &id) in self.shard_channels.get(channel).into_iter().flatten() {
+            message.clear();
+            reply::push(&mut message, self.resp3(*serial), 3);
+            reply::bulk(&mut message, b"smessage");
+            reply::bulk(&mut message, channel);
+            reply::bulk(&mut message, payload);
+            send(id, &message);
+            sent += 1;
+        }
+        sent
     }
 
-    /// Subscribers of `channel` (`PUBSUB NUMSUB`; patterns do not count).
-    pub fn subscribers(&self, channel: &[u8]) -> usize {
-        self.channels.get(channel).map_or(0, BTreeMap::len)
+    /// Channels (or shard channels, for [`Kind::Shard`]) with at least one subscriber that
+    /// `pattern` matches (all with `None`), in byte order (`PUBSUB CHANNELS`, `PUBSUB
+    /// SHARDCHANNELS`).
+    pub fn active_channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<&[u8]> {
+        let map = if kind == Kind::Shard { &self.shard_channels } else { &self.channels };
+        map.keys().map(|name| &**name).filter(|name| pattern.is_none_or(|p| glob::matches(p, name))).collect()
+    }
+
+    /// Subscribers of `channel` (`PUBSUB NUMSUB`; patterns do not count), or of the shard
+    /// channel for [`Kind::Shard`] (`PUBSUB SHARDNUMSUB`).
+    pub fn subscribers(&self, kind: Kind, channel: &[u8]) -> usize {
+        let map = if kind == Kind::Shard { &self.shard_channels } else { &self.channels };
+        map.get(channel).map_or(0, BTreeMap::len)
     }
 
     /// Patterns with at least one subscriber (`PUBSUB NUMPAT`, `INFO`'s `pubsub_patterns`).
@@ -228,6 +282,19 @@ impl PubSub {
     /// Channels with at least one subscriber (`INFO`'s `pubsub_channels`).
     pub fn channel_count(&self) -> usize {
         self.channels.len()
+    }
+
+    /// Shard channels with at least one subscriber (`INFO`'s `pubsubshard_channels`).
+    pub fn shard_channel_count(&self) -> usize {
+        self.shard_channels.len()
+    }
+
+    fn map_mut(&mut self, kind: Kind) -> &mut BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
     }
 
     fn resp3(&self, client: u64) -> bool {

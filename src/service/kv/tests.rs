@@ -1154,6 +1154,201 @@ fn client_list_shows_protocol_and_subscriptions() {
     assert_eq!(cmd_of(&mut h), "NULL");
 }
 
+/// Sharded pub/sub as redis-server 7.0.15 serves it outside a cluster (its replies compared
+/// command by command): an `ssubscribe` confirmation counts shard channels only, a
+/// `subscribe`'s channels and patterns only; `SPUBLISH` reaches shard subscribers and
+/// `PUBLISH` the others, never across; a shard subscription alone puts a RESP2 client in
+/// pub/sub mode; an argument-less SUNSUBSCRIBE with none answers a null name.
+#[test]
+fn sharded_pubsub_confirms_counts_and_delivers_as_redis_does() {
+    let (mut h, a) = kv();
+    let b = h.open();
+    let refused = |name: &str| {
+        format!(
+            "-ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are \
+             allowed in this context\r\n"
+        )
+    };
+    script(
+        &mut h,
+        a,
+        &[
+            (&["SUNSUBSCRIBE"], "*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n"),
+            (&["SUNSUBSCRIBE", "x"], "*3\r\n$12\r\nsunsubscribe\r\n$1\r\nx\r\n:0\r\n"),
+            (&["SSUBSCRIBE"], "-ERR wrong number of arguments for 'ssubscribe' command\r\n"),
+            (&["SPUBLISH", "a"], "-ERR wrong number of arguments for 'spublish' command\r\n"),
+            (&["SPUBLISH", "a", "b", "c"], "-ERR wrong number of arguments for 'spublish' command\r\n"),
+            (&["SUBSCRIBE", "c1"], "*3\r\n$9\r\nsubscribe\r\n$2\r\nc1\r\n:1\r\n"),
+            (
+                &["SSUBSCRIBE", "s1", "s2", "s1"],
+                "*3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:1\r\n*3\r\n$10\r\nssubscribe\r\n$2\r\ns2\r\n:2\r\n\
+                 *3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:2\r\n",
+            ),
+            (&["PSUBSCRIBE", "p*"], "*3\r\n$10\r\npsubscribe\r\n$2\r\np*\r\n:2\r\n"),
+            (
+                &["SUNSUBSCRIBE", "s1", "zz"],
+                "*3\r\n$12\r\nsunsubscribe\r\n$2\r\ns1\r\n:1\r\n*3\r\n$12\r\nsunsubscribe\r\n$2\r\nzz\r\n:1\r\n",
+            ),
+            (&["UNSUBSCRIBE"], "*3\r\n$11\r\nunsubscribe\r\n$2\r\nc1\r\n:1\r\n"),
+            (&["PUNSUBSCRIBE"], "*3\r\n$12\r\npunsubscribe\r\n$2\r\np*\r\n:0\r\n"),
+        ],
+    );
+    // Subscribed to one shard channel and nothing else: still in pub/sub mode.
+    script(
+        &mut h,
+        a,
+        &[
+            (&["GET", "x"], &refused("get")),
+            (&["SPUBLISH", "s2", "m"], &refused("spublish")),
+            (&["PUBSUB", "SHARDCHANNELS"], &refused("pubsub|shardchannels")),
+            (&["PING"], "*2\r\n$4\r\npong\r\n$0\r\n\r\n"),
+        ],
+    );
+    let list = ask(&mut h, b, &["CLIENT", "LIST"]);
+    assert!(list.contains(" flags=P db=0 sub=0 psub=0 ssub=1 multi=-1 "), "{list}");
+    assert!(
+        ask(&mut h, b, &["INFO", "stats"])
+            .contains("pubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:1\r\n")
+    );
+    // SPUBLISH reaches the shard subscriber; PUBLISH of the same name does not.
+    assert_eq!(ask(&mut h, b, &["SPUBLISH", "s2", "hello"]), ":1\r\n");
+    assert_eq!(h.take_text(a), "*3\r\n$8\r\nsmessage\r\n$2\r\ns2\r\n$5\r\nhello\r\n");
+    assert_eq!(ask(&mut h, b, &["PUBLISH", "s2", "hello"]), ":0\r\n");
+    assert_eq!(h.take_text(a), "");
+    script(
+        &mut h,
+        b,
+        &[
+            (&["PUBSUB", "SHARDCHANNELS"], "*1\r\n$2\r\ns2\r\n"),
+            (&["PUBSUB", "SHARDCHANNELS", "x*"], "*0\r\n"),
+            (
+                &["PUBSUB", "SHARDCHANNELS", "s*", "x"],
+                "-ERR unknown subcommand or wrong number of arguments for 'SHARDCHANNELS'. Try PUBSUB HELP.\r\n",
+            ),
+            (&["PUBSUB", "SHARDNUMSUB"], "*0\r\n"),
+            (
+                &["PUBSUB", "SHARDNUMSUB", "s2", "s1", "c1"],
+                "*6\r\n$2\r\ns2\r\n:1\r\n$2\r\ns1\r\n:0\r\n$2\r\nc1\r\n:0\r\n",
+            ),
+            (&["PUBSUB", "NUMSUB", "s2"], "*2\r\n$2\r\ns2\r\n:0\r\n"),
+            (&["PUBSUB", "CHANNELS"], "*0\r\n"),
+            // A normal subscriber is not reached by SPUBLISH.
+            (&["SUBSCRIBE", "s2"], "*3\r\n$9\r\nsubscribe\r\n$2\r\ns2\r\n:1\r\n"),
+            (&["UNSUBSCRIBE"], "*3\r\n$11\r\nunsubscribe\r\n$2\r\ns2\r\n:0\r\n"),
+            // SPUBLISH and SUNSUBSCRIBE run in EXEC; SSUBSCRIBE does not (Redis's DENY BLOCKING).
+            (&["MULTI"], "+OK\r\n"),
+            (&["SSUBSCRIBE", "m1"], "+QUEUED\r\n"),
+            (&["SPUBLISH", "s2", "tx"], "+QUEUED\r\n"),
+            (&["SUNSUBSCRIBE", "m1"], "+QUEUED\r\n"),
+            (
+                &["EXEC"],
+                "*3\r\n-ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client\r\n:1\r\n\
+                 *3\r\n$12\r\nsunsubscribe\r\n$2\r\nm1\r\n:0\r\n",
+            ),
+        ],
+    );
+    assert_eq!(h.take_text(a), "*3\r\n$8\r\nsmessage\r\n$2\r\ns2\r\n$2\r\ntx\r\n");
+    // Leaving the last shard channel while a channel is held stays in pub/sub mode.
+    script(
+        &mut h,
+        a,
+        &[
+            (&["SUBSCRIBE", "c"], "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n"),
+            (&["SUNSUBSCRIBE"], "*3\r\n$12\r\nsunsubscribe\r\n$2\r\ns2\r\n:0\r\n"),
+            (&["SUNSUBSCRIBE"], "*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n"),
+            (&["GET", "x"], &refused("get")),
+            (&["UNSUBSCRIBE"], "*3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:0\r\n"),
+            (&["GET", "x"], "$-1\r\n"),
+            // RESET forgets shard channels too.
+            (&["SSUBSCRIBE", "r1"], "*3\r\n$10\r\nssubscribe\r\n$2\r\nr1\r\n:1\r\n"),
+            (&["RESET"], "+RESET\r\n"),
+            (&["GET", "x"], "$-1\r\n"),
+            (&["PUBSUB", "SHARDNUMSUB", "r1"], "*2\r\n$2\r\nr1\r\n:0\r\n"),
+        ],
+    );
+    // RESP3: pushes, any command allowed.
+    ask(&mut h, a, &["HELLO", "3"]);
+    script(
+        &mut h,
+        a,
+        &[(&["SSUBSCRIBE", "t1"], ">3\r\n$10\r\nssubscribe\r\n$2\r\nt1\r\n:1\r\n"), (&["GET", "x"], "_\r\n")],
+    );
+    assert_eq!(ask(&mut h, b, &["SPUBLISH", "t1", "x3"]), ":1\r\n");
+    assert_eq!(h.take_text(a), ">3\r\n$8\r\nsmessage\r\n$2\r\nt1\r\n$2\r\nx3\r\n");
+    script(
+        &mut h,
+        a,
+        &[
+            (&["SPUBLISH", "t1", "me"], ">3\r\n$8\r\nsmessage\r\n$2\r\nt1\r\n$2\r\nme\r\n:1\r\n"),
+            (&["SUNSUBSCRIBE"], ">3\r\n$12\r\nsunsubscribe\r\n$2\r\nt1\r\n:0\r\n"),
+            (&["SUNSUBSCRIBE"], ">3\r\n$12\r\nsunsubscribe\r\n_\r\n:0\r\n"),
+            (&["SSUBSCRIBE", "gone"], ">3\r\n$10\r\nssubscribe\r\n$4\r\ngone\r\n:1\r\n"),
+        ],
+    );
+    // A shard subscriber that closes (or is closed as too slow) is forgotten.
+    h.close(a, crate::service::CloseReason::TooSlow);
+    script(
+        &mut h,
+        b,
+        &[
+            (&["SPUBLISH", "gone", "x"], ":0\r\n"),
+            (&["PUBSUB", "SHARDCHANNELS"], "*0\r\n"),
+            (&["PUBSUB", "SHARDNUMSUB", "gone"], "*2\r\n$4\r\ngone\r\n:0\r\n"),
+        ],
+    );
+    assert!(ask(&mut h, b, &["INFO", "stats"]).contains("pubsubshard_channels:0\r\n"));
+}
+
+/// Redis 7 declares the channels of SSUBSCRIBE, SUNSUBSCRIBE and SPUBLISH with key positions
+/// and a `not_key` key specification: COMMAND INFO shows both (bytes of redis-server 7.0.15),
+/// COMMAND GETKEYS finds no keys in them.
+#[test]
+fn shard_commands_declare_their_channels_as_not_keys() {
+    let (mut h, c) = kv();
+    let spec = |last: &str| {
+        format!(
+            "*1\r\n*6\r\n$5\r\nflags\r\n*1\r\n+not_key\r\n$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n\
+             $4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n\
+             $4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:{last}\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n"
+        )
+    };
+    let ssubscribe = format!(
+        "*1\r\n*10\r\n$10\r\nssubscribe\r\n:-2\r\n*4\r\n+pubsub\r\n+noscript\r\n+loading\r\n+stale\r\n\
+         :1\r\n:-1\r\n:1\r\n*2\r\n+@pubsub\r\n+@slow\r\n*0\r\n{}*0\r\n",
+        spec("-1")
+    );
+    let spublish = format!(
+        "*1\r\n*10\r\n$8\r\nspublish\r\n:3\r\n*4\r\n+pubsub\r\n+loading\r\n+stale\r\n+fast\r\n\
+         :1\r\n:1\r\n:1\r\n*2\r\n+@pubsub\r\n+@fast\r\n*0\r\n{}*0\r\n",
+        spec("0")
+    );
+    let no_keys = "-ERR The command has no key arguments\r\n";
+    script(
+        &mut h,
+        c,
+        &[
+            (&["COMMAND", "INFO", "ssubscribe"], &ssubscribe),
+            (&["COMMAND", "INFO", "SPUBLISH"], &spublish),
+            (&["COMMAND", "GETKEYS", "spublish", "ch", "m"], no_keys),
+            (&["COMMAND", "GETKEYS", "spublish", "ch"], no_keys),
+            (&["COMMAND", "GETKEYS", "ssubscribe", "a", "b"], no_keys),
+            (&["COMMAND", "GETKEYS", "sunsubscribe", "a"], no_keys),
+            (
+                &["COMMAND", "LIST", "FILTERBY", "PATTERN", "*shard*"],
+                "*2\r\n$20\r\npubsub|shardchannels\r\n$18\r\npubsub|shardnumsub\r\n",
+            ),
+        ],
+    );
+    let info = ask(&mut h, c, &["COMMAND", "INFO", "sunsubscribe"]);
+    assert!(
+        info.starts_with("*1\r\n*10\r\n$12\r\nsunsubscribe\r\n:-1\r\n")
+            && info.ends_with(&format!("{}*0\r\n", spec("-1"))),
+        "{info}"
+    );
+    let pubsub = ask(&mut h, c, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "pubsub"]);
+    assert!(pubsub.starts_with("*13\r\n") && pubsub.contains("$8\r\nspublish\r\n"), "{pubsub}");
+}
+
 #[test]
 fn set_options() {
     let (mut h, c) = kv();

@@ -6,12 +6,15 @@
 //! categories, tips, key specifications, subcommands), since `HELLO` says 7.0: redis-py's
 //! RESP3 parser reads the seventh field unconditionally, and raised `IndexError` on the
 //! six-field form of Redis 2.8–6. Tips, key specifications and subcommands are empty arrays
-//! (clients fall back to the first/last/step triple). `COMMAND DOCS` answers an empty array, so
-//! `redis-cli` 7 falls back to its built-in help.
+//! (clients fall back to the first/last/step triple), but for the shard-channel commands
+//! (`SSUBSCRIBE`, `SUNSUBSCRIBE`, `SPUBLISH`), whose one key specification, flagged `not_key`,
+//! is what tells a client that their positions are channels, not keys. `COMMAND DOCS`
+//! answers an empty array, so `redis-cli` 7 falls back to its built-in help.
 //!
 //! `COMMAND GETKEYS` finds keys by the first/last/step triple each row declares (a
 //! subcommand's own, for `OBJECT ENCODING key`); for every command here that is exactly what
-//! Redis 7's key specifications give. `COMMAND GETKEYSANDFLAGS` is not served: it needs each
+//! Redis 7's key specifications give (the shard-channel commands have none: their
+//! specification is `not_key`). `COMMAND GETKEYSANDFLAGS` is not served: it needs each
 //! key's access flags (`RW`, `OW`, `update`…), which the table does not carry.
 
 use crate::service::Cx;
@@ -21,11 +24,12 @@ use crate::service::kv::glob;
 use crate::service::kv::resp::Args;
 
 /// `COMMAND` alone: every command's entry.
-pub(super) fn command(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+pub(super) fn command(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
+    let resp3 = kv.resp3;
     let out = cx.out();
     reply::array(out, COMMANDS.len());
     for c in COMMANDS {
-        describe_command(out, c);
+        describe_command(out, c, resp3);
     }
 }
 
@@ -131,7 +135,7 @@ fn info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     reply::array(out, args.len() - 2);
     for name in args.iter_from(2) {
         match lookup(name) {
-            Some(c) => describe_command(out, c),
+            Some(c) => describe_command(out, c, resp3),
             None => reply::null(out, resp3),
         }
     }
@@ -157,7 +161,7 @@ fn getkeys(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             None => return reply::err(cx.out(), "Invalid command specified"),
         }
     };
-    if first == 0 {
+    if first == 0 || command.channels {
         return reply::err(cx.out(), "The command has no key arguments");
     }
     let argc = args.len() - 2;
@@ -182,7 +186,7 @@ fn getkeys(_kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     }
 }
 
-fn describe_command(out: &mut Vec<u8>, c: &Command) {
+fn describe_command(out: &mut Vec<u8>, c: &Command, resp3: bool) {
     reply::array(out, 10);
     reply::bulk(out, c.name.as_bytes());
     reply::int(out, i64::from(c.arity));
@@ -199,9 +203,48 @@ fn describe_command(out: &mut Vec<u8>, c: &Command) {
         reply::simple(out, category);
     }
     // Tips, key specifications, subcommands.
-    for _ in 0..3 {
+    reply::array(out, 0);
+    if c.channels {
+        reply::array(out, 1);
+        channel_key_spec(out, c.last_key, resp3);
+    } else {
         reply::array(out, 0);
     }
+    reply::array(out, 0);
+}
+
+/// The key specification Redis 7.0 gives the shard-channel commands: the channels from
+/// argument 1 to `last_key` (0: that one alone, -1: to the end), flagged `not_key`. Maps in
+/// RESP3, flat arrays in RESP2, as Redis sends them (its `flags` set is an array here).
+fn channel_key_spec(out: &mut Vec<u8>, last_key: i32, resp3: bool) {
+    let map = |out: &mut Vec<u8>, pairs: usize| {
+        if resp3 { reply::map(out, pairs) } else { reply::array(out, 2 * pairs) }
+    };
+    map(out, 3);
+    reply::bulk(out, b"flags");
+    reply::array(out, 1);
+    reply::simple(out, "not_key");
+    reply::bulk(out, b"begin_search");
+    map(out, 2);
+    reply::bulk(out, b"type");
+    reply::bulk(out, b"index");
+    reply::bulk(out, b"spec");
+    map(out, 1);
+    reply::bulk(out, b"index");
+    reply::int(out, 1);
+    reply::bulk(out, b"find_keys");
+    map(out, 2);
+    reply::bulk(out, b"type");
+    reply::bulk(out, b"range");
+    reply::bulk(out, b"spec");
+    map(out, 3);
+    reply::bulk(out, b"lastkey");
+    // Counted from the first key here, from the command's name in the triple.
+    reply::int(out, if last_key < 0 { i64::from(last_key) } else { i64::from(last_key) - 1 });
+    reply::bulk(out, b"keystep");
+    reply::int(out, 1);
+    reply::bulk(out, b"limit");
+    reply::int(out, 0);
 }
 
 /// A command's ACL categories, as redis-server 7.0.15 lists them in `COMMAND INFO`; a
@@ -239,9 +282,18 @@ fn acl_categories(name: &str) -> &'static [&'static str] {
             &["@keyspace", "@read", "@slow"]
         }
         "object|help" => &["@keyspace", "@slow"],
-        "pubsub|channels" | "pubsub|numpat" | "pubsub|numsub" => &["@pubsub", "@slow"],
-        "publish" => &["@pubsub", "@fast"],
-        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" => &["@pubsub", "@slow"],
+        "pubsub|channels"
+        | "pubsub|numpat"
+        | "pubsub|numsub"
+        | "pubsub|shardchannels"
+        | "pubsub|shardnumsub"
+        | "subscribe"
+        | "unsubscribe"
+        | "psubscribe"
+        | "punsubscribe"
+        | "ssubscribe"
+        | "sunsubscribe" => &["@pubsub", "@slow"],
+        "publish" | "spublish" => &["@pubsub", "@fast"],
         "multi" | "discard" | "watch" | "unwatch" => &["@fast", "@transaction"],
         "exec" => &["@slow", "@transaction"],
         "info" => &["@slow", "@dangerous"],

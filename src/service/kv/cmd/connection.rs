@@ -275,13 +275,13 @@ fn describe_client(kv: &Kv, id: u64, cx: &Cx<'_>, text: &mut String) {
     };
     let now = cx.now();
     let name = client.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-    let (sub, psub) = kv.pubsub.counts(id);
+    let (sub, psub, ssub) = kv.pubsub.counts(id);
     // Redis's flags: P for a client in pub/sub mode, N for none.
-    let flags = if sub + psub > 0 { "P" } else { "N" };
+    let flags = if sub + psub + ssub > 0 { "P" } else { "N" };
     // Writing to a String cannot fail.
     let _ = writeln!(
         text,
-        "id={id} addr={} name={name} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} multi=-1 \
+        "id={id} addr={} name={name} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} ssub={ssub} multi=-1 \
          cmd={} user=default resp={}",
         client.addr,
         now.saturating_duration_since(client.opened).as_secs(),

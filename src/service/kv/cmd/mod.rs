@@ -21,6 +21,7 @@
 //! | `object.rs`     | OBJECT                                                          |
 //! | `stats.rs`      | the counts behind INFO commandstats                             |
 //! | `pubsub.rs`     | SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB    |
+//! |                 | SSUBSCRIBE SUNSUBSCRIBE SPUBLISH                                |
 //! | this file       | MULTI EXEC DISCARD WATCH UNWATCH RESET (transactions: the connection's queue and its watched keys) |
 //!
 //! Arity follows Redis's convention (and `COMMAND` reports it): `n > 0` means exactly `n`
@@ -69,6 +70,10 @@ pub struct Command {
     pub last_key: i32,
     /// Step between key arguments.
     pub step: i32,
+    /// The key positions name shard channels, not keys (`SSUBSCRIBE`, `SPUBLISH`): Redis 7
+    /// declares them with a `not_key` key specification, so `COMMAND INFO` shows the
+    /// positions and `COMMAND GETKEYS` finds no keys.
+    pub channels: bool,
     run: Run,
     /// A container's subcommands (`CONFIG GET`), its `HELP` last; empty for other commands.
     pub subs: &'static [Sub],
@@ -81,7 +86,28 @@ const fn command(
     keys: (i32, i32, i32),
     run: Run,
 ) -> Command {
-    Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, run, subs: &[] }
+    Command {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        channels: false,
+        run,
+        subs: &[],
+    }
+}
+
+/// A command whose key positions are shard channels (see [`Command::channels`]).
+const fn channels(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    keys: (i32, i32, i32),
+    run: Run,
+) -> Command {
+    Command { channels: true, ..command(name, arity, flags, keys, run) }
 }
 
 /// A container: a command whose first argument names a subcommand (`CLIENT`, `CONFIG`). It
@@ -166,6 +192,9 @@ pub static COMMANDS: &[Command] = &[
     command("unsubscribe", -1, PS, NONE, pubsub::unsubscribe),
     command("psubscribe", -2, PS, NONE, pubsub::psubscribe),
     command("punsubscribe", -1, PS, NONE, pubsub::punsubscribe),
+    channels("spublish", 3, &["pubsub", "loading", "stale", "fast"], KEY, pubsub::spublish),
+    channels("ssubscribe", -2, PS, KEYS, pubsub::ssubscribe),
+    channels("sunsubscribe", -1, PS, KEYS, pubsub::sunsubscribe),
     container("pubsub", -2, &[], handled_in_execute, pubsub::SUBS),
     command(
         "reset",
@@ -346,7 +375,15 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
     if in_pubsub_mode(kv, cx)
         && !matches!(
             target.name,
-            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+            "subscribe"
+                | "unsubscribe"
+                | "psubscribe"
+                | "punsubscribe"
+                | "ssubscribe"
+                | "sunsubscribe"
+                | "ping"
+                | "quit"
+                | "reset"
         )
     {
         kv.command_stats.rejected(target.slot);
@@ -483,6 +520,7 @@ fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
     let limit = kv.config.max_query;
     let mut over = false;
     reply::array(cx.out(), t.commands.len());
+    kv.in_exec = true;
     for &Queued { target, ref source, ref ranges } in &t.commands {
         run(kv, target, Args::from_parts(source, ranges), cx);
         // Once over, every later reply is dropped as soon as it is written.
@@ -491,6 +529,7 @@ fn exec(kv: &mut Kv, t: Transaction, cx: &mut Cx<'_>) {
             cx.out().truncate(start);
         }
     }
+    kv.in_exec = false;
     if over {
         reply::err(
             cx.out(),
@@ -522,9 +561,10 @@ fn unwatch(kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
     cx.write(reply::OK);
 }
 
-/// True for a RESP2 client with a subscription (cheap while nobody is subscribed).
+/// True for a RESP2 client with a subscription of any kind, a shard channel's too (cheap
+/// while nobody is subscribed).
 fn in_pubsub_mode(kv: &Kv, cx: &Cx<'_>) -> bool {
-    kv.pubsub.any() && !kv.resp3 && kv.pubsub.count(cx.id().serial()) > 0
+    kv.pubsub.any() && !kv.resp3 && kv.pubsub.subscribed(cx.id().serial())
 }
 
 /// Redis's refusal of a command in RESP2 pub/sub mode, naming it as Redis does

@@ -1,10 +1,11 @@
-//! Pub/sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB
-//! (CHANNELS, NUMSUB, NUMPAT). The state, and how a message reaches other connections, is in
-//! `pubsub.rs`.
+//! Pub/sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, the sharded
+//! SSUBSCRIBE, SUNSUBSCRIBE and SPUBLISH, and PUBSUB (CHANNELS, NUMSUB, NUMPAT, SHARDCHANNELS,
+//! SHARDNUMSUB). The state, and how a message reaches other connections, is in `pubsub.rs`.
 //!
-//! A RESP2 client that subscribes to anything is in pub/sub mode until it has unsubscribed from
-//! everything: `execute` lets it run only these commands, PING, QUIT and RESET (Redis's rule;
-//! a RESP3 client can run anything, since pushes are told apart from replies).
+//! A RESP2 client that subscribes to anything (a shard channel too) is in pub/sub mode until
+//! it has unsubscribed from everything: `execute` lets it run only the six (un)subscribe
+//! commands, PING, QUIT and RESET (Redis's rule; a RESP3 client can run anything, since pushes
+//! are told apart from replies).
 
 use std::collections::BTreeSet;
 
@@ -25,6 +26,17 @@ pub(super) fn psubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     subscribe_generic(kv, args, cx, Kind::Pattern, "psubscribe");
 }
 
+/// `SSUBSCRIBE shardchannel [shardchannel ...]`: as SUBSCRIBE, for shard channels; each
+/// confirmation counts the client's shard channels only, as Redis counts them. Refused inside
+/// `EXEC`, as Redis refuses it to a client that may not block (SUBSCRIBE is let through
+/// there for old clients' sake; SSUBSCRIBE, new in 7.0, is not).
+pub(super) fn ssubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    if kv.in_exec {
+        return reply::err(cx.out(), "SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    }
+    subscribe_generic(kv, args, cx, Kind::Shard, "ssubscribe");
+}
+
 fn subscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind, word: &str) {
     if !within_bound(kv, &args, kind, cx) {
         return;
@@ -36,7 +48,7 @@ fn subscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind, w
 }
 
 /// Whether the names in `args` fit in what one client may hold in subscriptions: together
-/// with those it has, `max_query` bytes, bookkeeping counted (as WATCH is bounded). If not,
+/// with those it has (of all three kinds), `max_query` bytes, bookkeeping counted (as WATCH is bounded). If not,
 /// the command is refused whole with an error, and no subscription is made. Only names it
 /// would add count: subscribing again to what it holds (a client re-subscribing after a
 /// reconnect, say) is always answered.
@@ -66,6 +78,11 @@ pub(super) fn punsubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     unsubscribe_generic(kv, args, cx, Kind::Pattern, "punsubscribe");
 }
 
+/// `SUNSUBSCRIBE [shardchannel ...]`: as UNSUBSCRIBE, for shard channels (counting those).
+pub(super) fn sunsubscribe(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    unsubscribe_generic(kv, args, cx, Kind::Shard, "sunsubscribe");
+}
+
 fn unsubscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind, word: &str) {
     let client = cx.id().serial();
     let names: Vec<Box<[u8]>> = if args.len() > 1 {
@@ -74,7 +91,7 @@ fn unsubscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind,
         kv.pubsub.subscriptions(kind, client)
     };
     if names.is_empty() {
-        let count = kv.pubsub.count(client);
+        let count = kv.pubsub.count(kind, client);
         return confirm(cx.out(), kv.resp3, word, None, count);
     }
     for name in &names {
@@ -90,7 +107,16 @@ pub(super) fn publish(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     reply::int(cx.out(), i64::try_from(sent).unwrap_or(i64::MAX));
 }
 
-/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | HELP`.
+/// `SPUBLISH shardchannel message`: the message to every subscriber of the shard channel
+/// (not to patterns, nor to SUBSCRIBE's subscribers of a channel of that name); answers how
+/// many messages were sent.
+pub(super) fn spublish(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    let sent = kv.pubsub.spublish(args.arg(1), args.arg(2), |to, message| cx.send_to(to, message));
+    reply::int(cx.out(), i64::try_from(sent).unwrap_or(i64::MAX));
+}
+
+/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | SHARDCHANNELS [pattern] |
+/// SHARDNUMSUB [shardchannel ...] | HELP`, with Redis 7.0's help text.
 pub(super) const SUBS: &[Sub] = &[
     sub(
         "pubsub|channels",
@@ -106,12 +132,42 @@ pub(super) const SUBS: &[Sub] = &[
         "pubsub|numsub",
         -2,
         pubsub_numsub,
-        &["NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels."],
+        &[
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+        ],
+    ),
+    sub(
+        "pubsub|shardchannels",
+        -2,
+        pubsub_shardchannels,
+        &[
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        ],
+    ),
+    sub(
+        "pubsub|shardnumsub",
+        -2,
+        pubsub_shardnumsub,
+        &[
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
     ),
     help("pubsub|help"),
 ];
 
 fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    list_channels(kv, args, cx, Kind::Channel);
+}
+
+fn pubsub_shardchannels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    list_channels(kv, args, cx, Kind::Shard);
+}
+
+fn list_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind) {
     if args.len() > 3 {
         // Redis names the subcommand as the client spelled it.
         let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
@@ -119,7 +175,7 @@ fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         text.extend_from_slice(b"'. Try PUBSUB HELP.");
         return reply::error_bytes(cx.out(), &text);
     }
-    let names = kv.pubsub.active_channels(args.get(2));
+    let names = kv.pubsub.active_channels(kind, args.get(2));
     let out = cx.out();
     reply::array(out, names.len());
     for name in names {
@@ -130,11 +186,20 @@ fn pubsub_channels(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
 /// A flat array of name, count, name, count… in RESP3 too, as Redis 7 sends it (redis-py 8
 /// slices that reply and fails on a map).
 fn pubsub_numsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    count_subscribers(kv, args, cx, Kind::Channel);
+}
+
+/// As NUMSUB, for shard channels (a flat array in RESP3 too, as Redis 7.0 sends it).
+fn pubsub_shardnumsub(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
+    count_subscribers(kv, args, cx, Kind::Shard);
+}
+
+fn count_subscribers(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind) {
     let out = cx.out();
     reply::array(out, (args.len() - 2) * 2);
     for name in args.iter_from(2) {
         reply::bulk(out, name);
-        reply::int(out, i64::try_from(kv.pubsub.subscribers(name)).unwrap_or(i64::MAX));
+        reply::int(out, i64::try_from(kv.pubsub.subscribers(kind, name)).unwrap_or(i64::MAX));
     }
 }
 

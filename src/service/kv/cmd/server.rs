@@ -81,7 +81,7 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
              rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n\
              keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\n\
-             pubsub_patterns:{}\r\npubsubshard_channels:0\r\n",
+             pubsub_patterns:{}\r\npubsubshard_channels:{}\r\n",
             stats.conns_total,
             kv.counters.commands_processed,
             stats.bytes_in,
@@ -92,6 +92,7 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
             kv.store.misses,
             kv.pubsub.channel_count(),
             kv.pubsub.pattern_count(),
+            kv.pubsub.shard_channel_count(),
         ),
         "replication" => write!(text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
         "commandstats" => {
