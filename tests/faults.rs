@@ -347,7 +347,10 @@ fn an_idle_peer_that_ignores_the_polite_close_is_counted_once() {
 fn chat_and_kv_slowloris_is_cut_by_the_idle_timeout() {
     // Chat and kv have no head timeout: a line or a request may take as long as it likes, as
     // long as bytes keep coming. A dribbler slower than the idle timeout is closed by it.
-    let idle = Duration::from_millis(300);
+    // (1 s, not less: the talking clients below must never look idle, and on a loaded CI
+    // machine this thread has been seen to stall long enough for a 300 ms timeout to close
+    // the kv client between two of its requests.)
+    let idle = Duration::from_secs(1);
     let s = stack(
         Config { idle_timeout: Some(idle), ..Config::default() },
         HttpConfig::default(),
@@ -359,7 +362,7 @@ fn chat_and_kv_slowloris_is_cut_by_the_idle_timeout() {
     let mut kv = connect(s.kv);
     let mut member = connect(s.chat);
     let started = Instant::now();
-    // One byte per dribbler every 600 ms: two idle timeouts between bytes.
+    // One byte per dribbler every two idle timeouts.
     let mut last_dribble = Instant::now();
     while started.elapsed() < idle * 5 {
         if last_dribble.elapsed() >= idle * 2 {
@@ -384,12 +387,12 @@ fn chat_and_kv_slowloris_is_cut_by_the_idle_timeout() {
         heard.extend_from_slice(&buf[..n]);
     }
     for (i, c) in dribblers.iter_mut().enumerate() {
-        let (_, closed) = read_until_closed(c, Duration::from_secs(2));
+        let (_, closed) = read_until_closed(c, idle * 4);
         assert!(closed, "dribbler {i} still open");
     }
     drop(dribblers);
     // Left alone, the member and the kv client go idle too, and everything is closed.
-    s.wait_until_quiet(1, Duration::from_secs(4));
+    s.wait_until_quiet(1, idle * 8);
 }
 
 // ─── clients that never read ─────────────────────────────────────────────────────────────
