@@ -257,6 +257,11 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let wants_tls = [&echo, &chat, &http, &kv].iter().any(|list| list.iter().any(|l| l.tls));
     let tls = if wants_tls { Some(TlsConfigs::load(&args)?) } else { None };
+    // Before the lines that say where we listen: a script or supervisor that reloads once it
+    // has read them must not find SIGHUP's default action (the end of the process) still set.
+    if let Some(files) = tls.as_ref().and_then(|tls| tls.files.clone()) {
+        reload_on_sighup(files)?;
+    }
     let reactors = match args.reactors {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -432,9 +437,6 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         log::warn!("could not print the bound addresses: {e}");
     }
     drop(stdout);
-    if let Some(files) = tls.as_ref().and_then(|tls| tls.files.clone()) {
-        reload_on_sighup(files)?;
-    }
     log::info!("serving; SIGINT or SIGTERM to stop");
     run_all(all)
 }

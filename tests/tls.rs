@@ -722,3 +722,37 @@ fn serve_takes_the_key_formats_openssl_writes_and_refuses_a_key_of_another_certi
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_sighup_right_after_the_listening_lines_reloads_instead_of_ending_the_server() {
+    // A supervisor or a script that reloads as soon as the server says where it listens (the
+    // lines scripts wait for) must find the handler in place: the default action of SIGHUP
+    // ends the process.
+    let dir = std::env::temp_dir().join(format!("reactor-early-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let (cert, key) = cert_and_key();
+    replace(&cert_file, &cert);
+    replace(&key_file, &key);
+    let (cert_arg, key_arg) = (cert_file.to_str().unwrap(), key_file.to_str().unwrap());
+    for round in 0..20 {
+        let log_file = dir.join(format!("stderr-{round}"));
+        let log = std::fs::File::create(&log_file).unwrap();
+        let mut server = common::Binary::start_with(
+            &["serve", "--echo", "tls://127.0.0.1:0", "--tls-cert", cert_arg, "--tls-key", key_arg],
+            |cmd| {
+                cmd.env("RUST_LOG", "info").stderr(log);
+            },
+        );
+        server.signal("-HUP");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&log_file).unwrap().contains("TLS certificate reloaded") {
+            let ended = server.child.try_wait().unwrap();
+            assert!(ended.is_none(), "round {round}: SIGHUP ended the server: {ended:?}");
+            assert!(Instant::now() < deadline, "round {round}: no word of the reload");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(trusted_by(server.addr("echo:tls"), &cert_file), "round {round}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
