@@ -70,6 +70,22 @@ impl fmt::Display for TlsError {
 
 impl std::error::Error for TlsError {}
 
+/// What is wrong with the PEM file at `path`, in words: the parser's own message shows the
+/// marker of a section cut short (a file still being copied) as a list of byte values.
+fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> TlsError {
+    use rustls::pki_types::pem::Error;
+    let why = match e {
+        Error::MissingSectionEnd { end_marker } => {
+            format!("no -----END {}----- line (the file is cut short)", String::from_utf8_lossy(&end_marker))
+        }
+        Error::IllegalSectionStart { line } => {
+            format!("malformed line: {}", String::from_utf8_lossy(&line))
+        }
+        other => other.to_string(),
+    };
+    TlsError::Pem(path.to_path_buf(), why)
+}
+
 /// The crypto provider used everywhere: ring.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -89,16 +105,14 @@ pub struct Identity {
 impl Identity {
     /// Loads a PEM certificate chain and a PEM private key.
     pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
-        let pem_err =
-            |path: &Path, e: rustls::pki_types::pem::Error| TlsError::Pem(path.to_path_buf(), e.to_string());
         let chain = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| pem_err(cert, e))?
+            .map_err(|e| pem_error(cert, e))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| pem_err(cert, e))?;
+            .map_err(|e| pem_error(cert, e))?;
         if chain.is_empty() {
             return Err(TlsError::NoCertificates(cert.to_path_buf()));
         }
-        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
         let cert_pem =
             std::fs::read_to_string(cert).map_err(|e| TlsError::Pem(cert.to_path_buf(), e.to_string()))?;
         Ok(Identity { chain, key: key_der, cert_pem })
@@ -241,10 +255,8 @@ pub fn client_config(ca: Option<&Path>, insecure: bool) -> Result<Arc<ClientConf
     } else {
         let path = ca.ok_or(TlsError::NoTrust)?;
         let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(path)
-            .map_err(|e| TlsError::Pem(path.to_path_buf(), e.to_string()))?
-        {
-            let cert = cert.map_err(|e| TlsError::Pem(path.to_path_buf(), e.to_string()))?;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| pem_error(path, e))? {
+            let cert = cert.map_err(|e| pem_error(path, e))?;
             roots.add(cert).map_err(TlsError::Config)?;
         }
         if roots.is_empty() {
@@ -321,6 +333,23 @@ mod tests {
         let path = dir.join("cert.pem");
         id.write_cert(&path).unwrap();
         client_config(Some(&path), false).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_cut_short_is_named_in_words() {
+        // What a reload finds when the new file was copied over the old one rather than
+        // renamed, and the copy is not done yet.
+        let id = Identity::self_signed(&["localhost"]).unwrap();
+        let dir = std::env::temp_dir().join(format!("reactor-tls-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, &id.cert_pem[..id.cert_pem.len() / 2]).unwrap();
+        std::fs::write(&key, "").unwrap();
+        let said = Identity::from_pem_files(&cert, &key).unwrap_err().to_string();
+        assert!(said.contains("CERTIFICATE") && !said.contains("[67, 69"), "{said}");
+        let said = client_config(Some(&cert), false).unwrap_err().to_string();
+        assert!(said.contains("CERTIFICATE") && !said.contains("[67, 69"), "{said}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
