@@ -27,7 +27,8 @@ pub const HELLO: &[u8] = b"Hello, World!\n";
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Largest reply body accepted (`Content-Length`, chunked, or until close) before calling
-/// the reply a mismatch: the body is held in memory until it is whole.
+/// the reply a mismatch: the body is held in memory until it is whole. A `POST`'s reply may
+/// be as large as its body (`/echo` sends it back), which `--size` bounds instead.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// The HTTP workload.
@@ -41,6 +42,8 @@ pub struct HttpLoad {
     post: Option<usize>,
     /// `POST /echo`: each reply's body must be its request's (see the module docs).
     echoed: bool,
+    /// Largest reply body accepted: [`MAX_BODY`], or a `POST`'s body size if larger.
+    max_body: usize,
     /// Connections whose last reply said `Connection: close`.
     closing: std::collections::BTreeSet<usize>,
 }
@@ -52,7 +55,14 @@ impl HttpLoad {
         let request =
             format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: reactor-load\r\n\r\n").into_bytes();
         let expect_body = (path == "/").then(|| HELLO.to_vec());
-        HttpLoad { request, expect_body, post: None, echoed: false, closing: Default::default() }
+        HttpLoad {
+            request,
+            expect_body,
+            post: None,
+            echoed: false,
+            max_body: MAX_BODY,
+            closing: Default::default(),
+        }
     }
 
     /// `POST path` for `host`, each with a body of `size` bytes (at least
@@ -69,6 +79,7 @@ impl HttpLoad {
             expect_body: None,
             post: Some(size),
             echoed: path == "/echo",
+            max_body: MAX_BODY.max(size),
             closing: Default::default(),
         }
     }
@@ -122,7 +133,7 @@ impl Workload for HttpLoad {
             };
             if name.eq_ignore_ascii_case("content-length") {
                 match value.trim().parse::<usize>() {
-                    Ok(n) if n <= MAX_BODY => length = Some(n),
+                    Ok(n) if n <= self.max_body => length = Some(n),
                     _ => return Verdict::Mismatch(format!("bad or too large Content-Length {value:?}")),
                 }
             } else if name.eq_ignore_ascii_case("connection") {
@@ -145,7 +156,7 @@ impl Workload for HttpLoad {
         let (len, body) = if status == 204 || status == 304 {
             (body_start, &input[body_start..body_start])
         } else if chunked {
-            match dechunk(&input[body_start..]) {
+            match dechunk(&input[body_start..], self.max_body) {
                 Ok(Some((used, body))) => {
                     joined = body;
                     (body_start + used, joined.as_slice())
@@ -159,7 +170,7 @@ impl Workload for HttpLoad {
                 return Verdict::Incomplete;
             }
             (len, &input[body_start..len])
-        } else if !(200..300).contains(&status) && input.len() - body_start <= MAX_BODY {
+        } else if !(200..300).contains(&status) && input.len() - body_start <= self.max_body {
             return Verdict::Incomplete; // framed by the close that will follow; see the module docs
         } else {
             return Verdict::Mismatch(format!(
@@ -199,12 +210,13 @@ pub fn valid_path(path: &str) -> bool {
 }
 
 /// Decodes a chunked body at the front of `input`: `Some((bytes used, the joined chunks))`
-/// once the last chunk and the trailer section have arrived, `None` while they have not.
-fn dechunk(input: &[u8]) -> Result<Option<(usize, Vec<u8>)>, String> {
+/// once the last chunk and the trailer section have arrived, `None` while they have not. The
+/// joined chunks may hold at most `max_body` bytes.
+fn dechunk(input: &[u8], max_body: usize) -> Result<Option<(usize, Vec<u8>)>, String> {
     // Bounds what is buffered, not only what is decoded: long chunk extensions, many tiny
     // chunks or endless trailers must not grow the input without end either.
-    if input.len() > MAX_BODY + MAX_HEAD {
-        return Err(format!("a chunked body over {} bytes on the wire", MAX_BODY + MAX_HEAD));
+    if input.len() > max_body + MAX_HEAD {
+        return Err(format!("a chunked body over {} bytes on the wire", max_body + MAX_HEAD));
     }
     let mut pos = 0;
     let mut body = Vec::new();
@@ -236,8 +248,8 @@ fn dechunk(input: &[u8]) -> Result<Option<(usize, Vec<u8>)>, String> {
                 }
             }
         }
-        if body.len().checked_add(size).is_none_or(|total| total > MAX_BODY) {
-            return Err(format!("chunked body over {MAX_BODY} bytes"));
+        if body.len().checked_add(size).is_none_or(|total| total > max_body) {
+            return Err(format!("chunked body over {max_body} bytes"));
         }
         if input.len() < pos + size + 2 {
             return Ok(None);
@@ -355,5 +367,28 @@ mod tests {
         let mut elsewhere = HttpLoad::post("127.0.0.1:8080", "/upload", 40);
         let any = reply(b"stored");
         assert_eq!(elsewhere.parse(0, &any), Verdict::Ok { len: any.len(), answers: Answer::Oldest });
+    }
+
+    #[test]
+    fn a_post_body_over_the_reply_limit_is_still_checked_when_echoed() {
+        // `--size` is bounded by what the requests in flight hold, not by MAX_BODY: the echo of
+        // a body the client was allowed to send must be judged, not refused as too large.
+        let size = MAX_BODY + 1;
+        let mut w = HttpLoad::post("127.0.0.1:8080", "/echo", size);
+        let mut body = Vec::new();
+        super::super::echo::message(0, 0, size, &mut body);
+        let mut framed = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+        framed.extend_from_slice(&body);
+        let ok = Verdict::Ok { len: framed.len(), answers: Answer::Request { conn: 0, k: 0 } };
+        assert_eq!(w.parse(0, &framed), ok);
+        let mut chunked =
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size:x}\r\n").into_bytes();
+        chunked.extend_from_slice(&body);
+        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+        let ok = Verdict::Ok { len: chunked.len(), answers: Answer::Request { conn: 0, k: 0 } };
+        assert_eq!(w.parse(0, &chunked), ok);
+        // Beyond what was sent, the limit holds as before.
+        let mut get = HttpLoad::new("127.0.0.1:8080", "/");
+        assert!(matches!(get.parse(0, &framed), Verdict::Mismatch(m) if m.contains("too large")));
     }
 }
