@@ -298,7 +298,6 @@ impl Report {
             ("keys", Int(c.keys as u64)),
             ("value_size", Int(c.value_size as u64)),
             ("path", Str(c.path.clone())),
-            ("post", Bool(c.post)),
             ("tls", Bool(c.tls.is_some())),
             ("duration_s", duration),
             ("requests_asked", requests),
@@ -344,6 +343,9 @@ impl Report {
             ("fd_soft_limit", Int(self.fd.soft)),
             ("fd_hard_limit", Int(self.fd.hard)),
             ("verified", Bool(self.verified())),
+            // Last: added after the rest, so that scripts that read the CSV by column number
+            // still find every older column where it was.
+            ("post", Bool(c.post)),
         ]);
         r
     }
