@@ -88,5 +88,18 @@ for protocol in (3, 2):
     stats = r.info("commandstats")
     assert stats["cmdstat_get"]["calls"] >= 1 and "usec_per_call" in stats["cmdstat_get"], stats
     assert stats["cmdstat_incrby"]["failed_calls"] >= 1 and stats["cmdstat_incrby"]["rejected_calls"] == 0, stats
+
+    # Sharded pub/sub as redis-py drives it outside a cluster: SPUBLISH reaches the shard
+    # subscriber only (PUBLISH to the same name reaches nobody), confirmations count shard
+    # channels.
+    p = r.pubsub()
+    p.ssubscribe("shard")
+    assert p.get_sharded_message(timeout=5) == {"type": "ssubscribe", "pattern": None, "channel": b"shard", "data": 1}
+    assert r.spublish("shard", "hi") == 1 and r.publish("shard", "no") == 0
+    assert p.get_sharded_message(timeout=5) == {"type": "smessage", "pattern": None, "channel": b"shard", "data": b"hi"}
+    assert r.pubsub_shardnumsub("shard") == [(b"shard", 1)] and r.pubsub_shardchannels() == [b"shard"]
+    p.sunsubscribe("shard")
+    assert p.get_sharded_message(timeout=5)["type"] == "sunsubscribe"
+    p.close()
     r.close()
     print(f"redis-py {redis.__version__} RESP{protocol}: ok")
