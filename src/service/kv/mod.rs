@@ -258,6 +258,10 @@ impl Service for Kv {
                     consumed += len;
                     if !args.is_empty() {
                         self.resp3 = session.resp3;
+                        // Set only while EXEC runs; cleared here too, so that a panic inside a
+                        // transaction (a bug, caught by the reactor) cannot leave it set for
+                        // every later client.
+                        self.in_exec = false;
                         cmd::execute(self, &mut session.transaction, args, cx);
                         if self.config.requirepass.is_some() {
                             // AUTH (or RESET) may have changed it: the next request's bounds.
