@@ -174,6 +174,14 @@ impl Tally {
         (self.sent >= 2 && span > 0.0).then(|| (self.sent - 1) as f64 / span)
     }
 
+    /// How many requests the sending fell behind a `target` rate, first send to last: what
+    /// should have gone out in that span, less what did. `None` with fewer than two sends.
+    pub fn behind(&self, target: f64) -> Option<f64> {
+        let (first, last) = self.send_span?;
+        let span = last.saturating_duration_since(first).as_secs_f64();
+        (self.sent >= 2).then(|| target * span - (self.sent - 1) as f64)
+    }
+
     /// A reply was wrong.
     pub fn mismatch(&mut self, conn: usize, what: String) {
         self.mismatches += 1;
