@@ -218,8 +218,12 @@ fn dechunk(input: &[u8], max_body: usize) -> Result<Option<(usize, Vec<u8>)>, St
     if input.len() > max_body + MAX_HEAD {
         return Err(format!("a chunked body over {} bytes on the wire", max_body + MAX_HEAD));
     }
+    // The chunks are only located until the last one is in (no copy): this runs again on
+    // every read of a reply still arriving, so copying each time would be quadratic in the
+    // body's size. They are joined once, when the body is whole.
     let mut pos = 0;
-    let mut body = Vec::new();
+    let mut chunks = Vec::new();
+    let mut total = 0usize;
     loop {
         let Some(line_len) = input[pos..].windows(2).position(|w| w == b"\r\n") else {
             return if input.len() - pos > 1024 { Err("chunk-size line too long".into()) } else { Ok(None) };
@@ -244,20 +248,25 @@ fn dechunk(input: &[u8], max_body: usize) -> Result<Option<(usize, Vec<u8>)>, St
                 };
                 pos += end + 2;
                 if end == 0 {
+                    let mut body = Vec::with_capacity(total);
+                    for (start, len) in chunks {
+                        body.extend_from_slice(&input[start..start + len]);
+                    }
                     return Ok(Some((pos, body)));
                 }
             }
         }
-        if body.len().checked_add(size).is_none_or(|total| total > max_body) {
-            return Err(format!("chunked body over {max_body} bytes"));
-        }
+        total = match total.checked_add(size) {
+            Some(total) if total <= max_body => total,
+            _ => return Err(format!("chunked body over {max_body} bytes")),
+        };
         if input.len() < pos + size + 2 {
             return Ok(None);
         }
         if &input[pos + size..pos + size + 2] != b"\r\n" {
             return Err("chunk data not followed by CRLF".into());
         }
-        body.extend_from_slice(&input[pos..pos + size]);
+        chunks.push((pos, size));
         pos += size + 2;
     }
 }
