@@ -257,6 +257,15 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let wants_tls = [&echo, &chat, &http, &kv].iter().any(|list| list.iter().any(|l| l.tls));
     let tls = if wants_tls { Some(TlsConfigs::load(&args)?) } else { None };
+    if !wants_tls && (args.tls_cert.is_some() || args.tls_self_signed) {
+        // Most likely an address written without its scheme: the service would then run in
+        // plaintext while its operator believes it encrypted. Said, not refused, since the
+        // server does what each address asks.
+        log::warn!(
+            "TLS options given, but no listener is tls:// or proxy+tls://: every service is \
+             plaintext and the certificate is not read (write an address as tls://HOST:PORT)"
+        );
+    }
     // Before the lines that say where we listen: a script or supervisor that reloads once it
     // has read them must not find SIGHUP's default action (the end of the process) still set.
     if let Some(files) = tls.as_ref().and_then(|tls| tls.files.clone()) {

@@ -326,3 +326,25 @@ fn failed_kv_auths_are_logged_per_connection_not_per_attempt() {
     assert!(lines[1].ends_with(": 1000 failed AUTHs"), "{}", lines[1]);
     assert!(!text.contains("wrong") && !text.contains("s3cret"), "no password in the log");
 }
+
+#[test]
+fn tls_options_without_a_tls_listener_are_called_out() {
+    // `--tls-cert` with `--http 127.0.0.1:0` (no tls://) serves plaintext: the operator is told,
+    // in one line, instead of believing the service encrypted.
+    let log = std::env::temp_dir().join(format!("reactor-no-tls-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    let server = Binary::start_with(&["serve", "--http", "127.0.0.1:0", "--tls-self-signed"], |cmd| {
+        cmd.stderr(file);
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("no listener is tls://") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.contains("every service is plaintext"), "{text}");
+    drop(server);
+    let _ = std::fs::remove_file(&log);
+}
