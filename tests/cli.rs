@@ -297,6 +297,19 @@ fn sigterm_under_load_completes_every_accepted_request() {
 /// when the first happens and once, counted, when it leaves, not a line each (a pipeline of
 /// `AUTH x` would be a log line per 8 bytes sent, each a write to stderr on the reactor's
 /// thread).
+/// The server's log file at `path` once it contains `needle`, or as it is after 10 s (the
+/// caller's assertions then say what is missing).
+fn log_once_it_says(path: &std::path::Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap();
+        if text.contains(needle) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn failed_kv_auths_are_logged_per_connection_not_per_attempt() {
     let log = std::env::temp_dir().join(format!("reactor-failed-auth-{}.log", std::process::id()));
@@ -311,14 +324,7 @@ fn failed_kv_auths_are_logged_per_connection_not_per_attempt() {
     assert_eq!(read_n(&mut c, wrongpass.len() * attempts), wrongpass.repeat(attempts));
     drop(c);
     // The close is logged once the server has seen it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap();
-        if text.contains("1000 failed AUTHs") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let text = log_once_it_says(&log, "1000 failed AUTHs");
     let _ = std::fs::remove_file(&log);
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("failed AUTH")).collect();
     assert_eq!(lines.len(), 2, "{lines:#?}");
@@ -336,14 +342,7 @@ fn tls_options_without_a_tls_listener_are_called_out() {
     let server = Binary::start_with(&["serve", "--http", "127.0.0.1:0", "--tls-self-signed"], |cmd| {
         cmd.stderr(file);
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap();
-        if text.contains("no listener is tls://") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let text = log_once_it_says(&log, "no listener is tls://");
     assert!(text.contains("every service is plaintext"), "{text}");
     drop(server);
     let _ = std::fs::remove_file(&log);
