@@ -65,14 +65,22 @@ pub fn check(message: &[u8], size: usize) -> Result<(usize, u64), String> {
         return Err(format!("{} bytes, shorter than a tag", message.len()));
     };
     let tag = u64::from_be_bytes(*head);
-    if let Some(i) = (TAG_LEN..size).find(|&i| message[i] != filler(tag, i)) {
-        return Err(format!(
-            "message {tag:#x}: byte {i} is {:#04x}, sent {:#04x}",
-            message[i],
-            filler(tag, i)
-        ));
+    match wrong_byte(message, tag) {
+        Some(wrong) => Err(wrong),
+        None => Ok(names(tag)),
     }
-    Ok(((tag >> SEQ_BITS) as usize, tag & SEQ_MASK))
+}
+
+/// The first byte of `bytes` (a message's front, tag included) that breaks the pattern of
+/// `tag`, described; `None` if every byte there is right.
+fn wrong_byte(bytes: &[u8], tag: u64) -> Option<String> {
+    let i = (TAG_LEN..bytes.len()).find(|&i| bytes[i] != filler(tag, i))?;
+    Some(format!("message {tag:#x}: byte {i} is {:#04x}, sent {:#04x}", bytes[i], filler(tag, i)))
+}
+
+/// The request a tag names: `(conn, k)`.
+fn names(tag: u64) -> (usize, u64) {
+    ((tag >> SEQ_BITS) as usize, tag & SEQ_MASK)
 }
 
 impl Workload for EchoLoad {
@@ -90,23 +98,19 @@ impl Workload for EchoLoad {
         };
         let tag = u64::from_be_bytes(*head);
         let have = input.len().min(self.size);
-        if let Some(i) = (TAG_LEN..have).find(|&i| input[i] != filler(tag, i)) {
+        if let Some(wrong) = wrong_byte(&input[..have], tag) {
             return Verdict::Mismatch(match text_line(input) {
                 // Not an echo at all but a line of text: most likely the server's own words,
                 // such as the refusal a full server sends before it closes. Show them.
                 Some(line) => format!("echo: the server sent text instead: {line:?}"),
-                None => format!(
-                    "echo of message {tag:#x}: byte {i} is {:#04x}, sent {:#04x}",
-                    input[i],
-                    filler(tag, i)
-                ),
+                None => format!("echo of {wrong}"),
             });
         }
         if have < self.size {
             return Verdict::Incomplete;
         }
-        let answers = Answer::Request { conn: (tag >> SEQ_BITS) as usize, k: tag & SEQ_MASK };
-        Verdict::Ok { len: self.size, answers }
+        let (conn, k) = names(tag);
+        Verdict::Ok { len: self.size, answers: Answer::Request { conn, k } }
     }
 }
 
