@@ -212,17 +212,8 @@ impl PubSub {
     /// returns how many messages that was (a client subscribed to the channel and to two
     /// matching patterns gets three, as in Redis).
     pub fn publish(&self, channel: &[u8], payload: &[u8], mut send: impl FnMut(ConnId, &[u8])) -> usize {
-        let mut sent = 0;
         let mut message = Vec::with_capacity(32 + channel.len() + payload.len());
-        for (serial, &id) in self.channels.get(channel).into_iter().flatten() {
-            message.clear();
-            reply::push(&mut message, self.resp3(*serial), 3);
-            reply::bulk(&mut message, b"message");
-            reply::bulk(&mut message, channel);
-            reply::bulk(&mut message, payload);
-            send(id, &message);
-            sent += 1;
-        }
+        let mut sent = self.deliver(b"message", &self.channels, channel, payload, &mut message, &mut send);
         for (pattern, subscribers) in &self.patterns {
             if !glob::matches(pattern, channel) {
                 continue;
@@ -245,15 +236,30 @@ impl PubSub {
     /// (`smessage`) as its protocol frames it; returns how many that was. Patterns and
     /// ordinary subscribers are not told, as in Redis.
     pub fn spublish(&self, channel: &[u8], payload: &[u8], mut send: impl FnMut(ConnId, &[u8])) -> usize {
-        let mut sent = 0;
         let mut message = Vec::with_capacity(32 + channel.len() + payload.len());
-        for (serial, &id) in self.shard_channels.get(channel).into_iter().flatten() {
+        self.deliver(b"smessage", &self.shard_channels, channel, payload, &mut message, &mut send)
+    }
+
+    /// Sends `[kind, channel, payload]` (`message`, `smessage`) to every subscriber of
+    /// `channel` in `subscriptions`, framed for each one's protocol in `message` (a scratch
+    /// buffer); returns how many that was.
+    fn deliver(
+        &self,
+        kind: &[u8],
+        subscriptions: &BTreeMap<Box<[u8]>, BTreeMap<u64, ConnId>>,
+        channel: &[u8],
+        payload: &[u8],
+        message: &mut Vec<u8>,
+        send: &mut impl FnMut(ConnId, &[u8]),
+    ) -> usize {
+        let mut sent = 0;
+        for (serial, &id) in subscriptions.get(channel).into_iter().flatten() {
             message.clear();
-            reply::push(&mut message, self.resp3(*serial), 3);
-            reply::bulk(&mut message, b"smessage");
-            reply::bulk(&mut message, channel);
-            reply::bulk(&mut message, payload);
-            send(id, &message);
+            reply::push(message, self.resp3(*serial), 3);
+            reply::bulk(message, kind);
+            reply::bulk(message, channel);
+            reply::bulk(message, payload);
+            send(id, message);
             sent += 1;
         }
         sent
