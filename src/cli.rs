@@ -501,21 +501,14 @@ struct TlsConfigs {
 
 impl TlsConfigs {
     fn load(args: &ServeArgs) -> Result<TlsConfigs, Box<dyn std::error::Error>> {
-        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-            let (files, identity) = CertFiles::load(cert, key)?;
-            if let Some(path) = &args.tls_write_cert {
-                identity.write_cert(path)?;
+        // Files are served through `CertFiles`, which SIGHUP reads again; a self-signed
+        // certificate made here has no files, and is served as it is.
+        let (identity, files) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+            (Some(cert), Some(key), _) => {
+                let (files, identity) = CertFiles::load(cert, key)?;
+                (identity, Some(files))
             }
-            return Ok(TlsConfigs {
-                plain: tls::server_config_from_files(Arc::clone(&files), &[])?,
-                http: tls::server_config_from_files(Arc::clone(&files), &[b"http/1.1"])?,
-                fingerprint: identity.fingerprint_sha256(),
-                self_signed: false,
-                files: Some(files),
-            });
-        }
-        let identity = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-            (_, _, true) => Identity::self_signed(&["localhost", "127.0.0.1", "::1"])?,
+            (_, _, true) => (Identity::self_signed(&["localhost", "127.0.0.1", "::1"])?, None),
             _ => {
                 return Err(
                     "a tls:// listener needs --tls-cert FILE and --tls-key FILE, or --tls-self-signed".into(),
@@ -525,12 +518,16 @@ impl TlsConfigs {
         if let Some(path) = &args.tls_write_cert {
             identity.write_cert(path)?;
         }
+        let config = |alpn: &[&[u8]]| match &files {
+            Some(files) => tls::server_config_from_files(Arc::clone(files), alpn),
+            None => tls::server_config(&identity, alpn),
+        };
         Ok(TlsConfigs {
-            plain: tls::server_config(&identity, &[])?,
-            http: tls::server_config(&identity, &[b"http/1.1"])?,
+            plain: config(&[])?,
+            http: config(&[b"http/1.1"])?,
             fingerprint: identity.fingerprint_sha256(),
-            self_signed: args.tls_self_signed,
-            files: None,
+            self_signed: files.is_none(),
+            files,
         })
     }
 }

@@ -200,19 +200,18 @@ impl CertFiles {
     /// Reads both files, and checks that the key is the certificate's; returns the identity as
     /// well (for its fingerprint and `--tls-write-cert`).
     pub fn load(cert: &Path, key: &Path) -> Result<(Arc<CertFiles>, Identity), TlsError> {
-        let identity = Identity::from_pem_files(cert, key)?;
-        let current = RwLock::new(Arc::new(certified(&identity, cert, key)?));
+        let (identity, served) = read_pair(cert, key)?;
+        let current = RwLock::new(Arc::new(served));
         Ok((Arc::new(CertFiles { cert: cert.to_path_buf(), key: key.to_path_buf(), current }), identity))
     }
 
     /// Reads both files again and serves what they now hold from the next handshake on;
     /// returns the new certificate's SHA-256 fingerprint. On error, nothing changes.
     pub fn reload(&self) -> Result<String, TlsError> {
-        let identity = Identity::from_pem_files(&self.cert, &self.key)?;
-        let fresh = Arc::new(certified(&identity, &self.cert, &self.key)?);
+        let (identity, fresh) = read_pair(&self.cert, &self.key)?;
         // A poisoned lock only means a panic elsewhere while it was held; the value in it is
         // a whole Arc either way.
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
         Ok(identity.fingerprint_sha256())
     }
 
@@ -222,14 +221,17 @@ impl CertFiles {
     }
 }
 
-/// `identity` as rustls serves it, naming both files when the key is not the certificate's.
-fn certified(identity: &Identity, cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
-    identity.certified_key().map_err(|e| match e {
+/// Reads the certificate and key files: the identity, and the same as rustls serves it,
+/// naming both files when the key is not the certificate's.
+fn read_pair(cert: &Path, key: &Path) -> Result<(Identity, CertifiedKey), TlsError> {
+    let identity = Identity::from_pem_files(cert, key)?;
+    let served = identity.certified_key().map_err(|e| match e {
         TlsError::Config(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
             TlsError::KeyMismatch(cert.to_path_buf(), key.to_path_buf())
         }
         other => other,
-    })
+    })?;
+    Ok((identity, served))
 }
 
 impl ResolvesServerCert for CertFiles {
