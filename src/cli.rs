@@ -269,7 +269,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Before the lines that say where we listen: a script or supervisor that reloads once it
     // has read them must not find SIGHUP's default action (the end of the process) still set.
     if let Some(files) = tls.as_ref().and_then(|tls| tls.files.clone()) {
-        reload_on_sighup(files)?;
+        reload_on_sighup(files, args.tls_write_cert.clone())?;
     }
     let reactors = match args.reactors {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -534,19 +534,29 @@ impl TlsConfigs {
 
 /// Reads the certificate files again at each `SIGHUP`, on a thread of its own: the reactors
 /// never wait for a file, and the next handshake on any of them serves the new certificate
-/// (see [`CertFiles`]). A failed reload is logged and changes nothing.
-fn reload_on_sighup(files: Arc<CertFiles>) -> std::io::Result<()> {
+/// (see [`CertFiles`]). A failed reload is logged and changes nothing. After a reload,
+/// `--tls-write-cert`'s file is written again, so clients that trust it trust what is served.
+fn reload_on_sighup(files: Arc<CertFiles>, write_cert: Option<PathBuf>) -> std::io::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
     std::thread::Builder::new().name("tls-reload".into()).spawn(move || {
         for _ in signals.forever() {
-            match files.reload() {
-                Ok(fingerprint) => log::info!(
-                    "SIGHUP: TLS certificate reloaded from {}, sha256 fingerprint {fingerprint}",
-                    files.cert_path().display()
-                ),
+            let identity = match files.reload() {
+                Ok(identity) => identity,
                 Err(e) => {
-                    log::error!("SIGHUP: TLS certificate not reloaded, still serving the previous one: {e}")
+                    log::error!("SIGHUP: TLS certificate not reloaded, still serving the previous one: {e}");
+                    continue;
                 }
+            };
+            log::info!(
+                "SIGHUP: TLS certificate reloaded from {}, sha256 fingerprint {}",
+                files.cert_path().display(),
+                identity.fingerprint_sha256()
+            );
+            // The new certificate is served whatever happens here; only the copy is stale.
+            if let Some(path) = &write_cert
+                && let Err(e) = identity.write_cert(path)
+            {
+                log::error!("SIGHUP: the new certificate is served, but --tls-write-cert failed: {e}");
             }
         }
     })?;

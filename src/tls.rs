@@ -143,9 +143,22 @@ impl Identity {
         digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
     }
 
-    /// Writes the leaf certificate as PEM, for clients to trust.
+    /// Writes the leaf certificate as PEM, for clients to trust: to a file beside `path`,
+    /// then renamed over it, so a client reading it while a reload rewrites it finds the old
+    /// certificate or the new one, never half of one. (Anything but a regular file, such as
+    /// `/dev/stdout` or a symlink, is written in place: a rename would replace it.)
     pub fn write_cert(&self, path: &Path) -> Result<(), TlsError> {
-        std::fs::write(path, &self.cert_pem).map_err(|e| TlsError::Write(path.to_path_buf(), e))
+        let in_place = std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file());
+        if in_place {
+            return std::fs::write(path, &self.cert_pem).map_err(|e| TlsError::Write(path.to_path_buf(), e));
+        }
+        let mut fresh = path.as_os_str().to_owned();
+        fresh.push(".new");
+        let fresh = PathBuf::from(fresh);
+        std::fs::write(&fresh, &self.cert_pem).and_then(|()| std::fs::rename(&fresh, path)).map_err(|e| {
+            let _ = std::fs::remove_file(&fresh);
+            TlsError::Write(path.to_path_buf(), e)
+        })
     }
 }
 
@@ -206,13 +219,14 @@ impl CertFiles {
     }
 
     /// Reads both files again and serves what they now hold from the next handshake on;
-    /// returns the new certificate's SHA-256 fingerprint. On error, nothing changes.
-    pub fn reload(&self) -> Result<String, TlsError> {
+    /// returns the new identity (for its fingerprint and `--tls-write-cert`). On error,
+    /// nothing changes.
+    pub fn reload(&self) -> Result<Identity, TlsError> {
         let (identity, fresh) = read_pair(&self.cert, &self.key)?;
         // A poisoned lock only means a panic elsewhere while it was held; the value in it is
         // a whole Arc either way.
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
-        Ok(identity.fingerprint_sha256())
+        Ok(identity)
     }
 
     /// The certificate file, for messages.

@@ -583,6 +583,8 @@ fn sighup_reloads_the_certificate_files_and_a_bad_pair_changes_nothing() {
     let dir = std::env::temp_dir().join(format!("reactor-reload-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert_file, key_file, log_file) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("stderr"));
+    // What `--tls-write-cert` writes: a client's trust file, which must follow the reload.
+    let written = dir.join("written.pem");
     let (first, first_key) = cert_and_key();
     let (second, second_key) = cert_and_key();
     let (trust_first, trust_second) = (dir.join("first.pem"), dir.join("second.pem"));
@@ -594,7 +596,17 @@ fn sighup_reloads_the_certificate_files_and_a_bad_pair_changes_nothing() {
     let log = std::fs::File::create(&log_file).unwrap();
     let (cert_arg, key_arg) = (cert_file.to_str().unwrap(), key_file.to_str().unwrap());
     let server = common::Binary::start_with(
-        &["serve", "--echo", "tls://127.0.0.1:0", "--tls-cert", cert_arg, "--tls-key", key_arg],
+        &[
+            "serve",
+            "--echo",
+            "tls://127.0.0.1:0",
+            "--tls-cert",
+            cert_arg,
+            "--tls-key",
+            key_arg,
+            "--tls-write-cert",
+            written.to_str().unwrap(),
+        ],
         |cmd| {
             cmd.stderr(log);
         },
@@ -602,6 +614,7 @@ fn sighup_reloads_the_certificate_files_and_a_bad_pair_changes_nothing() {
     let addr = server.addr("echo:tls");
     assert!(trusted_by(addr, &trust_first));
     assert!(!trusted_by(addr, &trust_second));
+    assert!(trusted_by(addr, &written), "--tls-write-cert did not write the served certificate");
     let config = tls::client_config(Some(&trust_first), false).unwrap();
     let mut before = tls_connect(addr, &config);
     before.write_all(b"up").unwrap();
@@ -619,6 +632,11 @@ fn sighup_reloads_the_certificate_files_and_a_bad_pair_changes_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!trusted_by(addr, &trust_first), "the old certificate is still served");
+    // The copy is written after the swap, on the same thread: wait for it too.
+    while !trusted_by(addr, &written) {
+        assert!(Instant::now() < deadline, "--tls-write-cert's file still holds the old certificate");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     before.write_all(b"on").unwrap();
     before.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"on");
@@ -643,6 +661,7 @@ fn sighup_reloads_the_certificate_files_and_a_bad_pair_changes_nothing() {
         "{said}"
     );
     assert!(trusted_by(addr, &trust_second), "a failed reload changed the certificate");
+    assert!(trusted_by(addr, &written), "a failed reload rewrote --tls-write-cert's file");
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
