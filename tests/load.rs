@@ -894,6 +894,42 @@ fn http_connections_the_server_closes_are_reopened_like_wrk_does() {
     }
 }
 
+#[test]
+fn an_http_1_0_server_closing_after_each_reply_is_no_error() {
+    // Python's http.server and other simple servers answer HTTP/1.0 without keep-alive: the
+    // reply itself announces the close (RFC 9112 §9.3), so the next request waits for a new
+    // connection instead of racing the close and being counted as a read error.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for _ in 0..64 {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let (mut head, mut buf) = (Vec::new(), [0u8; 1024]);
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(len @ 1..) => head.extend_from_slice(&buf[..len]),
+                    _ => break,
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n");
+        } // dropping the stream closes it
+    });
+    for depth in ["1", "4"] {
+        let out = reactor_load(&["http", "--addr", &addr, "-c", "2", "-d", depth, "-n", "20", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success(), "{v}");
+        assert_eq!(
+            v["read_errors"],
+            serde_json::json!({}),
+            "depth {depth}: an announced close is no error: {v}"
+        );
+        if depth == "1" {
+            assert_eq!(v["completed"], 20, "{v}");
+        }
+    }
+}
+
 /// `http_peer_closing_every_3(true)` over TLS: the last reply says `Connection: close` and is
 /// followed by close_notify, as nginx does at `keepalive_requests`. Returns the address and
 /// the certificate's PEM file.

@@ -16,7 +16,9 @@
 //! framed by the connection's close is a mismatch: its end, and so its body, cannot be known
 //! while the connection lives. A non-2xx reply framed so (an overloaded server's `503` with
 //! `Connection: close`) is waited out: the server's close then ends the connection, which is
-//! counted as a read error, not as a wrong reply.
+//! counted as a read error, not as a wrong reply. A reply that announces the close
+//! (`Connection: close`, or HTTP/1.0 without `Connection: keep-alive`) makes the generator
+//! close and reopen the connection itself, so the close is no error.
 
 use super::{Answer, Verdict, Workload};
 
@@ -44,7 +46,8 @@ pub struct HttpLoad {
     echoed: bool,
     /// Largest reply body accepted: [`MAX_BODY`], or a `POST`'s body size if larger.
     max_body: usize,
-    /// Connections whose last reply said `Connection: close`.
+    /// Connections whose last reply announced the close: `Connection: close`, or an HTTP/1.0
+    /// reply without `Connection: keep-alive` (RFC 9112 §9.3).
     closing: std::collections::BTreeSet<usize>,
 }
 
@@ -126,7 +129,10 @@ impl Workload for HttpLoad {
         }
         let mut length = None;
         let mut chunked = false;
+        // HTTP/1.0 closes after each reply unless it says otherwise (RFC 9112 §9.3), as a
+        // simple server (Python's http.server) does: announced, so not a read error.
         let mut close = false;
+        let mut keep_alive = false;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
                 return Verdict::Mismatch(format!("malformed header line {line:?}"));
@@ -137,7 +143,10 @@ impl Workload for HttpLoad {
                     _ => return Verdict::Mismatch(format!("bad or too large Content-Length {value:?}")),
                 }
             } else if name.eq_ignore_ascii_case("connection") {
-                close |= value.split(',').any(|token| token.trim().eq_ignore_ascii_case("close"));
+                for token in value.split(',').map(str::trim) {
+                    close |= token.eq_ignore_ascii_case("close");
+                    keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                }
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 // Chunked must be the last coding (RFC 9112 §6.3); anything else is not ours to
                 // decode, and would leave the body's end unknown.
@@ -150,6 +159,7 @@ impl Workload for HttpLoad {
                 chunked = true;
             }
         }
+        close |= version == "HTTP/1.0" && !keep_alive;
         let body_start = head_end + 4;
         let joined;
         // RFC 9112 §6.3: 204 and 304 end at their head, whatever length they declare.
@@ -285,6 +295,20 @@ mod tests {
         assert!(matches!(w.parse(0, missing), Verdict::Refused { len: 45, .. }));
         let wrong = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhey";
         assert!(matches!(w.parse(0, wrong), Verdict::Mismatch(_)));
+    }
+
+    #[test]
+    fn an_http_1_0_reply_closes_unless_it_keeps_alive() {
+        let mut w = HttpLoad::new("h", "/");
+        let plain = b"HTTP/1.0 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n";
+        assert!(matches!(w.parse(0, plain), Verdict::Ok { .. }));
+        assert!(w.take_close(0), "HTTP/1.0 without keep-alive announces the close");
+        let kept = b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 14\r\n\r\nHello, World!\n";
+        assert!(matches!(w.parse(1, kept), Verdict::Ok { .. }));
+        assert!(!w.take_close(1));
+        let eleven = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n";
+        assert!(matches!(w.parse(2, eleven), Verdict::Ok { .. }));
+        assert!(!w.take_close(2), "HTTP/1.1 keeps the connection by default");
     }
 
     #[test]
