@@ -904,16 +904,20 @@ fn an_http_1_0_server_closing_after_each_reply_is_no_error() {
     std::thread::spawn(move || {
         for _ in 0..64 {
             let Ok((mut stream, _)) = listener.accept() else { return };
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let (mut head, mut buf) = (Vec::new(), [0u8; 1024]);
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(len @ 1..) => head.extend_from_slice(&buf[..len]),
-                    _ => break,
+            // A thread each: a connection reopened when no request is left to send on it
+            // must not hold up the others.
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let (mut head, mut buf) = (Vec::new(), [0u8; 1024]);
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(len @ 1..) => head.extend_from_slice(&buf[..len]),
+                        _ => return,
+                    }
                 }
-            }
-            let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n");
-        } // dropping the stream closes it
+                let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n");
+            }); // dropping the stream closes it
+        }
     });
     for depth in ["1", "4"] {
         let out = reactor_load(&["http", "--addr", &addr, "-c", "2", "-d", depth, "-n", "20", "--json"]);
@@ -995,6 +999,9 @@ fn an_open_loop_run_that_keeps_up_does_not_warn() {
     assert!(out.status.success(), "{v}");
     assert_eq!(v["unsent_at_end"], 0, "{v}");
     assert_eq!(v["warnings"], "", "{v}");
+    // The rate achieved is in the record too, as the text's "sent at": 3 sends, 1/3 s apart.
+    let sent_at = v["send_rate"].as_f64().unwrap();
+    assert!((2.5..3.5).contains(&sent_at), "{v}");
 }
 
 /// A server that stops answering for longer than `--timeout`, then recovers: the timed-out
@@ -1034,4 +1041,27 @@ fn a_stall_past_the_timeout_is_in_the_latencies_and_the_run_goes_on() {
     assert!(v["completed"].as_u64().unwrap() > 100, "the run went on after the stall: {v}");
     assert!(v["latency_max_us"].as_u64().unwrap() >= 300_000, "the stall is in the latencies: {v}");
     assert_eq!(v["warnings"], "", "{v}");
+}
+
+#[test]
+fn a_run_that_measured_nothing_fails_and_reports_no_latency_rather_than_zero() {
+    // UDP to a port nothing listens on: every socket learns "connection refused" and closes.
+    // The run ends long before its deadline, and says so; it answered nothing, so it verified
+    // nothing: `null` latencies (a 0 would read as a perfect result) and a failed exit.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = reactor_load(&["udp", "--addr", &addr, "-c", "2", "--duration", "3", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success(), "{v}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was measured"), "{out:?}");
+    assert_eq!(v["completed"], 0, "{v}");
+    assert_eq!(v["verified"], false, "{v}");
+    for key in ["latency_mean_us", "latency_p50_us", "latency_p99_us", "latency_max_us", "uncorrected_p99_us"]
+    {
+        assert!(v[key].is_null(), "{key}: {v}");
+    }
+    assert!(v["warnings"].as_str().unwrap().contains("before its deadline"), "{v}");
+    let text = reactor_load(&["udp", "--addr", &addr, "-c", "2", "--duration", "3"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("n/a") && !text.contains(" 0us"), "{text}");
 }

@@ -29,7 +29,9 @@ Output (text, like wrk's; docs/load.md explains each field):
                           due that never went out; requests abandoned when their
                           connection closed after a failure; late replies (UDP: after
                           their request was counted lost; chat: from a member that left)
-Exit status: 0 when every reply was right, 1 on any mismatch or when no connection opened.";
+Exit status: 0 when replies came and every one was right; 1 on any mismatch, when nothing
+was answered, when no connection opened, or for settings that make no sense; 2 for a
+command line that cannot be parsed.";
 
 /// Options of `reactor load`.
 #[derive(Debug, Args)]
@@ -156,8 +158,11 @@ pub fn load(args: LoadArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
-    if !report.verified() {
+    if report.tally.mismatches > 0 {
         return Err(format!("verification failed: {} wrong replies", report.tally.mismatches).into());
+    }
+    if !report.verified() {
+        return Err("no request was answered: nothing was measured or verified".into());
     }
     Ok(())
 }

@@ -162,6 +162,14 @@ impl Plan {
         }
     }
 
+    /// How many seconds before its `--duration` deadline a run that ended at `end` stopped,
+    /// if noticeably (50 ms) early: every connection or socket was gone, and the report must
+    /// say so rather than quietly rate a shorter run.
+    pub fn ended_early(&self, end: Instant) -> Option<f64> {
+        let deadline = self.deadline?;
+        (end + Duration::from_millis(50) < deadline).then(|| (deadline - end).as_secs_f64())
+    }
+
     /// The measured window of a run that ended at `end`. With `--requests` it spans the first
     /// measured request sent (`from`) to the last measured reply (`until`); with `--duration`,
     /// the measuring phase, cut short if the run ended early.

@@ -146,10 +146,11 @@ impl Report {
         per_sec(self.tally.bytes_out, self.window) / 1e6
     }
 
-    /// True when every reply was right. Timeouts and errors are reported but do not make a
-    /// run fail: a server under overload may time out honestly; it may never answer wrongly.
+    /// True when at least one reply came and every reply was right. Timeouts and errors are
+    /// reported but do not make a run fail: a server under overload may time out honestly; it
+    /// may never answer wrongly. A run that completed nothing verified nothing, and says so.
     pub fn verified(&self) -> bool {
-        self.tally.mismatches == 0
+        self.tally.mismatches == 0 && self.tally.completed > 0
     }
 
     /// The report as text, laid out like `wrk`'s.
@@ -189,13 +190,15 @@ impl Report {
             c.conns, t.conns_opened, c.depth
         );
         let lat = &t.latency;
+        // No reply, no latency: "n/a" rather than a 0us that reads as a perfect result.
+        let measured = |h: &Histogram<u64>, v: f64| if h.is_empty() { "n/a".to_string() } else { us(v) };
         let _ = writeln!(s, "  Latency     {:>10} {:>10} {:>10}", "Avg", "Stdev", "Max");
         let _ = writeln!(
             s,
             "              {:>10} {:>10} {:>10}",
-            us(lat.mean()),
-            us(lat.stdev()),
-            us(lat.max() as f64)
+            measured(lat, lat.mean()),
+            measured(lat, lat.stdev()),
+            measured(lat, lat.max() as f64)
         );
         let open = c.rate.is_some();
         if open {
@@ -210,11 +213,11 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "    {label:<9}        {:>12} {:>12}",
-                    us(v(lat) as f64),
-                    us(v(&t.uncorrected) as f64)
+                    measured(lat, v(lat) as f64),
+                    measured(&t.uncorrected, v(&t.uncorrected) as f64)
                 );
             } else {
-                let _ = writeln!(s, "    {label:<9} {:>10}", us(v(lat) as f64));
+                let _ = writeln!(s, "    {label:<9} {:>10}", measured(lat, v(lat) as f64));
             }
         }
         let _ = writeln!(
@@ -321,14 +324,17 @@ impl Report {
             ("mb_out_per_sec", Float(self.mb_out_per_sec())),
             ("bytes_in", Int(t.bytes_in)),
             ("bytes_out", Int(t.bytes_out)),
-            ("latency_mean_us", Float(t.latency.mean())),
-            ("latency_stdev_us", Float(t.latency.stdev())),
         ];
+        // No reply, no latency: `null`, not a 0 that reads as a perfect result.
+        let (lat, none) = (&t.latency, t.latency.is_empty());
+        let float = |v: f64| if none { Null } else { Float(v) };
+        r.extend([("latency_mean_us", float(lat.mean())), ("latency_stdev_us", float(lat.stdev()))]);
         for (keys, h) in HISTOGRAM_FIELDS.iter().zip([&t.latency, &t.uncorrected]) {
+            let int = |v: u64| if h.is_empty() { Null } else { Int(v) };
             for (key, p) in keys.iter().zip(PERCENTILES) {
-                r.push((key, Int(h.value_at_quantile(p / 100.0))));
+                r.push((key, int(h.value_at_quantile(p / 100.0))));
             }
-            r.push((keys[PERCENTILES.len()], Int(h.max())));
+            r.push((keys[PERCENTILES.len()], int(h.max())));
         }
         r.extend([
             ("mismatches", Int(t.mismatches)),
@@ -349,6 +355,8 @@ impl Report {
             // Last: added after the rest, so that scripts that read the CSV by column number
             // still find every older column where it was.
             ("post", Bool(c.post)),
+            // With `--rate`: the rate requests actually went out at (the text's "sent at").
+            ("send_rate", c.rate.and(t.send_rate()).map_or(Null, Float)),
         ]);
         r
     }

@@ -245,10 +245,7 @@ impl<'a> Client<'a> {
         // Every connection gone before the deadline (the server closed them, or they timed
         // out and could not be opened again): the window is shorter than asked, and the
         // report must say so rather than quietly rate a shorter run.
-        if let Some(deadline) = self.plan.deadline
-            && end + Duration::from_millis(50) < deadline
-        {
-            let early = deadline.saturating_duration_since(end).as_secs_f64();
+        if let Some(early) = self.plan.ended_early(end) {
             self.tally.warn(format!(
                 "the run ended {early:.2}s before its deadline: no connection was left to send on"
             ));

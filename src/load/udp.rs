@@ -144,6 +144,13 @@ impl<'a> Client<'a> {
             }
         }
         let end = Instant::now();
+        // Every socket closed by an error (the server's port unreachable): as over TCP, a
+        // shorter run than asked is said, not quietly rated.
+        if let Some(early) = self.plan.ended_early(end) {
+            self.tally.warn(format!(
+                "the run ended {early:.2}s before its deadline: no socket was left to send on"
+            ));
+        }
         if let Some(last) = self.last_scheduled {
             let tally = &mut *self.tally;
             self.plan.for_each_unsent(self.next_due, tally.sent, last, |due, n| tally.unsent(due, end, n));
