@@ -1065,3 +1065,37 @@ fn a_run_that_measured_nothing_fails_and_reports_no_latency_rather_than_zero() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("n/a") && !text.contains(" 0us"), "{text}");
 }
+
+#[test]
+fn ctrl_c_ends_the_run_and_prints_what_it_measured() {
+    // As wrk does: an interrupted 60 s run still reports, at once, on what it had measured.
+    let server = echo_server(Config::default());
+    let addr = server.tcp.to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reactor"))
+        .args(["load", "echo", "--addr", &addr, "-c", "2", "--duration", "60", "--json"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("a report, not silence");
+    assert!(status.success(), "{status:?} {v}");
+    assert!(v["completed"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["window_s"].as_f64().unwrap() < 10.0, "the window is the run so far: {v}");
+    assert!(v["warnings"].as_str().unwrap().contains("interrupted"), "{v}");
+}

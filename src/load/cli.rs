@@ -5,9 +5,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Args;
+use signal_hook::consts::SIGINT;
 
 use super::tls::TlsClient;
 use super::{LoadConfig, Service, Stop};
@@ -146,7 +149,13 @@ impl LoadArgs {
 
 /// `reactor load`: run, print, and fail when a reply was wrong.
 pub fn load(args: LoadArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let config = args.config()?;
+    let mut config = args.config()?;
+    // Ctrl-C ends the run and prints what it measured, as wrk does; a second one, should the
+    // end take a moment, quits at once (the check runs before the flag is set).
+    let interrupt = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&interrupt))?;
+    signal_hook::flag::register(SIGINT, Arc::clone(&interrupt))?;
+    config.interrupt = Some(interrupt);
     let report = super::run(&config)?;
     let text = if args.json {
         report.to_json() + "\n"

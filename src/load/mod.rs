@@ -57,6 +57,8 @@ pub mod workload;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use report::Report;
@@ -148,6 +150,9 @@ pub struct LoadConfig {
     pub password: Option<String>,
     /// Speak TLS (TCP services only): whom to trust, and the server's name.
     pub tls: Option<tls::TlsClient>,
+    /// Set from elsewhere (the CLI's Ctrl-C handler) to end the run at once: it stops sending
+    /// and reports what it measured so far, as `wrk` does when interrupted.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// Bounds on the settings: past them a run could not be meant, and would overflow a clock or
@@ -179,6 +184,7 @@ impl LoadConfig {
             post: false,
             password: None,
             tls: None,
+            interrupt: None,
         }
     }
 
@@ -306,8 +312,11 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadError> {
     let started = std::time::SystemTime::now();
     let plan = plan::Plan::new(config, std::time::Instant::now());
     let window = match config.service {
-        Service::Udp => udp::Client::new(config, work.as_mut(), plan, &mut tally)?.run(),
-        _ => tcp::Client::new(config, work.as_mut(), plan, &mut tally)?.run(),
+        Service::Udp => udp::Client::new(config, work.as_mut(), plan.clone(), &mut tally)?.run(),
+        _ => tcp::Client::new(config, work.as_mut(), plan.clone(), &mut tally)?.run(),
     }?;
+    if plan.interrupted() {
+        tally.warn("interrupted (Ctrl-C): these figures cover the run up to then".into());
+    }
     Ok(Report::new(config, tally, started, std::time::SystemTime::now(), window, fd))
 }

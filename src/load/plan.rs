@@ -18,6 +18,8 @@
 //! stall — not only for the one that was stuck (the "coordinated omission" that a closed-loop
 //! client, which simply stops sending while it waits, commits).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{LoadConfig, Stop};
@@ -53,6 +55,8 @@ pub struct Plan {
     pub requests: Option<u64>,
     /// With `--rate`: the interval between two due requests.
     pub interval: Option<Duration>,
+    /// [`LoadConfig::interrupt`]: once set, the plan is done.
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Plan {
@@ -67,7 +71,13 @@ impl Plan {
             Stop::Requests(n) => (None, Some(n)),
         };
         let interval = config.rate.map(|r| Duration::from_secs_f64(1.0 / r));
-        Plan { t0, stagger, ramp_end, measure_start, deadline, requests, interval }
+        let interrupt = config.interrupt.clone();
+        Plan { t0, stagger, ramp_end, measure_start, deadline, requests, interval, interrupt }
+    }
+
+    /// Whether the run was interrupted (Ctrl-C): it ends at once, and is not "early".
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 
     /// When connection `i` opens.
@@ -83,7 +93,7 @@ impl Plan {
     /// Whether a request intended at `at` may still be sent, given `measured_sent` measured
     /// requests sent so far.
     pub fn may_send(&self, at: Instant, measured_sent: u64) -> bool {
-        if at < self.ramp_end {
+        if at < self.ramp_end || self.interrupted() {
             return false; // still connecting: sending starts with everyone
         }
         if at < self.measure_start {
@@ -155,6 +165,9 @@ impl Plan {
     /// Whether the plan is done at `now`, with `sent` measured requests sent and `in_flight`
     /// still unanswered: the deadline passed, or `--requests` were all sent and answered.
     pub fn done(&self, now: Instant, sent: u64, in_flight: usize) -> bool {
+        if self.interrupted() {
+            return true;
+        }
         match (self.deadline, self.requests) {
             (Some(deadline), _) => now >= deadline,
             (None, Some(n)) => sent >= n && in_flight == 0,
@@ -166,7 +179,7 @@ impl Plan {
     /// if noticeably (50 ms) early: every connection or socket was gone, and the report must
     /// say so rather than quietly rate a shorter run.
     pub fn ended_early(&self, end: Instant) -> Option<f64> {
-        let deadline = self.deadline?;
+        let deadline = self.deadline.filter(|_| !self.interrupted())?;
         (end + Duration::from_millis(50) < deadline).then(|| (deadline - end).as_secs_f64())
     }
 
