@@ -1099,3 +1099,13 @@ fn ctrl_c_ends_the_run_and_prints_what_it_measured() {
     assert!(v["window_s"].as_f64().unwrap() < 10.0, "the window is the run so far: {v}");
     assert!(v["warnings"].as_str().unwrap().contains("interrupted"), "{v}");
 }
+
+#[test]
+fn an_open_loop_run_of_n_requests_reports_the_rate_it_was_asked_for_not_more() {
+    // N requests due 1/R apart take N intervals: measured from the first send to the last
+    // reply alone, 10 at 50/s would report 55.6/s, more than was ever sent.
+    let server = echo_server(Config::default());
+    let v = load_json(&["echo", "--addr", &server.tcp.to_string(), "-c", "1", "--rate", "50", "-n", "10"]);
+    let rate = v["requests_per_sec"].as_f64().unwrap();
+    assert!((40.0..=50.0).contains(&rate), "{v}");
+}

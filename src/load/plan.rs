@@ -191,7 +191,14 @@ impl Plan {
             Some(_) => (from.unwrap_or(self.measure_start), until.unwrap_or(end)),
             None => (self.measure_start, self.deadline.unwrap_or(end).min(end)),
         };
-        until.saturating_duration_since(from)
+        let span = until.saturating_duration_since(from);
+        // Open loop with `--requests N`: N requests due one interval apart take N intervals,
+        // not the N - 1 between the first and the last send, or `--rate 5 -n 5` would report
+        // 6.25 requests a second.
+        match (self.requests, self.interval) {
+            (Some(n), Some(interval)) => span.max(interval.saturating_mul(n.min(u32::MAX as u64) as u32)),
+            _ => span,
+        }
     }
 
     /// Moves everything after the ramp later by the time between `ramp_end` and `now`: used when

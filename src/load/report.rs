@@ -180,7 +180,7 @@ impl Report {
             _ => format!("{}-byte requests", c.size),
         };
         let reopened = if t.reconnects > 0 {
-            format!(", reopened {} times after the server closed them", t.reconnects)
+            format!(", reopened {} times after a close or a timeout", t.reconnects)
         } else {
             String::new()
         };

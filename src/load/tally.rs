@@ -79,8 +79,9 @@ pub struct Tally {
     pub write_errors: Reasons,
     /// Connections that opened.
     pub conns_opened: u64,
-    /// Connections opened again after the server closed them cleanly (HTTP `Connection:
-    /// close`, or keep-alive connections it ends), not counted in `conns_opened`.
+    /// Connections opened again after a close (the server's: HTTP `Connection: close`,
+    /// keep-alive connections it ends; or ours, after a timeout), not counted in
+    /// `conns_opened`.
     pub reconnects: u64,
     /// Bytes written and read inside the measured window.
     pub bytes_out: u64,
