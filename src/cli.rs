@@ -213,7 +213,6 @@ pub(crate) fn secs(value: f64, what: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{what} must be a number of seconds from 0 to {MAX_SECS}"))
 }
 
-/// [`secs`], and more than zero.
 /// `yes` or `no`, as Redis spells its booleans.
 fn yes_no(text: &str) -> Result<bool, String> {
     match text {
@@ -223,6 +222,7 @@ fn yes_no(text: &str) -> Result<bool, String> {
     }
 }
 
+/// [`secs`], and more than zero.
 fn positive_secs(value: f64, what: &str) -> Result<Duration, String> {
     Some(secs(value, what)?)
         .filter(|t| !t.is_zero())

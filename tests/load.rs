@@ -790,6 +790,13 @@ fn settings_that_would_overflow_are_refused_with_a_message_not_a_panic() {
         (&["--timeout", "1e12"][..], "--timeout must be"),
         (&["--depth", "100000"][..], "--depth must be at most"),
         (&["-c", "1000", "-d", "1000", "-s", "10000"][..], "MiB of requests in flight"),
+        // A negative number is a value out of range, not an unknown option "-5"; one time
+        // limit, said the same way at any size; zero is no run.
+        (&["--rate", "-5"][..], "--rate must be between"),
+        (&["--timeout", "-1"][..], "--timeout must be a number of seconds from 0 to 31536000 (a year)"),
+        (&["--duration", "1e8"][..], "--duration must be a number of seconds from 0 to 31536000 (a year)"),
+        (&["--duration", "0"][..], "--duration must be more than 0 seconds"),
+        (&["--timeout", "1e-10"][..], "--timeout must be at least 1 nanosecond"),
     ] {
         let out = reactor_load(&[&["echo", "--addr", "127.0.0.1:9"][..], args].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);

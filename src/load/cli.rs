@@ -14,7 +14,6 @@ use signal_hook::consts::SIGINT;
 
 use super::tls::TlsClient;
 use super::{LoadConfig, Service, Stop};
-use crate::cli::secs;
 
 const AFTER_HELP: &str = "\
 Output (text, like wrk's; docs/load.md explains each field):
@@ -56,19 +55,19 @@ pub struct LoadArgs {
     #[arg(long, short = 's', value_name = "BYTES", default_value_t = 64)]
     pub size: usize,
     /// Measure for this many seconds (after the warm-up).
-    #[arg(long, value_name = "SECS", conflicts_with = "requests")]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", conflicts_with = "requests")]
     pub duration: Option<f64>,
     /// Send exactly N measured requests in total, then wait for their replies.
     #[arg(long, short = 'n', value_name = "N")]
     pub requests: Option<u64>,
     /// Run this many seconds before measuring; nothing in them counts but failures.
-    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", default_value_t = 0.0)]
     pub warmup: f64,
     /// Open loop: R requests per second in total, at fixed intervals. Default: closed loop.
-    #[arg(long, value_name = "R")]
+    #[arg(long, allow_negative_numbers = true, value_name = "R")]
     pub rate: Option<f64>,
     /// A request unanswered this long is a timeout (UDP: lost).
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", default_value_t = 5.0)]
     pub timeout: f64,
     /// Print one JSON object with the settings and all results instead of text.
     #[arg(long, conflicts_with = "csv")]
@@ -145,6 +144,15 @@ impl LoadArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// A time option's value: seconds, from 0 to a year (checked again by
+/// [`LoadConfig::validate`], with the same message).
+fn secs(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| *d <= super::MAX_SECS)
+        .ok_or_else(|| super::seconds_range(what))
 }
 
 /// `reactor load`: run, print, and fail when a reply was wrong.

@@ -159,7 +159,7 @@ pub struct LoadConfig {
 /// the memory rather than measure anything.
 const MIN_RATE: f64 = 0.001;
 const MAX_RATE: f64 = 1e9;
-const MAX_SECS: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(crate) const MAX_SECS: Duration = Duration::from_secs(365 * 24 * 3600);
 const MAX_DEPTH: usize = 1 << 16;
 const MAX_HELD: u128 = 4 << 30;
 const MAX_VALUE: usize = 512 << 20;
@@ -227,7 +227,7 @@ impl LoadConfig {
             })
         {
             if value > MAX_SECS {
-                return bad(format!("{name} must be at most {} seconds (a year)", MAX_SECS.as_secs()));
+                return bad(seconds_range(name));
             }
         }
         if self.depth > MAX_DEPTH {
@@ -269,11 +269,19 @@ impl LoadConfig {
         if matches!(self.stop, Stop::Requests(0)) {
             return bad("--requests must be at least 1".into());
         }
+        if matches!(self.stop, Stop::Duration(d) if d.is_zero()) {
+            return bad("--duration must be more than 0 seconds".into());
+        }
         if self.timeout.is_zero() {
-            return bad("--timeout must be above 0".into());
+            return bad("--timeout must be at least 1 nanosecond".into());
         }
         Ok(())
     }
+}
+
+/// What a time option must be, said the same way whichever check refused it.
+pub(crate) fn seconds_range(name: &str) -> String {
+    format!("{name} must be a number of seconds from 0 to {} (a year)", MAX_SECS.as_secs())
 }
 
 /// Why a run could not take place at all. Failures *during* a run (refused connections,

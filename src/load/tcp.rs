@@ -379,7 +379,7 @@ impl<'a> Client<'a> {
     fn connect_failed(&mut self, i: usize, e: io::Error) {
         let mut reason = e.to_string();
         if e.raw_os_error() == Some(24) {
-            reason.push_str(" — the file-descriptor limit (see the warning above)");
+            reason.push_str(" — the file-descriptor limit (see the WARNING)");
         }
         tally::count(&mut self.tally.connect_errors, reason);
         self.close(i);
