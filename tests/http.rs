@@ -212,10 +212,15 @@ fn malformed_request_corpus_gets_the_right_status_then_close() {
                 .to_vec(),
         ),
         ("413", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n".to_vec()),
-        ("501", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec()),
+        ("400", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec()),
         ("501", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec()),
-        ("501", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n".to_vec()),
-        ("501", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n".to_vec()),
+        ("400", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n".to_vec()),
+        ("400", b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n".to_vec()),
+        (
+            "400",
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n"
+                .to_vec(),
+        ),
         ("505", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n".to_vec()),
         ("505", b"GET / HTTP/0.9\r\nHost: x\r\n\r\n".to_vec()),
         ("505", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n".to_vec()),

@@ -266,6 +266,8 @@ struct Fields<'b> {
     chunked: usize,
     /// A transfer coding other than `chunked` was listed.
     unknown_coding: bool,
+    /// The last coding listed (over every field, in order) was `chunked`.
+    chunked_last: bool,
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
@@ -285,7 +287,8 @@ impl<'b> Fields<'b> {
         } else if is("transfer-encoding") {
             self.transfer_encoding = true;
             for coding in list(value) {
-                if coding.eq_ignore_ascii_case(b"chunked") {
+                self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                if self.chunked_last {
                     self.chunked += 1;
                 } else {
                     self.unknown_coding = true;
@@ -344,13 +347,18 @@ impl<'b> Fields<'b> {
             if version == Version::Http10 {
                 return Err(Status::BadRequest);
             }
+            // §6.3 item 4: chunked not the final coding (or no coding at all, an empty
+            // field) leaves the body's end unknown: the server MUST answer 400 and close.
+            if !self.chunked_last {
+                return Err(Status::BadRequest);
+            }
             // §6.1: "A server that receives a request message with a transfer coding it does
-            // not understand SHOULD respond with 501 (Not Implemented)."
+            // not understand SHOULD respond with 501 (Not Implemented)": `gzip, chunked`.
             if self.unknown_coding {
                 return Err(Status::NotImplemented);
             }
             // Only `chunked` is left. It must be there exactly once (§6.1: chunked MUST NOT be
-            // applied more than once, and an empty field names no coding at all).
+            // applied more than once).
             if self.chunked != 1 {
                 return Err(Status::BadRequest);
             }
