@@ -222,6 +222,29 @@ fn yes_no(text: &str) -> Result<bool, String> {
     }
 }
 
+/// Refuses two listeners of one protocol on one address (or on one port, when either
+/// address is the wildcard `0.0.0.0`/`[::]`, which covers the other). A single reactor's bind
+/// would fail with "address in use"; with `--reactors` every socket sets `SO_REUSEPORT`, and
+/// the kernel would let both bind and deal each connection to one of them at random. Port 0
+/// asks for a fresh port each time, so it never clashes.
+fn clash(addrs: &[(&str, SocketAddr)]) -> Result<(), String> {
+    for (i, (first, a)) in addrs.iter().enumerate() {
+        for (second, b) in &addrs[i + 1..] {
+            let overlap = a.ip() == b.ip()
+                || (a.is_ipv4() == b.is_ipv4() && (a.ip().is_unspecified() || b.ip().is_unspecified()));
+            if a.port() != 0 && a.port() == b.port() && overlap {
+                let what = match (a == b, first == second) {
+                    (true, true) => format!("{a} is given to {first} twice"),
+                    (true, false) => format!("{a} is given to {first} and to {second}"),
+                    (false, _) => format!("{a} ({first}) and {b} ({second}) share port {}", a.port()),
+                };
+                return Err(format!("{what}: each listener needs an address of its own"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// [`secs`], and more than zero.
 fn positive_secs(value: f64, what: &str) -> Result<Duration, String> {
     Some(secs(value, what)?)
@@ -250,6 +273,26 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         http.push(parse_listen(DEFAULT_HTTP)?);
         kv.push(parse_listen(DEFAULT_KV)?);
     }
+    for (name, value) in [
+        ("--max-conns", args.max_conns.unwrap_or(1)),
+        ("--max-output", args.max_output),
+        ("--chat-max-line", args.chat_max_line),
+        ("--kv-max-bulk", args.kv_max_bulk),
+    ] {
+        // Zero is not "unlimited" here (as it is for --chat-max-members or --idle-timeout):
+        // it would refuse every client, line or value. Said rather than quietly made 1.
+        if value == 0 {
+            return Err(format!("{name} must be at least 1").into());
+        }
+    }
+    let tcp: Vec<(&str, SocketAddr)> =
+        [("--echo", &echo), ("--chat", &chat), ("--http", &http), ("--kv", &kv)]
+            .into_iter()
+            .flat_map(|(name, list)| list.iter().map(move |l| (name, l.addr)))
+            .collect();
+    let udp: Vec<(&str, SocketAddr)> = udp_echo.iter().map(|a| ("--udp-echo", *a)).collect();
+    clash(&tcp)?;
+    clash(&udp)?;
     if args.proxy_protocol {
         for l in echo.iter_mut().chain(&mut chat).chain(&mut http).chain(&mut kv) {
             l.proxy = true;
@@ -348,6 +391,16 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         // the same user that set SO_REUSEPORT on the address, whatever process holds it).
         reuse_port: reuse_port && !matches!(name, "chat" | "kv"),
     };
+
+    // Shared addresses are bound with SO_REUSEPORT, which another process could share too
+    // (`listener::check_free`): make sure nobody holds them first.
+    if reuse_port {
+        let tcp = echo.iter().chain(&http).map(|l| (l.addr, false));
+        for (addr, udp) in tcp.chain(udp_echo.iter().map(|a| (*a, true))).filter(|(a, _)| a.port() != 0) {
+            crate::reactor::listener::check_free(addr, udp)
+                .map_err(|e| crate::error::Error::Bind(addr, e))?;
+        }
+    }
 
     // Reactor 0 binds first, so that port 0 becomes a real port the others then share.
     let mut bound: Vec<(&'static str, String, SocketAddr)> = Vec::new();

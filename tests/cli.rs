@@ -90,6 +90,11 @@ fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
         ("--http-head-timeout", "0", "reactor: --http-head-timeout must be more than 0 seconds"),
         ("--http-body-timeout", "0", "reactor: --http-body-timeout must be more than 0 seconds"),
         ("--tls-handshake-timeout", "0", "reactor: --tls-handshake-timeout must be more than 0 seconds"),
+        // Zero would refuse every client, line or value: said, not quietly made 1.
+        ("--max-conns", "0", "reactor: --max-conns must be at least 1"),
+        ("--max-output", "0", "reactor: --max-output must be at least 1"),
+        ("--chat-max-line", "0", "reactor: --chat-max-line must be at least 1"),
+        ("--kv-max-bulk", "0", "reactor: --kv-max-bulk must be at least 1"),
     ] {
         let out = common::output(reactor().args(["serve", "--echo", "127.0.0.1:0", flag, value]));
         assert!(!out.status.success(), "{flag} {value}");
@@ -100,15 +105,36 @@ fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
 }
 
 #[test]
-fn a_second_multi_reactor_server_cannot_share_the_chat_and_kv_ports() {
-    // With --reactors N the stateless services share their ports through SO_REUSEPORT. The
-    // chat room and the kv store run on one reactor; had their sockets set it too, a second
-    // server started on the same ports would bind them without a word, and the kernel would
-    // send half the clients to a second room and a second store.
-    let first = Binary::start(&["serve", "--reactors", "2", "--kv", "127.0.0.1:0", "--chat", "127.0.0.1:0"]);
-    for key in ["kv:tcp", "chat:tcp"] {
+fn a_second_multi_reactor_server_cannot_share_any_port() {
+    // With --reactors N the stateless services share their ports through SO_REUSEPORT, which
+    // the kernel grants to any process of the same user that sets it too. The chat room and
+    // the kv store run on one reactor and bind exclusively; echo, HTTP and UDP echo are
+    // checked free before they are shared. Either way a second server started on the same
+    // ports fails instead of binding them without a word and taking a share of the clients
+    // (half of them to a second chat room, a second store, or another version's HTTP).
+    let first = Binary::start(&[
+        "serve",
+        "--reactors",
+        "2",
+        "--kv",
+        "127.0.0.1:0",
+        "--chat",
+        "127.0.0.1:0",
+        "--echo",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--udp-echo",
+        "127.0.0.1:0",
+    ]);
+    for (key, flag) in [
+        ("kv:tcp", "--kv"),
+        ("chat:tcp", "--chat"),
+        ("echo:tcp", "--echo"),
+        ("http:tcp", "--http"),
+        ("udp-echo:udp", "--udp-echo"),
+    ] {
         let addr = first.addr(key).to_string();
-        let flag = if key == "kv:tcp" { "--kv" } else { "--chat" };
         let mut second = reactor()
             .args(["serve", "--reactors", "2", flag, &addr])
             .stdout(std::process::Stdio::null())
@@ -346,4 +372,45 @@ fn tls_options_without_a_tls_listener_are_called_out() {
     assert!(text.contains("every service is plaintext"), "{text}");
     drop(server);
     let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn one_address_given_to_two_listeners_is_refused_whatever_the_reactors() {
+    // With one reactor the second bind would fail anyway; with several, SO_REUSEPORT would
+    // let both bind and deal each connection to one of them at random (half of the curls to
+    // the echo service). The command line is checked before anything is bound.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let at = format!("127.0.0.1:{port}");
+    let tls_at = format!("tls://{at}");
+    let wildcard = format!("0.0.0.0:{port}");
+    for (args, says) in [
+        (vec!["--http", &at, "--echo", &at], format!("{at} is given to --echo and to --http")),
+        (
+            vec!["--http", &at, "--http", &tls_at, "--tls-self-signed"],
+            format!("{at} is given to --http twice"),
+        ),
+        (vec!["--http", &wildcard, "--kv", &at], format!("share port {port}")),
+    ] {
+        for reactors in ["1", "2"] {
+            let out = common::output(reactor().args(["serve", "--reactors", reactors]).args(&args));
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert!(
+                !out.status.success() && stderr.contains(&says),
+                "{args:?} --reactors {reactors}: {stderr}"
+            );
+        }
+    }
+    // TCP and UDP echo on one port are two protocols, not a clash (the default does it).
+    let ok = Binary::start(&[
+        "serve",
+        "--reactors",
+        "2",
+        "--echo",
+        "127.0.0.1:0",
+        "--udp-echo",
+        &at,
+        "--echo",
+        &at,
+    ]);
+    assert_eq!(ok.addr("udp-echo:udp").port(), port);
 }

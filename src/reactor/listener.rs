@@ -46,6 +46,20 @@ pub fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// Fails with `AddrInUse` if any socket, in this process or another, holds `addr` (TCP, or
+/// UDP with `udp`): binds a socket without `SO_REUSEPORT` and without listening, and drops
+/// it. Reactors that share an address bind it with `SO_REUSEPORT`, which the kernel grants
+/// to any process of the same user that sets it too: a second `serve --reactors N` on the
+/// same ports would start without a word and take a share of every port's clients. Checked
+/// first, it fails instead, as a single reactor's exclusive bind does.
+pub fn check_free(addr: SocketAddr, udp: bool) -> io::Result<()> {
+    let (kind, protocol) = if udp { (Type::DGRAM, Protocol::UDP) } else { (Type::STREAM, Protocol::TCP) };
+    let socket = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
+    // As the real listener will: TIME_WAIT leftovers of an earlier run do not count.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())
+}
+
 /// Binds a non-blocking UDP socket, with `SO_REUSEPORT` if asked (datagrams are then spread
 /// across the sockets bound to the address by a hash of the sender).
 pub fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
