@@ -186,6 +186,15 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse() {
         return Ok(addr);
     }
+    // What the resolver would only call "Name or service not known".
+    if let Some((scheme, _)) = s.split_once("://") {
+        return Err(format!(
+            "{s}: this address is HOST:PORT, without {scheme}:// (tls:// and proxy:// are for TCP listeners; a client takes --tls)"
+        ));
+    }
+    if s.starts_with(':') {
+        return Err(format!("{s}: a host is needed, e.g. 127.0.0.1{s}, 0.0.0.0{s} or [::]{s}"));
+    }
     s.to_socket_addrs()
         .map_err(|e| format!("{s}: {e}"))?
         .next()

@@ -74,6 +74,15 @@ fn serve_reports_address_in_use_and_bad_flags_in_one_line() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.trim(), format!("reactor: cannot listen on {addr}: address already in use"));
 
+    // Addresses the resolver would only call "Name or service not known".
+    for (flag, value, says) in
+        [("--udp-echo", "tls://127.0.0.1:5", "without tls://"), ("--http", ":8080", "a host is needed")]
+    {
+        let out = common::output(reactor().args(["serve", flag, value]));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success() && stderr.contains(says), "{flag} {value}: {stderr}");
+    }
+
     let out = common::output(reactor().args(["serve", "--max-conns", "many"]));
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
