@@ -423,3 +423,27 @@ fn one_address_given_to_two_listeners_is_refused_whatever_the_reactors() {
     ]);
     assert_eq!(ok.addr("udp-echo:udp").port(), port);
 }
+
+#[test]
+fn the_debug_log_names_each_request_and_why_each_connection_closed() {
+    // RUST_LOG=debug is a teaching feature: the request as its line spelled it, and the
+    // reason a connection ended, even when the close itself came after FIN and lingering.
+    let log = std::env::temp_dir().join(format!("reactor-debug-log-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).unwrap();
+    let server = Binary::start_with(&["serve", "--http", "127.0.0.1:0", "--idle-timeout", "1"], |c| {
+        c.env("RUST_LOG", "debug").stderr(file);
+    });
+    let mut c = connect(server.addr("http:tcp"));
+    c.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi").unwrap();
+    let mut reply = [0u8; 512];
+    assert!(c.read(&mut reply).unwrap() > 0);
+    // Idle for the timeout: the server closes (FIN, lingering), and we answer with ours.
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(c.read(&mut reply).unwrap(), 0, "closed for being idle");
+    drop(c);
+    let text = log_once_it_says(&log, "lingering -> closed");
+    let _ = std::fs::remove_file(&log);
+    assert!(text.contains(": POST /echo HTTP/1.1 -> route Echo"), "{text}");
+    let closed = text.lines().find(|l| l.contains(": closed (")).unwrap_or_default();
+    assert!(closed.ends_with(": closed (Idle)"), "{text}");
+}

@@ -172,6 +172,7 @@ impl Reactor {
         let Some(session) = conn.session.take() else {
             return;
         };
+        conn.close_reason = Some(reason);
         let service = &mut self.services[conn.service];
         self.out.clear();
         let mut cx = Cx::new(

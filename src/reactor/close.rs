@@ -69,7 +69,9 @@ impl Reactor {
         if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
             log::debug!("{} {}: deregister: {e}", conn.id, conn.peer);
         }
-        log::debug!("{} {}: closed ({reason:?})", conn.id, conn.peer);
+        // The reason the session ended for (an idle timeout, a `Connection: close`), not the
+        // last step's: after lingering, that is only "our FIN was answered".
+        log::debug!("{} {}: closed ({:?})", conn.id, conn.peer, conn.close_reason.unwrap_or(reason));
         conn.set_state(State::Closed);
         self.stats.conns_open -= 1;
         self.release();

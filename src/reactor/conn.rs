@@ -40,7 +40,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use crate::service::ConnId;
+use crate::service::{CloseReason, ConnId};
 
 /// The lifecycle of a connection (see the module docs for the diagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,9 @@ pub struct Conn {
     /// The listener expects a PROXY protocol header first; until it is read, input goes to
     /// `input` and the service has not been opened.
     pub(crate) awaiting_proxy: bool,
+    /// Why the service was told the session ended (`Reactor::end_session`), for the log line
+    /// of the close itself: a graceful close ends later, after FIN and lingering.
+    pub(crate) close_reason: Option<CloseReason>,
 }
 
 impl Conn {
@@ -168,6 +171,7 @@ impl Conn {
             service_timer_armed: None,
             tls: None,
             awaiting_proxy: false,
+            close_reason: None,
         }
     }
 

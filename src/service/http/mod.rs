@@ -464,11 +464,11 @@ impl Http {
             },
         };
         log::debug!(
-            "{}: {:?} {} {:?} -> {:?}",
+            "{}: {} {} {} -> route {:?}",
             cx.id(),
-            head.method,
+            head.method.name(),
             String::from_utf8_lossy(head.path),
-            head.version,
+            head.version.name(),
             request.route
         );
         // Only `POST /echo` uses it: the reply says what the echoed body is.

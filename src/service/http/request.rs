@@ -51,6 +51,18 @@ impl Method {
             _ => Method::Unknown,
         }
     }
+
+    /// As a request line spells it, for the log (the two catch-alls kept no token).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Options => "OPTIONS",
+            Method::Other => "(another method)",
+            Method::Unknown => "(an unknown method)",
+        }
+    }
 }
 
 /// The protocol versions this server speaks.
@@ -58,6 +70,16 @@ impl Method {
 pub(super) enum Version {
     Http10,
     Http11,
+}
+
+impl Version {
+    /// As a request line spells it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
 }
 
 /// How the end of the request body is found (RFC 9112 §6.3).
