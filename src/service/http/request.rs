@@ -245,8 +245,14 @@ fn version_error(buf: &[u8]) -> Result<Option<Head<'_>>, Status> {
 /// Origin-form (`/where?q`) is the usual one. A server MUST also accept absolute-form
 /// (`http://host/where`, §3.2.2), which proxies send. `*` (asterisk-form) is kept as is and
 /// matches no route. Anything else (authority-form belongs to CONNECT, which we do not serve)
-/// is not a target we can answer: `None`.
+/// is not a target we can answer: `None`. Neither is a fragment (`#`: no form of target
+/// has one, §3.2), nor an absolute-form whose authority is empty (RFC 9110 §4.2.1: MUST
+/// reject) or not `host[:port]` (userinfo, `u@h`, is an error there too, §4.2.4): the same
+/// test `Host` gets, so the two cannot disagree about what names a host.
 fn target_path(target: &[u8]) -> Option<&[u8]> {
+    if target.contains(&b'#') {
+        return None;
+    }
     let path = if target.starts_with(b"/") || target == b"*" {
         target
     } else {
@@ -258,8 +264,13 @@ fn target_path(target: &[u8]) -> Option<&[u8]> {
             return None;
         };
         let after_scheme = &target[scheme_len..];
-        match after_scheme.iter().position(|&b| b == b'/' || b == b'?') {
-            Some(i) if after_scheme[i] == b'/' => &after_scheme[i..],
+        let end = after_scheme.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(after_scheme.len());
+        let authority = &after_scheme[..end];
+        if authority.is_empty() || !valid_host(authority) {
+            return None;
+        }
+        match after_scheme.get(end) {
+            Some(b'/') => &after_scheme[end..],
             // "http://host" and "http://host?q" mean the path "/" (RFC 9112 §3.2.1).
             _ => b"/",
         }
@@ -475,6 +486,17 @@ mod tests {
         assert_eq!(target_path(b"HTTPS://a.example"), Some(&b"/"[..]));
         assert_eq!(target_path(b"http://a.example?q"), Some(&b"/"[..]));
         assert_eq!(target_path(b"a.example:443"), None);
+        assert_eq!(target_path(b"http://a.example:8080/"), Some(&b"/"[..]));
+        assert_eq!(target_path(b"http://[::1]:8080/echo"), Some(&b"/echo"[..]));
+    }
+
+    #[test]
+    fn targets_with_a_fragment_or_a_bad_authority_are_refused() {
+        for target in
+            [&b"http:///"[..], b"http://", b"http://h:x/", b"http://u@h/", b"http://a b/", b"/?x#frag", b"/#"]
+        {
+            assert_eq!(target_path(target), None, "{}", String::from_utf8_lossy(target));
+        }
     }
 
     #[test]
