@@ -21,7 +21,7 @@
 //!                                      ▼
 //!                    Service::open, then Service::input(the bytes after the header)
 //!
-//!        Err(e) ── log "claims PROXY but sends garbage: {e}", close the connection
+//!        Err(e) ── log "no valid PROXY protocol header: {e}", close the connection
 //! ```
 //!
 //! The header is read only on listeners configured with `--proxy-protocol`. A listener

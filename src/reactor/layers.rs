@@ -53,7 +53,7 @@ impl Reactor {
             }
             Err(e) => {
                 log::info!(
-                    "{} {}: claims PROXY protocol but sent garbage ({e}); closing",
+                    "{} {}: no valid PROXY protocol header, which this listener requires ({e}); closing",
                     conn.id,
                     conn.peer
                 );

@@ -100,9 +100,10 @@ impl super::Reactor {
             self.phase = Phase::Stopped;
             return;
         }
+        let open = self.conns.len();
         log::info!(
-            "shutting down: listeners closed, {} connections may finish within {:?}",
-            self.conns.len(),
+            "shutting down: listeners closed; {open} connection{} open, given up to {:?} to finish",
+            if open == 1 { "" } else { "s" },
             self.config.shutdown_grace
         );
         let registry = self.poll.registry();
