@@ -595,3 +595,27 @@ fn protected_mode_refuses_a_remote_client_and_a_password_lets_it_in() {
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn a_quiet_subscriber_outlives_the_idle_timeout_that_closes_a_quiet_client() -> RedisResult<()> {
+    // Redis never times out a pub/sub client: a `pubsub.listen()` waiting five minutes for a
+    // message must not find its connection gone. A client that is merely quiet still is.
+    let (addr, _s) = server(Config { idle_timeout: Some(Duration::from_millis(300)), ..Config::default() });
+    let mut subscriber = client(addr);
+    let mut quiet = std::net::TcpStream::connect(addr).unwrap();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.set_read_timeout(Some(Duration::from_secs(5)))?;
+    pubsub.subscribe("news")?;
+    std::thread::sleep(Duration::from_millis(1200)); // four idle periods
+    quiet.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(quiet.read(&mut [0u8; 16]).unwrap(), 0, "the quiet client is closed");
+    let mut publisher = client(addr);
+    assert_eq!(publisher.publish::<_, _, i64>("news", "still here?")?, 1);
+    assert_eq!(pubsub.get_message()?.get_payload::<String>()?, "still here?");
+    // Out of pub/sub mode, it is an ordinary client again, and times out like one.
+    pubsub.unsubscribe("news")?;
+    drop(pubsub);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(subscriber.get::<_, Option<String>>("k").is_err(), "closed once it stopped listening");
+    Ok(())
+}

@@ -143,6 +143,9 @@ pub struct Conn {
     /// Why the service was told the session ended (`Reactor::end_session`), for the log line
     /// of the close itself: a graceful close ends later, after FIN and lingering.
     pub(crate) close_reason: Option<CloseReason>,
+    /// The service exempted this connection from the idle timeout (`Cx::exempt_from_idle`:
+    /// a kv pub/sub subscriber).
+    pub(crate) idle_exempt: bool,
 }
 
 impl Conn {
@@ -172,6 +175,7 @@ impl Conn {
             tls: None,
             awaiting_proxy: false,
             close_reason: None,
+            idle_exempt: false,
         }
     }
 

@@ -119,6 +119,12 @@ impl Reactor {
             self.timers.add(due, TimerKind::Idle(id));
             return;
         }
+        if conn.idle_exempt && conn.state == State::Open {
+            // Its service vouches for the silence (a subscriber waiting for messages): look
+            // again one period on, in case the exemption ends.
+            self.timers.add(now + idle, TimerKind::Idle(id));
+            return;
+        }
         log::debug!("{} {}: idle for {:?}", conn.id, conn.peer, idle);
         let open = conn.state == State::Open;
         if open {

@@ -160,6 +160,7 @@ pub struct Cx<'a> {
     draining: bool,
     close: bool,
     timer: Option<Instant>,
+    idle_exempt: Option<bool>,
 }
 
 impl<'a> Cx<'a> {
@@ -191,6 +192,7 @@ impl<'a> Cx<'a> {
             draining: false,
             close: false,
             timer: None,
+            idle_exempt: None,
         }
     }
 
@@ -349,6 +351,19 @@ impl<'a> Cx<'a> {
     /// The timer requested during this call, if any.
     pub fn timer_requested(&self) -> Option<Instant> {
         self.timer
+    }
+
+    /// From now on, exempts this connection from the reactor's idle timeout (`true`), or
+    /// makes it subject to it again (`false`): for a peer that may rightly say nothing for
+    /// hours, as a Redis pub/sub subscriber does (Redis never times those out). The last
+    /// word stays until changed; a connection starts subject to the timeout.
+    pub fn exempt_from_idle(&mut self, exempt: bool) {
+        self.idle_exempt = Some(exempt);
+    }
+
+    /// What [`Cx::exempt_from_idle`] asked during this call, if it was called.
+    pub fn idle_exemption_requested(&self) -> Option<bool> {
+        self.idle_exempt
     }
 }
 

@@ -22,6 +22,7 @@ struct Conn<S> {
     closed: Option<CloseReason>,
     timer: Option<Instant>,
     reads_paused: bool,
+    idle_exempt: bool,
 }
 
 /// Drives one service with in-memory connections and a clock the test controls.
@@ -144,6 +145,7 @@ impl<S: Service> Harness<S> {
         let session = self.service.open(&mut cx);
         let closing = cx.close_requested();
         let timer = cx.timer_requested();
+        let idle_exempt = cx.idle_exemption_requested().unwrap_or(false);
         let conn = Conn {
             session: Some(session),
             peer,
@@ -153,6 +155,7 @@ impl<S: Service> Harness<S> {
             closed: None,
             timer,
             reads_paused: false,
+            idle_exempt,
         };
         self.conns.insert(id, conn);
         self.deliver_outbox();
@@ -222,6 +225,11 @@ impl<S: Service> Harness<S> {
         self.conns.get(&id).is_some_and(|c| c.closing || c.closed.is_some())
     }
 
+    /// Whether the service exempted `id` from the idle timeout ([`Cx::exempt_from_idle`]).
+    pub fn is_idle_exempt(&self, id: ConnId) -> bool {
+        self.conns.get(&id).is_some_and(|c| c.idle_exempt)
+    }
+
     /// The reason `id` was closed, if [`Harness::close`] was called for it.
     pub fn closed_reason(&self, id: ConnId) -> Option<CloseReason> {
         self.conns.get(&id).and_then(|c| c.closed)
@@ -258,6 +266,9 @@ impl<S: Service> Harness<S> {
         }
         if let Some(t) = cx.timer_requested() {
             c.timer = Some(t);
+        }
+        if let Some(exempt) = cx.idle_exemption_requested() {
+            c.idle_exempt = exempt;
         }
         c.input.drain(..consumed);
         c.output.extend_from_slice(&self.scratch);

@@ -160,6 +160,9 @@ pub struct Session {
     transaction: Option<cmd::Transaction>,
     /// `HELLO 3` switched this connection to RESP3.
     resp3: bool,
+    /// Subscribed to something: exempt from the idle timeout, as Redis never times out a
+    /// pub/sub client (a subscriber may rightly wait for hours for its next message).
+    subscriber: bool,
 }
 
 impl Kv {
@@ -238,7 +241,7 @@ impl Service for Kv {
         );
         let mut parser = Parser::new(self.limits());
         parser.set_unauthenticated(self.config.requirepass.is_some());
-        Session { parser, transaction: None, resp3: false }
+        Session { parser, transaction: None, resp3: false, subscriber: false }
     }
 
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
@@ -263,6 +266,14 @@ impl Service for Kv {
                         // every later client.
                         self.in_exec = false;
                         cmd::execute(self, &mut session.transaction, args, cx);
+                        // One map probe, and only while anyone listens or this client did.
+                        if session.subscriber || self.pubsub.any() {
+                            let subscriber = self.pubsub.subscribed(cx.id().serial());
+                            if subscriber != session.subscriber {
+                                session.subscriber = subscriber;
+                                cx.exempt_from_idle(subscriber);
+                            }
+                        }
                         if self.config.requirepass.is_some() {
                             // AUTH (or RESET) may have changed it: the next request's bounds.
                             session.parser.set_unauthenticated(!self.authenticated(cx));

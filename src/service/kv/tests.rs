@@ -2869,3 +2869,29 @@ fn an_empty_requirepass_is_no_password() {
         "*2\r\n$11\r\nrequirepass\r\n$0\r\n\r\n"
     );
 }
+
+#[test]
+fn a_subscriber_is_exempt_from_the_idle_timeout_while_it_listens() {
+    // Redis never times out a pub/sub client: a subscriber may wait hours for a message.
+    // Any kind of subscription counts; leaving the last one (or RESET) ends the exemption.
+    let (mut h, c) = kv();
+    assert!(!h.is_idle_exempt(c));
+    for (subscribe, unsubscribe) in
+        [("SUBSCRIBE", "UNSUBSCRIBE"), ("PSUBSCRIBE", "PUNSUBSCRIBE"), ("SSUBSCRIBE", "SUNSUBSCRIBE")]
+    {
+        ask(&mut h, c, &[subscribe, "a", "b"]);
+        assert!(h.is_idle_exempt(c), "{subscribe}");
+        ask(&mut h, c, &[unsubscribe, "a"]);
+        assert!(h.is_idle_exempt(c), "{unsubscribe} a: still listening to b");
+        ask(&mut h, c, &[unsubscribe]);
+        assert!(!h.is_idle_exempt(c), "{unsubscribe}: listening to nothing");
+    }
+    ask(&mut h, c, &["SUBSCRIBE", "x"]);
+    ask(&mut h, c, &["RESET"]);
+    assert!(!h.is_idle_exempt(c), "RESET");
+    // Another client's subscription exempts only that client.
+    let other = h.open();
+    ask(&mut h, other, &["SUBSCRIBE", "x"]);
+    ask(&mut h, c, &["PING"]);
+    assert!(h.is_idle_exempt(other) && !h.is_idle_exempt(c));
+}
