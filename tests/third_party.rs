@@ -110,6 +110,11 @@ fn redis_cli_and_redis_benchmark_work_unmodified() {
     );
     let mem = cli(&["--memkeys"]);
     assert!(mem.contains("4 strings with") && !mem.contains("4 strings with 0 bytes"), "{mem}");
+    // Interactive help: redis-cli asks COMMAND DOCS at start and, told it is not served,
+    // falls back to the help compiled into it (an empty answer left it with none).
+    let out = common::output_with_input(Command::new("redis-cli").args(["-p", &port]), b"help set\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Set the string value of a key"), "{text}");
     // Mass insertion, Redis's documented way: raw protocol on stdin, then redis-cli sends an
     // ECHO of a random marker and reads replies until it comes back.
     let mass: Vec<u8> =

@@ -1,6 +1,5 @@
 //! `COMMAND` and its subcommands: what clients learn about the command table before they use
-//! it (redis-py reads `COMMAND` entries, redis-cli `COMMAND DOCS`, cluster-aware clients
-//! `COMMAND GETKEYS`).
+//! it (redis-py reads `COMMAND` entries, cluster-aware clients `COMMAND GETKEYS`).
 //!
 //! Entries use Redis 7's ten-field format (name, arity, flags, first key, last key, step, ACL
 //! categories, tips, key specifications, subcommands), since `HELLO` says 7.0: redis-py's
@@ -8,8 +7,12 @@
 //! six-field form of Redis 2.8–6. Tips, key specifications and subcommands are empty arrays
 //! (clients fall back to the first/last/step triple), but for the shard-channel commands
 //! (`SSUBSCRIBE`, `SUNSUBSCRIBE`, `SPUBLISH`), whose one key specification, flagged `not_key`,
-//! is what tells a client that their positions are channels, not keys. `COMMAND DOCS`
-//! answers an empty array, so `redis-cli` 7 falls back to its built-in help.
+//! is what tells a client that their positions are channels, not keys.
+//!
+//! `COMMAND DOCS` is not served: its answer is an unknown subcommand, as from a Redis
+//! before 7.0, and that error is what makes `redis-cli` 7 fall back to the help compiled into
+//! it (`help SET`, and the hints as you type). An empty answer, which this file gave before,
+//! left it with an empty help table: `help set` printed a blank line.
 //!
 //! `COMMAND GETKEYS` finds keys by the first/last/step triple each row declares (a
 //! subcommand's own, for `OBJECT ENCODING key`); for every command here that is exactly what
@@ -50,12 +53,6 @@ pub(super) const SUBS: &[Sub] = &[
         -2,
         info,
         &["INFO <command-name> [<command-name> ...]", "    Return details about the given commands."],
-    ),
-    sub(
-        "command|docs",
-        -2,
-        docs,
-        &["DOCS [<command-name> ...]", "    Return an empty array: no documentation is served."],
     ),
     sub(
         "command|getkeys",
@@ -139,10 +136,6 @@ fn info(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
             None => reply::null(out, resp3),
         }
     }
-}
-
-fn docs(_kv: &mut Kv, _args: Args<'_>, cx: &mut Cx<'_>) {
-    reply::array(cx.out(), 0);
 }
 
 /// `COMMAND GETKEYS command [arg ...]`: the keys the full command would touch, found by its
@@ -270,8 +263,8 @@ fn acl_categories(name: &str) -> &'static [&'static str] {
         "del" | "rename" | "copy" => &["@keyspace", "@write", "@slow"],
         "flushall" | "flushdb" => &["@keyspace", "@write", "@slow", "@dangerous"],
         "ping" | "reset" | "echo" | "select" | "quit" | "hello" | "auth" => &["@fast", "@connection"],
-        "command" | "command|count" | "command|list" | "command|info" | "command|docs"
-        | "command|getkeys" | "command|help" => &["@slow", "@connection"],
+        "command" | "command|count" | "command|list" | "command|info" | "command|getkeys"
+        | "command|help" => &["@slow", "@connection"],
         "client|id" | "client|getname" | "client|setname" | "client|info" | "client|help" => {
             &["@slow", "@connection"]
         }
