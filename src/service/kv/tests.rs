@@ -2896,3 +2896,29 @@ fn a_subscriber_is_exempt_from_the_idle_timeout_while_it_listens() {
     ask(&mut h, c, &["PING"]);
     assert!(h.is_idle_exempt(other) && !h.is_idle_exempt(c));
 }
+
+#[test]
+fn total_commands_processed_counts_the_transaction_commands_as_redis_does() {
+    // Checked against redis-server 7.0.15: INFO counts itself, CONFIG RESETSTAT does not,
+    // MULTI, EXEC and DISCARD count (even refused: EXEC or DISCARD without MULTI), a command
+    // queued counts when EXEC runs it.
+    let (mut h, c) = kv();
+    let processed = |h: &mut Harness<Kv>| {
+        let info = ask(h, c, &["INFO", "stats"]);
+        let line = info.lines().find(|l| l.starts_with("total_commands_processed:")).unwrap().to_string();
+        line["total_commands_processed:".len()..].parse::<u64>().unwrap()
+    };
+    for steps in
+        [&[&["MULTI"][..], &["PING"], &["EXEC"]][..], &[&["EXEC"], &["DISCARD"], &["MULTI"], &["DISCARD"]]]
+    {
+        ask(&mut h, c, &["CONFIG", "RESETSTAT"]);
+        for step in steps {
+            ask(&mut h, c, step);
+        }
+        let redis = if steps.len() == 3 { 4 } else { 5 };
+        assert_eq!(processed(&mut h), redis, "{steps:?}");
+    }
+    ask(&mut h, c, &["CONFIG", "RESETSTAT"]);
+    ask(&mut h, c, &["WATCH", "k"]);
+    assert_eq!(processed(&mut h), 2, "WATCH outside MULTI, once");
+}

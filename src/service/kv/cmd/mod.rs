@@ -393,6 +393,16 @@ pub(super) fn execute(kv: &mut Kv, transaction: &mut Option<Transaction>, args: 
         return pubsub_context_error(target.name, cx.out());
     }
     // The transaction commands are answered here; counted below, as `run` counts the rest.
+    // Processed (`total_commands_processed`) before they run, as `run` counts, so that an
+    // INFO inside EXEC sees the EXEC, as in Redis; a command merely queued is not, yet.
+    let answered_here = match command.name {
+        "multi" | "exec" | "discard" => true,
+        "watch" => transaction.is_some(), // refused inside MULTI; outside, `run` counts it
+        _ => false,
+    };
+    if answered_here {
+        kv.counters.commands_processed += 1;
+    }
     let start = cx.out().len();
     match (command.name, transaction.as_mut()) {
         ("multi", None) => {
