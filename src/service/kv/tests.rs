@@ -2455,6 +2455,11 @@ fn unknown_command_and_arity_errors_as_redis_7() {
         reply,
         format!("-ERR unknown command 'NOPE  ', with args beginning with: '{}' \r\n", "x".repeat(128))
     );
+    // Each is a C string in Redis's `%.*s`: shown up to a NUL (as redis-server 7.0.15 does).
+    assert_eq!(
+        ask(&mut h, c, &["FOO\0bar", "\0\u{1}", "a\0b"]),
+        "-ERR unknown command 'FOO', with args beginning with: '' 'a' \r\n"
+    );
     // Inline, as typed into telnet.
     h.input(c, b"nope 1\r\n");
     assert_eq!(h.take_text(c), "-ERR unknown command 'nope', with args beginning with: '1' \r\n");

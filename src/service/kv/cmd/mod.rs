@@ -645,11 +645,11 @@ fn note_command(kv: &mut Kv, cx: &Cx<'_>, name: &'static str) {
 
 /// `-ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis 7 words it: the
 /// name cut at 128 bytes, then quoted arguments (each followed by a space) until 128 bytes of
-/// them have been written.
+/// them have been written. Each is printed as a C string (`%.*s`), so up to a NUL byte.
 fn unknown_command(args: Args<'_>, out: &mut Vec<u8>) {
     let mut text = Vec::with_capacity(200);
     text.extend_from_slice(b"ERR unknown command '");
-    let name = args.arg(0);
+    let name = c_str(args.arg(0));
     text.extend_from_slice(name.get(..128).unwrap_or(name));
     text.extend_from_slice(b"', with args beginning with: ");
     let mut written = 0;
@@ -657,6 +657,7 @@ fn unknown_command(args: Args<'_>, out: &mut Vec<u8>) {
         if written >= 128 {
             break;
         }
+        let arg = c_str(arg);
         let shown = arg.get(..128 - written).unwrap_or(arg);
         text.push(b'\'');
         text.extend_from_slice(shown);
