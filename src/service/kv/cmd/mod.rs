@@ -623,6 +623,9 @@ fn looks_like_http(name: &[u8]) -> bool {
 }
 
 fn cross_protocol_attack(cx: &mut Cx<'_>) {
+    // Nothing this call answered goes out either (the arity error of `GET / HTTP/1.1`, the
+    // line before `Host:`), as Redis frees such a client before writing what it had queued.
+    cx.out().clear();
     log::warn!(
         "kv: {} ({}) sent an HTTP request line or header: a possible cross-protocol attack; \
          connection closed",
