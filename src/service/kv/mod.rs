@@ -124,6 +124,8 @@ struct Client {
     /// Wrong passwords it gave (`AUTH`, `HELLO … AUTH`): the first is logged at once, the
     /// count when it leaves.
     failed_auths: u64,
+    /// In a `MULTI`: the commands queued so far (`CLIENT LIST`'s `multi=` and `x` flag).
+    multi: Option<usize>,
 }
 
 /// Service-wide counters reported by `INFO stats`.
@@ -237,6 +239,7 @@ impl Service for Kv {
                 resp3: false,
                 authenticated: self.config.requirepass.is_none(),
                 failed_auths: 0,
+                multi: None,
             },
         );
         let mut parser = Parser::new(self.limits());
@@ -265,7 +268,16 @@ impl Service for Kv {
                         // transaction (a bug, caught by the reactor) cannot leave it set for
                         // every later client.
                         self.in_exec = false;
+                        let queued = session.transaction.as_ref().map(cmd::Transaction::len);
                         cmd::execute(self, &mut session.transaction, args, cx);
+                        // For other clients' `CLIENT LIST`: only when MULTI, a queued command,
+                        // EXEC or DISCARD changed it, so a plain command costs no lookup.
+                        let now_queued = session.transaction.as_ref().map(cmd::Transaction::len);
+                        if now_queued != queued
+                            && let Some(client) = self.clients.get_mut(&cx.id().serial())
+                        {
+                            client.multi = now_queued;
+                        }
                         // One map probe, and only while anyone listens or this client did.
                         if session.subscriber || self.pubsub.any() {
                             let subscriber = self.pubsub.subscribed(cx.id().serial());

@@ -548,6 +548,13 @@ impl Store {
         self.watches.watch(client, key);
     }
 
+    /// A key `client` watches has changed since (Redis's `CLIENT_DIRTY_CAS`, `CLIENT LIST`'s
+    /// `d` flag): its `EXEC` will fail. (A key past its deadline but not yet expired by an
+    /// access is not counted here; `unwatch` counts it.)
+    pub fn watch_dirty(&self, client: u64) -> bool {
+        !self.watches.is_empty() && self.watches.is_dirty(client)
+    }
+
     /// How many distinct keys are watched by anyone (for tests and diagnostics).
     pub fn watched_keys(&self) -> usize {
         self.watches.watched().count()

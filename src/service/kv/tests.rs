@@ -2934,3 +2934,32 @@ fn total_commands_processed_counts_the_transaction_commands_as_redis_does() {
     ask(&mut h, c, &["WATCH", "k"]);
     assert_eq!(processed(&mut h), 2, "WATCH outside MULTI, once");
 }
+
+#[test]
+fn client_info_shows_a_transaction_and_a_broken_watch_as_redis_does() {
+    // Compared with redis-server 7.0.15: `x` and the queued count inside MULTI (as EXEC runs
+    // the queue, too), `d` once a watched key changed, `N` for nothing.
+    let (mut h, c) = kv();
+    let field = |info: &str, name: &str| {
+        info.split(' ').find_map(|f| f.strip_prefix(name)).unwrap_or_default().trim().to_string()
+    };
+    ask(&mut h, c, &["MULTI"]);
+    ask(&mut h, c, &["SET", "a", "1"]);
+    ask(&mut h, c, &["GET", "a"]);
+    ask(&mut h, c, &["CLIENT", "INFO"]);
+    let exec = ask(&mut h, c, &["EXEC"]);
+    assert!(exec.contains("flags=x ") && exec.contains(" multi=3 "), "{exec}");
+    ask(&mut h, c, &["WATCH", "k"]);
+    ask(&mut h, c, &["SET", "k", "1"]);
+    let info = ask(&mut h, c, &["CLIENT", "INFO"]);
+    assert_eq!((field(&info, "flags="), field(&info, "multi=")), ("d".into(), "-1".into()), "{info}");
+    ask(&mut h, c, &["UNWATCH"]);
+    ask(&mut h, c, &["MULTI"]);
+    let other = h.open();
+    let list = ask(&mut h, other, &["CLIENT", "LIST"]);
+    let line = list.lines().find(|l| l.contains(&format!("id={} ", c.serial()))).unwrap();
+    assert_eq!((field(line, "flags="), field(line, "multi=")), ("x".into(), "0".into()), "{list}");
+    ask(&mut h, c, &["DISCARD"]);
+    let info = ask(&mut h, c, &["CLIENT", "INFO"]);
+    assert_eq!((field(&info, "flags="), field(&info, "multi=")), ("N".into(), "-1".into()), "{info}");
+}

@@ -276,13 +276,25 @@ fn describe_client(kv: &Kv, id: u64, cx: &Cx<'_>, text: &mut String) {
     let now = cx.now();
     let name = client.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
     let (sub, psub, ssub) = kv.pubsub.counts(id);
-    // Redis's flags: P for a client in pub/sub mode, N for none.
-    let flags = if sub + psub + ssub > 0 { "P" } else { "N" };
+    // Redis's flags, in its order: P in pub/sub mode, x in a MULTI, d when a watched key
+    // changed (its EXEC will fail); N for none.
+    let mut flags = String::new();
+    for (on, flag) in
+        [(sub + psub + ssub > 0, 'P'), (client.multi.is_some(), 'x'), (kv.store.watch_dirty(id), 'd')]
+    {
+        if on {
+            flags.push(flag);
+        }
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let multi = client.multi.map_or(-1, |n| n as i64);
     // Writing to a String cannot fail.
     let _ = writeln!(
         text,
-        "id={id} addr={} name={name} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} ssub={ssub} multi=-1 \
-         cmd={} user=default resp={}",
+        "id={id} addr={} name={name} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} ssub={ssub} \
+         multi={multi} cmd={} user=default resp={}",
         client.addr,
         now.saturating_duration_since(client.opened).as_secs(),
         now.saturating_duration_since(client.last_command_at).as_secs(),

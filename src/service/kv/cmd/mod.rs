@@ -284,6 +284,13 @@ pub struct Transaction {
     failed: bool,
 }
 
+impl Transaction {
+    /// Commands queued so far.
+    pub(super) fn len(&self) -> usize {
+        self.commands.len()
+    }
+}
+
 /// One queued command, looked up when it was queued, with its arguments copied back to back.
 #[derive(Debug)]
 struct Queued {
