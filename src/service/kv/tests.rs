@@ -2064,6 +2064,8 @@ fn info_reports_real_counters() {
         "expired_keys:0\r\n",
         "role:master\r\n",
         "db0:keys=2,expires=1,avg_ttl=0\r\n",
+        // Before the keyspace, as in Redis 7.0's default sections.
+        "# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\n",
     ] {
         assert!(info.contains(field), "{field:?} not in {info}");
     }

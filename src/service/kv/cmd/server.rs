@@ -22,6 +22,7 @@ const SECTIONS: &[(&str, bool)] = &[
     ("stats", true),
     ("replication", true),
     ("commandstats", false),
+    ("cluster", true),
     ("keyspace", true),
 ];
 
@@ -95,6 +96,9 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
             kv.pubsub.shard_channel_count(),
         ),
         "replication" => write!(text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+        // What a client that may be pointed at a cluster asks first (`cluster_enabled:0`:
+        // plain commands, no MOVED redirections to expect).
+        "cluster" => write!(text, "# Cluster\r\ncluster_enabled:0\r\n"),
         "commandstats" => {
             text.push_str("# Commandstats\r\n");
             kv.command_stats.write_info(text);
