@@ -1116,3 +1116,28 @@ fn an_open_loop_run_of_n_requests_reports_the_rate_it_was_asked_for_not_more() {
     let rate = v["requests_per_sec"].as_f64().unwrap();
     assert!((40.0..=50.0).contains(&rate), "{v}");
 }
+
+#[test]
+fn on_a_terminal_the_live_line_says_the_warm_up_is_not_measured() {
+    // One line a second on a terminal (script(1) gives it one). During the warm-up nothing is
+    // counted, and a "0 req/s" there read as a server that did not answer.
+    if !common::have("script") {
+        return;
+    }
+    let server = echo_server(Config::default());
+    let line = format!(
+        "'{}' load echo --addr {} -c 1 --warmup 2.5 --duration 1.5",
+        env!("CARGO_BIN_EXE_reactor"),
+        server.tcp
+    );
+    let out =
+        common::output(Command::new("script").args(["-qec", &line, "/dev/null"]).env("RUST_LOG", "warn"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let warm: Vec<&str> = text.lines().filter(|l| l.contains("[warm-up]")).collect();
+    assert!(
+        !warm.is_empty() && warm.iter().all(|l| l.contains("(not measured)") && !l.contains("req/s")),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.contains("[measuring]") && l.contains("req/s")), "{text}");
+}

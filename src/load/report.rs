@@ -493,17 +493,27 @@ impl Live {
             return;
         }
         self.next += Duration::from_secs(1);
-        let phase = if now < self.measure_start { "warm-up" } else { "measuring" };
-        let done = tally.completed - self.last_completed;
-        self.last_completed = tally.completed;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "  [{phase}] {done:>9} req/s  p99 {:>8}  conns {}  failures {}",
-            us(tally.latency.value_at_quantile(0.99) as f64),
-            tally.conns_opened,
-            tally.failures()
-        );
+        if now < self.measure_start {
+            // Nothing of the warm-up is counted, so there is no rate or latency to show: a
+            // "0 req/s" here read as a server that was not answering.
+            let _ = writeln!(
+                out,
+                "  [warm-up]   (not measured)  conns {}  failures {}",
+                tally.conns_opened,
+                tally.failures()
+            );
+        } else {
+            let done = tally.completed - self.last_completed;
+            self.last_completed = tally.completed;
+            let _ = writeln!(
+                out,
+                "  [measuring] {done:>9} req/s  p99 {:>8}  conns {}  failures {}",
+                us(tally.latency.value_at_quantile(0.99) as f64),
+                tally.conns_opened,
+                tally.failures()
+            );
+        }
         let _ = out.flush();
     }
 }
