@@ -1141,3 +1141,20 @@ fn on_a_terminal_the_live_line_says_the_warm_up_is_not_measured() {
     );
     assert!(text.lines().any(|l| l.contains("[measuring]") && l.contains("req/s")), "{text}");
 }
+
+#[test]
+fn kv_says_how_many_keys_it_used_when_they_do_not_divide_by_the_connections() {
+    // Each connection owns whole keys: --keys 1000 over 7 connections uses 994.
+    let server = serve_one(Kv::new(KvConfig::default()));
+    let out =
+        reactor_load(&["kv", "--addr", &server.tcp.to_string(), "-c", "7", "--keys", "1000", "-n", "70"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("over 994 keys (142 per connection, of --keys 1000)"),
+        "{text}"
+    );
+    let out =
+        reactor_load(&["kv", "--addr", &server.tcp.to_string(), "-c", "4", "--keys", "1000", "-n", "40"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("over 1000 keys\n") || text.contains("over 1000 keys,"), "{text}");
+}

@@ -174,7 +174,20 @@ impl Report {
             format!(", {:.1}s warm-up", c.warmup.as_secs_f64())
         };
         let what = match c.service {
-            Service::Kv => format!("SET/GET of {}-byte values over {} keys", c.value_size, c.keys),
+            Service::Kv => {
+                // Each connection owns whole keys: say how many were used when that is not
+                // exactly --keys (1000 over 7 connections is 7 × 142 = 994).
+                let per = super::workload::kv::keys_per_conn(c.keys, c.conns);
+                match per * c.conns {
+                    used if used == c.keys => {
+                        format!("SET/GET of {}-byte values over {used} keys", c.value_size)
+                    }
+                    used => format!(
+                        "SET/GET of {}-byte values over {used} keys ({per} per connection, of --keys {})",
+                        c.value_size, c.keys
+                    ),
+                }
+            }
             Service::Http if c.post => format!("POST {} of {}-byte bodies", c.path, c.size),
             Service::Http => format!("GET {}", c.path),
             _ => format!("{}-byte requests", c.size),

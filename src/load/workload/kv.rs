@@ -57,12 +57,18 @@ pub struct KvLoad {
     authed: Vec<bool>,
 }
 
+/// Keys each connection owns when `keys` are split among `conns`: whole keys, at least one,
+/// so the key space used is this times `conns`, which may differ a little from `keys`.
+pub fn keys_per_conn(keys: usize, conns: usize) -> usize {
+    (keys / conns.max(1)).max(1)
+}
+
 impl KvLoad {
     /// `keys` keys split among `conns` connections, values of `value_size` bytes (raised to
     /// [`MIN_VALUE`]).
     pub fn new(keys: usize, value_size: usize, conns: usize) -> Self {
         KvLoad {
-            per_conn: (keys / conns.max(1)).max(1) as u64,
+            per_conn: keys_per_conn(keys, conns) as u64,
             value_size: value_size.max(MIN_VALUE),
             replied: vec![0; conns],
             unknown: vec![Default::default(); conns],
