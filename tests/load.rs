@@ -1073,18 +1073,36 @@ fn a_run_that_measured_nothing_fails_and_reports_no_latency_rather_than_zero() {
     assert!(text.contains("n/a") && !text.contains(" 0us"), "{text}");
 }
 
-#[test]
-fn ctrl_c_ends_the_run_and_prints_what_it_measured() {
-    // As wrk does: an interrupted 60 s run still reports, at once, on what it had measured.
-    let server = echo_server(Config::default());
-    let addr = server.tcp.to_string();
+/// Runs `reactor load ARGS --json` against an echo peer, sends it SIGINT once the peer has
+/// accepted its first connection (so the handler, installed before any connect, is in place)
+/// and `after` has passed; returns the exit status and the JSON record.
+fn interrupted_load(args: &[&str], after: Duration) -> (std::process::ExitStatus, serde_json::Value) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (accepted, first) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { return };
+            let _ = accepted.send(());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
     let mut child = Command::new(env!("CARGO_BIN_EXE_reactor"))
-        .args(["load", "echo", "--addr", &addr, "-c", "2", "--duration", "60", "--json"])
+        .args(["load", "echo", "--addr", &addr, "--json"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    first.recv_timeout(Duration::from_secs(20)).expect("the load generator connected");
+    std::thread::sleep(after);
     let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let started = std::time::Instant::now();
@@ -1100,11 +1118,26 @@ fn ctrl_c_ends_the_run_and_prints_what_it_measured() {
     };
     let mut out = Vec::new();
     child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out).expect("a report, not silence");
+    (status, serde_json::from_slice(&out).expect("a report, not silence"))
+}
+
+#[test]
+fn ctrl_c_ends_the_run_and_prints_what_it_measured() {
+    // As wrk does: an interrupted 60 s run still reports, at once, on what it had measured.
+    let (status, v) = interrupted_load(&["-c", "2", "--duration", "60"], Duration::from_millis(500));
     assert!(status.success(), "{status:?} {v}");
     assert!(v["completed"].as_u64().unwrap() > 0, "{v}");
     assert!(v["window_s"].as_f64().unwrap() < 10.0, "the window is the run so far: {v}");
     assert!(v["warnings"].as_str().unwrap().contains("interrupted"), "{v}");
+    // An open-loop run of N requests, interrupted: rated over the time it ran, at about its
+    // rate, and not said to have lost its connections.
+    let (status, v) =
+        interrupted_load(&["-c", "1", "--rate", "20", "-n", "1000"], Duration::from_millis(1500));
+    assert!(status.success(), "{status:?} {v}");
+    let rate = v["requests_per_sec"].as_f64().unwrap();
+    assert!((10.0..=21.0).contains(&rate), "{v}");
+    let warnings = v["warnings"].as_str().unwrap();
+    assert!(warnings.contains("interrupted") && !warnings.contains("REQUESTS WERE SENT"), "{v}");
 }
 
 #[test]
@@ -1114,7 +1147,7 @@ fn an_open_loop_run_of_n_requests_reports_the_rate_it_was_asked_for_not_more() {
     let server = echo_server(Config::default());
     let v = load_json(&["echo", "--addr", &server.tcp.to_string(), "-c", "1", "--rate", "50", "-n", "10"]);
     let rate = v["requests_per_sec"].as_f64().unwrap();
-    assert!((40.0..=50.0).contains(&rate), "{v}");
+    assert!((30.0..=50.0).contains(&rate), "{v}");
 }
 
 #[test]

@@ -93,8 +93,11 @@ impl Plan {
     /// Whether a request intended at `at` may still be sent, given `measured_sent` measured
     /// requests sent so far.
     pub fn may_send(&self, at: Instant, measured_sent: u64) -> bool {
-        if at < self.ramp_end || self.interrupted() {
+        if at < self.ramp_end {
             return false; // still connecting: sending starts with everyone
+        }
+        if self.interrupted() {
+            return false; // Ctrl-C: the run is over
         }
         if at < self.measure_start {
             return true; // warm-up
@@ -186,17 +189,18 @@ impl Plan {
     /// The measured window of a run that ended at `end`. With `--requests` it spans the first
     /// measured request sent (`from`) to the last measured reply (`until`); with `--duration`,
     /// the measuring phase, cut short if the run ended early.
-    pub fn window(&self, from: Option<Instant>, until: Option<Instant>, end: Instant) -> Duration {
+    pub fn window(&self, from: Option<Instant>, until: Option<Instant>, end: Instant, sent: u64) -> Duration {
         let (from, until) = match self.requests {
             Some(_) => (from.unwrap_or(self.measure_start), until.unwrap_or(end)),
             None => (self.measure_start, self.deadline.unwrap_or(end).min(end)),
         };
         let span = until.saturating_duration_since(from);
-        // Open loop with `--requests N`: N requests due one interval apart take N intervals,
-        // not the N - 1 between the first and the last send, or `--rate 5 -n 5` would report
-        // 6.25 requests a second.
+        // Open loop with `--requests`: the `sent` requests due one interval apart took `sent`
+        // intervals, not the `sent - 1` between the first and the last send, or `--rate 5
+        // -n 5` would report 6.25 requests a second. (Those sent, not N: a run interrupted
+        // or left without connections is rated over the time it ran.)
         match (self.requests, self.interval) {
-            (Some(n), Some(interval)) => span.max(interval.saturating_mul(n.min(u32::MAX as u64) as u32)),
+            (Some(_), Some(interval)) => span.max(interval.mul_f64(sent as f64)),
             _ => span,
         }
     }

@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -92,8 +93,11 @@ impl Report {
                 config.conns
             ));
         }
+        // (An interrupted run says so itself: nothing closed, it was stopped.)
+        let interrupted = config.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed));
         if let Stop::Requests(asked) = config.stop
             && tally.sent < asked
+            && !interrupted
         {
             tally.warn(format!(
                 "ONLY {} OF {asked} REQUESTS WERE SENT: every connection had closed before the rest could go \

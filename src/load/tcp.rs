@@ -256,11 +256,14 @@ impl<'a> Client<'a> {
         }
         self.finish();
         if self.tally.conns_opened == 0 {
-            let why =
-                self.tally.connect_errors.keys().next().cloned().unwrap_or_else(|| "no reason given".into());
+            let why = match self.tally.connect_errors.keys().next() {
+                _ if self.plan.interrupted() => "interrupted (Ctrl-C) before any connection opened".into(),
+                Some(why) => why.clone(),
+                None => "no reason given".into(),
+            };
             return Err(LoadError::NoConnections(format!("{} ({why})", self.config.addr)));
         }
-        Ok(self.plan.window(self.measured_from, self.measured_until, end))
+        Ok(self.plan.window(self.measured_from, self.measured_until, end, self.tally.sent))
     }
 
     /// Whether connection `i` has a socket that bytes flow through (open or handshaking).

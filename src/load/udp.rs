@@ -165,7 +165,7 @@ impl<'a> Client<'a> {
             let why = self.tally.connect_errors.keys().next().cloned().unwrap_or_default();
             return Err(LoadError::NoConnections(format!("{} ({why})", self.config.addr)));
         }
-        Ok(self.plan.window(self.measured_from, self.measured_until, end))
+        Ok(self.plan.window(self.measured_from, self.measured_until, end, self.tally.sent))
     }
 
     /// Binds socket `i` to a free local port and connects it to the server.
