@@ -239,8 +239,7 @@ fn yes_no(text: &str) -> Result<bool, String> {
 fn clash(addrs: &[(&str, SocketAddr)]) -> Result<(), String> {
     for (i, (first, a)) in addrs.iter().enumerate() {
         for (second, b) in &addrs[i + 1..] {
-            let overlap = a.ip() == b.ip()
-                || (a.is_ipv4() == b.is_ipv4() && (a.ip().is_unspecified() || b.ip().is_unspecified()));
+            let overlap = covers(a, b) || covers(b, a);
             if a.port() != 0 && a.port() == b.port() && overlap {
                 let what = match (a == b, first == second) {
                     (true, true) => format!("{a} is given to {first} twice"),
@@ -252,6 +251,16 @@ fn clash(addrs: &[(&str, SocketAddr)]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether a listener on `wide` also takes connections meant for `narrow` (same port
+/// assumed): the same address, or `wide` a wildcard of its family. `[::]` is dual-stack on
+/// Linux by default (`net.ipv6.bindv6only` is 0), so it covers IPv4 as well; an IPv4-mapped
+/// IPv6 address (`::ffff:127.0.0.1`) is its IPv4 address.
+fn covers(wide: &SocketAddr, narrow: &SocketAddr) -> bool {
+    let canonical = |a: &SocketAddr| a.ip().to_canonical();
+    let (w, n) = (canonical(wide), canonical(narrow));
+    w == n || (w.is_unspecified() && (w.is_ipv6() || n.is_ipv4()))
 }
 
 /// [`secs`], and more than zero.
@@ -282,17 +291,16 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         http.push(parse_listen(DEFAULT_HTTP)?);
         kv.push(parse_listen(DEFAULT_KV)?);
     }
-    for (name, value) in [
-        ("--max-conns", args.max_conns.unwrap_or(1)),
-        ("--max-output", args.max_output),
-        ("--chat-max-line", args.chat_max_line),
-        ("--kv-max-bulk", args.kv_max_bulk),
-    ] {
-        // Zero is not "unlimited" here (as it is for --chat-max-members or --idle-timeout):
-        // it would refuse every client, line or value. Said rather than quietly made 1.
-        if value == 0 {
-            return Err(format!("{name} must be at least 1").into());
-        }
+    // Zero is not "unlimited" for these (as it is for --chat-max-members or --idle-timeout):
+    // it would refuse every client, line or value. Said rather than quietly made 1.
+    let zero = [
+        ("--max-conns", args.max_conns == Some(0)),
+        ("--max-output", args.max_output == 0),
+        ("--chat-max-line", args.chat_max_line == 0),
+        ("--kv-max-bulk", args.kv_max_bulk == 0),
+    ];
+    if let Some((name, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
+        return Err(format!("{name} must be at least 1").into());
     }
     let tcp: Vec<(&str, SocketAddr)> =
         [("--echo", &echo), ("--chat", &chat), ("--http", &http), ("--kv", &kv)]
@@ -369,7 +377,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         // With several reactors they share one count (`Reactor::share_conn_limit`).
         max_conns: max_conns.max(1),
         idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
-        max_output: args.max_output.max(1),
+        max_output: args.max_output,
         shutdown_grace: secs(args.shutdown_grace, "--shutdown-grace")?,
         // Zero would close every TLS connection in the turn that accepted it.
         handshake_timeout: positive_secs(args.tls_handshake_timeout, "--tls-handshake-timeout")?,
@@ -463,7 +471,7 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             listen(&mut reactor, "http", service, &mut http)?;
         }
         if first && !kv.is_empty() {
-            let max_bulk = args.kv_max_bulk.max(1);
+            let max_bulk = args.kv_max_bulk;
             let config = KvConfig {
                 max_bulk,
                 max_query: max_bulk.saturating_mul(2),

@@ -392,6 +392,7 @@ fn one_address_given_to_two_listeners_is_refused_whatever_the_reactors() {
     let at = format!("127.0.0.1:{port}");
     let tls_at = format!("tls://{at}");
     let wildcard = format!("0.0.0.0:{port}");
+    let v6_wildcard = format!("[::]:{port}");
     for (args, says) in [
         (vec!["--http", &at, "--echo", &at], format!("{at} is given to --echo and to --http")),
         (
@@ -399,6 +400,8 @@ fn one_address_given_to_two_listeners_is_refused_whatever_the_reactors() {
             format!("{at} is given to --http twice"),
         ),
         (vec!["--http", &wildcard, "--kv", &at], format!("share port {port}")),
+        // `[::]` is dual-stack: it takes IPv4 connections too.
+        (vec!["--http", &wildcard, "--echo", &v6_wildcard], format!("share port {port}")),
     ] {
         for reactors in ["1", "2"] {
             let out = common::output(reactor().args(["serve", "--reactors", reactors]).args(&args));

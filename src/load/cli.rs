@@ -120,7 +120,7 @@ impl LoadArgs {
         };
         let stop = match (self.requests, self.duration) {
             (Some(n), _) => Stop::Requests(n),
-            (None, Some(d)) => Stop::Duration(secs(d, "--duration")?),
+            (None, Some(d)) => Stop::Duration(load_secs(d, "--duration")?),
             (None, None) => Stop::Duration(Duration::from_secs(10)),
         };
         let config = LoadConfig {
@@ -128,9 +128,9 @@ impl LoadArgs {
             depth: self.depth,
             size: self.size,
             stop,
-            warmup: secs(self.warmup, "--warmup")?,
+            warmup: load_secs(self.warmup, "--warmup")?,
             rate: self.rate,
-            timeout: secs(self.timeout, "--timeout")?,
+            timeout: load_secs(self.timeout, "--timeout")?,
             // Live lines would corrupt --json/--csv output and clutter a pipe or a log.
             live: std::io::stdout().is_terminal() && !self.json && !self.csv,
             keys: self.keys,
@@ -148,7 +148,7 @@ impl LoadArgs {
 
 /// A time option's value: seconds, from 0 to a year (checked again by
 /// [`LoadConfig::validate`], with the same message).
-fn secs(value: f64, what: &str) -> Result<Duration, String> {
+fn load_secs(value: f64, what: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| *d <= super::MAX_SECS)
