@@ -206,6 +206,8 @@ fn malformed_request_corpus_gets_the_right_status_then_close() {
         ("400", b"GET http:/// HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
         ("400", b"GET http://u@x/ HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
         ("400", b"GET http://x:y/ HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ("400", b"GET http://:8080/ HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ("400", b"GET / HTTP/1.1\r\nHost: :8080\r\n\r\n".to_vec()),
         ("400", b"GET /?q#frag HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
         ("431", big_header.into_bytes()),
         ("431", many_headers.into_bytes()),

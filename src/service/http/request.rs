@@ -266,6 +266,7 @@ fn target_path(target: &[u8]) -> Option<&[u8]> {
         let after_scheme = &target[scheme_len..];
         let end = after_scheme.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(after_scheme.len());
         let authority = &after_scheme[..end];
+        // Not empty, and not a port alone (`http://:8080/`): `valid_host` refuses that.
         if authority.is_empty() || !valid_host(authority) {
             return None;
         }
@@ -436,7 +437,10 @@ fn valid_host(value: &[u8]) -> bool {
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
         _ => false,
     };
-    host.iter().all(reg_name) && port_ok
+    // A port needs a host to belong to (`:8080` names none; RFC 9110 §4.2.1: an empty host
+    // MUST be rejected). A bracketed literal is a host even though `host` is left empty.
+    let has_host = !host.is_empty() || value.first() == Some(&b'[');
+    host.iter().all(reg_name) && port_ok && (has_host || port.is_empty())
 }
 
 /// The elements of a comma-separated field value (RFC 9110 §5.6.1), trimmed, empty ones
@@ -492,9 +496,15 @@ mod tests {
 
     #[test]
     fn targets_with_a_fragment_or_a_bad_authority_are_refused() {
-        for target in
-            [&b"http:///"[..], b"http://", b"http://h:x/", b"http://u@h/", b"http://a b/", b"/?x#frag", b"/#"]
-        {
+        for target in [
+            &b"http:///"[..],
+            b"http://",
+            b"http://:8080/",
+            b"http://:/",
+            b"http://h:x/",
+            b"http://u@h/",
+            b"/?x#f",
+        ] {
             assert_eq!(target_path(target), None, "{}", String::from_utf8_lossy(target));
         }
     }
