@@ -67,7 +67,7 @@ impl Reactor {
         let close = cx.close_requested();
         let timer = cx.timer_requested();
         if let Some(exempt) = cx.idle_exemption_requested() {
-            conn.idle_exempt = exempt;
+            conn.set_idle_exempt(exempt);
         }
         self.stats.input_buffered =
             self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
@@ -159,7 +159,7 @@ impl Reactor {
         conn.session = Some(session);
         let close = cx.close_requested();
         let timer = cx.timer_requested();
-        conn.idle_exempt = cx.idle_exemption_requested().unwrap_or(false);
+        conn.set_idle_exempt(cx.idle_exemption_requested().unwrap_or(false));
         self.after_call(key, close, timer);
         // A TLS handshake or a PROXY header that ends after shutdown began: this session
         // missed the drain call the others got.

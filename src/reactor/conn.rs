@@ -35,7 +35,7 @@ use std::any::Any;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -146,9 +146,34 @@ pub struct Conn {
     /// The service exempted this connection from the idle timeout (`Cx::exempt_from_idle`:
     /// a kv pub/sub subscriber).
     pub(crate) idle_exempt: bool,
+    /// TCP keepalive was turned on (the first exemption does it).
+    keepalive: bool,
 }
 
+/// TCP keepalive on a connection exempt from the idle timeout: Redis's `tcp-keepalive 300`
+/// (first probe after 300 s of silence, then every 100 s, given up after 3), so that a peer
+/// that vanished without a FIN or a reset (a NAT that forgot it, a laptop put to sleep) is
+/// still found out and closed, by the kernel, instead of holding its slot for ever.
+const EXEMPT_KEEPALIVE: Duration = Duration::from_secs(300);
+
 impl Conn {
+    /// Exempts the connection from the idle timeout, or ends the exemption
+    /// (`Cx::exempt_from_idle`). The first exemption turns TCP keepalive on (see
+    /// [`EXEMPT_KEEPALIVE`]); it stays on after, which costs an idle peer nothing.
+    pub(crate) fn set_idle_exempt(&mut self, exempt: bool) {
+        if exempt && !self.idle_exempt && !self.keepalive {
+            let probes = socket2::TcpKeepalive::new()
+                .with_time(EXEMPT_KEEPALIVE)
+                .with_interval(EXEMPT_KEEPALIVE / 3)
+                .with_retries(3);
+            match socket2::SockRef::from(&self.socket).set_tcp_keepalive(&probes) {
+                Ok(()) => self.keepalive = true,
+                Err(e) => log::debug!("{} {}: keepalive: {e}", self.id, self.peer),
+            }
+        }
+        self.idle_exempt = exempt;
+    }
+
     /// Wraps an accepted (and already registered) socket.
     pub fn new(socket: TcpStream, id: ConnId, peer: SocketAddr, service: usize, now: Instant) -> Self {
         Conn {
@@ -176,6 +201,7 @@ impl Conn {
             awaiting_proxy: false,
             close_reason: None,
             idle_exempt: false,
+            keepalive: false,
         }
     }
 
