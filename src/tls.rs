@@ -16,8 +16,9 @@
 //! * In tests: [`Identity::self_signed`] too; no private key is ever committed.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -143,21 +144,38 @@ impl Identity {
         digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
     }
 
-    /// Writes the leaf certificate as PEM, for clients to trust: to a file beside `path`,
-    /// then renamed over it, so a client reading it while a reload rewrites it finds the old
-    /// certificate or the new one, never half of one. (Anything but a regular file, such as
-    /// `/dev/stdout` or a symlink, is written in place: a rename would replace it.)
+    /// Writes the leaf certificate as PEM, for clients to trust: to a new file beside the
+    /// one `path` names (through any symlinks), then renamed over it, so that a client
+    /// reading it while a reload rewrites it finds the old certificate or the new one, never
+    /// half of one. The new file is created exclusively under a name of its own (another
+    /// server's write cannot interleave, a planted symlink is not followed) and takes the
+    /// old file's permissions. What is not a regular file (`/dev/stdout`, a pipe), or a file
+    /// in a directory we may not create files in, is written in place.
     pub fn write_cert(&self, path: &Path) -> Result<(), TlsError> {
-        let in_place = std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file());
-        if in_place {
-            return std::fs::write(path, &self.cert_pem).map_err(|e| TlsError::Write(path.to_path_buf(), e));
+        let failed = |e| TlsError::Write(path.to_path_buf(), e);
+        let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let old = std::fs::metadata(&target).ok();
+        if old.as_ref().is_some_and(|m| !m.is_file()) {
+            return std::fs::write(&target, &self.cert_pem).map_err(failed);
         }
-        let mut fresh = path.as_os_str().to_owned();
-        fresh.push(".new");
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let mut fresh = target.as_os_str().to_owned();
+        fresh.push(format!(".{}.{}.new", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)));
         let fresh = PathBuf::from(fresh);
-        std::fs::write(&fresh, &self.cert_pem).and_then(|()| std::fs::rename(&fresh, path)).map_err(|e| {
+        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&fresh) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return std::fs::write(&target, &self.cert_pem).map_err(failed);
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        let written = file
+            .write_all(self.cert_pem.as_bytes())
+            .and_then(|()| old.map_or(Ok(()), |m| file.set_permissions(m.permissions())))
+            .and_then(|()| std::fs::rename(&fresh, &target));
+        written.map_err(|e| {
             let _ = std::fs::remove_file(&fresh);
-            TlsError::Write(path.to_path_buf(), e)
+            failed(e)
         })
     }
 }
@@ -336,6 +354,28 @@ impl ServerCertVerifier for AnyCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_cert_replaces_the_file_a_path_names_keeping_its_mode_and_its_links() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = std::env::temp_dir().join(format!("reactor-write-cert-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (file, link) = (dir.join("trust.pem"), dir.join("link.pem"));
+        std::fs::write(&file, "old").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        symlink(&file, &link).unwrap();
+        let id = Identity::self_signed(&["localhost"]).unwrap();
+        // Through the link: the file it names is replaced, the link stays a link.
+        id.write_cert(&link).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), id.cert_pem);
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640);
+        // No temporary file is left beside it.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        // Not a regular file: written in place.
+        id.write_cert(Path::new("/dev/null")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn self_signed_identity_builds_configs_and_has_a_fingerprint() {
