@@ -69,9 +69,15 @@ impl Reactor {
         if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
             log::debug!("{} {}: deregister: {e}", conn.id, conn.peer);
         }
-        // The reason the session ended for (an idle timeout, a `Connection: close`), not the
-        // last step's: after lingering, that is only "our FIN was answered".
-        log::debug!("{} {}: closed ({:?})", conn.id, conn.peer, conn.close_reason.unwrap_or(reason));
+        // The reason the session ended for (an idle timeout, a `Connection: close`), and the
+        // last step's only if it says more: after lingering that is `Service`, "our FIN was
+        // answered", but a reset while the last words were flushed is worth a word.
+        match conn.close_reason {
+            Some(first) if first != reason && reason != CloseReason::Service => {
+                log::debug!("{} {}: closed ({first:?}; then {reason:?})", conn.id, conn.peer)
+            }
+            first => log::debug!("{} {}: closed ({:?})", conn.id, conn.peer, first.unwrap_or(reason)),
+        }
         conn.set_state(State::Closed);
         self.stats.conns_open -= 1;
         self.release();
