@@ -239,13 +239,18 @@ impl Workload for KvLoad {
                         }
                         self.expect.clear();
                         value(conn, get, q, self.value_size, &mut self.expect);
-                        let body = &input[head_len..len];
-                        if (!unknown && &body[..self.value_size] != self.expect.as_slice())
-                            || &body[self.value_size..] != b"\r\n"
-                        {
+                        let (got, end) = input[head_len..len].split_at(self.value_size);
+                        if end != b"\r\n" {
+                            return Verdict::Mismatch(format!(
+                                "GET load:{conn}:{get}: the value is not followed by CRLF but {:?}",
+                                show(end)
+                            ));
+                        }
+                        if !unknown && got != self.expect.as_slice() {
+                            // The value alone: its CRLF would read as part of it.
                             return Verdict::Mismatch(format!(
                                 "GET load:{conn}:{get} answered {:?}, expected version {q}: {:?}",
-                                show(body),
+                                show(got),
                                 show(&self.expect)
                             ));
                         }
@@ -310,7 +315,9 @@ mod tests {
         // Pair 3: the SET succeeds again, and the GET is checked exactly again: version 0 is
         // now stale.
         assert_eq!(w.parse(0, b"+OK\r\n"), Verdict::Ok { len: 5, answers: Answer::Oldest });
-        assert!(matches!(w.parse(0, &reply), Verdict::Mismatch(_)));
+        let Verdict::Mismatch(what) = w.parse(0, &reply) else { panic!("a stale version is wrong") };
+        // The value is shown alone: its CRLF would read as part of it.
+        assert!(what.contains("expected version") && !what.contains("\\r\\n"), "{what}");
     }
 
     #[test]
