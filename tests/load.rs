@@ -1191,3 +1191,14 @@ fn kv_says_how_many_keys_it_used_when_they_do_not_divide_by_the_connections() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("over 1000 keys\n") || text.contains("over 1000 keys,"), "{text}");
 }
+
+#[test]
+fn chat_members_turned_away_are_reported_with_the_servers_words() {
+    // A room of 3 and 5 members: two are told the room is full, and the report says so
+    // rather than only "connection closed by the server".
+    let server = serve_one(Chat::new(ChatConfig { max_members: Some(3), ..ChatConfig::default() }));
+    let v = load_json(&["chat", "--addr", &server.tcp.to_string(), "-c", "5", "-n", "20"]);
+    let errors = v["read_errors"].as_object().unwrap();
+    let (why, count) = errors.iter().next().unwrap();
+    assert!(why.contains("the room is full") && count == 2, "{v}");
+}

@@ -604,7 +604,12 @@ impl<'a> Client<'a> {
     fn ended_by_server(&mut self, i: usize, why: &str) {
         let owed = !self.conns[i].in_flight.is_empty() || !self.work.ready(i);
         if owed || self.conns[i].state != State::Open {
-            self.read_failed(i, why.into());
+            // A connection turned away (a full chat room) is reported with the server's words.
+            let why = match self.work.turned_away(i) {
+                Some(said) if !self.work.ready(i) => format!("{why} after it said {said:?}"),
+                _ => why.into(),
+            };
+            self.read_failed(i, why);
         } else {
             self.close(i);
         }

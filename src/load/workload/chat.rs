@@ -30,6 +30,8 @@ pub struct ChatLoad {
     size: usize,
     /// Whether each member got its welcome line.
     joined: Vec<bool>,
+    /// A server notice (`*** …`) a member got before any welcome: why it was turned away.
+    refusal: Vec<Option<String>>,
     /// `(receiver, sender)` → the number of the next line the receiver must get from the sender.
     next: HashMap<(usize, usize), u64>,
 }
@@ -37,7 +39,7 @@ pub struct ChatLoad {
 impl ChatLoad {
     /// Lines of `size` bytes (a lower bound: the header is never cut) for `conns` members.
     pub fn new(size: usize, conns: usize) -> Self {
-        ChatLoad { size, joined: vec![false; conns], next: HashMap::new() }
+        ChatLoad { size, joined: vec![false; conns], refusal: vec![None; conns], next: HashMap::new() }
     }
 }
 
@@ -93,10 +95,12 @@ impl Workload for ChatLoad {
         let line = &input[..end];
         let len = end + 1;
         if line.starts_with(b"***") {
-            if line.starts_with(b"*** welcome")
-                && let Some(joined) = self.joined.get_mut(conn)
-            {
-                *joined = true;
+            if let (Some(joined), Some(refusal)) = (self.joined.get_mut(conn), self.refusal.get_mut(conn)) {
+                if line.starts_with(b"*** welcome") {
+                    *joined = true;
+                } else if !*joined {
+                    *refusal = Some(String::from_utf8_lossy(line).into_owned());
+                }
             }
             return Verdict::Skip(len);
         }
@@ -142,6 +146,10 @@ impl Workload for ChatLoad {
 
     fn ready(&self, conn: usize) -> bool {
         self.joined.get(conn).copied().unwrap_or(false)
+    }
+
+    fn turned_away(&self, conn: usize) -> Option<&str> {
+        self.refusal.get(conn)?.as_deref()
     }
 
     fn start_together(&self) -> bool {

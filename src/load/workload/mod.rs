@@ -125,6 +125,12 @@ pub trait Workload {
         true
     }
 
+    /// What the server said to connection `conn` instead of letting it in, if anything (chat:
+    /// `*** the room is full …`), for the report of its close.
+    fn turned_away(&self, _conn: usize) -> Option<&str> {
+        None
+    }
+
     /// True when no connection may send before every open connection is [`Workload::ready`]
     /// (chat: a message sent before everyone joined would not reach everyone).
     fn start_together(&self) -> bool {
