@@ -1,6 +1,7 @@
 //! Calling a service: the one place the reactor hands a connection's bytes (or a timer, a
 //! shutdown, an open, a close) to its service, and carries out what the service asked for in
-//! the [`Cx`]: a reply, a close, a timer, bytes for other connections.
+//! the [`Cx`]: a reply, a close, a timer, bytes for other connections, an exemption from the
+//! idle timeout.
 //!
 //! Every call is guarded (`guarded`): a panicking service loses that one connection, not
 //! the process.
@@ -15,8 +16,8 @@ use crate::service::{CloseReason, ConnId, Cx};
 
 impl Reactor {
     /// Calls the connection's service and carries out what it asked: the reply is written at
-    /// once, a close request moves the connection to `Closing`, a timer is armed, and bytes
-    /// for other connections are delivered.
+    /// once, a close request moves the connection to `Closing`, a timer is armed, bytes for
+    /// other connections are delivered, and an idle exemption is noted on the connection.
     pub(super) fn call_service(&mut self, key: usize, call: Call) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -159,7 +160,9 @@ impl Reactor {
         conn.session = Some(session);
         let close = cx.close_requested();
         let timer = cx.timer_requested();
-        conn.set_idle_exempt(cx.idle_exemption_requested().unwrap_or(false));
+        if let Some(exempt) = cx.idle_exemption_requested() {
+            conn.set_idle_exempt(exempt);
+        }
         self.after_call(key, close, timer);
         // A TLS handshake or a PROXY header that ends after shutdown began: this session
         // missed the drain call the others got.
@@ -173,10 +176,10 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        conn.close_reason.get_or_insert(reason);
         let Some(session) = conn.session.take() else {
             return;
         };
-        conn.close_reason = Some(reason);
         let service = &mut self.services[conn.service];
         self.out.clear();
         let mut cx = Cx::new(

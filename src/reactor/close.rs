@@ -50,8 +50,10 @@ impl Reactor {
     /// Closes connection `key` now: the service is told (if it was not yet), the socket is
     /// deregistered, and the slot becomes a tombstone until the end of the turn.
     pub(super) fn close_now(&mut self, key: usize, reason: CloseReason) {
-        match self.conns.get(key) {
-            Some(conn) if conn.state != State::Closed => {}
+        match self.conns.get_mut(key) {
+            Some(conn) if conn.state != State::Closed => {
+                conn.close_reason.get_or_insert(reason);
+            }
             _ => return,
         }
         self.end_session(key, reason);
@@ -69,9 +71,10 @@ impl Reactor {
         if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
             log::debug!("{} {}: deregister: {e}", conn.id, conn.peer);
         }
-        // The reason the session ended for (an idle timeout, a `Connection: close`), and the
-        // last step's only if it says more: after lingering that is `Service`, "our FIN was
-        // answered", but a reset while the last words were flushed is worth a word.
+        // The reason the close began (an idle timeout, a `Connection: close`, a TLS error on
+        // a connection that never had a session), and the last step's only if it adds
+        // something: a reset while the last words were flushed, say. A linger that ended,
+        // answered or timed out, is passed as `Service` and adds nothing.
         match conn.close_reason {
             Some(first) if first != reason && reason != CloseReason::Service => {
                 log::debug!("{} {}: closed ({first:?}; then {reason:?})", conn.id, conn.peer)

@@ -13,7 +13,8 @@ pub struct Config {
     pub max_conns: usize,
     /// Close a connection after this long without a sign of life from the peer (bytes read
     /// from it, or owed output it finally took; what we or others send it does not count);
-    /// `None` disables.
+    /// `None` disables. A connection its service exempted (`Cx::exempt_from_idle`: a kv
+    /// subscriber) is spared while it is open, and gets TCP keepalive instead.
     pub idle_timeout: Option<Duration>,
     /// Output owed to one peer beyond which the reactor stops reading from it (backpressure),
     /// and beyond which bytes sent to it by *other* connections close it as too slow.

@@ -4,8 +4,8 @@
 //!            read → 0 (peer sent FIN)
 //!   Open ───────────────────────────────▶ HalfClosed ──(output flushed)──▶ Closed
 //!    │                                                                      ▲
-//!    │ service asked to close,                                              │
-//!    │ idle timeout, input over its limit                                   │
+//!    │ service asked to close, idle timeout                                 │
+//!    │ (unless the service exempted it), input over its limit               │
 //!    ▼                                                                      │
 //!   Closing ──(output flushed; shutdown(Write))──▶ Lingering ──(EOF/timer)──┘
 //! ```
@@ -158,20 +158,28 @@ const EXEMPT_KEEPALIVE: Duration = Duration::from_secs(300);
 
 impl Conn {
     /// Exempts the connection from the idle timeout, or ends the exemption
-    /// (`Cx::exempt_from_idle`). The first exemption turns TCP keepalive on (see
-    /// [`EXEMPT_KEEPALIVE`]); it stays on after, which costs an idle peer nothing.
+    /// (`Cx::exempt_from_idle`). An exempt connection gets TCP keepalive in exchange.
     pub(crate) fn set_idle_exempt(&mut self, exempt: bool) {
-        if exempt && !self.idle_exempt && !self.keepalive {
-            let probes = socket2::TcpKeepalive::new()
-                .with_time(EXEMPT_KEEPALIVE)
-                .with_interval(EXEMPT_KEEPALIVE / 3)
-                .with_retries(3);
-            match socket2::SockRef::from(&self.socket).set_tcp_keepalive(&probes) {
-                Ok(()) => self.keepalive = true,
-                Err(e) => log::debug!("{} {}: keepalive: {e}", self.id, self.peer),
-            }
-        }
         self.idle_exempt = exempt;
+        if exempt {
+            self.enable_keepalive();
+        }
+    }
+
+    /// Turns TCP keepalive on, once (see [`EXEMPT_KEEPALIVE`]): one `setsockopt` call the
+    /// first time; it stays on after an exemption ends, which costs an idle peer nothing.
+    fn enable_keepalive(&mut self) {
+        if self.keepalive {
+            return;
+        }
+        let probes = socket2::TcpKeepalive::new()
+            .with_time(EXEMPT_KEEPALIVE)
+            .with_interval(EXEMPT_KEEPALIVE / 3)
+            .with_retries(3);
+        match socket2::SockRef::from(&self.socket).set_tcp_keepalive(&probes) {
+            Ok(()) => self.keepalive = true,
+            Err(e) => log::debug!("{} {}: keepalive: {e}", self.id, self.peer),
+        }
     }
 
     /// Wraps an accepted (and already registered) socket.

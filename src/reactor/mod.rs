@@ -13,7 +13,8 @@
 //!   │                      requests back at the output limit; a listener or UDP socket
 //!   │                      whose budget ran out. Served once more, fairly, before sleeping
 //!   │   timers             idle checks, service timers, handshake deadlines, lingering
-//!   │                      closes, ticks, accept resumes, --stats, the grace period
+//!   │                      closes, ticks, accept resumes, counter exchange between
+//!   │                      reactors, --stats, the grace period
 //!   │   reap               free the slab slots of connections closed during this turn;
 //!   │                      sweep stale timers out of the heap when they dominate it
 //!   └── until shut down and every connection has finished
@@ -241,7 +242,8 @@ impl Reactor {
                 self.close_all(); // and give back any shared connection places
                 return Err(Error::Poll(e));
             }
-            // One clock reading per turn: every service call in this turn sees the same `now`.
+            // Step 2: one clock reading per turn: every service call in this turn sees the same
+            // `now`. (The steps are numbered as docs/architecture.md numbers them.)
             self.now = Instant::now();
             self.wall = SystemTime::now();
             self.dispatch(&events);
@@ -289,7 +291,7 @@ impl Reactor {
         self.poll.poll(events, self.timers.poll_timeout(now))
     }
 
-    /// Step 2: hand each event to what its token names (`token.rs`).
+    /// Step 3: hand each event to what its token names (`token.rs`).
     fn dispatch(&mut self, events: &Events) {
         for event in events.iter() {
             match token::target(event.token()) {
@@ -312,17 +314,6 @@ impl Reactor {
                 Target::Waker => self.on_wake(),
             }
         }
-    }
-
-    /// Step 5: free the slots of connections closed this turn. Not at the close itself: a
-    /// later event of the same batch may still name the slot, and must find the tombstone
-    /// (`token.rs`), not a connection accepted meanwhile into the same slot.
-    fn reap(&mut self) {
-        for key in self.reap.drain(..) {
-            // Dropping the connection closes its socket.
-            self.conns.try_remove(key);
-        }
-        self.compact_timers();
     }
 
     fn start(&mut self) {
@@ -377,7 +368,7 @@ impl Reactor {
         self.conns.get_mut(id.index()).filter(|c| c.id == id && c.state != State::Closed)
     }
 
-    /// Step 3: serves, once each, the entries queued before this call: by this turn's events
+    /// Step 4: serves, once each, the entries queued before this call: by this turn's events
     /// (a spent budget) or by the previous turn's timers and flushes. Entries queued while
     /// serving wait for the next turn, so the loop always gets back to `poll`.
     fn serve_ready_queue(&mut self) {
@@ -408,7 +399,7 @@ impl Reactor {
         }
     }
 
-    /// Step 4: fire every timer that is due (what each does: `timeouts.rs`).
+    /// Step 5: fire every timer that is due (what each does: `timeouts.rs`).
     fn fire_timers(&mut self) {
         // Everything due is taken out before any of it fires: a timer armed meanwhile for a
         // deadline already past (a service asking for `cx.now()`, or again for one it missed)
@@ -429,5 +420,16 @@ impl Reactor {
             }
         }
         self.due = due;
+    }
+
+    /// Step 6: free the slots of connections closed this turn. Not at the close itself: a
+    /// later event of the same batch may still name the slot, and must find the tombstone
+    /// (`token.rs`), not a connection accepted meanwhile into the same slot.
+    fn reap(&mut self) {
+        for key in self.reap.drain(..) {
+            // Dropping the connection closes its socket.
+            self.conns.try_remove(key);
+        }
+        self.compact_timers();
     }
 }

@@ -115,7 +115,7 @@ impl Reactor {
             State::Open if conn.held => {
                 // Complete requests still wait for the output to drain (a TLS close_notify
                 // decrypted in the same read as they were): the end of input comes after
-                // them. The ready queue serves them, then ends it (`Reactor::serve_ready_queue`).
+                // them. The ready queue offers them again, and `Reactor::resume` then ends it.
                 conn.eof_pending = true;
             }
             State::Open => {

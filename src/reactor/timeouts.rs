@@ -107,8 +107,14 @@ impl Reactor {
         }
     }
 
-    /// Idle check. Busy connections never touch the heap: they only update `last_active`,
-    /// and this timer, when it fires early, just re-arms itself at the real deadline.
+    /// Idle check, once per idle period per connection. Busy connections never touch the
+    /// heap: they only update `last_active`, and this timer, when it fires early, just re-arms
+    /// itself at the real deadline. Every live connection has exactly one `Idle` entry, so
+    /// every outcome that keeps the connection adds it back: busy since (re-arm at the real
+    /// deadline); exempt and still open (look again one period on: the exemption may end,
+    /// and nothing else would arm the check then); open (polite close, hard close one period
+    /// later if the peer ignores it); closing already (hard close). Only an open connection
+    /// can be exempt: a closing one's service has been told the end and vouches for nothing.
     pub(super) fn on_idle_timer(&mut self, id: ConnId) {
         let Some(idle) = self.config.idle_timeout else {
             return;

@@ -12,7 +12,9 @@
 //!   accept (and TLS handshake, PROXY header) ▶ open(cx)            -> Session
 //!   read   ── bytes ────────────────────────▶  input(session, bytes, cx) -> consumed
 //!          ◀── cx.write(..) / cx.send_to(..) / cx.close() / cx.set_timer(..)
+//!              / cx.exempt_from_idle(..)
 //!   timer  ─────────────────────────────────▶  timer(session, cx)
+//!   SIGTERM (graceful shutdown) ────────────▶  drain(session, cx)
 //!   close  ─────────────────────────────────▶  close(session, reason, cx)
 //!   every `tick` deadline ──────────────────▶  tick(now)           -> next deadline
 //! ```
@@ -95,7 +97,8 @@ pub enum CloseReason {
     Service,
     /// A socket error (reset, broken pipe, …).
     Error,
-    /// No sign of life from the peer for the idle timeout (see `Config::idle_timeout`).
+    /// No sign of life from the peer for the idle timeout (see `Config::idle_timeout`), and
+    /// the service had not exempted it ([`Cx::exempt_from_idle`]).
     Idle,
     /// Output for this peer passed the hard limit: it does not read fast enough. Anything the
     /// service writes in `close` for this reason is tried once, without blocking (a final
@@ -103,7 +106,8 @@ pub enum CloseReason {
     TooSlow,
     /// The peer sent more than the input limit without the service consuming it.
     InputTooLarge,
-    /// The server is shutting down and the grace period ended.
+    /// The server is stopping: the grace period ended, or the stop was immediate (a second
+    /// signal, `Handle::stop`, a failed `poll`).
     Shutdown,
 }
 
@@ -356,7 +360,11 @@ impl<'a> Cx<'a> {
     /// From now on, exempts this connection from the reactor's idle timeout (`true`), or
     /// makes it subject to it again (`false`): for a peer that may rightly say nothing for
     /// hours, as a Redis pub/sub subscriber does (Redis never times those out). The last
-    /// word stays until changed; a connection starts subject to the timeout.
+    /// word stays until changed; a connection starts subject to the timeout, and the
+    /// exemption holds only while the connection is open (not while it closes). In exchange
+    /// the reactor turns TCP keepalive on for the socket (and leaves it on), so that a peer
+    /// whose machine vanished without a FIN is still found out. Once the exemption ends,
+    /// silence counts from the peer's last sign of life, so the next idle check may close it.
     pub fn exempt_from_idle(&mut self, exempt: bool) {
         self.idle_exempt = Some(exempt);
     }
@@ -369,8 +377,9 @@ impl<'a> Cx<'a> {
 
 /// A stream protocol: one value per listener, one `Session` per connection.
 ///
-/// Call order for a connection: `open`, then any number of `input` and `timer`, then exactly
-/// one `close`. `tick` is independent of connections.
+/// Call order for a connection: `open`, then any number of `input` and `timer`, with at most
+/// one `drain` among them (a graceful shutdown began), then exactly one `close` (none if
+/// `open` panicked: there is no session to close). `tick` is independent of connections.
 pub trait Service: Send + 'static {
     /// Per-connection protocol state.
     type Session: Send + 'static;
