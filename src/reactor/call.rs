@@ -40,19 +40,25 @@ impl Reactor {
             Call::Plain(_) => (&self.plain, &mut conn.input),
             _ => (&self.rbuf, &mut conn.input),
         };
+        // The bytes this call brings: new ones at the front of a buffer, or none.
+        let fresh = match call {
+            Call::Input(n) | Call::Plain(n) => n,
+            Call::Reoffer | Call::Timer | Call::Drain => 0,
+        };
         let outcome = guarded(service.name(), id, || match call {
             Call::Timer => service.timer(session, &mut cx),
             Call::Drain => service.drain(session, &mut cx),
-            Call::Input(n) | Call::Plain(n) if input.is_empty() => {
+            Call::Input(_) | Call::Plain(_) | Call::Reoffer if input.is_empty() => {
                 // The common case: nothing left over, so parse straight from the read buffer.
-                let consumed = service.input(session, &rbuf[..n], &mut cx).min(n);
-                if consumed < n {
-                    input.extend_from_slice(&rbuf[consumed..n]);
+                let consumed = service.input(session, &rbuf[..fresh], &mut cx).min(fresh);
+                if consumed < fresh {
+                    input.extend_from_slice(&rbuf[consumed..fresh]);
                 }
             }
-            Call::Input(n) | Call::Plain(n) => {
-                // An incomplete request is waiting: append and offer the whole of it.
-                input.extend_from_slice(&rbuf[..n]);
+            Call::Input(_) | Call::Plain(_) | Call::Reoffer => {
+                // An incomplete request (or requests held back) is waiting: append the new
+                // bytes, if any, and offer the whole of it.
+                input.extend_from_slice(&rbuf[..fresh]);
                 let consumed = service.input(session, input, &mut cx).min(input.len());
                 input.drain(..consumed);
                 if input.is_empty() {
@@ -72,10 +78,6 @@ impl Reactor {
         }
         self.stats.input_buffered =
             self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
-        let fresh = match call {
-            Call::Input(n) | Call::Plain(n) => n,
-            Call::Timer | Call::Drain => 0,
-        };
         // What the call queued: its reply, and bytes for other connections (a broadcast, a
         // PUBLISH); `Cx::output_room` counts both.
         let queued = self.out.len() + self.outbox.bytes();

@@ -168,9 +168,11 @@ enum Phase {
 /// What a service is being called for (see `Reactor::call_service`; opening a session is
 /// `Reactor::open_session`).
 enum Call {
-    /// `n` new bytes are at the front of the read buffer; `Input(0)` offers again what the
-    /// connection left unconsumed (requests held back at the output limit: `Reactor::resume`).
+    /// `n` new bytes are at the front of the read buffer.
     Input(usize),
+    /// No new bytes: offer again what the connection left unconsumed (requests held back at
+    /// the output limit, `Reactor::resume`).
+    Reoffer,
     /// `n` new bytes are at the front of the plaintext buffer (decrypted TLS records).
     Plain(usize),
     Timer,

@@ -83,7 +83,7 @@ impl Reactor {
         // even if no new byte arrives. (Queued for its budget instead, this finds only an
         // incomplete request: a no-op.)
         if !conn.input.is_empty() && conn.state == State::Open && !conn.read_paused {
-            self.call_service(key, Call::Input(0));
+            self.call_service(key, Call::Reoffer);
         }
         self.read(key);
         if let Some(conn) = self.conns.get(key)
