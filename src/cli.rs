@@ -478,6 +478,9 @@ pub fn serve(mut args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 timeout_secs: args.idle_timeout,
                 requirepass: args.kv_requirepass.clone(), // Kv::new reads "" as none
                 protected_mode: args.kv_protected_mode,
+                maxclients: max_conns.max(1),
+                // As asked: a port 0 is not known yet, and is left out.
+                listen: kv.iter().map(|l| l.addr).filter(|a| a.port() != 0).collect(),
                 ..KvConfig::default()
             };
             let service = reactor.add_service(Kv::new(config));

@@ -79,6 +79,14 @@ pub struct KvConfig {
     /// are served; any other gets `-DENIED …` and is closed. A server bound to `0.0.0.0` by
     /// mistake so does not hand its data to the network.
     pub protected_mode: bool,
+    /// What `CONFIG GET maxclients` and `INFO clients` report: the connection limit, which
+    /// the reactor enforces (`Config::max_conns`); `reactor serve` copies `--max-conns` (as
+    /// lowered to fit the file-descriptor limit) here.
+    pub maxclients: usize,
+    /// The addresses the service listens on, for `CONFIG GET port|bind` and `INFO server`'s
+    /// `tcp_port` (none reported while empty: an in-process server bound to port 0 does not
+    /// know its port when it is built). `reactor serve` fills it.
+    pub listen: Vec<std::net::SocketAddr>,
 }
 
 /// The ceiling on `KvConfig::max_query`: 1 GiB.
@@ -96,6 +104,9 @@ impl Default for KvConfig {
             max_keys: store::MAX_KEYS,
             requirepass: None,
             protected_mode: true,
+            // The reactor's default connection limit.
+            maxclients: 10_000,
+            listen: Vec::new(),
         }
     }
 }

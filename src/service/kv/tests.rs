@@ -2965,3 +2965,21 @@ fn client_info_shows_a_transaction_and_a_broken_watch_as_redis_does() {
     let info = ask(&mut h, c, &["CLIENT", "INFO"]);
     assert_eq!((field(&info, "flags="), field(&info, "multi=")), ("N".into(), "-1".into()), "{info}");
 }
+
+#[test]
+fn config_get_and_info_report_the_connection_limit_and_the_listening_address() {
+    // What monitoring tools ask (redis_exporter reads maxclients); `reactor serve` fills the
+    // values from --max-conns and the --kv addresses.
+    let config =
+        KvConfig { maxclients: 500, listen: vec!["127.0.0.1:6380".parse().unwrap()], ..KvConfig::default() };
+    let (mut h, c) = kv_with(config);
+    assert_eq!(ask(&mut h, c, &["CONFIG", "GET", "maxclients"]), "*2\r\n$10\r\nmaxclients\r\n$3\r\n500\r\n");
+    assert_eq!(ask(&mut h, c, &["CONFIG", "GET", "port"]), "*2\r\n$4\r\nport\r\n$4\r\n6380\r\n");
+    assert_eq!(ask(&mut h, c, &["CONFIG", "GET", "bind"]), "*2\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n");
+    let info = ask(&mut h, c, &["INFO"]);
+    assert!(info.contains("tcp_port:6380\r\n") && info.contains("maxclients:500\r\n"), "{info}");
+    // Not knowing its port (built before a port-0 bind), it says nothing rather than 0.
+    let (mut h, c) = kv();
+    assert_eq!(ask(&mut h, c, &["CONFIG", "GET", "port"]), "*0\r\n");
+    assert!(!ask(&mut h, c, &["INFO", "server"]).contains("tcp_port"));
+}

@@ -56,14 +56,19 @@ fn write_section(kv: &Kv, cx: &Cx<'_>, section: &str, text: &mut String) {
             "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\n\
              server_name:reactor\r\nreactor_version:{}\r\narch_bits:{}\r\n\
              multiplexing_api:mio\r\nprocess_id:{}\r\nuptime_in_seconds:{uptime}\r\n\
-             uptime_in_days:{}\r\nhz:10\r\n",
+             uptime_in_days:{}\r\nhz:10\r\n{}",
             env!("CARGO_PKG_VERSION"),
             usize::BITS,
             std::process::id(),
             uptime / 86_400,
+            kv.config.listen.first().map(|a| format!("tcp_port:{}\r\n", a.port())).unwrap_or_default(),
         ),
         "clients" => {
-            write!(text, "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n", stats.conns_open,)
+            write!(
+                text,
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+                stats.conns_open, kv.config.maxclients,
+            )
         }
         "memory" => write!(
             text,
@@ -168,7 +173,11 @@ fn config_get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
     let timeout = kv.config.timeout_secs.to_string();
     let requirepass = kv.config.requirepass.clone().unwrap_or_default();
     let protected = if kv.config.protected_mode { "yes" } else { "no" };
-    let params: [(&str, &str); 11] = [
+    let maxclients = kv.config.maxclients.to_string();
+    let listen = &kv.config.listen;
+    let port = listen.first().map(|a| a.port().to_string());
+    let bind = listen.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(" ");
+    let mut params: Vec<(&str, &str)> = vec![
         ("save", ""),
         ("appendonly", "no"),
         ("databases", "1"),
@@ -181,7 +190,11 @@ fn config_get(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>) {
         // As Redis answers it: to a client that is in, the password itself.
         ("requirepass", &requirepass),
         ("protected-mode", protected),
+        ("maxclients", &maxclients),
     ];
+    if let Some(port) = &port {
+        params.extend([("port", port.as_str()), ("bind", bind.as_str())]);
+    }
     let asked: Vec<&[u8]> = args.iter_from(2).collect();
     let patterns: Vec<Vec<u8>> = asked.iter().map(|p| p.to_ascii_lowercase()).collect();
     let matching: Vec<(&[u8], &str)> = params
