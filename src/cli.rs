@@ -231,8 +231,9 @@ fn yes_no(text: &str) -> Result<bool, String> {
     }
 }
 
-/// Refuses two listeners of one protocol on one address (or on one port, when either
-/// address is the wildcard `0.0.0.0`/`[::]`, which covers the other). A single reactor's bind
+/// Refuses two listeners of one protocol on one address, or on one port when one is a
+/// wildcard that covers the other (`0.0.0.0` covers IPv4; `[::]` IPv6, and IPv4 too unless
+/// `net.ipv6.bindv6only` is set). A single reactor's bind
 /// would fail with "address in use"; with `--reactors` every socket sets `SO_REUSEPORT`, and
 /// the kernel would let both bind and deal each connection to one of them at random. Port 0
 /// asks for a fresh port each time, so it never clashes.
@@ -255,12 +256,14 @@ fn clash(addrs: &[(&str, SocketAddr)]) -> Result<(), String> {
 
 /// Whether a listener on `wide` also takes connections meant for `narrow` (same port
 /// assumed): the same address, or `wide` a wildcard of its family. `[::]` is dual-stack on
-/// Linux by default (`net.ipv6.bindv6only` is 0), so it covers IPv4 as well; an IPv4-mapped
-/// IPv6 address (`::ffff:127.0.0.1`) is its IPv4 address.
+/// Linux unless `net.ipv6.bindv6only` is 1 (the sockets here inherit it), so it usually
+/// covers IPv4 as well; an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) is its IPv4 address.
 fn covers(wide: &SocketAddr, narrow: &SocketAddr) -> bool {
     let canonical = |a: &SocketAddr| a.ip().to_canonical();
     let (w, n) = (canonical(wide), canonical(narrow));
-    w == n || (w.is_unspecified() && (w.is_ipv6() || n.is_ipv4()))
+    let dual_stack =
+        || std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|v| v.trim() == "0");
+    w == n || (w.is_unspecified() && (w.is_ipv6() == n.is_ipv6() || (w.is_ipv6() && dual_stack())))
 }
 
 /// [`secs`], and more than zero.

@@ -145,39 +145,69 @@ impl Identity {
     }
 
     /// Writes the leaf certificate as PEM, for clients to trust: to a new file beside the
-    /// one `path` names (through any symlinks), then renamed over it, so that a client
-    /// reading it while a reload rewrites it finds the old certificate or the new one, never
-    /// half of one. The new file is created exclusively under a name of its own (another
-    /// server's write cannot interleave, a planted symlink is not followed) and takes the
-    /// old file's permissions. What is not a regular file (`/dev/stdout`, a pipe), or a file
-    /// in a directory we may not create files in, is written in place.
+    /// one `path` names (through any symlinks, even one whose file does not exist yet), then
+    /// renamed over it, so that a client reading it while a reload rewrites it finds the old
+    /// certificate or the new one, never half of one. The new file is created exclusively
+    /// under a name of its own (another server's write cannot interleave, a planted symlink
+    /// is not followed) and takes the old file's mode, owner and group (as far as this
+    /// process may set them). Written in place instead: what is not a regular file, anything
+    /// under `/dev` or `/proc` (`/dev/stdout`, which may name the server's own log file), and
+    /// a file whose directory takes no new file (not writable, or a name too long for the
+    /// suffix).
     pub fn write_cert(&self, path: &Path) -> Result<(), TlsError> {
         let failed = |e| TlsError::Write(path.to_path_buf(), e);
-        let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let in_place = |target: &Path| std::fs::write(target, &self.cert_pem).map_err(failed);
+        if path.starts_with("/dev") || path.starts_with("/proc") {
+            return in_place(path);
+        }
+        let target = resolve(path);
         let old = std::fs::metadata(&target).ok();
         if old.as_ref().is_some_and(|m| !m.is_file()) {
-            return std::fs::write(&target, &self.cert_pem).map_err(failed);
+            return in_place(&target);
         }
         static WRITES: AtomicU64 = AtomicU64::new(0);
         let mut fresh = target.as_os_str().to_owned();
         fresh.push(format!(".{}.{}.new", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)));
         let fresh = PathBuf::from(fresh);
-        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&fresh) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return std::fs::write(&target, &self.cert_pem).map_err(failed);
-            }
-            Err(e) => return Err(failed(e)),
+        let Ok(mut file) = std::fs::OpenOptions::new().write(true).create_new(true).open(&fresh) else {
+            return in_place(&target);
         };
         let written = file
             .write_all(self.cert_pem.as_bytes())
-            .and_then(|()| old.map_or(Ok(()), |m| file.set_permissions(m.permissions())))
+            .and_then(|()| match &old {
+                Some(m) => {
+                    use std::os::unix::fs::MetadataExt;
+                    // Owner and group first (only root may give a file away: otherwise
+                    // refused, and the file stays ours), then the mode.
+                    let _ = std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid()));
+                    file.set_permissions(m.permissions())
+                }
+                None => Ok(()),
+            })
             .and_then(|()| std::fs::rename(&fresh, &target));
         written.map_err(|e| {
             let _ = std::fs::remove_file(&fresh);
             failed(e)
         })
     }
+}
+
+/// The file `path` names, through symlinks: the canonical path if it exists, else the
+/// target of a (possibly dangling) symlink chain, else `path` itself (a file yet to be made).
+fn resolve(path: &Path) -> PathBuf {
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return canonical;
+    }
+    let mut current = path.to_path_buf();
+    // A chain of at most 40 links, as the kernel's own limit (ELOOP) allows.
+    for _ in 0..40 {
+        let Ok(link) = std::fs::read_link(&current) else { break };
+        current = match current.parent() {
+            Some(dir) => dir.join(link),
+            None => link,
+        };
+    }
+    current
 }
 
 /// A server configuration: TLS 1.3 and 1.2, no client certificates, the given ALPN protocols
@@ -372,6 +402,19 @@ mod tests {
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640);
         // No temporary file is left beside it.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        // A link to a file not yet made: written through, the link stays.
+        let (later, dangling) = (dir.join("later.pem"), dir.join("dangling.pem"));
+        symlink(&later, &dangling).unwrap();
+        id.write_cert(&dangling).unwrap();
+        assert_eq!(std::fs::read_to_string(&later).unwrap(), id.cert_pem);
+        assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        // The owner and group stay, where this process may keep them (root may).
+        use std::os::unix::fs::MetadataExt;
+        if std::os::unix::fs::chown(&file, Some(65534), Some(65534)).is_ok() {
+            id.write_cert(&file).unwrap();
+            let meta = std::fs::metadata(&file).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        }
         // Not a regular file: written in place.
         id.write_cert(Path::new("/dev/null")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

@@ -503,7 +503,9 @@ mod tests {
             b"http://:/",
             b"http://h:x/",
             b"http://u@h/",
-            b"/?x#f",
+            b"http://a b/",
+            b"/?x#frag",
+            b"/#",
         ] {
             assert_eq!(target_path(target), None, "{}", String::from_utf8_lossy(target));
         }

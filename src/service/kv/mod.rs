@@ -80,12 +80,14 @@ pub struct KvConfig {
     /// mistake so does not hand its data to the network.
     pub protected_mode: bool,
     /// What `CONFIG GET maxclients` and `INFO clients` report: the connection limit, which
-    /// the reactor enforces (`Config::max_conns`); `reactor serve` copies `--max-conns` (as
-    /// lowered to fit the file-descriptor limit) here.
+    /// the reactor enforces (`Config::max_conns`), not this service; `reactor serve` copies
+    /// it here (`--max-conns`, or the default as lowered to fit the file-descriptor limit).
+    /// An embedder that sets another `Config::max_conns` should set this too.
     pub maxclients: usize,
     /// The addresses the service listens on, for `CONFIG GET port|bind` and `INFO server`'s
-    /// `tcp_port` (none reported while empty: an in-process server bound to port 0 does not
-    /// know its port when it is built). `reactor serve` fills it.
+    /// `tcp_port` (the first address's port; `bind` lists every address). Nothing is reported
+    /// while it is empty, as for a server built before it is bound to port 0. `reactor serve`
+    /// fills it.
     pub listen: Vec<std::net::SocketAddr>,
 }
 
