@@ -14,6 +14,24 @@ use super::conn::State;
 use super::{Call, Phase, Reactor};
 use crate::service::{CloseReason, ConnId, Cx};
 
+/// What a service call asked of the reactor besides its reply, read from the [`Cx`] once
+/// the call is over and carried out by [`Reactor::after_call`].
+pub(super) struct Asked {
+    close: bool,
+    timer: Option<Instant>,
+    idle_exempt: Option<bool>,
+}
+
+impl Asked {
+    fn of(cx: &Cx<'_>) -> Asked {
+        Asked {
+            close: cx.close_requested(),
+            timer: cx.timer_requested(),
+            idle_exempt: cx.idle_exemption_requested(),
+        }
+    }
+}
+
 impl Reactor {
     /// Calls the connection's service and carries out what it asked: the reply is written at
     /// once, a close request moves the connection to `Closing`, a timer is armed, bytes for
@@ -71,11 +89,7 @@ impl Reactor {
                 self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
             return self.after_panic(key);
         }
-        let close = cx.close_requested();
-        let timer = cx.timer_requested();
-        if let Some(exempt) = cx.idle_exemption_requested() {
-            conn.set_idle_exempt(exempt);
-        }
+        let asked = Asked::of(&cx);
         self.stats.input_buffered =
             self.stats.input_buffered + conn.input.len() as u64 - buffered_before as u64;
         // What the call queued: its reply, and bytes for other connections (a broadcast, a
@@ -98,7 +112,7 @@ impl Reactor {
         // limit is for what a service could not consume. (Reading stops while held, so they
         // are at most what had been read when the service stopped.)
         let too_large = conn.input.len() > service.max_input() && !conn.held;
-        self.after_call(key, close, timer);
+        self.after_call(key, asked);
         // A call that stopped at the output limit (`Cx::output_room`) left complete requests.
         // If its answer already went out, nothing else would wake this connection (the peer
         // may be waiting for us), so offer the rest again next turn. If the answer is still
@@ -127,12 +141,15 @@ impl Reactor {
     }
 
     /// Carries out the results of a service call (`self.out` holds the reply).
-    pub(super) fn after_call(&mut self, key: usize, close: bool, timer: Option<Instant>) {
+    pub(super) fn after_call(&mut self, key: usize, asked: Asked) {
+        if let (Some(exempt), Some(conn)) = (asked.idle_exempt, self.conns.get_mut(key)) {
+            conn.set_idle_exempt(exempt);
+        }
         self.send_out(key);
-        if let Some(at) = timer {
+        if let Some(at) = asked.timer {
             self.arm_service_timer(key, at);
         }
-        if close && self.conns.get(key).is_some_and(|c| c.state == State::Open) {
+        if asked.close && self.conns.get(key).is_some_and(|c| c.state == State::Open) {
             self.begin_close(key, CloseReason::Service);
         }
         if !self.outbox.is_empty() {
@@ -160,12 +177,8 @@ impl Reactor {
             return self.close_now(key, CloseReason::Error);
         };
         conn.session = Some(session);
-        let close = cx.close_requested();
-        let timer = cx.timer_requested();
-        if let Some(exempt) = cx.idle_exemption_requested() {
-            conn.set_idle_exempt(exempt);
-        }
-        self.after_call(key, close, timer);
+        let asked = Asked::of(&cx);
+        self.after_call(key, asked);
         // A TLS handshake or a PROXY header that ends after shutdown began: this session
         // missed the drain call the others got.
         if draining && self.conns.get(key).is_some_and(|c| c.state == State::Open) {

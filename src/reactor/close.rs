@@ -50,12 +50,11 @@ impl Reactor {
     /// Closes connection `key` now: the service is told (if it was not yet), the socket is
     /// deregistered, and the slot becomes a tombstone until the end of the turn.
     pub(super) fn close_now(&mut self, key: usize, reason: CloseReason) {
-        match self.conns.get_mut(key) {
-            Some(conn) if conn.state != State::Closed => {
-                conn.close_reason.get_or_insert(reason);
-            }
+        match self.conns.get(key) {
+            Some(conn) if conn.state != State::Closed => {}
             _ => return,
         }
+        // Records `reason` as the close's first, if none is yet (see the log line below).
         self.end_session(key, reason);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
