@@ -175,9 +175,6 @@ pub struct Session {
     transaction: Option<cmd::Transaction>,
     /// `HELLO 3` switched this connection to RESP3.
     resp3: bool,
-    /// Subscribed to something: exempt from the idle timeout, as Redis never times out a
-    /// pub/sub client (a subscriber may rightly wait for hours for its next message).
-    subscriber: bool,
 }
 
 impl Kv {
@@ -257,7 +254,7 @@ impl Service for Kv {
         );
         let mut parser = Parser::new(self.limits());
         parser.set_unauthenticated(self.config.requirepass.is_some());
-        Session { parser, transaction: None, resp3: false, subscriber: false }
+        Session { parser, transaction: None, resp3: false }
     }
 
     fn input(&mut self, session: &mut Session, input: &[u8], cx: &mut Cx<'_>) -> usize {
@@ -290,14 +287,6 @@ impl Service for Kv {
                             && let Some(client) = self.clients.get_mut(&cx.id().serial())
                         {
                             client.multi = now_queued;
-                        }
-                        // One map probe, and only while anyone listens or this client did.
-                        if session.subscriber || self.pubsub.any() {
-                            let subscriber = self.pubsub.subscribed(cx.id().serial());
-                            if subscriber != session.subscriber {
-                                session.subscriber = subscriber;
-                                cx.exempt_from_idle(subscriber);
-                            }
                         }
                         if self.config.requirepass.is_some() {
                             // AUTH (or RESET) may have changed it: the next request's bounds.

@@ -604,6 +604,7 @@ fn reset(kv: &mut Kv, transaction: &mut Option<Transaction>, cx: &mut Cx<'_>) {
     *transaction = None;
     kv.store.unwatch(client, cx.now());
     kv.pubsub.forget(client);
+    cx.exempt_from_idle(false);
     kv.resp3 = false;
     let password = kv.config.requirepass.is_some();
     if let Some(c) = kv.clients.get_mut(&client) {

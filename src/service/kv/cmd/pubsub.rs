@@ -45,6 +45,9 @@ fn subscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind, w
         let count = kv.pubsub.subscribe(kind, cx.id(), kv.resp3, name);
         confirm(cx.out(), kv.resp3, word, Some(name), count);
     }
+    // A subscriber may wait hours for its next message: exempt from the idle timeout, as
+    // Redis never times out a pub/sub client (the reactor gives it TCP keepalive instead).
+    cx.exempt_from_idle(true);
 }
 
 /// Whether the names in `args` fit in what one client may hold in subscriptions: together
@@ -98,6 +101,8 @@ fn unsubscribe_generic(kv: &mut Kv, args: Args<'_>, cx: &mut Cx<'_>, kind: Kind,
         let count = kv.pubsub.unsubscribe(kind, client, name);
         confirm(cx.out(), kv.resp3, word, Some(name), count);
     }
+    // Listening to nothing any more (of any kind), it is an ordinary client again.
+    cx.exempt_from_idle(kv.pubsub.subscribed(client));
 }
 
 /// `PUBLISH channel message`: the message to every subscriber of the channel and of every
