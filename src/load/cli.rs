@@ -146,13 +146,11 @@ impl LoadArgs {
     }
 }
 
-/// A time option's value: seconds, from 0 to a year (checked again by
-/// [`LoadConfig::validate`], with the same message).
+/// A time option's value in seconds: what a `Duration` cannot hold (negative, NaN, past
+/// its range) is refused here; the bound of a year, by [`LoadConfig::validate`], with the
+/// same message.
 fn load_secs(value: f64, what: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| *d <= super::MAX_SECS)
-        .ok_or_else(|| super::seconds_range(what))
+    Duration::try_from_secs_f64(value).map_err(|_| super::seconds_range(what))
 }
 
 /// `reactor load`: run, print, and fail when a reply was wrong.

@@ -58,7 +58,7 @@ pub mod workload;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use report::Report;
@@ -159,7 +159,7 @@ pub struct LoadConfig {
 /// the memory rather than measure anything.
 const MIN_RATE: f64 = 0.001;
 const MAX_RATE: f64 = 1e9;
-pub(crate) const MAX_SECS: Duration = Duration::from_secs(365 * 24 * 3600);
+const MAX_SECS: Duration = Duration::from_secs(365 * 24 * 3600);
 const MAX_DEPTH: usize = 1 << 16;
 const MAX_HELD: u128 = 4 << 30;
 const MAX_VALUE: usize = 512 << 20;
@@ -277,6 +277,18 @@ impl LoadConfig {
         }
         Ok(())
     }
+}
+
+impl LoadConfig {
+    /// Whether [`LoadConfig::interrupt`] has been raised (Ctrl-C).
+    pub fn interrupted(&self) -> bool {
+        raised(&self.interrupt)
+    }
+}
+
+/// Whether an interrupt flag is set (none given: never).
+pub(crate) fn raised(flag: &Option<Arc<AtomicBool>>) -> bool {
+    flag.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
 }
 
 /// What a time option must be, said the same way whichever check refused it.

@@ -19,7 +19,7 @@
 //! client, which simply stops sending while it waits, commits).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::{LoadConfig, Stop};
@@ -77,7 +77,7 @@ impl Plan {
 
     /// Whether the run was interrupted (Ctrl-C): it ends at once, and is not "early".
     pub fn interrupted(&self) -> bool {
-        self.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
+        super::raised(&self.interrupt)
     }
 
     /// When connection `i` opens.

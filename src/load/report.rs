@@ -8,7 +8,6 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -94,7 +93,7 @@ impl Report {
             ));
         }
         // (An interrupted run says so itself: nothing closed, it was stopped.)
-        let interrupted = config.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed));
+        let interrupted = config.interrupted();
         if let Stop::Requests(asked) = config.stop
             && tally.sent < asked
             && !interrupted
